@@ -1,0 +1,177 @@
+"""``publish``: join as the applicant and stream video and audio from a source."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import RTCPeerConnection, RTCRtpSender
+from aiortc.mediastreams import MediaStreamTrack
+
+from client.endpoints import applicant_endpoint
+from client.peer import Conversation, TrackConsumers, new_peer_connection
+from client.signalling import Message, SignallingSession, connect
+from client.sources import ControlResult, MediaSource, SourceSpec, VideoFormat, open_source
+from client.stats import MeteredTrack, RateMeter, StatsFields, report_periodically, stat_total
+
+logger = logging.getLogger(__name__)
+
+CONTROL_ACTIONS = frozenset({"switch_camera", "torch", "zoom"})
+
+
+@dataclass(frozen=True, slots=True)
+class PublishOptions:
+    url: str
+    source: SourceSpec
+    video_format: VideoFormat
+    seconds: float | None = None
+    loop: bool = False
+    name: str | None = None
+    verify_tls: bool = True
+
+
+@dataclass(slots=True)
+class PublishReport:
+    """What happened, printed at the end."""
+
+    outcome: str = ""
+    source: str = ""
+    seconds: float = 0.0
+    video_frames_sent: int = 0
+    width: int | None = None
+    height: int | None = None
+    video_bytes_sent: int | None = None
+    inspector_audio_frames: int = 0
+    controls: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "source": self.source,
+            "seconds": round(self.seconds, 3),
+            "video_frames_sent": self.video_frames_sent,
+            "width": self.width,
+            "height": self.height,
+            "video_bytes_sent": self.video_bytes_sent,
+            "inspector_audio_frames": self.inspector_audio_frames,
+            "controls": self.controls,
+        }
+
+    def summary(self) -> str:
+        size = f"{self.width}x{self.height}" if self.width else "no video"
+        return (
+            f"published {self.source} for {self.seconds:.1f} s ({self.outcome}): "
+            f"{self.video_frames_sent} frames at {size}, "
+            f"{self.inspector_audio_frames} inspector audio frames received, "
+            f"{len(self.controls)} controls answered"
+        )
+
+
+async def publish(options: PublishOptions, stop: asyncio.Event) -> PublishReport:
+    """Run until ``options.seconds`` pass, ``stop`` is set or the server ends the inspection."""
+    endpoint = applicant_endpoint(options.url)
+    source = await open_source(options.source, options.video_format, options.loop)
+    report = PublishReport(source=source.describe())
+    video = MeteredTrack(source.video)
+    started = time.monotonic()
+    try:
+        async with connect(endpoint, name=options.name, verify_tls=options.verify_tls) as session:
+            if not session.welcome.consented:
+                # The operator of this command accepts the recording notice on their own behalf.
+                await session.send("consent", accepted=True)
+            pc = new_peer_connection(session.welcome.ice_servers)
+            try:
+                report.outcome = await _stream(session, pc, source, video, report, options, stop)
+            finally:
+                await pc.close()
+    finally:
+        report.seconds = time.monotonic() - started
+        report.video_frames_sent = video.frames
+        report.width, report.height = video.width, video.height
+        video.stop()
+        source.close()
+    return report
+
+
+async def _stream(
+    session: SignallingSession,
+    pc: RTCPeerConnection,
+    source: MediaSource,
+    video: MeteredTrack,
+    report: PublishReport,
+    options: PublishOptions,
+    stop: asyncio.Event,
+) -> str:
+    sender = pc.addTransceiver(video, direction="sendonly").sender
+    pc.addTransceiver(source.audio, direction="sendrecv")
+    consumers = TrackConsumers()
+
+    def count_inspector_audio(_: object) -> None:
+        report.inspector_audio_frames += 1
+
+    @pc.on("track")
+    def _on_track(track: MediaStreamTrack) -> None:
+        logger.info("receiving %s from the server", track.kind)
+        if track.kind == "audio":
+            consumers.consume(track, count_inspector_audio)
+
+    async def on_message(message: Message) -> None:
+        if message["type"] == "control":
+            report.controls.append(await _answer_control(session, source, video, message))
+        else:
+            logger.debug("message type=%s", message["type"])
+
+    reporter = asyncio.create_task(
+        report_periodically(session, _sampler(sender, video)), name="stats"
+    )
+    try:
+        return await Conversation(session, pc, on_message).run(options.seconds, stop)
+    finally:
+        reporter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reporter
+        with contextlib.suppress(Exception):
+            report.video_bytes_sent = stat_total(
+                await sender.getStats(), "outbound-rtp", "bytesSent", "video"
+            )
+        await consumers.stop()
+
+
+async def _answer_control(
+    session: SignallingSession, source: MediaSource, video: MeteredTrack, message: Message
+) -> dict[str, Any]:
+    action = message.get("action")
+    if isinstance(action, str) and action in CONTROL_ACTIONS:
+        result = await source.control(action, message.get("value"), video)
+    else:
+        result = ControlResult(ok=False, reason=f"unknown action {action!r}")
+        action = str(action)
+    fields = result.fields(action)
+    logger.info("control action=%s value=%r ok=%s", action, message.get("value"), result.ok)
+    await session.send("control_result", **fields)
+    return fields
+
+
+def _sampler(sender: RTCRtpSender, video: MeteredTrack) -> Callable[[], Awaitable[StatsFields]]:
+    meter = RateMeter()
+
+    async def sample() -> StatsFields:
+        stats = await sender.getStats()
+        sent = stat_total(stats, "outbound-rtp", "bytesSent", "video")
+        rtt = stat_total(stats, "remote-inbound-rtp", "roundTripTime", "video")
+        bitrate = meter.rate("bytes", sent)
+        fps = meter.rate("frames", video.frames)
+        return {
+            "bitrate_kbps": None if bitrate is None else round(bitrate * 8 / 1000, 1),
+            "fps": None if fps is None else round(fps, 1),
+            "width": video.width,
+            "height": video.height,
+            "rtt_ms": None if rtt is None else round(rtt * 1000, 1),
+        }
+
+    return sample
