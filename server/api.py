@@ -1,0 +1,253 @@
+"""REST handlers (docs/api.md). Thin: validate, call server.inspections, answer JSON."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from typing import Any
+
+import segno
+from aiohttp import web
+
+from server import inspections
+from server.auth import COOKIE_NAME, bearer_or_cookie, current_user, login, open_session
+from server.clock import utc_iso
+from server.errors import (
+    BadJson,
+    BadRequest,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    TakanError,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from server.ratelimit import AttemptLimiter
+from server.services import SERVICES, Services
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def error_response(status: int, code: str, reason: str) -> web.Response:
+    return web.json_response({"error": code, "reason": reason}, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except TakanError as exc:
+        if isinstance(exc, Forbidden):
+            logger.warning(
+                "request denied",
+                extra={"path": request.path, "reason": exc.reason, "remote": request.remote},
+            )
+        response = error_response(exc.status, exc.code, exc.reason)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        return response
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith("/api/"):
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+            exc.status, "http_error"
+        )
+        return error_response(exc.status, code, exc.reason)
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("send the body as Content-Type: application/json")
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise BadRequest(f"body is over {MAX_BODY_BYTES} bytes")
+    raw = await request.content.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadRequest(f"body is over {MAX_BODY_BYTES} bytes")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadJson("body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise BadJson("body must be a JSON object")
+    return body
+
+
+def _client_address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def _limited(limiter: AttemptLimiter, services: Services, request: web.Request) -> None:
+    wait = limiter.retry_after(_client_address(request), services.clock.now())
+    if wait > 0:
+        raise RateLimited(f"too many failed attempts, retry in {max(1, round(wait))} s", wait)
+
+
+def _failed(limiter: AttemptLimiter, services: Services, request: web.Request) -> None:
+    limiter.record_failure(_client_address(request), services.clock.now())
+
+
+async def post_login(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body = await json_body(request)
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not username or len(username) > 64:
+        raise BadRequest("field 'username' is required and must be a string")
+    if not isinstance(password, str) or not password or len(password) > 256:
+        raise BadRequest("field 'password' is required and must be a string")
+    _limited(services.login_limiter, services, request)
+    try:
+        user, token, expires_at = login(services.db, services, username, password)
+    except Unauthorized:
+        _failed(services.login_limiter, services, request)
+        raise
+    response = web.json_response(
+        {
+            "token": token,
+            "username": user.username,
+            "role": user.role,
+            "expires_at": utc_iso(expires_at),
+        }
+    )
+    response.set_cookie(
+        COOKIE_NAME,
+        token,
+        max_age=services.settings.session_ttl_s,
+        httponly=True,
+        samesite="Strict",
+        secure=services.settings.base_url.startswith("https:"),
+        path="/",
+    )
+    return response
+
+
+async def post_logout(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    token = bearer_or_cookie(request)
+    if token:
+        session = open_session(services, token)
+        services.db.revoke_session(session.session_id)
+    response = web.json_response({"ok": True})
+    response.del_cookie(COOKIE_NAME, path="/")
+    return response
+
+
+async def get_me(request: web.Request) -> web.Response:
+    user = current_user(request)
+    return web.json_response({"username": user.username, "role": user.role})
+
+
+async def post_case(request: web.Request) -> web.Response:
+    user = current_user(request, ("inspector", "admin"))
+    body = await json_body(request)
+    case = inspections.create_case(request.app[SERVICES], user, body)
+    return web.json_response(case.to_json(), status=201)
+
+
+async def get_cases(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    user = current_user(request)
+    owner = user.user_id if user.role == "inspector" else None
+    return web.json_response({"cases": [c.to_json() for c in services.db.cases(owner)]})
+
+
+async def get_case(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    user = current_user(request)
+    case = inspections.visible_case(services, user, request.match_info["case_id"])
+    body = case.to_json()
+    body["inspections"] = [i.to_json() for i in services.db.inspections_of_case(case.case_id)]
+    return web.json_response(body)
+
+
+async def post_inspection(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    user = current_user(request, ("inspector",))
+    created = inspections.create_inspection(services, user, request.match_info["case_id"])
+    return web.json_response(created, status=201)
+
+
+async def get_inspection(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    user = current_user(request)
+    inspection = inspections.inspection_for(services, user, request.match_info["inspection_id"])
+    case = services.db.case(inspection.case_id)
+    body = inspection.to_json()
+    body["case"] = case.to_json() if case else None
+    body["participants"] = services.db.participants(inspection.inspection_id)
+    if user.role == "inspector" and inspection.status == "active":
+        body["invite"] = inspections.invite_links(services, inspection)
+    return web.json_response(body)
+
+
+async def get_qr(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    user = current_user(request, ("inspector",))
+    inspection = inspections.inspection_for(services, user, request.match_info["inspection_id"])
+    if inspection.status != "active":
+        raise NotFound("the inspection has ended; its invite is void")
+    url = inspections.invite_links(services, inspection)["applicant_url"]
+    out = io.BytesIO()
+    segno.make(url, error="m").save(out, kind="svg", scale=6, border=2)
+    return web.Response(
+        body=out.getvalue(),
+        content_type="image/svg+xml",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def post_end(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    user = current_user(request, ("inspector",))
+    inspection = inspections.inspection_for(services, user, request.match_info["inspection_id"])
+    ended_at = await inspections.end_inspection(
+        services, inspection.inspection_id, f"ended by {user.username}"
+    )
+    return web.json_response(
+        {"inspection_id": inspection.inspection_id, "status": "ended", "ended_at": ended_at}
+    )
+
+
+async def post_join_code(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body = await json_body(request)
+    code = body.get("code")
+    if not isinstance(code, str) or len(code) != 6 or not code.isascii() or not code.isdigit():
+        raise BadRequest("field 'code' must be a string of 6 digits")
+    _limited(services.code_limiter, services, request)
+    inspection = services.db.active_inspection_by_code(code)
+    if inspection is None or inspection.invite_expires_at <= services.clock.now():
+        _failed(services.code_limiter, services, request)
+        raise NotFound("no active inspection has this code")
+    links = inspections.invite_links(services, inspection)
+    return web.json_response({"applicant_url": links["applicant_url"]})
+
+
+async def get_config(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    return web.json_response(
+        {"ice_servers": [{"urls": url} for url in services.settings.ice_servers]}
+    )
+
+
+async def get_health(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True, "live_inspections": len(request.app[SERVICES].live)})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/login", post_login)
+    app.router.add_post("/api/logout", post_logout)
+    app.router.add_get("/api/me", get_me)
+    app.router.add_post("/api/cases", post_case)
+    app.router.add_get("/api/cases", get_cases)
+    app.router.add_get("/api/cases/{case_id}", get_case)
+    app.router.add_post("/api/cases/{case_id}/inspections", post_inspection)
+    app.router.add_get("/api/inspections/{inspection_id}", get_inspection)
+    app.router.add_get("/api/inspections/{inspection_id}/qr.svg", get_qr)
+    app.router.add_post("/api/inspections/{inspection_id}/end", post_end)
+    app.router.add_post("/api/join/code", post_join_code)
+    app.router.add_get("/api/config", get_config)
+    app.router.add_get("/api/health", get_health)

@@ -1,0 +1,58 @@
+"""The application factory: everything a server needs, built from Settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from server import api, pages
+from server.clock import Clock, SystemClock
+from server.db import Database
+from server.live import LiveRegistry
+from server.media import passthrough
+from server.openapi import get_openapi
+from server.ratelimit import AttemptLimiter
+from server.secrets_store import load_or_create_secret
+from server.services import SERVICES, Services
+from server.settings import Settings
+from server.signalling import websocket_handler
+from server.tokens import TokenSigner
+
+logger = logging.getLogger(__name__)
+
+
+def open_services(settings: Settings, clock: Clock | None = None) -> Services:
+    """Open the data dir (creating it, its database and its secret on first use)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.chmod(0o700)
+    secret = load_or_create_secret(settings.data_dir / "token-secret.key")
+    return Services(
+        settings=settings,
+        db=Database(settings.data_dir / "takan.sqlite3"),
+        signer=TokenSigner(secret),
+        clock=clock or SystemClock(),
+        live=LiveRegistry(),
+        login_limiter=AttemptLimiter(settings.login_attempts_per_minute),
+        code_limiter=AttemptLimiter(settings.code_attempts_per_minute),
+    )
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
+    passthrough.install(remb_floor_bps=settings.remb_floor_bps)
+    app = web.Application(middlewares=[api.error_middleware], client_max_size=1024**2)
+    services = open_services(settings, clock)
+    app[SERVICES] = services
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await services.live.close_all()
+        services.db.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    api.add_routes(app)
+    app.router.add_get("/api/openapi.json", get_openapi)
+    app.router.add_get("/ws", websocket_handler)
+    pages.add_routes(app)
+    return app

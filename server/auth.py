@@ -1,0 +1,66 @@
+"""Who is asking: bearer tokens and the session cookie, users, roles."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+
+from aiohttp import web
+
+from server.db import Database, User
+from server.errors import Forbidden, Unauthorized
+from server.passwords import check_password
+from server.services import SERVICES, Services
+from server.tokens import SessionToken, TokenError
+
+COOKIE_NAME = "takan_session"
+ROLES = ("inspector", "auditor", "admin")
+
+
+def bearer_or_cookie(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Unauthorized("Authorization header must be 'Bearer <token>'")
+        return value.strip()
+    return request.cookies.get(COOKIE_NAME)
+
+
+def open_session(services: Services, token: str) -> SessionToken:
+    now = services.clock.now()
+    try:
+        session = services.signer.open_session(token, now)
+    except TokenError as exc:
+        raise Unauthorized(f"invalid token: {exc}") from exc
+    if not services.db.session_is_live(session.session_id, int(now)):
+        raise Unauthorized("token revoked or expired")
+    return session
+
+
+def current_user(request: web.Request, roles: Iterable[str] = ROLES) -> SessionToken:
+    """The logged-in user, who must hold one of ``roles``."""
+    token = bearer_or_cookie(request)
+    if not token:
+        raise Unauthorized("login required")
+    session = open_session(request.app[SERVICES], token)
+    allowed = tuple(roles)
+    if session.role not in allowed:
+        raise Forbidden(f"role '{session.role}' may not do this (needs {' or '.join(allowed)})")
+    return session
+
+
+def login(db: Database, services: Services, username: str, password: str) -> tuple[User, str, int]:
+    """Check the password and issue a session token: (user, token, expires_at)."""
+    user = db.user_by_name(username)
+    # Hash even for an unknown user so response time does not reveal which usernames exist.
+    stored = user.password_hash if user else "scrypt$16384$8$1$00$00"
+    if not check_password(password, stored) or user is None:
+        raise Unauthorized("invalid username or password")
+    expires_at = int(services.clock.now()) + services.settings.session_ttl_s
+    session_id = secrets.token_urlsafe(18)
+    db.add_session(session_id, user.id, expires_at)
+    token = services.signer.sign_session(
+        SessionToken(user.id, user.username, user.role, session_id, expires_at)
+    )
+    return user, token, expires_at

@@ -1,0 +1,326 @@
+"""Metadata in SQLite: users, sessions, cases, inspections, participants.
+
+Queries are tiny and indexed, so they run on the event loop; the schema is created and migrated by
+the app itself (``PRAGMA user_version`` counts the migrations applied).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL CHECK (role IN ('inspector', 'auditor', 'admin')),
+        password_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE sessions (
+        session_id TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        expires_at INTEGER NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE cases (
+        case_id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        address TEXT NOT NULL,
+        applicant_name TEXT NOT NULL DEFAULT '',
+        applicant_phone TEXT NOT NULL DEFAULT '',
+        case_type TEXT NOT NULL DEFAULT '',
+        site_lat REAL,
+        site_lon REAL,
+        created_by INTEGER NOT NULL REFERENCES users(id),
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE inspections (
+        inspection_id TEXT PRIMARY KEY,
+        case_id TEXT NOT NULL REFERENCES cases(case_id),
+        status TEXT NOT NULL CHECK (status IN ('active', 'ended')),
+        created_by INTEGER NOT NULL REFERENCES users(id),
+        created_at TEXT NOT NULL,
+        ended_at TEXT,
+        invite_expires_at INTEGER NOT NULL,
+        short_code TEXT,
+        consented_at TEXT
+    );
+    CREATE INDEX inspections_case ON inspections(case_id);
+    CREATE UNIQUE INDEX inspections_active_code ON inspections(short_code)
+        WHERE status = 'active';
+    CREATE TABLE participants (
+        id INTEGER PRIMARY KEY,
+        inspection_id TEXT NOT NULL REFERENCES inspections(inspection_id),
+        participant_id TEXT NOT NULL,
+        role TEXT NOT NULL,
+        user_id INTEGER REFERENCES users(id),
+        display_name TEXT NOT NULL,
+        joined_at TEXT NOT NULL,
+        left_at TEXT
+    );
+    CREATE INDEX participants_inspection ON participants(inspection_id);
+    """,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str
+    role: str
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    case_id: str
+    title: str
+    address: str
+    applicant_name: str
+    applicant_phone: str
+    case_type: str
+    site_lat: float | None
+    site_lon: float | None
+    created_by: int
+    created_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "case_id": self.case_id,
+            "title": self.title,
+            "address": self.address,
+            "applicant_name": self.applicant_name,
+            "applicant_phone": self.applicant_phone,
+            "case_type": self.case_type,
+            "site_lat": self.site_lat,
+            "site_lon": self.site_lon,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    inspection_id: str
+    case_id: str
+    status: str
+    created_by: int
+    created_at: str
+    ended_at: str | None
+    invite_expires_at: int
+    short_code: str | None
+    consented_at: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "inspection_id": self.inspection_id,
+            "case_id": self.case_id,
+            "status": self.status,
+            "created_at": self.created_at,
+            "ended_at": self.ended_at,
+            "consented_at": self.consented_at,
+        }
+
+
+class Database:
+    def __init__(self, path: Path) -> None:
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._migrate()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _migrate(self) -> None:
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self._transaction():
+                for statement in filter(str.strip, script.split(";")):
+                    self._conn.execute(statement)
+                self._conn.execute(f"PRAGMA user_version = {number}")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # users and sessions
+
+    def add_user(self, username: str, role: str, password_hash: str, now: str) -> User:
+        cur = self._conn.execute(
+            "INSERT INTO users (username, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
+            (username, role, password_hash, now),
+        )
+        if cur.lastrowid is None:  # pragma: no cover - sqlite always sets it on INSERT
+            raise RuntimeError("user was not inserted")
+        return User(cur.lastrowid, username, role, password_hash)
+
+    def user_by_name(self, username: str) -> User | None:
+        row = self._conn.execute(
+            "SELECT id, username, role, password_hash FROM users WHERE username = ?", (username,)
+        ).fetchone()
+        return User(**dict(row)) if row else None
+
+    def user_by_id(self, user_id: int) -> User | None:
+        row = self._conn.execute(
+            "SELECT id, username, role, password_hash FROM users WHERE id = ?", (user_id,)
+        ).fetchone()
+        return User(**dict(row)) if row else None
+
+    def count_users(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM users").fetchone()[0])
+
+    def add_session(self, session_id: str, user_id: int, expires_at: int) -> None:
+        self._conn.execute(
+            "INSERT INTO sessions (session_id, user_id, expires_at) VALUES (?, ?, ?)",
+            (session_id, user_id, expires_at),
+        )
+
+    def session_is_live(self, session_id: str, now: int) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM sessions WHERE session_id = ? AND revoked = 0 AND expires_at > ?",
+            (session_id, now),
+        ).fetchone()
+        return row is not None
+
+    def revoke_session(self, session_id: str) -> None:
+        self._conn.execute("UPDATE sessions SET revoked = 1 WHERE session_id = ?", (session_id,))
+
+    # cases
+
+    def add_case(self, case: Case) -> None:
+        self._conn.execute(
+            "INSERT INTO cases (case_id, title, address, applicant_name, applicant_phone,"
+            " case_type, site_lat, site_lon, created_by, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                case.case_id,
+                case.title,
+                case.address,
+                case.applicant_name,
+                case.applicant_phone,
+                case.case_type,
+                case.site_lat,
+                case.site_lon,
+                case.created_by,
+                case.created_at,
+            ),
+        )
+
+    def case(self, case_id: str) -> Case | None:
+        row = self._conn.execute("SELECT * FROM cases WHERE case_id = ?", (case_id,)).fetchone()
+        return Case(**dict(row)) if row else None
+
+    def cases(self, created_by: int | None = None, limit: int = 200) -> list[Case]:
+        if created_by is None:
+            rows = self._conn.execute(
+                "SELECT * FROM cases ORDER BY created_at DESC, case_id LIMIT ?", (limit,)
+            )
+        else:
+            rows = self._conn.execute(
+                "SELECT * FROM cases WHERE created_by = ? ORDER BY created_at DESC, case_id"
+                " LIMIT ?",
+                (created_by, limit),
+            )
+        return [Case(**dict(row)) for row in rows]
+
+    # inspections
+
+    def add_inspection(self, inspection: Inspection) -> None:
+        self._conn.execute(
+            "INSERT INTO inspections (inspection_id, case_id, status, created_by, created_at,"
+            " ended_at, invite_expires_at, short_code, consented_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                inspection.inspection_id,
+                inspection.case_id,
+                inspection.status,
+                inspection.created_by,
+                inspection.created_at,
+                inspection.ended_at,
+                inspection.invite_expires_at,
+                inspection.short_code,
+                inspection.consented_at,
+            ),
+        )
+
+    def inspection(self, inspection_id: str) -> Inspection | None:
+        row = self._conn.execute(
+            "SELECT * FROM inspections WHERE inspection_id = ?", (inspection_id,)
+        ).fetchone()
+        return Inspection(**dict(row)) if row else None
+
+    def inspections_of_case(self, case_id: str) -> list[Inspection]:
+        rows = self._conn.execute(
+            "SELECT * FROM inspections WHERE case_id = ? ORDER BY created_at", (case_id,)
+        )
+        return [Inspection(**dict(row)) for row in rows]
+
+    def active_inspection_by_code(self, code: str) -> Inspection | None:
+        row = self._conn.execute(
+            "SELECT * FROM inspections WHERE short_code = ? AND status = 'active'", (code,)
+        ).fetchone()
+        return Inspection(**dict(row)) if row else None
+
+    def end_inspection(self, inspection_id: str, now: str) -> bool:
+        cur = self._conn.execute(
+            "UPDATE inspections SET status = 'ended', ended_at = ?"
+            " WHERE inspection_id = ? AND status = 'active'",
+            (now, inspection_id),
+        )
+        return cur.rowcount == 1
+
+    def record_consent(self, inspection_id: str, now: str) -> None:
+        self._conn.execute(
+            "UPDATE inspections SET consented_at = ?"
+            " WHERE inspection_id = ? AND consented_at IS NULL",
+            (now, inspection_id),
+        )
+
+    # participants
+
+    def add_participant(
+        self,
+        inspection_id: str,
+        participant_id: str,
+        role: str,
+        user_id: int | None,
+        display_name: str,
+        now: str,
+    ) -> None:
+        self._conn.execute(
+            "INSERT INTO participants (inspection_id, participant_id, role, user_id,"
+            " display_name, joined_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (inspection_id, participant_id, role, user_id, display_name, now),
+        )
+
+    def participant_left(self, participant_id: str, now: str) -> None:
+        self._conn.execute(
+            "UPDATE participants SET left_at = ? WHERE participant_id = ? AND left_at IS NULL",
+            (now, participant_id),
+        )
+
+    def participants(self, inspection_id: str) -> list[dict[str, Any]]:
+        rows = self._conn.execute(
+            "SELECT participant_id, role, display_name, joined_at, left_at FROM participants"
+            " WHERE inspection_id = ? ORDER BY id",
+            (inspection_id,),
+        )
+        return [dict(row) for row in rows]

@@ -1,0 +1,41 @@
+"""Settings: built once by the CLI (or a test) and passed down; nothing reads the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+    ice_servers: tuple[str, ...] = ()
+    invite_ttl_s: int = 2 * 3600
+    session_ttl_s: int = 12 * 3600
+    login_attempts_per_minute: int = 10
+    code_attempts_per_minute: int = 10
+    web_dir: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "web")
+    # The floor for the bandwidth aiortc reports to publishers (REMB), in bit/s; see
+    # server/media/passthrough.py for why it exists.
+    remb_floor_bps: int = 1_500_000
+    start_bitrate_kbps: int = 2500
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port out of range: {self.port}")
+        if self.invite_ttl_s <= 0 or self.session_ttl_s <= 0:
+            raise ValueError("token lifetimes must be positive")
+        for url in self.ice_servers:
+            if not url.startswith(("stun:", "turn:", "turns:")):
+                raise ValueError(f"ICE server URL must start with stun:, turn: or turns:: {url}")
+
+    @property
+    def base_url(self) -> str:
+        """The URL applicants and inspectors are sent to."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"

@@ -1,0 +1,128 @@
+"""Shared fixtures: a real Takan server on loopback with its own data dir and users."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from server.app import create_app
+from server.clock import utc_iso
+from server.db import Database
+from server.passwords import hash_password
+from server.services import SERVICES, Services
+from server.settings import Settings
+
+USERS = {
+    "inspector1": "inspector",
+    "inspector2": "inspector",
+    "auditor1": "auditor",
+    "admin1": "admin",
+}
+_case_numbers = itertools.count(1)
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    data_dir: Path
+    app: web.Application
+    passwords: dict[str, str] = field(default_factory=dict)
+    _tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def services(self) -> Services:
+        return self.app[SERVICES]
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http://", "ws://") + "/ws"
+
+    async def token(self, username: str) -> str:
+        if username not in self._tokens:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(
+                    f"{self.base_url}/api/login",
+                    json={"username": username, "password": self.passwords[username]},
+                ) as response,
+            ):
+                assert response.status == 200, await response.text()
+                self._tokens[username] = (await response.json())["token"]
+        return self._tokens[username]
+
+    async def request(
+        self, method: str, path: str, username: str | None = None, **kwargs: Any
+    ) -> tuple[int, Any]:
+        headers = dict(kwargs.pop("headers", {}))
+        if username is not None:
+            headers["Authorization"] = f"Bearer {await self.token(username)}"
+        async with (
+            aiohttp.ClientSession() as http,
+            http.request(method, self.base_url + path, headers=headers, **kwargs) as response,
+        ):
+            if response.content_type == "application/json":
+                return response.status, await response.json()
+            return response.status, await response.text()
+
+    async def new_case(self, username: str = "inspector1", **fields: Any) -> dict[str, Any]:
+        body = {
+            "case_id": f"CASE-{next(_case_numbers):04d}",
+            "title": "新建厂房踏勘",
+            "address": "杭州市西湖区文三路 100 号",
+            "applicant_name": "张三",
+            "applicant_phone": "13800000000",
+            **fields,
+        }
+        status, case = await self.request("POST", "/api/cases", username, json=body)
+        assert status == 201, case
+        return dict(case)
+
+    async def new_inspection(self, username: str = "inspector1") -> dict[str, Any]:
+        case = await self.new_case(username)
+        status, created = await self.request(
+            "POST", f"/api/cases/{case['case_id']}/inspections", username
+        )
+        assert status == 201, created
+        return {**created, "case_id": case["case_id"]}
+
+
+def add_users(data_dir: Path) -> dict[str, str]:
+    passwords = {}
+    db = Database(data_dir / "takan.sqlite3")
+    try:
+        for name, role in USERS.items():
+            passwords[name] = f"pw-{name}-secret"
+            db.add_user(name, role, hash_password(passwords[name]), utc_iso(0))
+    finally:
+        db.close()
+    return passwords
+
+
+@pytest.fixture
+async def live_server(tmp_path: Path) -> AsyncIterator[LiveServer]:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    passwords = add_users(data_dir)
+    # The public URL must be known before the app is built: bind the socket first.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    settings = Settings(data_dir=data_dir, port=port, public_url=f"http://127.0.0.1:{port}")
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    server = LiveServer(f"http://127.0.0.1:{port}", data_dir, app, passwords)
+    try:
+        yield server
+    finally:
+        await runner.cleanup()

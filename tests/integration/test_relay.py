@@ -1,0 +1,64 @@
+"""The server relays media between real aiortc peers without decoding it."""
+
+from __future__ import annotations
+
+from tests.conftest import LiveServer
+from tests.integration.peers import join, wait_until
+
+
+async def test_inspector_sees_and_hears_applicant_and_applicant_hears_inspector(
+    live_server: LiveServer,
+) -> None:
+    invite = await live_server.new_inspection()
+    token = invite["applicant_url"].rsplit("/", 1)[-1]
+    applicant = await join(live_server.ws_url, token=token)
+    assert applicant.welcome["type"] == "welcome", applicant.welcome
+    await applicant.send(type="consent", accepted=True)
+    await applicant.connect_media("applicant")
+
+    inspector = await join(
+        live_server.ws_url,
+        token=await live_server.token("inspector1"),
+        inspection_id=invite["inspection_id"],
+    )
+    assert inspector.welcome["role"] == "inspector"
+    await inspector.connect_media("inspector")
+    try:
+        await wait_until(lambda: inspector.received.video_frames > 30, what="video at inspector")
+        await wait_until(lambda: inspector.received.audio_frames > 20, what="audio at inspector")
+        await wait_until(lambda: applicant.received.audio_frames > 20, what="audio at applicant")
+        assert (inspector.received.width, inspector.received.height) == (640, 480)
+        relay = live_server.services.live.get(invite["inspection_id"])
+        assert relay is not None
+        assert relay.relay.applicant_video.stats.packets_in > 0
+    finally:
+        await applicant.close()
+        await inspector.close()
+
+
+async def test_applicant_reconnect_resumes_video_without_inspector_renegotiating(
+    live_server: LiveServer,
+) -> None:
+    invite = await live_server.new_inspection()
+    token = invite["applicant_url"].rsplit("/", 1)[-1]
+    applicant = await join(live_server.ws_url, token=token)
+    await applicant.send(type="consent", accepted=True)
+    await applicant.connect_media("applicant")
+    inspector = await join(
+        live_server.ws_url,
+        token=await live_server.token("inspector1"),
+        inspection_id=invite["inspection_id"],
+    )
+    await inspector.connect_media("inspector")
+    try:
+        await wait_until(lambda: inspector.received.video_frames > 20)
+        await applicant.close()
+        again = await join(live_server.ws_url, token=token)
+        assert again.welcome["resumed"] is True
+        assert again.welcome["consented"] is True
+        await again.connect_media("applicant")
+        before = inspector.received.video_frames
+        await wait_until(lambda: inspector.received.video_frames > before + 30)
+        await again.close()
+    finally:
+        await inspector.close()
