@@ -1,0 +1,164 @@
+// /cases: the inspector's cases, a form to create one and a "start inspection" button per case.
+
+import { api, redirectToLogin } from './api.js';
+import { onLangChange, setupLangToggle, t } from './i18n.js';
+import { $, formatTime, h } from './ui.js';
+
+setupLangToggle();
+
+const CASE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+let me = null;
+let cases = [];
+
+function fail(err, box) {
+  if (err.status === 401) {
+    redirectToLogin();
+    return;
+  }
+  box.textContent = err.describe();
+  box.hidden = false;
+}
+
+function statusBadge(status) {
+  if (!status) return null;
+  const cls = status === 'live' || status === 'active' || status === 'open' ? 'badge live' : status === 'ended' ? 'badge ended' : 'badge';
+  return h('span', { class: cls }, status);
+}
+
+// Inspections that are still going on, whatever shape the case carries them in.
+function openInspections(item) {
+  const list = Array.isArray(item.inspections) ? item.inspections : [];
+  return list.filter((i) => i && i.inspection_id && i.status !== 'ended');
+}
+
+function renderCases() {
+  const list = $('case-list');
+  list.replaceChildren();
+  $('cases-empty').hidden = cases.length > 0;
+  const canStart = me && (me.role === 'inspector' || me.role === 'admin');
+  for (const item of cases) {
+    const start = h('button', { class: 'btn primary', type: 'button', 'data-case-id': item.case_id }, t('cases.start'));
+    start.addEventListener('click', () => startInspection(item.case_id, start));
+    const facts = [item.address, item.applicant_name, item.applicant_phone].filter(Boolean).join(' · ');
+    list.append(
+      h(
+        'li',
+        { 'data-case-id': item.case_id },
+        h(
+          'div',
+          { class: 'case-main' },
+          h('div', { class: 'case-title' }, h('span', { class: 'mono' }, item.case_id), ' ', item.title ?? '', ' ', statusBadge(item.status)),
+          h('div', { class: 'muted small' }, facts),
+          item.created_at ? h('div', { class: 'muted small' }, formatTime(item.created_at, true)) : null,
+        ),
+        openInspections(item).map((i) =>
+          h('a', { class: 'btn', href: `/inspect/${encodeURIComponent(i.inspection_id)}` }, t('cases.resume')),
+        ),
+        canStart ? start : null,
+      ),
+    );
+  }
+}
+
+async function loadCases() {
+  $('cases-error').hidden = true;
+  try {
+    const data = await api('/api/cases');
+    cases = Array.isArray(data?.cases) ? data.cases : [];
+    renderCases();
+  } catch (err) {
+    fail(err, $('cases-error'));
+  } finally {
+    $('cases-loading').hidden = true;
+  }
+}
+
+async function startInspection(caseId, button) {
+  button.disabled = true;
+  button.textContent = t('cases.starting');
+  try {
+    const data = await api(`/api/cases/${encodeURIComponent(caseId)}/inspections`, { method: 'POST', body: {} });
+    location.assign(`/inspect/${encodeURIComponent(data.inspection_id)}`);
+  } catch (err) {
+    fail(err, $('cases-error'));
+    button.disabled = false;
+    button.textContent = t('cases.start');
+  }
+}
+
+$('create-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const errorBox = $('create-error');
+  const okBox = $('create-ok');
+  errorBox.hidden = true;
+  okBox.hidden = true;
+  const body = {
+    case_id: $('case-id').value.trim(),
+    title: $('case-title').value.trim(),
+    address: $('case-address').value.trim(),
+  };
+  const name = $('case-applicant-name').value.trim();
+  const phone = $('case-applicant-phone').value.trim();
+  if (name) body.applicant_name = name;
+  if (phone) body.applicant_phone = phone;
+  if (!CASE_ID.test(body.case_id) || body.case_id.includes('..')) {
+    errorBox.textContent = `${t('cases.case_id')}: ${t('cases.case_id_hint')}`;
+    errorBox.hidden = false;
+    return;
+  }
+  if (!body.title || !body.address) {
+    errorBox.textContent = `${t('cases.case_title')} / ${t('cases.address')}`;
+    errorBox.hidden = false;
+    return;
+  }
+  const submit = $('create-submit');
+  submit.disabled = true;
+  try {
+    await api('/api/cases', { method: 'POST', body });
+    okBox.textContent = t('cases.created', { id: body.case_id });
+    okBox.hidden = false;
+    event.target.reset();
+    await loadCases();
+  } catch (err) {
+    if (err.status === 409) {
+      errorBox.textContent = t('cases.exists', { id: body.case_id });
+      errorBox.hidden = false;
+    } else {
+      fail(err, errorBox);
+    }
+  } finally {
+    submit.disabled = false;
+  }
+});
+
+$('logout').addEventListener('click', async () => {
+  try {
+    await api('/api/logout', { method: 'POST', body: {} });
+  } catch {
+    // going to the login page anyway
+  }
+  location.assign('/login');
+});
+
+onLangChange(() => {
+  renderCases();
+  if (me) $('whoami').textContent = t('cases.signed_in_as', { name: me.username });
+});
+
+async function init() {
+  try {
+    me = await api('/api/me');
+  } catch (err) {
+    if (err.status === 401) {
+      redirectToLogin();
+      return;
+    }
+  }
+  if (me) {
+    $('whoami').textContent = t('cases.signed_in_as', { name: me.username });
+    $('create-card').hidden = !(me.role === 'inspector' || me.role === 'admin');
+  }
+  await loadCases();
+}
+
+init();
