@@ -1,0 +1,43 @@
+# The two commands of the README: `make run` and `make test`. Both set everything up themselves.
+VENV    := .venv
+PYTHON  ?= python3
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DATA    ?= data
+
+.PHONY: setup system-deps run test lint unit bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Debian packages the tests need: Chromium for the browser tests.
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium ; }
+
+run: setup
+	$(BIN)/takan serve --data $(DATA) --demo-users
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict
+
+test: setup system-deps lint
+	$(BIN)/pytest
+
+unit: setup
+	$(BIN)/pytest tests/unit
+
+bench: setup
+	$(BIN)/python tests/bench/bench_live.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
