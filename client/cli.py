@@ -13,12 +13,13 @@ import sys
 from collections.abc import Sequence
 from typing import Final
 
-from client.exceptions import ClientError, UsageError
+from client.exceptions import ClientError, Interrupted, UsageError
 from client.publish import PublishOptions, publish
 from client.sources import SourceSpec, VideoFormat
 from client.watch import WatchOptions, watch
 
 PROG: Final = "python -m client"
+STOP_GRACE_S: Final = 2.0
 TOKEN_ENV: Final = "TAKAN_TOKEN"  # noqa: S105 (a variable name, not a secret)
 
 PUBLISH_HELP = """\
@@ -42,7 +43,8 @@ The inspector sends a quiet 660 Hz tone so the applicant receives inspector audi
 
 EXIT_STATUS_HELP = """\
 exit status: 0 done, 1 failed, 2 usage or malformed URL, 3 server unreachable,
-4 refused by the server (e.g. unauthorized), 5 protocol failure, 6 media source unusable
+4 refused by the server (e.g. unauthorized), 5 protocol failure, 6 media source unusable,
+130 interrupted before the session was established
 """
 
 
@@ -69,11 +71,31 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _run(arguments: argparse.Namespace) -> int:
+    """Run the command; the first Ctrl-C (or SIGTERM) asks it to stop and report, a second one,
+    or a command that does not stop within the grace period, cancels it."""
     stop = asyncio.Event()
+    command = asyncio.create_task(_command(arguments, stop))
     loop = asyncio.get_running_loop()
+
+    def interrupt() -> None:
+        if stop.is_set():
+            command.cancel()
+        else:
+            stop.set()
+            loop.call_later(STOP_GRACE_S, command.cancel)
+
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, interrupt)
+    try:
+        return await command
+    except asyncio.CancelledError:
+        if not command.cancelled():
+            raise
+        raise Interrupted("interrupted before the session was established") from None
+
+
+async def _command(arguments: argparse.Namespace, stop: asyncio.Event) -> int:
     if arguments.command == "publish":
         published = await publish(_publish_options(arguments), stop)
         _print(arguments.json, published.as_json(), published.summary())

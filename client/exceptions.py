@@ -48,3 +48,9 @@ class SourceError(ClientError):
     """The media source (file or camera) could not be opened."""
 
     exit_status = 6
+
+
+class Interrupted(ClientError):
+    """Ctrl-C or SIGTERM arrived before there was anything to report."""
+
+    exit_status = 130
