@@ -132,8 +132,17 @@ class ClientMessage:
         return self.fields.get(name, default)
 
 
+def _too_large(raw: str | bytes) -> bool:
+    """Over MAX_MESSAGE_BYTES in UTF-8 (a text frame's size on the wire), not in characters."""
+    if isinstance(raw, bytes) or len(raw) > MAX_MESSAGE_BYTES:
+        return len(raw) > MAX_MESSAGE_BYTES
+    if len(raw) * 4 <= MAX_MESSAGE_BYTES:  # UTF-8 takes at most 4 bytes a character
+        return False
+    return len(raw.encode("utf-8", "surrogatepass")) > MAX_MESSAGE_BYTES
+
+
 def parse_message(raw: str | bytes) -> ClientMessage:
-    if len(raw) > MAX_MESSAGE_BYTES:
+    if _too_large(raw):
         raise ProtocolError("too_large", f"message is over {MAX_MESSAGE_BYTES} bytes")
     try:
         data = json.loads(raw)
