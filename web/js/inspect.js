@@ -187,6 +187,8 @@ function handleError(msg) {
     signalling.stop();
   } else if (msg.ref === 'chat') {
     chat.addSystem(`${msg.code}: ${msg.reason}`);
+  } else if (msg.ref === 'control') {
+    logControl(`${msg.code}: ${msg.reason}`, { 'data-action': 'error', 'data-ok': 'false' });
   }
 }
 

@@ -41,6 +41,7 @@ function showScreen(name) {
   state.screen = name;
   for (const screen of SCREENS) $(`screen-${screen}`).hidden = screen !== name;
   document.body.dataset.state = name;
+  if (name === 'consent') document.body.dataset.consentShown = 'true';
 }
 
 // ---------------------------------------------------------------- signalling
@@ -107,6 +108,7 @@ function handleMessage(msg) {
 function welcome(msg) {
   state.myId = msg.participant_id;
   state.welcome = msg;
+  document.body.dataset.resumed = String(Boolean(msg.resumed));
   peer.setIceServers(msg.ice_servers);
   renderInfo();
   if (msg.inspection?.status === 'ended') {

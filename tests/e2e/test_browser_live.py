@@ -1,0 +1,311 @@
+"""The pages in a real Chromium against a real server: an inspector at a desktop, an applicant on a
+phone-sized page with the fake camera, talking through the server's relay.
+
+Waits are generous and poll what a user would see; nothing asserts on timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+
+from tests.conftest import LiveServer
+
+pytestmark = pytest.mark.browser
+
+TIMEOUT_MS = 30_000
+VIDEO_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Session:
+    """The two sides of one live inspection."""
+
+    inspection: dict[str, Any]
+    inspector_context: BrowserContext
+    applicant_context: BrowserContext
+    inspector: Page
+    applicant: Page
+    console: list[str] = field(default_factory=list)
+
+
+def _record_console(page: Page, name: str, sink: list[str]) -> None:
+    def on_console(message: ConsoleMessage) -> None:
+        sink.append(f"[{name}] {message.type}: {message.text}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: sink.append(f"[{name}] pageerror: {error}"))
+
+
+async def _login(page: Page, live_server: LiveServer, username: str) -> None:
+    await page.goto(f"{live_server.base_url}/login")
+    await page.fill("#username", username)
+    await page.fill("#password", live_server.passwords[username])
+    await page.click("#login-submit")
+    await page.wait_for_url(re.compile(r"/cases$"), timeout=TIMEOUT_MS)
+
+
+async def _inspector_context(browser: Browser) -> BrowserContext:
+    return await browser.new_context(
+        viewport={"width": 1280, "height": 900}, permissions=["microphone"], locale="zh-CN"
+    )
+
+
+async def _applicant_context(browser: Browser) -> BrowserContext:
+    return await browser.new_context(
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        permissions=["camera", "microphone"],
+        locale="zh-CN",
+    )
+
+
+async def _video_sample(page: Page) -> dict[str, int]:
+    sample: dict[str, int] = await page.evaluate(
+        """() => {
+            const v = document.getElementById('remote-video');
+            return {frames: v.getVideoPlaybackQuality().totalVideoFrames, width: v.videoWidth};
+        }"""
+    )
+    return sample
+
+
+async def _wait_video_flowing(page: Page, frames: int = 30) -> dict[str, int]:
+    """Polls the inspector's video until `frames` more frames have been shown at a real size."""
+    first = await _video_sample(page)
+    base, last = first["frames"], first
+    deadline = time.monotonic() + VIDEO_TIMEOUT_S
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        sample = await _video_sample(page)
+        if sample["frames"] < last["frames"]:  # the element was given a new stream
+            base = sample["frames"]
+        last = sample
+        if sample["width"] > 0 and sample["frames"] >= base + frames:
+            return sample
+    raise AssertionError(f"inspector video did not play: first {first}, last {last}")
+
+
+async def _open_applicant(context: BrowserContext, url: str, sink: list[str]) -> Page:
+    page = await context.new_page()
+    _record_console(page, "applicant", sink)
+    await page.goto(url)
+    return page
+
+
+@pytest.fixture
+async def session(browser: Browser, live_server: LiveServer) -> AsyncIterator[Session]:
+    """Inspector logged in through /login on the live page, applicant consented and streaming."""
+    inspection = await live_server.new_inspection("inspector1")
+    inspector_context = await _inspector_context(browser)
+    applicant_context = await _applicant_context(browser)
+    console: list[str] = []
+    try:
+        inspector = await inspector_context.new_page()
+        _record_console(inspector, "inspector", console)
+        await _login(inspector, live_server, "inspector1")
+        await inspector.goto(f"{live_server.base_url}/inspect/{inspection['inspection_id']}")
+        await expect(inspector.locator("#short-code")).to_have_text(
+            inspection["short_code"], timeout=TIMEOUT_MS
+        )
+        await expect(inspector.locator("body")).to_have_attribute(
+            "data-conn", "joined", timeout=TIMEOUT_MS
+        )
+
+        applicant = await _open_applicant(applicant_context, inspection["applicant_url"], console)
+        await expect(applicant.locator("#screen-consent")).to_be_visible(timeout=TIMEOUT_MS)
+        await expect(applicant.locator("#consent-case-id")).to_have_text(inspection["case_id"])
+        await expect(applicant.locator("#consent-inspector")).to_have_text("inspector1")
+        await expect(applicant.locator("#consent-recorded")).to_contain_text("全程录像留痕")
+        await applicant.click("#consent-accept")
+        await expect(applicant.locator("#screen-live")).to_be_visible(timeout=TIMEOUT_MS)
+
+        yield Session(
+            inspection, inspector_context, applicant_context, inspector, applicant, console
+        )
+    finally:
+        print("\n".join(console))  # shown by pytest when the test fails
+        await applicant_context.close()
+        await inspector_context.close()
+
+
+async def test_inspector_sees_applicant_video_chats_and_switches_camera(session: Session) -> None:
+    inspector, applicant = session.inspector, session.applicant
+
+    await _wait_video_flowing(inspector)
+    await expect(inspector.locator("body")).to_have_attribute(
+        "data-media", "connected", timeout=TIMEOUT_MS
+    )
+    await expect(applicant.locator("body")).to_have_attribute(
+        "data-media", "connected", timeout=TIMEOUT_MS
+    )
+    # Both sides measure their own side of the stream.
+    await expect(inspector.locator('#stats-mine [data-stat="resolution"]')).to_have_text(
+        re.compile(r"\d+\u00d7\d+"), timeout=TIMEOUT_MS
+    )
+    await expect(inspector.locator('#stats-peer [data-stat="bitrate"]')).to_have_text(
+        re.compile(r"\d+ kbps"), timeout=TIMEOUT_MS
+    )
+
+    await inspector.fill("#chat-input", "请对准北侧围墙")
+    await inspector.click("#chat-send")
+    await expect(applicant.locator("#chat-log")).to_contain_text(
+        "请对准北侧围墙", timeout=TIMEOUT_MS
+    )
+    await applicant.fill("#chat-input", "好的马上过去")
+    await applicant.click("#chat-send")
+    await expect(inspector.locator("#chat-log")).to_contain_text("好的马上过去", timeout=TIMEOUT_MS)
+    # The sender's own line is confirmed by the server's echo, once.
+    await expect(inspector.locator('#chat-log [data-pending="false"]')).to_have_count(
+        1, timeout=TIMEOUT_MS
+    )
+
+    await inspector.click("#btn-switch-camera")
+    toast = applicant.locator('#control-toast[data-action="switch_camera"]')
+    await expect(toast).to_have_count(1, timeout=TIMEOUT_MS)
+    result = inspector.locator(
+        '#control-results li[data-result="true"][data-action="switch_camera"]'
+    )
+    await expect(result).to_have_count(1, timeout=TIMEOUT_MS)
+    # The fake camera has no second camera: the page must say so, not pretend.
+    assert await result.get_attribute("data-ok") in ("true", "false")
+    assert (await result.inner_text()).strip()
+
+
+async def test_reloaded_applicant_page_resumes_without_consent(session: Session) -> None:
+    inspector, applicant = session.inspector, session.applicant
+    await _wait_video_flowing(inspector)
+
+    await applicant.reload()
+    await expect(applicant.locator("#screen-live")).to_be_visible(timeout=TIMEOUT_MS)
+    await expect(applicant.locator("body")).to_have_attribute("data-resumed", "true")
+    assert await applicant.locator("body").get_attribute("data-consent-shown") is None
+    await expect(applicant.locator("#stats-own")).not_to_have_attribute(
+        "data-frames", re.compile(r"^0?$"), timeout=TIMEOUT_MS
+    )
+    # The inspector did nothing: the picture comes back on the peer connection it already had.
+    await _wait_video_flowing(inspector)
+    await expect(inspector.locator("body")).to_have_attribute("data-media", "connected")
+
+
+async def test_applicant_link_after_the_end_says_it_is_over(session: Session) -> None:
+    inspector, applicant = session.inspector, session.applicant
+    await _wait_video_flowing(inspector)
+
+    await inspector.click("#btn-end")
+    await inspector.click("#btn-end-confirm")
+    await expect(inspector.locator("body")).to_have_attribute(
+        "data-state", "ended", timeout=TIMEOUT_MS
+    )
+    await expect(inspector.locator("#ended-banner")).to_be_visible()
+    await expect(applicant.locator("#screen-ended")).to_be_visible(timeout=TIMEOUT_MS)
+
+    again = await _open_applicant(
+        session.applicant_context, session.inspection["applicant_url"], session.console
+    )
+    await expect(again.locator("body")).to_have_attribute(
+        "data-state", re.compile(r"^(ended|invalid)$"), timeout=TIMEOUT_MS
+    )
+    state = await again.locator("body").get_attribute("data-state")
+    await expect(again.locator(f"#screen-{state}")).to_be_visible()
+    await expect(again.locator("#screen-consent")).to_be_hidden()
+    assert await again.locator("body").get_attribute("data-consent-shown") is None
+
+
+async def test_login_page_names_wrong_password(browser: Browser, live_server: LiveServer) -> None:
+    context = await _inspector_context(browser)
+    try:
+        page = await context.new_page()
+        await page.goto(f"{live_server.base_url}/login")
+        await page.fill("#username", "inspector1")
+        await page.fill("#password", "not-the-password")
+        await page.click("#login-submit")
+        await expect(page.locator("#login-error")).to_have_text(
+            "用户名或密码错误", timeout=TIMEOUT_MS
+        )
+        await expect(page).to_have_url(re.compile(r"/login"))
+    finally:
+        await context.close()
+
+
+async def test_cases_page_creates_a_case_and_starts_an_inspection(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    context = await _inspector_context(browser)
+    try:
+        page = await context.new_page()
+        await _login(page, live_server, "inspector1")
+        await page.fill("#case-id", "WEB-0001")
+        await page.fill("#case-title", "仓库扩建")
+        await page.fill("#case-address", "宁波市鄞州区 1 号")
+        await page.fill("#case-applicant-name", "李四")
+        await page.fill("#case-applicant-phone", "13900000000")
+        await page.click("#create-submit")
+        row = page.locator('#case-list li[data-case-id="WEB-0001"]')
+        await expect(row).to_contain_text("仓库扩建", timeout=TIMEOUT_MS)
+
+        await page.click("#create-submit")  # the form is empty again: refused in the page
+        await expect(page.locator("#create-error")).to_be_visible()
+
+        await row.locator("button[data-case-id]").click()
+        await page.wait_for_url(re.compile(r"/inspect/[^/]+$"), timeout=TIMEOUT_MS)
+        await expect(page.locator("#short-code")).to_have_text(re.compile(r"^\d{6}$"))
+        await expect(page.locator("#invite-link")).to_have_value(re.compile(r"/join/"))
+        qr_width = await page.locator("#qr").evaluate(
+            """img => img.complete
+                ? img.naturalWidth
+                : new Promise(ok => { img.onload = () => ok(img.naturalWidth); })"""
+        )
+        assert qr_width > 0
+    finally:
+        await context.close()
+
+
+async def test_short_code_page_leads_to_the_consent_screen(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    inspection = await live_server.new_inspection("inspector1")
+    context = await _applicant_context(browser)
+    try:
+        page = await context.new_page()
+        await page.goto(f"{live_server.base_url}/j")
+        wrong = "000000" if inspection["short_code"] != "000000" else "111111"
+        await page.fill("#code-input", wrong)
+        await page.click("#code-submit")
+        await expect(page.locator("#code-error")).to_have_text(
+            "踏勘码错误或已失效", timeout=TIMEOUT_MS
+        )
+        await page.fill("#code-input", inspection["short_code"])
+        await page.click("#code-submit")
+        await page.wait_for_url(re.compile(r"/join/"), timeout=TIMEOUT_MS)
+        await expect(page.locator("#screen-consent")).to_be_visible(timeout=TIMEOUT_MS)
+        await expect(page.locator("#consent-case-id")).to_have_text(inspection["case_id"])
+    finally:
+        await context.close()
+
+
+async def test_applicant_page_switches_to_english(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    inspection = await live_server.new_inspection("inspector1")
+    context = await _applicant_context(browser)
+    try:
+        page = await context.new_page()
+        await page.goto(inspection["applicant_url"] + "?lang=en")
+        await expect(page.locator("#consent-accept")).to_have_text(
+            "Agree and start", timeout=TIMEOUT_MS
+        )
+        await page.click("#lang-toggle")
+        await expect(page.locator("#consent-accept")).to_have_text("同意并开始")
+        await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    finally:
+        await context.close()
