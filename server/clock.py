@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Protocol
 
-CLOCK_SOURCE = "server-system-clock"
+from recorder.clock import CLOCK_SOURCE, utc_iso
+
+__all__ = ["CLOCK_SOURCE", "Clock", "SystemClock", "utc_iso"]
 
 
 class Clock(Protocol):
@@ -18,9 +19,3 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> float:
         return time.time()
-
-
-def utc_iso(seconds: float) -> str:
-    """ISO 8601 in UTC with milliseconds and a ``Z``: ``2026-11-25T08:00:00.000Z``."""
-    stamp = datetime.fromtimestamp(seconds, tz=UTC)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from av import VideoFrame
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import (
     AudioStreamTrack,
@@ -52,7 +53,7 @@ class TestPeer:
             with contextlib.suppress(MediaStreamError):
                 while True:
                     frame = await track.recv()
-                    if track.kind == "video":
+                    if isinstance(frame, VideoFrame):
                         self.received.video_frames += 1
                         self.received.width, self.received.height = frame.width, frame.height
                     else:
