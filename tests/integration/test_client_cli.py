@@ -118,6 +118,7 @@ async def test_publisher_answers_torch_and_zoom_as_not_supported(live_server: Li
     token = await live_server.token("inspector1")
     publisher = await start_client("publish", inspection["applicant_url"], "--seconds", "20")
     results: dict[str, dict[str, Any]] = {}
+    sent = False
     async with aiohttp.ClientSession() as http, http.ws_connect(live_server.ws_url) as ws:
         await ws.send_json(
             {"v": 1, "type": "hello", "token": token, "inspection_id": inspection["inspection_id"]}
@@ -125,9 +126,14 @@ async def test_publisher_answers_torch_and_zoom_as_not_supported(live_server: Li
         async with asyncio.timeout(30):
             async for frame in ws:
                 message = json.loads(frame.data)
-                if message["type"] == "presence" and any(
-                    p["role"] == "applicant" and p["connected"] for p in message["participants"]
+                if (
+                    not sent
+                    and message["type"] in ("welcome", "presence")
+                    and any(
+                        p["role"] == "applicant" and p["connected"] for p in message["participants"]
+                    )
                 ):
+                    sent = True
                     for action, value in (("torch", True), ("zoom", 2), ("switch_camera", "user")):
                         await ws.send_json(
                             {"v": 1, "type": "control", "action": action, "value": value}
