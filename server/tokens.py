@@ -64,7 +64,12 @@ class TokenSigner:
         return f"{payload}.{self._mac(kind, payload)}"
 
     def _open(self, kind: TokenKind, token: str, now: float) -> dict[str, Any]:
-        if not isinstance(token, str) or len(token) > 4096 or token.count(".") != 1:
+        if (
+            not isinstance(token, str)
+            or len(token) > 4096
+            or not token.isascii()
+            or token.count(".") != 1
+        ):
             raise TokenError("malformed token")
         payload, mac = token.split(".")
         if not hmac.compare_digest(mac, self._mac(kind, payload)):

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from av import VideoFrame
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import (
     AudioStreamTrack,
@@ -16,6 +15,7 @@ from aiortc.mediastreams import (
     MediaStreamTrack,
     VideoStreamTrack,
 )
+from av import VideoFrame
 
 
 @dataclass
