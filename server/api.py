@@ -127,9 +127,10 @@ async def post_login(request: web.Request) -> web.Response:
 async def post_logout(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     token = bearer_or_cookie(request)
-    if token:
-        session = open_session(services, token)
-        services.db.revoke_session(session.session_id)
+    if not token:
+        raise Unauthorized("login required")
+    session = open_session(services, token)
+    services.db.revoke_session(session.session_id)
     response = web.json_response({"ok": True})
     response.del_cookie(COOKIE_NAME, path="/")
     return response
