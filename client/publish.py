@@ -16,7 +16,14 @@ from aiortc.mediastreams import MediaStreamTrack
 from client.endpoints import applicant_endpoint
 from client.peer import Conversation, TrackConsumers, new_peer_connection
 from client.signalling import Message, SignallingSession, connect
-from client.sources import ControlResult, MediaSource, SourceSpec, VideoFormat, open_source
+from client.sources import (
+    ControlResult,
+    MediaSource,
+    SourceSpec,
+    TestSource,
+    VideoFormat,
+    open_source,
+)
 from client.stats import MeteredTrack, RateMeter, StatsFields, report_periodically, stat_total
 
 logger = logging.getLogger(__name__)
@@ -43,6 +50,7 @@ class PublishReport:
     source: str = ""
     seconds: float = 0.0
     video_frames_sent: int = 0
+    source_frames_skipped: int | None = None
     width: int | None = None
     height: int | None = None
     video_bytes_sent: int | None = None
@@ -55,6 +63,7 @@ class PublishReport:
             "source": self.source,
             "seconds": round(self.seconds, 3),
             "video_frames_sent": self.video_frames_sent,
+            "source_frames_skipped": self.source_frames_skipped,
             "width": self.width,
             "height": self.height,
             "video_bytes_sent": self.video_bytes_sent,
@@ -92,6 +101,8 @@ async def publish(options: PublishOptions, stop: asyncio.Event) -> PublishReport
     finally:
         report.seconds = time.monotonic() - started
         report.video_frames_sent = video.frames
+        if isinstance(source, TestSource):
+            report.source_frames_skipped = source.frames_skipped
         report.width, report.height = video.width, video.height
         video.stop()
         source.close()

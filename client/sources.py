@@ -135,8 +135,8 @@ class TestSource:
         return self._audio
 
     @property
-    def frames_sent(self) -> int:
-        return self._video.frames_sent
+    def frames_skipped(self) -> int:
+        return self._video.frames_skipped
 
     def describe(self) -> str:
         return "testsrc"
@@ -206,6 +206,8 @@ async def open_source(spec: SourceSpec, video_format: VideoFormat, loop: bool) -
     if spec.kind == "testsrc":
         return TestSource(video_format)
     path = spec.path or ""
+    if spec.kind == "file" and video_format != VideoFormat():
+        raise UsageError("--width, --height and --fps apply to testsrc and camera sources only")
     try:
         if spec.kind == "camera":
             player = await asyncio.to_thread(

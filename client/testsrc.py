@@ -16,6 +16,7 @@ from client.pattern import PatternSize, TestPattern
 VIDEO_CLOCK_RATE = 90_000
 AUDIO_SAMPLE_RATE = 48_000
 AUDIO_FRAME_SAMPLES = AUDIO_SAMPLE_RATE // 50  # 20 ms
+LATE_FRAMES_BEFORE_SKIP = 2
 
 
 class TestPatternTrack(MediaStreamTrack):
@@ -32,7 +33,10 @@ class TestPatternTrack(MediaStreamTrack):
         self._fps = fps
         self._time_base = fractions.Fraction(1, VIDEO_CLOCK_RATE)
         self._start: float | None = None
+        self._next_number = 0
         self.frames_sent = 0
+        self.frames_skipped = 0
+        """Frames not produced because the consumer fell behind, as a real camera drops them."""
 
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
@@ -40,14 +44,18 @@ class TestPatternTrack(MediaStreamTrack):
         now = time.monotonic()
         if self._start is None:
             self._start = now
-        due = self._start + self.frames_sent / self._fps
+        number = self._next_number
+        due = self._start + number / self._fps
         if due > now:
             await asyncio.sleep(due - now)
-        number = self.frames_sent
+        elif now - due > LATE_FRAMES_BEFORE_SKIP / self._fps:
+            number = int((now - self._start) * self._fps)
+            self.frames_skipped += number - self._next_number
         picture = self._pattern.render(number, time.time_ns() // 1_000_000)
         frame = av.VideoFrame.from_ndarray(picture, format="yuv420p")
         frame.pts = round(number * VIDEO_CLOCK_RATE / self._fps)
         frame.time_base = self._time_base
+        self._next_number = number + 1
         self.frames_sent += 1
         return frame
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fractions
+import time
 
 import av
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from client import timecode
 from client.pattern import PatternSize, TestPattern
+from client.testsrc import TestPatternTrack, ToneTrack
 from client.timecode import TimeCode
 from client.watch import luma_plane
 
@@ -129,3 +131,28 @@ def test_time_code_survives_vp8_at_modest_bitrate(width: int, height: int, bit_r
             read.append(timecode.read(luma_plane(decoded)))
     assert len(read) == len(sent)
     assert read == list(sent.values())
+
+
+async def test_test_pattern_track_paces_frames_and_stamps_their_capture_time() -> None:
+    track = TestPatternTrack(PatternSize(320, 240), fps=50)
+    started = time.monotonic()
+    frames = [await track.recv() for _ in range(10)]
+    elapsed = time.monotonic() - started
+    track.stop()
+    assert elapsed >= 9 / 50 * 0.9  # paced to the wall clock, not as fast as possible
+    assert [frame.pts for frame in frames] == [n * 90_000 // 50 for n in range(10)]
+    codes = [timecode.read(luma_plane(frame)) for frame in frames]
+    assert [code.frame_index for code in codes if code is not None] == list(range(10))
+    now_ms = time.time_ns() // 1_000_000
+    assert all(code is not None and 0 <= now_ms - code.capture_ms < 5_000 for code in codes)
+
+
+async def test_tone_track_gives_20_ms_of_48_khz_mono_per_frame() -> None:
+    track = ToneTrack(frequency_hz=1000.0, amplitude=0.5)
+    frames = [await track.recv() for _ in range(3)]
+    track.stop()
+    assert [frame.pts for frame in frames] == [0, 960, 1920]
+    assert all(frame.sample_rate == 48_000 and frame.samples == 960 for frame in frames)
+    samples = frames[0].to_ndarray()
+    assert samples.shape == (1, 960)
+    assert 0.45 * 32767 < float(np.abs(samples).max()) <= 0.5 * 32767 + 1
