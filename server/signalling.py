@@ -92,8 +92,6 @@ class SignallingConnection:
         token = message.get("token") or self.request.cookies.get("takan_session")
         if not token:
             raise ProtocolError("unauthorized", "a token is required", "hello")
-        if not token.isascii():
-            raise ProtocolError("unauthorized", "invalid token: malformed token", "hello")
         db, now = self.services.db, self.services.clock.now()
         try:
             invite = self.services.signer.open_invite(token, now)
