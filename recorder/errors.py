@@ -1,0 +1,36 @@
+"""The recorder's exceptions: an archive that fails verification, and a storage backend that fails.
+
+Foreign errors (``OSError``, S3 errors, ``zipfile`` errors) are translated into these at the
+storage boundary, so callers handle two kinds of failure, never a backend's.
+"""
+
+from __future__ import annotations
+
+
+class IntegrityError(Exception):
+    """The archive is not what was recorded.
+
+    ``where`` names the place exactly: an object key (``cases/c1/chain/000000000003.json``) or a
+    chain position (``chain entry 3``). ``reason`` says what is wrong there.
+    """
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.where = where
+        self.reason = reason
+
+
+class StorageError(Exception):
+    """A storage backend could not do what was asked (I/O failure, conflicting write, bad key)."""
+
+
+class ObjectNotFound(StorageError):
+    """The key names no stored object."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"no object at {key}")
+        self.key = key
+
+
+class SigningKeyError(Exception):
+    """The signing key file is unusable: unsafe permissions, wrong type, unreadable."""
