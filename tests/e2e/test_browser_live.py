@@ -309,3 +309,50 @@ async def test_applicant_page_switches_to_english(
         await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
     finally:
         await context.close()
+
+
+async def test_inspector_page_rejoins_by_itself_after_its_socket_drops(
+    session: Session, live_server: LiveServer
+) -> None:
+    inspector = session.inspector
+    await _wait_video_flowing(inspector)
+    live = live_server.services.live.get(session.inspection["inspection_id"])
+    assert live is not None
+    dropped = next(p for p in live.participants.values() if p.role == "inspector")
+
+    await dropped.socket.close()  # as a network drop looks to the page: the socket just closes
+
+    def rejoined() -> bool:
+        current = [p for p in live.participants.values() if p.role == "inspector"]
+        return bool(current) and current[0] is not dropped and not current[0].socket.closed
+
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while not rejoined():
+        assert time.monotonic() < deadline, "the inspector page did not join again"
+        await asyncio.sleep(0.2)
+    await expect(inspector.locator("body")).to_have_attribute(
+        "data-conn", "joined", timeout=TIMEOUT_MS
+    )
+    # A new offer went out by itself and the picture flows on the new peer connection.
+    await _wait_video_flowing(inspector)
+    await expect(inspector.locator("body")).to_have_attribute(
+        "data-media", "connected", timeout=TIMEOUT_MS
+    )
+
+
+async def test_second_inspector_tab_pauses_the_first_instead_of_fighting(
+    session: Session, live_server: LiveServer
+) -> None:
+    first = session.inspector
+    await _wait_video_flowing(first)
+
+    second = await session.inspector_context.new_page()
+    _record_console(second, "inspector-2", session.console)
+    await second.goto(f"{live_server.base_url}/inspect/{session.inspection['inspection_id']}")
+    await expect(first.locator("#replaced-banner")).to_be_visible(timeout=TIMEOUT_MS)
+    await _wait_video_flowing(second)
+    await expect(second.locator("#replaced-banner")).to_be_hidden()
+
+    await first.click("#btn-take-over")
+    await expect(second.locator("#replaced-banner")).to_be_visible(timeout=TIMEOUT_MS)
+    await _wait_video_flowing(first)

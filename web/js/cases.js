@@ -66,11 +66,30 @@ async function loadCases() {
     const data = await api('/api/cases');
     cases = Array.isArray(data?.cases) ? data.cases : [];
     renderCases();
+    loadInspections();
   } catch (err) {
     fail(err, $('cases-error'));
   } finally {
     $('cases-loading').hidden = true;
   }
+}
+
+// The list carries no inspections: fetch each case (the first 50) to offer "open live inspection".
+async function loadInspections() {
+  const details = await Promise.all(
+    cases.slice(0, 50).map((item) =>
+      api(`/api/cases/${encodeURIComponent(item.case_id)}`).catch(() => null),
+    ),
+  );
+  let changed = false;
+  for (const detail of details) {
+    const item = detail && cases.find((c) => c.case_id === detail.case_id);
+    if (item && Array.isArray(detail.inspections)) {
+      item.inspections = detail.inspections;
+      changed = true;
+    }
+  }
+  if (changed) renderCases();
 }
 
 async function startInspection(caseId, button) {

@@ -101,6 +101,8 @@ const STRINGS = {
     'conn.media_connected': '视频已连接',
     'conn.media_failed': '视频连接中断，正在恢复…',
     'conn.stopped': '已断开',
+    'conn.replaced': '本次踏勘已在另一个窗口或设备上打开，此页面已暂停。',
+    'conn.take_over': '在此页面继续',
 
     'stats.bitrate': '码率',
     'stats.fps': '帧率',
@@ -240,6 +242,8 @@ const STRINGS = {
     'conn.media_connected': 'Video connected',
     'conn.media_failed': 'Video interrupted, recovering…',
     'conn.stopped': 'Disconnected',
+    'conn.replaced': 'This inspection was opened in another window or device; this page is paused.',
+    'conn.take_over': 'Continue here',
 
     'stats.bitrate': 'Bitrate',
     'stats.fps': 'Frame rate',

@@ -173,6 +173,11 @@ function handleError(msg) {
   console.warn('server error', msg);
   if (msg.code === 'inspection_ended') {
     showEnded();
+  } else if (msg.code === 'replaced') {
+    // Opened in another tab: do not fight over the session, offer to take it back.
+    signalling.stop();
+    peer.close();
+    $('replaced-banner').hidden = false;
   } else if (msg.code === 'unauthorized') {
     signalling.stop();
     peer.close();
@@ -309,6 +314,11 @@ function sendControl(action, value) {
     'data-sent': String(sent),
   });
 }
+
+$('btn-take-over').addEventListener('click', () => {
+  $('replaced-banner').hidden = true;
+  signalling.start();
+});
 
 $('btn-switch-camera').addEventListener('click', () => {
   sendControl('switch_camera', state.facing === 'environment' ? 'user' : 'environment');

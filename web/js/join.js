@@ -9,7 +9,7 @@ import { $, ChatView, renderStats } from './ui.js';
 setupLangToggle();
 
 const token = decodeURIComponent(location.pathname.split('/').filter(Boolean).pop() ?? '');
-const SCREENS = ['connecting', 'consent', 'declined', 'media-error', 'live', 'ended', 'invalid'];
+const SCREENS = ['connecting', 'consent', 'declined', 'media-error', 'live', 'replaced', 'ended', 'invalid'];
 const meter = new StatsMeter('outbound');
 
 const state = {
@@ -129,6 +129,7 @@ function handleError(msg) {
   console.warn('server error', msg);
   if (msg.code === 'unauthorized') finish('invalid');
   else if (msg.code === 'inspection_ended') finish('ended');
+  else if (msg.code === 'replaced') pause();
   else if (FATAL_ERRORS.has(msg.code)) finish('invalid');
   else if (msg.code === 'consent_required') {
     if (state.consentSent) {
@@ -139,6 +140,18 @@ function handleError(msg) {
     }
   } else if (msg.code === 'negotiation_failed') peer.retrySoon('negotiation_failed');
   else if (msg.ref === 'chat') chat.addSystem(`${msg.code}: ${msg.reason}`);
+}
+
+// Opened again elsewhere (another tab, the same link on another phone): stop here instead of
+// taking the session back and forth; the applicant may take over explicitly.
+function pause() {
+  signalling.stop();
+  peer.close();
+  stopMedia();
+  state.stream = null;
+  state.videoTrack = null;
+  state.audioTrack = null;
+  showScreen('replaced');
 }
 
 function finish(screen) {
@@ -428,6 +441,10 @@ $('consent-accept').addEventListener('click', () => {
 });
 $('consent-decline').addEventListener('click', () => showScreen('declined'));
 $('btn-declined-back').addEventListener('click', () => showScreen('consent'));
+$('btn-take-over').addEventListener('click', () => {
+  showScreen('connecting');
+  signalling.start();
+});
 $('btn-media-retry').addEventListener('click', () => startStreaming());
 $('btn-enable-sound').addEventListener('click', () => {
   $('remote-audio').play().catch(() => {});
