@@ -124,7 +124,9 @@ class SignallingConnection:
             if inspection.created_by != session.user_id and (
                 case is None or case.created_by != session.user_id
             ):
-                raise ProtocolError("forbidden", "this inspection belongs to another inspector")
+                raise ProtocolError(
+                    "forbidden", "this inspection belongs to another inspector", "hello"
+                )
             role, user_id = "inspector", session.user_id
             participant_id, name = f"inspector-{session.user_id}", session.username
         if inspection.status != "active":
@@ -219,12 +221,21 @@ class SignallingConnection:
     async def on_ice(self, message: ClientMessage, p: Participant, live: LiveInspection) -> None:
         if p.peer is None:
             raise ProtocolError("out_of_order", "send an 'offer' before ICE candidates", "ice")
-        try:
-            await p.peer.add_ice_candidate(
-                message.get("candidate"), message.get("sdpMid"), message.get("sdpMLineIndex")
+        candidate, mid, index = (
+            message.get("candidate"),
+            message.get("sdpMid"),
+            message.get("sdpMLineIndex"),
+        )
+        if candidate and mid is None and index is None:
+            raise ProtocolError(
+                "bad_message", "a candidate needs 'sdpMid' or 'sdpMLineIndex'", "ice"
             )
+        try:
+            await p.peer.add_ice_candidate(candidate, mid, index)
         except NegotiationError as exc:
             raise ProtocolError("bad_message", str(exc)[:300], "ice") from exc
+        except AssertionError as exc:  # aiortc's candidate parser asserts on too few fields
+            raise ProtocolError("bad_message", "malformed ICE candidate", "ice") from exc
 
     async def on_chat(self, message: ClientMessage, p: Participant, live: LiveInspection) -> None:
         await live.broadcast(
