@@ -356,3 +356,44 @@ async def test_second_inspector_tab_pauses_the_first_instead_of_fighting(
     await first.click("#btn-take-over")
     await expect(second.locator("#replaced-banner")).to_be_visible(timeout=TIMEOUT_MS)
     await _wait_video_flowing(first)
+
+
+async def test_forged_applicant_link_says_link_invalid(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    inspection = await live_server.new_inspection("inspector1")
+    forged = inspection["applicant_url"][:-4] + "AAAA"
+    context = await _applicant_context(browser)
+    try:
+        page = await context.new_page()
+        await page.goto(forged)
+        await expect(page.locator("#screen-invalid")).to_be_visible(timeout=TIMEOUT_MS)
+        await expect(page.locator("#invalid-message")).to_contain_text("链接无效或已过期")
+        await expect(page.locator("#screen-consent")).to_be_hidden()
+    finally:
+        await context.close()
+
+
+async def test_login_page_says_when_to_retry_after_too_many_attempts(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    for _ in range(live_server.services.settings.login_attempts_per_minute + 1):
+        status, _body = await live_server.request(
+            "POST", "/api/login", json={"username": "inspector1", "password": "wrong"}
+        )
+        if status == 429:
+            break
+    assert status == 429
+    context = await _inspector_context(browser)
+    try:
+        page = await context.new_page()
+        await page.goto(f"{live_server.base_url}/login")
+        await page.fill("#username", "inspector1")
+        await page.fill("#password", live_server.passwords["inspector1"])
+        await page.click("#login-submit")
+        await expect(page.locator("#login-error")).to_have_text(
+            re.compile(r"尝试次数过多.请 \d+ 秒后再试"), timeout=TIMEOUT_MS
+        )
+        await expect(page.locator("#login-submit")).to_be_disabled()
+    finally:
+        await context.close()

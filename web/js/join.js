@@ -29,6 +29,7 @@ const state = {
   mediaError: null,
   stats: null,
   wakeLock: null,
+  participants: [],
 };
 
 const chat = new ChatView($('chat-log'), { myId: () => state.myId });
@@ -100,8 +101,11 @@ function handleMessage(msg) {
     case 'error':
       handleError(msg);
       break;
+    case 'presence':
+      renderPresence(msg.participants ?? []);
+      break;
     default:
-      break; // presence, peer_stats: nothing to show here
+      break; // peer_stats: nothing to show here
   }
 }
 
@@ -111,6 +115,7 @@ function welcome(msg) {
   document.body.dataset.resumed = String(Boolean(msg.resumed));
   peer.setIceServers(msg.ice_servers);
   renderInfo();
+  renderPresence(msg.participants ?? []);
   if (msg.inspection?.status === 'ended') {
     finish('ended');
     return;
@@ -183,7 +188,18 @@ async function acquireMedia() {
   }
 }
 
-async function startStreaming() {
+let starting = null;
+
+// Camera on (once), live screen, offer. Concurrent calls (a welcome during the consent click)
+// share one run.
+function startStreaming() {
+  starting ??= doStartStreaming().finally(() => {
+    starting = null;
+  });
+  return starting;
+}
+
+async function doStartStreaming() {
   if (state.finished) return;
   if (!state.stream) {
     if (!navigator.mediaDevices?.getUserMedia) {
@@ -400,6 +416,15 @@ function renderInfo() {
   }
 }
 
+function renderPresence(participants) {
+  state.participants = participants;
+  const online = participants.some((p) => p.role === 'inspector' && p.connected);
+  const el = $('inspector-presence');
+  el.className = `badge ${online ? 'live' : ''}`;
+  el.dataset.online = String(online);
+  el.textContent = t(online ? 'presence.connected' : 'presence.disconnected');
+}
+
 function renderConn() {
   const joined = state.connStatus === 'joined';
   $('conn-dot').className = `dot ${state.finished ? 'off' : joined && state.mediaState === 'connected' ? 'on' : 'wait'}`;
@@ -478,6 +503,7 @@ setInterval(async () => {
 
 onLangChange(() => {
   renderInfo();
+  renderPresence(state.participants);
   renderConn();
   renderStats($('stats-own'), state.stats);
   if (state.mediaError) $('media-error-text').textContent = t('join.media_denied', { reason: state.mediaError });
