@@ -64,7 +64,12 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         raise UnsupportedMediaType("send the body as Content-Type: application/json")
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise BadRequest(f"body is over {MAX_BODY_BYTES} bytes")
-    raw = await request.content.read(MAX_BODY_BYTES + 1)
+    raw = bytearray()  # read() answers what has arrived so far: a slow body comes in pieces
+    while len(raw) <= MAX_BODY_BYTES:
+        piece = await request.content.read(MAX_BODY_BYTES + 1 - len(raw))
+        if not piece:
+            break
+        raw += piece
     if len(raw) > MAX_BODY_BYTES:
         raise BadRequest(f"body is over {MAX_BODY_BYTES} bytes")
     try:

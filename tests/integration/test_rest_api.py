@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -329,6 +331,40 @@ async def test_body_not_sent_as_json_is_refused_with_unsupported_media_type(
 async def test_body_over_64_kib_is_refused_as_a_bad_request(live_server: LiveServer) -> None:
     status, body = await live_server.request(
         "POST", "/api/cases", "inspector1", json={"case_id": "BIG-1", "title": "t" * 70_000}
+    )
+    assert_error(status, body, 400, "bad_request", "65536 bytes")
+
+
+async def _trickled(data: bytes, piece: int = 500) -> AsyncIterator[bytes]:
+    """A body sent slowly in pieces, as over a weak mobile connection."""
+    for start in range(0, len(data), piece):
+        yield data[start : start + piece]
+        await asyncio.sleep(0.002)
+
+
+async def test_body_arriving_slowly_in_pieces_is_read_whole(live_server: LiveServer) -> None:
+    fields = {"case_id": "SLOW-1", "title": "t", "address": "a" * 300, "notes": "n" * 20_000}
+    status, body = await live_server.request(
+        "POST",
+        "/api/cases",
+        "inspector1",
+        data=_trickled(json.dumps(fields).encode()),
+        headers={"Content-Type": "application/json"},
+    )
+    assert status == 201, body
+    assert body["address"] == "a" * 300
+
+
+async def test_body_over_64_kib_arriving_in_pieces_is_refused_as_a_bad_request(
+    live_server: LiveServer,
+) -> None:
+    raw = json.dumps({"case_id": "SLOW-2", "title": "t", "pad": "p" * 70_000}).encode()
+    status, body = await live_server.request(
+        "POST",
+        "/api/cases",
+        "inspector1",
+        data=_trickled(raw, piece=8192),
+        headers={"Content-Type": "application/json"},
     )
     assert_error(status, body, 400, "bad_request", "65536 bytes")
 
