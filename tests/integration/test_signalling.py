@@ -556,6 +556,20 @@ async def test_revoked_or_expired_session_is_refused_with_unauthorized(
     )
 
 
+async def test_inspector_joins_with_the_session_cookie_and_a_null_token(
+    live_server: LiveServer,
+) -> None:
+    invite = await live_server.new_inspection()
+    token = await live_server.token("inspector1")
+    async with (
+        aiohttp.ClientSession(cookies={"takan_session": token}) as http,
+        http.ws_connect(live_server.ws_url) as ws,
+    ):
+        client = Client(ws)
+        welcome = await client.hello(token=None, inspection_id=invite["inspection_id"])
+        assert (welcome["type"], welcome["role"]) == ("welcome", "inspector")
+
+
 async def test_inspector_hello_needs_an_existing_inspection_id(live_server: LiveServer) -> None:
     token = await live_server.token("inspector1")
     await _refused_hello(live_server, "bad_message", token=token)
