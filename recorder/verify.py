@@ -1,0 +1,468 @@
+"""Verify a case's archive: every hash, link, signature, Merkle root, sequence and time.
+
+The first failure is raised as IntegrityError naming the exact object key or chain entry.
+Checks run cheapest first and in an order that names the changed object rather than one of
+its victims: the chain and its signatures, then what the chain says, then the stored bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Callable, Collection, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from recorder import layout
+from recorder.canonical import canonical_json, parse_json
+from recorder.chain import Anchor, ChainEntry, chain_where, parse_utc, verify_entries
+from recorder.errors import IntegrityError, ObjectNotFound, StorageError
+from recorder.manifest import (
+    Checkpoint,
+    Manifest,
+    SegmentRecord,
+    segment_order,
+    verify_checkpoint,
+    verify_manifest,
+)
+from recorder.signing import PUBLIC_KEY_SIZE
+from recorder.storage import Storage, object_digest
+
+DEFAULT_WORKERS = 4
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    seq: int
+    at: str
+    key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """What an intact case holds. ``duration_s`` sums, per inspection, its longest track's
+    segment durations (server UTC times); ``bytes`` is the sum of segment sizes."""
+
+    case_id: str
+    inspections: int
+    segments: int
+    duration_s: float
+    bytes: int
+    first_utc: str
+    last_utc: str
+    key_fingerprint: str
+    chain_entries: int
+    snapshots: list[Snapshot] = field(default_factory=list)
+    partial_segments: list[str] = field(default_factory=list)
+    checkpoints: int = 0
+    manifests: int = 0
+    gaps: int = 0
+    key_fingerprints: list[str] = field(default_factory=list)
+    storage: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Reference:
+    """A stored object a chain entry vouches for."""
+
+    seq: int
+    key: str
+    sha256: str
+    size: int
+
+
+@dataclass(slots=True)
+class _Listing:
+    chain: dict[int, str] = field(default_factory=dict)
+    checkpoints: dict[int, str] = field(default_factory=dict)
+    public_keys: dict[str, str] = field(default_factory=dict)
+    manifests: dict[str, str] = field(default_factory=dict)
+    segments: list[str] = field(default_factory=list)
+    others: list[str] = field(default_factory=list)
+
+
+def verify_case(
+    storage: Storage,
+    case_id: str,
+    *,
+    require_signed_tail: bool = True,
+    trusted_keys: Collection[str] | None = None,
+    workers: int = DEFAULT_WORKERS,
+) -> VerifyReport:
+    """Verify everything stored for ``case_id``; IntegrityError on the first failure.
+
+    ``trusted_keys``: fingerprints (``sha256:…``) that may have signed; None trusts the keys in
+    the archive (the report names them, to compare with ``GET /api/keys``). With
+    ``require_signed_tail`` the last chain entry must be covered by a checkpoint or manifest.
+    """
+    layout.check_case_id(case_id)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return _Verifier(storage, case_id, pool).run(require_signed_tail, trusted_keys)
+
+
+class _Verifier:
+    def __init__(self, storage: Storage, case_id: str, pool: ThreadPoolExecutor) -> None:
+        self.storage = storage
+        self.case_id = case_id
+        self.pool = pool
+
+    def _map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R | Exception]:
+        """``fn`` over ``items`` on the pool, in order; a failure is yielded, not raised."""
+
+        def guarded(item: T) -> R | Exception:
+            try:
+                return fn(item)
+            except (StorageError, OSError) as exc:
+                return exc
+
+        return self.pool.map(guarded, items)
+
+    def run(self, require_signed_tail: bool, trusted_keys: Collection[str] | None) -> VerifyReport:
+        listing = self._list()
+        entries = self._load_chain(listing)
+        public_keys = self._load_public_keys(listing)
+        documents = self._load_documents(listing)
+        checkpoints, manifests, used_keys = self._verify_signatures(documents, public_keys)
+        if trusted_keys is not None:
+            for fingerprint in sorted(used_keys):
+                if fingerprint not in trusted_keys:
+                    raise IntegrityError(
+                        layout.public_key_key(self.case_id, fingerprint),
+                        f"{fingerprint} is not one of the trusted signing keys",
+                    )
+        anchors = [Anchor(c.seq, c.head, key) for key, c in checkpoints.items()]
+        anchors += [
+            Anchor(m.chain_head_seq, m.chain_head, key)
+            for key, m in manifests.items()
+            if m.chain_head_seq >= 0
+        ]
+        verify_entries(entries, case_id=self.case_id, anchors=anchors)
+        signed_by = {a.seq: a for a in anchors}
+        last = entries[-1].seq
+        if require_signed_tail and last not in signed_by:
+            latest = max(signed_by, default=None)
+            raise IntegrityError(
+                chain_where(last),
+                "not covered by a signed checkpoint or manifest (the last signed entry is "
+                + ("none" if latest is None else f"{latest}")
+                + ")",
+            )
+        segments, references = self._read_chain(entries)
+        self._check_tracks(segments)
+        referenced = {ref.key for ref in references}
+        for key in [*listing.segments, *listing.others]:
+            if key not in referenced:
+                raise IntegrityError(key, "stored object is not referenced by any chain entry")
+        for key, manifest in manifests.items():
+            self._check_manifest(key, manifest, segments)
+        self._check_objects(references, {*listing.segments, *listing.others, *listing.manifests})
+        return self._report(entries, segments, checkpoints, manifests, signed_by, used_keys)
+
+    # listing and loading
+
+    def _list(self) -> _Listing:
+        prefix = layout.case_prefix(self.case_id)
+        try:
+            keys = self.storage.list(prefix)
+        except StorageError as exc:
+            raise IntegrityError(prefix, f"cannot list: {exc}") from exc
+        if not keys:
+            raise IntegrityError(prefix, "no objects: unknown case")
+        listing = _Listing()
+        case = self.case_id
+        for key in keys:
+            if (seq := layout.parse_chain_entry_key(case, key)) is not None:
+                listing.chain[seq] = key
+            elif (seq := layout.parse_checkpoint_key(case, key)) is not None:
+                listing.checkpoints[seq] = key
+            elif (fingerprint := layout.parse_public_key_key(case, key)) is not None:
+                listing.public_keys["sha256:" + fingerprint] = key
+            elif (inspection_id := layout.parse_manifest_key(case, key)) is not None:
+                listing.manifests[key] = inspection_id
+            elif layout.parse_segment_key(case, key) is not None:
+                listing.segments.append(key)
+            else:
+                listing.others.append(key)
+        return listing
+
+    def _get(self, key: str, where: str | None = None) -> bytes:
+        try:
+            return self.storage.get(key)
+        except ObjectNotFound as exc:
+            raise IntegrityError(where or key, f"missing ({key})") from exc
+        except StorageError as exc:
+            raise IntegrityError(where or key, f"unreadable: {exc}") from exc
+
+    def _parse_canonical(self, raw: bytes, where: str) -> Any:
+        try:
+            value = parse_json(raw)
+            canonical = canonical_json(value)
+        except ValueError as exc:
+            raise IntegrityError(where, str(exc)) from exc
+        if canonical != raw:
+            raise IntegrityError(where, "not in canonical JSON form")
+        return value
+
+    def _load_chain(self, listing: _Listing) -> list[ChainEntry]:
+        if not listing.chain:
+            raise IntegrityError(chain_where(0), "missing: the case has no chain")
+        for seq in range(max(listing.chain) + 1):
+            if seq not in listing.chain:
+                missing = layout.chain_entry_key(self.case_id, seq)
+                raise IntegrityError(chain_where(seq), f"missing ({missing} not found)")
+        seqs = sorted(listing.chain)
+        raws = list(self._map(self.storage.get, [listing.chain[s] for s in seqs]))
+        entries = []
+        for seq, raw in zip(seqs, raws, strict=True):
+            where = chain_where(seq)
+            if isinstance(raw, Exception):
+                raise IntegrityError(where, f"unreadable: {raw}")
+            try:
+                entries.append(ChainEntry.from_json(self._parse_canonical(raw, where)))
+            except ValueError as exc:
+                raise IntegrityError(where, f"malformed: {exc}") from exc
+        return entries
+
+    def _load_public_keys(self, listing: _Listing) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for fingerprint, key in listing.public_keys.items():
+            raw = self._get(key)
+            if len(raw) != PUBLIC_KEY_SIZE:
+                raise IntegrityError(key, f"{len(raw)} bytes, not a raw Ed25519 public key")
+            actual = "sha256:" + hashlib.sha256(raw).hexdigest()
+            if actual != fingerprint:
+                raise IntegrityError(key, f"holds key {actual}, not the one its name says")
+            found[fingerprint] = raw
+        return found
+
+    def _load_documents(self, listing: _Listing) -> dict[str, tuple[str, Any, str]]:
+        """Signed documents by key: (type, parsed JSON, the signing key fingerprint it names)."""
+        documents: dict[str, tuple[str, Any, str]] = {}
+        for key in listing.checkpoints.values():
+            value = self._parse_canonical(self._get(key), key)
+            try:
+                fingerprint = Checkpoint.from_json(value["checkpoint"]).key_fingerprint
+            except (ValueError, TypeError, KeyError) as exc:
+                raise IntegrityError(key, f"not a valid signed checkpoint: {exc}") from exc
+            documents[key] = ("checkpoint", value, fingerprint)
+        for key in listing.manifests:
+            value = self._parse_canonical(self._get(key), key)
+            try:
+                fingerprint = Manifest.from_signed_json(value).key_fingerprint
+            except (ValueError, TypeError) as exc:
+                raise IntegrityError(key, f"not a valid signed manifest: {exc}") from exc
+            documents[key] = ("manifest", value, fingerprint)
+        return documents
+
+    def _verify_signatures(
+        self, documents: dict[str, tuple[str, Any, str]], public_keys: dict[str, bytes]
+    ) -> tuple[dict[str, Checkpoint], dict[str, Manifest], set[str]]:
+        uses = Counter(fingerprint for _, _, fingerprint in documents.values())
+        checkpoints: dict[str, Checkpoint] = {}
+        manifests: dict[str, Manifest] = {}
+        for key, (kind, value, fingerprint) in sorted(documents.items()):
+            public = public_keys.get(fingerprint)
+            if public is None:
+                key_object = layout.public_key_key(self.case_id, fingerprint)
+                if uses[fingerprint] > 1:
+                    raise IntegrityError(
+                        key_object, f"missing; {uses[fingerprint]} documents are signed by it"
+                    )
+                raise IntegrityError(key, f"names signing key {fingerprint}, absent ({key_object})")
+            if kind == "checkpoint":
+                checkpoint = verify_checkpoint(public, value, key)
+                stored_at = layout.parse_checkpoint_key(self.case_id, key)
+                if checkpoint.case_id != self.case_id or checkpoint.seq != stored_at:
+                    raise IntegrityError(
+                        key, f"signs case {checkpoint.case_id} seq {checkpoint.seq}, not this key's"
+                    )
+                checkpoints[key] = checkpoint
+            else:
+                manifest = verify_manifest(public, value, key)
+                stored_for = layout.parse_manifest_key(self.case_id, key)
+                if manifest.case_id != self.case_id or manifest.inspection_id != stored_for:
+                    raise IntegrityError(
+                        key,
+                        f"is for case {manifest.case_id} inspection {manifest.inspection_id},"
+                        " not this key's",
+                    )
+                manifests[key] = manifest
+        return checkpoints, manifests, set(uses)
+
+    # what the chain says
+
+    def _read_chain(
+        self, entries: list[ChainEntry]
+    ) -> tuple[dict[tuple[str, str], list[tuple[int, SegmentRecord]]], list[_Reference]]:
+        """Segment records per (inspection, track) in chain order, and every object reference."""
+        segments: dict[tuple[str, str], list[tuple[int, SegmentRecord]]] = defaultdict(list)
+        references: list[_Reference] = []
+        seen: dict[str, int] = {}
+        case_prefix = layout.case_prefix(self.case_id)
+        for entry in entries:
+            where = chain_where(entry.seq)
+            body = entry.body
+            if entry.kind == "segment":
+                try:
+                    record = SegmentRecord.from_json(body)
+                except (ValueError, TypeError) as exc:
+                    raise IntegrityError(where, f"bad segment record: {exc}") from exc
+                if record.case_id != self.case_id:
+                    raise IntegrityError(where, f"segment {record.key} is outside this case")
+                segments[(record.inspection_id, record.track)].append((entry.seq, record))
+            elif not ("key" in body and "sha256" in body):
+                continue
+            key, sha256, size = body.get("key"), body.get("sha256"), body.get("size")
+            if not (
+                isinstance(key, str)
+                and key.startswith(case_prefix)
+                and isinstance(sha256, str)
+                and layout.HEX64_PATTERN.fullmatch(sha256)
+                and isinstance(size, int)
+                and not isinstance(size, bool)
+                and size >= 0
+            ):
+                raise IntegrityError(
+                    where, "object reference needs key (in this case), sha256, size"
+                )
+            if any(
+                parse(self.case_id, key) is not None
+                for parse in (
+                    layout.parse_chain_entry_key,
+                    layout.parse_checkpoint_key,
+                    layout.parse_public_key_key,
+                )
+            ):
+                raise IntegrityError(where, f"refers to {key}, which is not a recorded object")
+            if key in seen:
+                raise IntegrityError(
+                    where, f"refers to {key}, already recorded by entry {seen[key]}"
+                )
+            seen[key] = entry.seq
+            references.append(_Reference(entry.seq, key, sha256, size))
+        return segments, references
+
+    def _check_tracks(
+        self, segments: dict[tuple[str, str], list[tuple[int, SegmentRecord]]]
+    ) -> None:
+        """Per inspection and track: seqs 0, 1, 2, … in chain order, times never going back."""
+        for (_, track), records in segments.items():
+            previous: SegmentRecord | None = None
+            for expected, (seq, record) in enumerate(records):
+                where = chain_where(seq)
+                if record.seq != expected:
+                    raise IntegrityError(
+                        where, f"{track} segment seq {record.seq}, expected {expected}"
+                    )
+                if previous is not None and (
+                    parse_utc(record.start_utc) < parse_utc(previous.start_utc)
+                    or parse_utc(record.end_utc) < parse_utc(previous.end_utc)
+                ):
+                    raise IntegrityError(
+                        where,
+                        f"{track} segment {record.seq} starts or ends before segment "
+                        f"{previous.seq}",
+                    )
+                previous = record
+
+    def _check_manifest(
+        self,
+        key: str,
+        manifest: Manifest,
+        segments: dict[tuple[str, str], list[tuple[int, SegmentRecord]]],
+    ) -> None:
+        chained = [
+            (seq, record)
+            for (inspection_id, _), records in segments.items()
+            if inspection_id == manifest.inspection_id
+            for seq, record in records
+        ]
+        for seq, record in chained:
+            if seq > manifest.chain_head_seq:
+                raise IntegrityError(
+                    key, f"chain entry {seq} adds segment {record.key} after this manifest"
+                )
+        ordered = sorted((record for _, record in chained), key=segment_order)
+        if [r.to_json() for r in ordered] != [r.to_json() for r in manifest.segments]:
+            listed = {r.key for r in manifest.segments}
+            in_chain = {r.key for r in ordered}
+            only_listed = sorted(listed - in_chain)
+            only_chained = sorted(in_chain - listed)
+            raise IntegrityError(
+                key,
+                "segments differ from the chain's"
+                + (f"; not in the chain: {only_listed[0]}" if only_listed else "")
+                + (f"; not in the manifest: {only_chained[0]}" if only_chained else ""),
+            )
+
+    # the stored bytes
+
+    def _check_objects(self, references: list[_Reference], stored: set[str]) -> None:
+        present = [ref for ref in references if ref.key in stored]
+        digests = dict(
+            zip(
+                (ref.key for ref in present),
+                self._map(lambda ref: object_digest(self.storage, ref.key), present),
+                strict=True,
+            )
+        )
+        for ref in references:
+            by = f"recorded by chain entry {ref.seq}"
+            result = digests.get(ref.key)
+            if result is None or isinstance(result, ObjectNotFound):
+                raise IntegrityError(ref.key, f"missing ({by})")
+            if isinstance(result, Exception):
+                raise IntegrityError(ref.key, f"unreadable: {result}")
+            sha256, size = result
+            if size != ref.size:
+                raise IntegrityError(ref.key, f"{size} bytes, {ref.size} {by}")
+            if sha256 != ref.sha256:
+                raise IntegrityError(ref.key, f"SHA-256 {sha256}, {ref.sha256} {by}")
+
+    def _report(
+        self,
+        entries: list[ChainEntry],
+        segments: dict[tuple[str, str], list[tuple[int, SegmentRecord]]],
+        checkpoints: dict[str, Checkpoint],
+        manifests: dict[str, Manifest],
+        signed_by: dict[int, Anchor],
+        used_keys: set[str],
+    ) -> VerifyReport:
+        per_inspection: dict[str, float] = defaultdict(float)
+        records = [record for track in segments.values() for _, record in track]
+        for (inspection_id, _), track in segments.items():
+            length = sum(record.duration_s for _, record in track)
+            per_inspection[inspection_id] = max(per_inspection[inspection_id], length)
+        inspections = set(per_inspection) | {m.inspection_id for m in manifests.values()}
+        tail_signer = ""
+        if signed_by:
+            anchor = signed_by[max(signed_by)]
+            document = checkpoints.get(anchor.source) or manifests.get(anchor.source)
+            tail_signer = document.key_fingerprint if document is not None else ""
+        return VerifyReport(
+            case_id=self.case_id,
+            inspections=len(inspections),
+            segments=len(records),
+            duration_s=round(sum(per_inspection.values()), 3),
+            bytes=sum(record.size for record in records),
+            first_utc=entries[0].at,
+            last_utc=entries[-1].at,
+            key_fingerprint=tail_signer,
+            chain_entries=len(entries),
+            snapshots=[
+                Snapshot(
+                    e.seq, e.at, e.body.get("key") if isinstance(e.body.get("key"), str) else None
+                )
+                for e in entries
+                if e.kind == "snapshot"
+            ],
+            partial_segments=sorted(record.key for record in records if record.partial),
+            checkpoints=len(checkpoints),
+            manifests=len(manifests),
+            gaps=sum(1 for e in entries if e.kind == "gap"),
+            key_fingerprints=sorted(used_keys),
+            storage=self.storage.describe(),
+        )
