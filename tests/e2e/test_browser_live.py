@@ -397,3 +397,24 @@ async def test_login_page_says_when_to_retry_after_too_many_attempts(
         await expect(page.locator("#login-submit")).to_be_disabled()
     finally:
         await context.close()
+
+
+async def test_inspector_page_renegotiates_by_itself_when_its_media_path_dies(
+    session: Session, live_server: LiveServer
+) -> None:
+    inspector = session.inspector
+    await _wait_video_flowing(inspector)
+    live = live_server.services.live.get(session.inspection["inspection_id"])
+    assert live is not None
+    participant = next(p for p in live.participants.values() if p.role == "inspector")
+
+    await participant.close_peer()  # the socket stays up; only ICE/DTLS goes silent
+
+    await expect(inspector.locator("body")).not_to_have_attribute(
+        "data-media", "connected", timeout=TIMEOUT_MS
+    )
+    await expect(inspector.locator("body")).to_have_attribute(
+        "data-media", "connected", timeout=TIMEOUT_MS
+    )
+    assert participant.peer is not None  # a new offer was answered on the same socket
+    await _wait_video_flowing(inspector)
