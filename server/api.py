@@ -149,7 +149,7 @@ async def get_me(request: web.Request) -> web.Response:
 async def post_case(request: web.Request) -> web.Response:
     user = current_user(request, ("inspector", "admin"))
     body = await json_body(request)
-    case = inspections.create_case(request.app[SERVICES], user, body)
+    case = await inspections.create_case(request.app[SERVICES], user, body)
     return web.json_response(case.to_json(), status=201)
 
 
@@ -172,7 +172,7 @@ async def get_case(request: web.Request) -> web.Response:
 async def post_inspection(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     user = current_user(request, ("inspector",))
-    created = inspections.create_inspection(services, user, request.match_info["case_id"])
+    created = await inspections.create_inspection(services, user, request.match_info["case_id"])
     return web.json_response(created, status=201)
 
 
@@ -209,9 +209,7 @@ async def post_end(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     user = current_user(request, ("inspector",))
     inspection = inspections.inspection_for(services, user, request.match_info["inspection_id"])
-    ended_at = await inspections.end_inspection(
-        services, inspection.inspection_id, f"ended by {user.username}"
-    )
+    ended_at = await inspections.end_inspection(services, inspection.inspection_id, user.username)
     return web.json_response(
         {"inspection_id": inspection.inspection_id, "status": "ended", "ended_at": ended_at}
     )

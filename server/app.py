@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from recorder.archive import Archive
+from recorder.signing import Signer
+from recorder.storage import LocalStorage, Storage, open_storage
 from server import api, pages
 from server.clock import Clock, SystemClock
 from server.db import Database
@@ -28,15 +31,30 @@ def open_services(settings: Settings, clock: Clock | None = None) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.data_dir.chmod(0o700)
     secret = load_or_create_secret(settings.data_dir / "token-secret.key")
+    clock = clock or SystemClock()
+    archive = Archive(
+        storage=archive_storage(settings),
+        spool_root=settings.data_dir / "spool",
+        signer=Signer.load_or_create(settings.data_dir / "signing.key"),
+        wall_clock=clock.now,
+        checkpoint_interval_s=settings.checkpoint_interval_s,
+    )
     return Services(
         settings=settings,
         db=Database(settings.data_dir / "takan.sqlite3"),
         signer=TokenSigner(secret),
-        clock=clock or SystemClock(),
+        clock=clock,
         live=LiveRegistry(),
         login_limiter=AttemptLimiter(settings.login_attempts_per_minute),
         code_limiter=AttemptLimiter(settings.code_attempts_per_minute),
+        archive=archive,
     )
+
+
+def archive_storage(settings: Settings) -> Storage:
+    if not settings.storage:
+        return LocalStorage(settings.data_dir / "archive")
+    return open_storage(settings.storage)
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
@@ -46,8 +64,13 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app[SERVICES] = services
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await services.archive.start()
+        recovered = await services.archive.recover()
+        if recovered:
+            logger.warning("recovered partial segments", extra={"count": len(recovered)})
         yield
         await services.live.close_all()
+        await services.archive.stop()
         services.db.close()
 
     app.cleanup_ctx.append(lifecycle)

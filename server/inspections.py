@@ -57,7 +57,7 @@ def _coordinate(body: dict[str, Any], name: str, limit: float) -> float | None:
     return float(value)
 
 
-def create_case(services: Services, user: SessionToken, body: dict[str, Any]) -> Case:
+async def create_case(services: Services, user: SessionToken, body: dict[str, Any]) -> Case:
     case_id = body.get("case_id")
     if not isinstance(case_id, str):
         raise BadRequest("field 'case_id' is required and must be a string")
@@ -76,6 +76,17 @@ def create_case(services: Services, user: SessionToken, body: dict[str, Any]) ->
     if services.db.case(case.case_id) is not None:
         raise Conflict(f"case '{case.case_id}' already exists")
     services.db.add_case(case)
+    await services.archive.append(
+        case.case_id,
+        "case_created",
+        {
+            "by": user.username,
+            "title": case.title,
+            "address": case.address,
+            "applicant_name": case.applicant_name,
+            "case_type": case.case_type,
+        },
+    )
     logger.info("case created", extra={"case_id": case.case_id})
     return case
 
@@ -104,7 +115,7 @@ def invite_links(services: Services, inspection: Inspection) -> dict[str, Any]:
     }
 
 
-def create_inspection(services: Services, user: SessionToken, case_id: str) -> dict[str, Any]:
+async def create_inspection(services: Services, user: SessionToken, case_id: str) -> dict[str, Any]:
     case = visible_case(services, user, case_id)
     if case.created_by != user.user_id:
         raise Forbidden("only the case's inspector can start an inspection")
@@ -127,6 +138,15 @@ def create_inspection(services: Services, user: SessionToken, case_id: str) -> d
         consented_at=None,
     )
     services.db.add_inspection(inspection)
+    await services.archive.append(
+        case.case_id,
+        "invited",
+        {
+            "inspection_id": inspection.inspection_id,
+            "by": user.username,
+            "invite_expires_at": utc_iso(inspection.invite_expires_at),
+        },
+    )
     logger.info(
         "inspection created",
         extra={"case_id": case.case_id, "inspection_id": inspection.inspection_id},
@@ -142,11 +162,17 @@ def inspection_for(services: Services, user: SessionToken, inspection_id: str) -
     return inspection
 
 
-async def end_inspection(services: Services, inspection_id: str, reason: str) -> str:
-    """End an inspection now: the invite stops working and everybody is hung up."""
+async def end_inspection(services: Services, inspection_id: str, by: str) -> str:
+    """End an inspection now: the invite stops working, everybody is hung up, the last segments
+    are chained and the inspection's manifest is signed."""
     now = utc_iso(services.clock.now())
-    if not services.db.end_inspection(inspection_id, now):
+    inspection = services.db.inspection(inspection_id)
+    if inspection is None or not services.db.end_inspection(inspection_id, now):
         raise Conflict(f"inspection '{inspection_id}' has already ended")
-    await services.live.end(inspection_id, reason)
+    await services.live.end(inspection_id, f"ended by {by}")
+    await services.archive.append(
+        inspection.case_id, "ended", {"inspection_id": inspection_id, "by": by}
+    )
+    await services.archive.finish_inspection(inspection.case_id, inspection_id)
     logger.info("inspection ended", extra={"inspection_id": inspection_id})
     return now

@@ -15,6 +15,8 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
+from recorder.archive import Archive
+from recorder.recording import InspectionRecording
 from server.media.peers import PeerSession
 from server.media.relay import InspectionRelay
 from server.protocol import VERSION
@@ -30,6 +32,7 @@ class Participant:
     user_id: int | None
     socket: web.WebSocketResponse
     peer: PeerSession | None = None
+    welcomed: bool = False  # broadcasts start after the welcome message
 
     async def send(self, message: dict[str, Any]) -> None:
         if self.socket.closed:
@@ -50,6 +53,29 @@ class LiveInspection:
     relay: InspectionRelay
     participants: dict[str, Participant] = field(default_factory=dict)
     ended: bool = False
+    recording: InspectionRecording | None = None
+
+    async def start_recording(self, archive: Archive, segment_s: float) -> None:
+        """Record every track from now until the inspection ends (idempotent)."""
+        if self.recording is not None or self.ended:
+            return
+        self.recording = InspectionRecording(
+            archive,
+            self.case_id,
+            self.inspection_id,
+            {
+                "applicant-video": self.relay.applicant_video,
+                "applicant-audio": self.relay.applicant_audio,
+                "inspector-audio": self.relay.inspector_audio,
+            },
+            segment_s,
+        )
+        await self.recording.start()
+
+    async def stop_recording(self) -> None:
+        recording, self.recording = self.recording, None
+        if recording is not None:
+            await recording.stop()
 
     @property
     def applicant(self) -> Participant | None:
@@ -92,11 +118,15 @@ class LiveInspection:
         roles: tuple[str, ...] = ("applicant", "inspector"),
         exclude: Participant | None = None,
     ) -> None:
-        targets = [p for p in self.participants.values() if p.role in roles and p is not exclude]
+        targets = [
+            p
+            for p in self.participants.values()
+            if p.welcomed and p.role in roles and p is not exclude
+        ]
         await asyncio.gather(*(p.send(message) for p in targets))
 
     async def end(self, reason: str) -> None:
-        """The inspection is over: tell everybody, then hang up."""
+        """The inspection is over: tell everybody, hang up, close the last segments."""
         if self.ended:
             return
         self.ended = True
@@ -109,6 +139,7 @@ class LiveInspection:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await participant.socket.close(code=code)
         self.participants.clear()
+        await self.stop_recording()
         self.relay.close()
 
 

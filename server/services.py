@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from recorder.archive import Archive
 from server.clock import Clock
 from server.db import Database
 from server.live import LiveRegistry
@@ -23,6 +24,7 @@ class Services:
     live: LiveRegistry
     login_limiter: AttemptLimiter
     code_limiter: AttemptLimiter
+    archive: Archive
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

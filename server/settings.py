@@ -22,12 +22,18 @@ class Settings:
     # server/media/passthrough.py for why it exists.
     remb_floor_bps: int = 1_500_000
     start_bitrate_kbps: int = 2500
+    # Where the archive goes: "" = DATA/archive on the local disk, or file:///path, minio://...
+    storage: str = ""
+    segment_s: float = 4.0
+    checkpoint_interval_s: float = 30.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port out of range: {self.port}")
         if self.invite_ttl_s <= 0 or self.session_ttl_s <= 0:
             raise ValueError("token lifetimes must be positive")
+        if not 0.5 <= self.segment_s <= 60:
+            raise ValueError(f"segment length must be 0.5-60 s, not {self.segment_s}")
         for url in self.ice_servers:
             if not url.startswith(("stun:", "turn:", "turns:")):
                 raise ValueError(f"ICE server URL must start with stun:, turn: or turns:: {url}")

@@ -27,6 +27,11 @@ APPLICANT_ONLY = {"consent", "control_result"}
 INSPECTOR_ONLY = {"control", "end"}
 
 
+def evidence_value(value: Any) -> Any:
+    """Canonical JSON in the chain has no floats: they are kept as their decimal text."""
+    return repr(value) if isinstance(value, float) else value
+
+
 class SignallingConnection:
     def __init__(self, services: Services, socket: web.WebSocketResponse, request: web.Request):
         self.services = services
@@ -145,6 +150,12 @@ class SignallingConnection:
         db.add_participant(
             inspection.inspection_id, participant_id, role, user_id, name, utc_iso(now)
         )
+        await self.audit(
+            "rejoined" if resumed else "joined",
+            {"participant_id": participant_id, "role": role, "name": name},
+        )
+        if role == "applicant" and self.consented:
+            await self._record(live)
         creator = db.user_by_id(inspection.created_by)
         logger.info(
             "participant joined",
@@ -175,6 +186,7 @@ class SignallingConnection:
                 "participants": live.presence(),
             }
         )
+        participant.welcomed = True
         await live.broadcast({"type": "presence", "participants": live.presence()})
 
     async def closed(self) -> None:
@@ -185,7 +197,21 @@ class SignallingConnection:
             self.services.db.participant_left(
                 participant.participant_id, utc_iso(self.services.clock.now())
             )
+            if not live.ended:
+                await self.audit("left", {"participant_id": participant.participant_id})
             await live.broadcast({"type": "presence", "participants": live.presence()})
+
+    async def audit(self, kind: str, body: dict[str, Any]) -> None:
+        """Chain an event of this socket's inspection."""
+        live = self.live
+        if live is not None:
+            await self.services.archive.append(
+                live.case_id, kind, {"inspection_id": live.inspection_id, **body}
+            )
+
+    async def _record(self, live: LiveInspection) -> None:
+        settings = self.services.settings
+        await live.start_recording(self.services.archive, settings.segment_s)
 
     # messages after hello
 
@@ -194,6 +220,11 @@ class SignallingConnection:
     ) -> None:
         self.services.db.record_consent(live.inspection_id, utc_iso(self.services.clock.now()))
         self.consented = True
+        await self.audit(
+            "consented",
+            {"participant_id": p.participant_id, "lang": message.get("lang") or "zh-CN"},
+        )
+        await self._record(live)
         await live.broadcast({"type": "presence", "participants": live.presence()})
 
     async def on_offer(self, message: ClientMessage, p: Participant, live: LiveInspection) -> None:
@@ -238,6 +269,7 @@ class SignallingConnection:
             raise ProtocolError("bad_message", "malformed ICE candidate", "ice") from exc
 
     async def on_chat(self, message: ClientMessage, p: Participant, live: LiveInspection) -> None:
+        await self.audit("chat", {"from": p.participant_id, "text": message.get("text")})
         await live.broadcast(
             {
                 "type": "chat",
@@ -253,6 +285,14 @@ class SignallingConnection:
         applicant = live.applicant
         if applicant is None:
             raise ProtocolError("unavailable", "the applicant is not connected", "control")
+        await self.audit(
+            "control",
+            {
+                "by": p.participant_id,
+                "action": message.get("action"),
+                "value": evidence_value(message.get("value")),
+            },
+        )
         await applicant.send(
             {
                 "type": "control",
@@ -265,6 +305,15 @@ class SignallingConnection:
     async def on_control_result(
         self, message: ClientMessage, p: Participant, live: LiveInspection
     ) -> None:
+        await self.audit(
+            "control_result",
+            {
+                "action": message.get("action"),
+                "ok": message.get("ok"),
+                "reason": message.get("reason"),
+                "value": evidence_value(message.get("value")),
+            },
+        )
         await live.broadcast(
             {"type": "control_result", **message.fields}, roles=("inspector",), exclude=p
         )
@@ -280,7 +329,7 @@ class SignallingConnection:
         )
 
     async def on_end(self, message: ClientMessage, p: Participant, live: LiveInspection) -> None:
-        await end_inspection(self.services, live.inspection_id, f"ended by {p.name}")
+        await end_inspection(self.services, live.inspection_id, p.name)
 
 
 async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
