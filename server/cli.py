@@ -15,6 +15,7 @@ from server.app import create_app, open_services
 from server.clock import utc_iso
 from server.passwords import hash_password
 from server.settings import Settings
+from server.verify_cli import add_verify_parser, run_verify
 
 DEFAULT_DATA = Path("data")
 DEMO_USERS = (("inspector", "inspector"), ("auditor", "auditor"), ("admin", "admin"))
@@ -46,6 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="on an empty database, create an inspector, an auditor and an admin and print"
         " their passwords once",
     )
+
+    serve.add_argument(
+        "--storage",
+        default="",
+        metavar="URL",
+        help="archive storage (default: DATA/archive on this disk), e.g. file:///srv/takan",
+    )
+    serve.add_argument("--segment-seconds", type=float, default=4.0, help="segment length")
+    add_verify_parser(commands)
 
     user = commands.add_parser("user", help="manage users")
     user_commands = user.add_subparsers(dest="user_command", required=True)
@@ -83,6 +93,8 @@ def _create_demo_users(settings: Settings) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "verify":
+        return run_verify(args)
     if args.command == "user":
         password = sys.stdin.readline().rstrip("\n")
         if len(password) < 8:
@@ -106,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             public_url=args.public_url,
             ice_servers=tuple(args.ice_server),
             invite_ttl_s=args.invite_ttl,
+            storage=args.storage,
+            segment_s=args.segment_seconds,
         )
     except ValueError as exc:
         print(f"takan: {exc}", file=sys.stderr)
