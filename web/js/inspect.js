@@ -63,6 +63,8 @@ function renderMic() {
 
 // ---------------------------------------------------------------- signalling and media
 
+let micLateHooked = false;
+
 const signalling = new Signalling({
   hello: () => ({ type: 'hello', token: null, inspection_id: inspectionId }),
   onMessage: handleMessage,
@@ -78,7 +80,10 @@ const peer = new PeerSession({
     let mic = state.micTrack;
     if (!mic && !state.micDenied) {
       mic = await Promise.race([micReady, new Promise((resolve) => setTimeout(() => resolve(null), 10_000))]);
-      if (!mic) micReady.then((track) => track && !state.ended && peer.negotiate());
+      if (!mic && !micLateHooked) {
+        micLateHooked = true; // the prompt is still open: add the microphone when it is answered
+        micReady.then((track) => track && !state.ended && peer.negotiate());
+      }
     }
     const videoTransceiver = pc.addTransceiver('video', { direction: 'recvonly' });
     preferCodec(videoTransceiver, 'video/VP8');

@@ -126,7 +126,6 @@ function welcome(msg) {
     startStreaming();
   } else {
     showScreen('consent');
-    $('consent-accept').disabled = false;
   }
 }
 
@@ -433,6 +432,7 @@ function renderConn() {
   else if (joined) key = { connected: 'conn.media_connected', failed: 'conn.media_failed', disconnected: 'conn.media_failed' }[state.mediaState] ?? 'conn.media_connecting';
   $('conn-badge').textContent = t(key);
   $('connecting-text').textContent = t(state.connStatus === 'reconnecting' ? 'conn.reconnecting' : 'conn.connecting');
+  $('consent-accept').disabled = !joined;
   document.body.dataset.conn = state.connStatus;
   document.body.dataset.media = state.mediaState;
 }

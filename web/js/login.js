@@ -23,6 +23,12 @@ function nextPage() {
   return next && next.startsWith('/') && !next.startsWith('//') ? next : '/cases';
 }
 
+// Already signed in (the cookie is valid): no need to sign in again.
+api('/api/me').then(
+  () => location.replace(nextPage()),
+  () => {},
+);
+
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
   const username = $('username').value.trim();
