@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -128,3 +129,10 @@ def test_strict_parser_rejects_ambiguous_input(raw: bytes, message: str) -> None
 )
 def test_equivalent_but_non_canonical_spellings_are_detected(raw: bytes) -> None:
     assert not is_canonical(raw)
+
+
+def test_the_vector_printed_in_the_docs_is_this_one() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "archive.md").read_text(encoding="utf-8")
+    block = text.split("encodes to these 149 bytes (hex):\n\n```\n", 1)[1].split("```", 1)[0]
+    assert bytes.fromhex(block.replace("\n", "")) == VECTOR_OUTPUT
+    assert VECTOR_SHA256 in text

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from recorder.canonical import canonical_json
+from recorder.chain import next_entry
 from recorder.errors import IntegrityError
 from recorder.layout import segment_key
 from recorder.manifest import (
@@ -192,3 +195,29 @@ def test_manifest_refuses_segments_of_another_inspection_or_duplicates() -> None
     manifest = build(signer, [record(), record(seq=1)])
     with pytest.raises(ValueError, match="order"):
         dataclasses.replace(manifest, segments=tuple(reversed(manifest.segments)))
+
+
+def test_the_chain_and_checkpoint_examples_in_the_docs_are_exact() -> None:
+    secret = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+    signer = Signer(Ed25519PrivateKey.from_private_bytes(bytes.fromhex(secret)))
+    first = next_entry(
+        None,
+        "case-1",
+        "created",
+        "2026-03-01T09:00:00.000Z",
+        "server-system-clock",
+        {"title": "Warehouse 7"},
+    )
+    second = next_entry(
+        first,
+        "case-1",
+        "joined",
+        "2026-03-01T09:00:05.250Z",
+        "server-system-clock",
+        {"inspection_id": INSPECTION, "role": "applicant"},
+    )
+    checkpoint = sign_checkpoint(signer, "case-1", 1, second.hash, "2026-03-01T09:00:30.000Z")
+    docs = (Path(__file__).parents[2] / "docs" / "archive.md").read_text(encoding="utf-8")
+    for document in (first.to_json(), second.to_json(), checkpoint):
+        assert canonical_json(document).decode() in docs
+    assert signer.public_key_bytes.hex() in docs
