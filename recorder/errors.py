@@ -15,9 +15,12 @@ class IntegrityError(Exception):
     """
 
     def __init__(self, where: str, reason: str) -> None:
-        super().__init__(f"{where}: {reason}")
+        super().__init__(where, reason)
         self.where = where
         self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
 
 
 class StorageError(Exception):
@@ -28,8 +31,11 @@ class ObjectNotFound(StorageError):
     """The key names no stored object."""
 
     def __init__(self, key: str) -> None:
-        super().__init__(f"no object at {key}")
+        super().__init__(key)
         self.key = key
+
+    def __str__(self) -> str:
+        return f"no object at {self.key}"
 
 
 class SigningKeyError(Exception):

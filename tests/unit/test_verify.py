@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import io
 import os
+import pickle
 import shutil
 import tempfile
 import zipfile
@@ -561,3 +562,12 @@ def test_takan_verify_refuses_bad_input(archive: Path, capsys: pytest.CaptureFix
     assert run(CASE, "--storage", "ftp://x")[0] == 2
     code, out = run("nope", "--storage", f"file://{archive}")
     assert (code, out.strip()) == (1, "FAILED: cases/nope/: no objects: unknown case")
+
+
+def test_integrity_errors_survive_pickling_for_worker_processes() -> None:
+    error = pickle.loads(pickle.dumps(IntegrityError("chain entry 3", "edited")))  # noqa: S301
+    assert (error.where, error.reason, str(error)) == (
+        "chain entry 3",
+        "edited",
+        "chain entry 3: edited",
+    )
