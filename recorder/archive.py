@@ -188,17 +188,38 @@ class Archive:
             state = self._cases.setdefault(case_id, state)
         return state
 
-    def _load_state(self, case_id: str) -> CaseState:
-        state = CaseState()
-        prefix = f"cases/{case_id}/chain/"
+    def _chain_keys(self, case_id: str) -> list[str]:
+        """Every chain entry of the case, stored or still spooled, in order."""
+        prefix = layout.chain_prefix(case_id)
         keys = set(self.storage.list(prefix))
         spool_dir = self._spool_path(prefix)
         if spool_dir.is_dir():
             keys |= {prefix + p.name for p in spool_dir.iterdir() if p.suffix == ".json"}
-        for key in sorted(keys):
-            spooled = self._spool_path(key)
-            raw = spooled.read_bytes() if spooled.is_file() else self.storage.get(key)
-            entry = ChainEntry.from_json(json.loads(raw))
+        return sorted(keys)
+
+    def _read_entry(self, key: str) -> ChainEntry:
+        spooled = self._spool_path(key)
+        try:
+            raw = spooled.read_bytes()
+        except FileNotFoundError:  # uploaded (and unspooled) meanwhile
+            raw = self.storage.get(key)
+        return ChainEntry.from_json(json.loads(raw))
+
+    async def chain_page(
+        self, case_id: str, offset: int, limit: int
+    ) -> tuple[int, list[ChainEntry]]:
+        """(total, entries[offset:offset+limit]) of the case's chain."""
+
+        def read() -> tuple[int, list[ChainEntry]]:
+            keys = self._chain_keys(case_id)
+            return len(keys), [self._read_entry(k) for k in keys[offset : offset + limit]]
+
+        return await asyncio.to_thread(read)
+
+    def _load_state(self, case_id: str) -> CaseState:
+        state = CaseState()
+        for key in self._chain_keys(case_id):
+            entry = self._read_entry(key)
             state.head = entry
             if entry.kind == "segment":
                 record = SegmentRecord.from_json(entry.body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -230,6 +231,56 @@ async def post_join_code(request: web.Request) -> web.Response:
     return web.json_response({"applicant_url": links["applicant_url"]})
 
 
+MAX_PAGE = 500
+
+
+def _page_param(request: web.Request, name: str, default: int, maximum: int) -> int:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not text.isascii() or not text.isdigit() or len(text) > 9:
+        raise BadRequest(f"query parameter '{name}' must be a non-negative integer")
+    value = int(text)
+    if value > maximum:
+        raise BadRequest(f"query parameter '{name}' must be at most {maximum}")
+    return value
+
+
+async def get_audit(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    user = current_user(request, ("auditor", "admin"))
+    case = inspections.visible_case(services, user, request.match_info["case_id"])
+    offset = _page_param(request, "offset", 0, 10**9)
+    limit = _page_param(request, "limit", 100, MAX_PAGE)
+    if limit == 0:
+        raise BadRequest("query parameter 'limit' must be at least 1")
+    total, entries = await services.archive.chain_page(case.case_id, offset, limit)
+    return web.json_response(
+        {
+            "case_id": case.case_id,
+            "total": total,
+            "offset": offset,
+            "limit": limit,
+            "entries": [entry.to_json() for entry in entries],
+        }
+    )
+
+
+async def get_keys(request: web.Request) -> web.Response:
+    signer = request.app[SERVICES].archive.signer
+    return web.json_response(
+        {
+            "keys": [
+                {
+                    "algorithm": "Ed25519",
+                    "fingerprint": signer.fingerprint,
+                    "public_key": base64.b64encode(signer.public_key_bytes).decode("ascii"),
+                }
+            ]
+        }
+    )
+
+
 async def get_config(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     return web.json_response(
@@ -253,5 +304,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/inspections/{inspection_id}/qr.svg", get_qr)
     app.router.add_post("/api/inspections/{inspection_id}/end", post_end)
     app.router.add_post("/api/join/code", post_join_code)
+    app.router.add_get("/api/cases/{case_id}/audit", get_audit)
+    app.router.add_get("/api/keys", get_keys)
     app.router.add_get("/api/config", get_config)
     app.router.add_get("/api/health", get_health)

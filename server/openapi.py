@@ -144,6 +144,23 @@ DOCUMENT: dict[str, Any] = {
                 auth=False,
             )
         },
+        "/api/cases/{case_id}/audit": {
+            "get": _op(
+                "The case's hash chain, paged (?offset=0&limit=100, limit ≤ 500)",
+                200,
+                _obj(["case_id", "total", "offset", "limit", "entries"]),
+                (400, 401, 403, 404),
+            )
+        },
+        "/api/keys": {
+            "get": _op(
+                "The server's Ed25519 public key (base64, raw 32 bytes) and its fingerprint",
+                200,
+                _obj(["keys"]),
+                (),
+                auth=False,
+            )
+        },
         "/api/config": {"get": _op("ICE servers", 200, _obj(["ice_servers"]), (), auth=False)},
         "/api/health": {"get": _op("Liveness", 200, _obj(["ok"]), (), auth=False)},
     },

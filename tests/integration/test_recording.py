@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -105,3 +107,47 @@ async def test_every_action_that_matters_is_a_chain_entry(live_server: LiveServe
         assert kind in kinds, (kind, kinds)
     assert "segment" in kinds
     assert kinds.index("ended") > kinds.index("left")
+
+
+async def test_auditor_pages_through_the_chain_with_each_entry_hash(
+    live_server: LiveServer,
+) -> None:
+    invite = await live_server.new_inspection()
+    path = f"/api/cases/{invite['case_id']}/audit"
+    status, page = await live_server.request("GET", path + "?limit=1", "auditor1")
+    assert status == 200, page
+    assert page["total"] == 2  # case_created, invited
+    assert [e["kind"] for e in page["entries"]] == ["case_created"]
+    assert len(page["entries"][0]["hash"]) == 64
+    status, page = await live_server.request("GET", path + "?offset=1&limit=5", "admin1")
+    assert [e["kind"] for e in page["entries"]] == ["invited"]
+    assert (
+        page["entries"][0]["prev"]
+        == ((await live_server.request("GET", path, "auditor1"))[1]["entries"][0]["hash"])
+    )
+
+
+async def test_audit_refuses_inspectors_huge_pages_and_unknown_cases(
+    live_server: LiveServer,
+) -> None:
+    invite = await live_server.new_inspection()
+    path = f"/api/cases/{invite['case_id']}/audit"
+    status, body = await live_server.request("GET", path, "inspector1")
+    assert (status, body["error"]) == (403, "forbidden")
+    status, body = await live_server.request("GET", path + "?limit=100000", "auditor1")
+    assert (status, body["error"]) == (400, "bad_request")
+    status, body = await live_server.request("GET", path + "?offset=-1", "auditor1")
+    assert (status, body["error"]) == (400, "bad_request")
+    status, body = await live_server.request("GET", "/api/cases/NOPE/audit", "auditor1")
+    assert (status, body["error"]) == (404, "not_found")
+    status, body = await live_server.request("GET", "/api/cases/..%2Fx/audit", "auditor1")
+    assert status in (400, 404)
+
+
+async def test_public_key_is_published_with_its_fingerprint(live_server: LiveServer) -> None:
+    status, body = await live_server.request("GET", "/api/keys")
+    assert status == 200
+    (key,) = body["keys"]
+    assert key["algorithm"] == "Ed25519"
+    raw = base64.b64decode(key["public_key"])
+    assert key["fingerprint"] == "sha256:" + hashlib.sha256(raw).hexdigest()
