@@ -418,9 +418,13 @@ class _Verifier:
                 raise IntegrityError(ref.key, f"unreadable: {result}")
             sha256, size = result
             if size != ref.size:
-                raise IntegrityError(ref.key, f"{size} bytes, {ref.size} {by}")
+                raise IntegrityError(
+                    ref.key, f"size is {size} bytes; chain entry {ref.seq} recorded {ref.size}"
+                )
             if sha256 != ref.sha256:
-                raise IntegrityError(ref.key, f"SHA-256 {sha256}, {ref.sha256} {by}")
+                raise IntegrityError(
+                    ref.key, f"SHA-256 is {sha256}; chain entry {ref.seq} recorded {ref.sha256}"
+                )
 
     def _report(
         self,

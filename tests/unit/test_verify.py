@@ -544,7 +544,7 @@ def test_takan_verify_names_the_failure_and_exits_1(archive: Path, pristine: Pri
     flip(archive, pristine, segment, 10, 1)
     code, out = run(CASE, "--storage", f"file://{archive}")
     assert code == 1
-    assert out.startswith(f"FAILED: {segment}: SHA-256 ")
+    assert out.startswith(f"FAILED: {segment}: SHA-256 is ")
 
 
 def test_takan_verify_reads_an_export_zip(
