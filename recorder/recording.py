@@ -94,6 +94,7 @@ class TrackRecorder:
         self._seq = 0
         self._keyframe_asked_at: float | None = None
         self.segments = 0
+        self.write_errors = 0
 
     async def _run_io(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
@@ -132,8 +133,15 @@ class TrackRecorder:
             self._writer_start_wall = now
             self._keyframe_asked_at = None
         else:
-            self._io.submit(self._writer.write, packet)
+            self._io.submit(self._write, self._writer, packet)
         self._last_wall = now
+
+    def _write(self, writer: SegmentWriter, packet: av.Packet[Any]) -> None:
+        try:
+            writer.write(packet)
+        except Exception:  # a bad packet must not end the recording; it is counted and logged
+            self.write_errors += 1
+            logger.exception("segment write failed", extra={"track": self.track})
 
     def _ask_keyframe(self, now: float) -> None:
         if self._keyframe_asked_at is None or now - self._keyframe_asked_at >= KEYFRAME_RETRY_S:
