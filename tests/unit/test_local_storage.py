@@ -142,7 +142,7 @@ def test_open_storage_understands_file_urls(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "spec", ["minio://host/bucket", "s3://bucket", "/plain/path", "file://host/x", "file:rel"]
+    "spec", ["gopher://host/bucket", "s3://bucket", "/plain/path", "file://host/x", "file:rel"]
 )
 def test_open_storage_refuses_what_it_does_not_know(spec: str) -> None:
     with pytest.raises(ValueError, match="storage"):
