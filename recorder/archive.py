@@ -224,13 +224,13 @@ class Archive:
             if entry.kind == "segment":
                 record = SegmentRecord.from_json(entry.body)
                 state.segments[record.inspection_id].append(record)
-            elif entry.kind in ("checkpoint", "manifest"):
-                state.checkpointed_seq = entry.seq
-        checkpoints = self.storage.list(f"cases/{case_id}/checkpoints/")
-        if checkpoints:
-            state.checkpointed_seq = max(
-                state.checkpointed_seq, int(checkpoints[-1].rsplit("/", 1)[-1].split(".")[0])
-            )
+        prefix = layout.checkpoint_prefix(case_id)
+        checkpoints = set(self.storage.list(prefix))
+        spooled = self._spool_path(prefix)
+        if spooled.is_dir():
+            checkpoints |= {prefix + p.name for p in spooled.iterdir() if p.suffix == ".json"}
+        seqs = [layout.parse_checkpoint_key(case_id, key) for key in checkpoints]
+        state.checkpointed_seq = max((s for s in seqs if s is not None), default=-1)
         return state
 
     async def append(self, case_id: str, kind: str, body: dict[str, Any]) -> ChainEntry:
@@ -355,10 +355,21 @@ class Archive:
                 signer=self.signer,
             )
             key = layout.manifest_key(case_id, inspection_id)
-            await asyncio.to_thread(
-                _write_durably, self._spool_path(key), canonical_json(manifest.signed_json())
-            )
+            data = canonical_json(manifest.signed_json())
+            await asyncio.to_thread(_write_durably, self._spool_path(key), data)
             self._enqueue(key, None)
+            # Chained, so that deleting the manifest is detected like any other object.
+            await self._append_locked(
+                case_id,
+                state,
+                "manifest",
+                {
+                    "inspection_id": inspection_id,
+                    "key": key,
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "size": len(data),
+                },
+            )
         await self.checkpoint(case_id)
         return manifest
 
