@@ -188,14 +188,16 @@ class Archive:
             state = self._cases.setdefault(case_id, state)
         return state
 
-    def _chain_keys(self, case_id: str) -> list[str]:
-        """Every chain entry of the case, stored or still spooled, in order."""
-        prefix = layout.chain_prefix(case_id)
+    def _keys_under(self, prefix: str) -> list[str]:
+        """The JSON objects directly under ``prefix``, stored or still spooled, in order."""
         keys = set(self.storage.list(prefix))
         spool_dir = self._spool_path(prefix)
         if spool_dir.is_dir():
             keys |= {prefix + p.name for p in spool_dir.iterdir() if p.suffix == ".json"}
         return sorted(keys)
+
+    def _chain_keys(self, case_id: str) -> list[str]:
+        return self._keys_under(layout.chain_prefix(case_id))
 
     def _read_entry(self, key: str) -> ChainEntry:
         spooled = self._spool_path(key)
@@ -224,11 +226,7 @@ class Archive:
             if entry.kind == "segment":
                 record = SegmentRecord.from_json(entry.body)
                 state.segments[record.inspection_id].append(record)
-        prefix = layout.checkpoint_prefix(case_id)
-        checkpoints = set(self.storage.list(prefix))
-        spooled = self._spool_path(prefix)
-        if spooled.is_dir():
-            checkpoints |= {prefix + p.name for p in spooled.iterdir() if p.suffix == ".json"}
+        checkpoints = self._keys_under(layout.checkpoint_prefix(case_id))
         seqs = [layout.parse_checkpoint_key(case_id, key) for key in checkpoints]
         state.checkpointed_seq = max((s for s in seqs if s is not None), default=-1)
         return state
