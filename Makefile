@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA    ?= data
 
-.PHONY: setup system-deps run test lint unit bench clean
+.PHONY: setup system-deps localstack run test lint unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,19 @@ system-deps:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium ; }
 
+# The tests' S3 server: LocalStack (S3 only, no Docker) in a venv of its own, so its pins never
+# touch ours. tests/s3server.py starts it on loopback, offline.
+LOCALSTACK_VENV  := .localstack-venv
+LOCALSTACK_STAMP := $(LOCALSTACK_VENV)/.installed-4.9.2
+
+$(LOCALSTACK_STAMP):
+	$(PYTHON) -m venv $(LOCALSTACK_VENV)
+	$(LOCALSTACK_VENV)/bin/pip install -q 'localstack-core[runtime]==4.9.2' 'cbor2<5.7' \
+	  'cryptography<45' 'pyopenssl<25' service_identity 'joserfc<1.3'
+	touch $@
+
+localstack: $(LOCALSTACK_STAMP)
+
 run: setup
 	$(BIN)/takan serve --data $(DATA) --demo-users
 
@@ -30,7 +43,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict
 
-test: setup system-deps lint
+test: setup system-deps localstack lint
 	$(BIN)/pytest
 
 unit: setup
@@ -40,4 +53,4 @@ bench: setup
 	$(BIN)/python tests/bench/bench_live.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(LOCALSTACK_VENV) .mypy_cache .ruff_cache .pytest_cache

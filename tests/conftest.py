@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import socket
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,12 +16,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from recorder.minio_storage import MinioStorage
 from server.app import create_app
 from server.clock import utc_iso
 from server.db import Database
 from server.passwords import hash_password
 from server.services import SERVICES, Services
 from server.settings import Settings
+from tests.s3server import S3Server, free_port, localstack_missing
 
 USERS = {
     "inspector1": "inspector",
@@ -126,3 +131,67 @@ async def live_server(tmp_path: Path) -> AsyncIterator[LiveServer]:
         yield server
     finally:
         await runner.cleanup()
+
+
+# A real S3 server (LocalStack, see tests/s3server.py) and a live server archiving to it.
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One LocalStack S3 server for the session, on a free loopback port with its own data dir.
+
+    Tests use buckets of their own (``new_bucket()``). Missing LocalStack fails, never skips.
+    """
+    missing = localstack_missing()
+    if missing:
+        pytest.fail(missing, pytrace=False)
+    server = S3Server(free_port(), tmp_path_factory.mktemp("localstack"))
+    try:
+        server.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def new_bucket() -> str:
+    return f"takan-{uuid.uuid4().hex[:16]}"
+
+
+@contextlib.asynccontextmanager
+async def running_server(data_dir: Path, storage: str = "") -> AsyncIterator[LiveServer]:
+    """A live server on loopback with users, archiving to ``storage`` (default: the data dir)."""
+    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    passwords = add_users(data_dir)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    settings = Settings(
+        data_dir=data_dir, port=port, public_url=f"http://127.0.0.1:{port}", storage=storage
+    )
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", data_dir, app, passwords)
+    finally:
+        await runner.cleanup()
+
+
+@dataclass
+class S3LiveServer:
+    server: LiveServer
+    storage: MinioStorage
+    bucket: str
+
+
+@pytest.fixture
+async def live_server_s3(tmp_path: Path, s3_server: S3Server) -> AsyncIterator[S3LiveServer]:
+    """Like ``live_server``, archiving to a fresh bucket (object lock) of the S3 server."""
+    bucket = new_bucket()
+    async with running_server(tmp_path / "data", s3_server.url(bucket)) as server:
+        yield S3LiveServer(server, s3_server.storage(bucket), bucket)

@@ -1,0 +1,234 @@
+"""The MinIO backend against a real S3 server: write-once, checksummed, locked, retained."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from minio.error import S3Error
+
+from recorder.errors import ObjectNotFound, StorageError
+from recorder.minio_storage import MinioStorage, S3Credentials
+from recorder.storage import open_storage
+from tests.conftest import new_bucket
+from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, TcpGate, free_port
+
+SEGMENT = "cases/C-1/inspections/" + "a" * 32 + "/segments/applicant-video/000000.webm"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def storage(s3_server: S3Server) -> MinioStorage:
+    return s3_server.storage(new_bucket())
+
+
+def test_stored_objects_read_back_list_and_exist(storage: MinioStorage) -> None:
+    data = b"\x1a\x45\xdf\xa3 webm bytes" * 1000
+    storage.put(SEGMENT, data, sha(data))
+    storage.put("cases/C-1/chain/000000000000.json", b"{}", sha(b"{}"))
+    storage.put("cases/C-2/chain/000000000000.json", b"[]", sha(b"[]"))
+
+    assert storage.get(SEGMENT) == data
+    with storage.open(SEGMENT) as stream:
+        assert stream.read() == data
+    assert storage.exists(SEGMENT)
+    assert not storage.exists("cases/C-1/chain/000000000001.json")
+    assert storage.list("cases/C-1/") == ["cases/C-1/chain/000000000000.json", SEGMENT]
+    assert storage.list("cases/C-1/chain/") == ["cases/C-1/chain/000000000000.json"]
+    assert len(storage.list("")) == 3
+    assert storage.list("cases/C-3/") == []
+
+
+def test_missing_object_is_object_not_found(storage: MinioStorage) -> None:
+    storage.put("cases/C-1/chain/000000000000.json", b"{}", sha(b"{}"))
+    with pytest.raises(ObjectNotFound):
+        storage.get("cases/C-1/chain/000000000001.json")
+    with pytest.raises(ObjectNotFound):
+        storage.open("cases/C-1/chain/000000000001.json")
+
+
+def test_retried_put_is_harmless_but_different_bytes_are_refused(storage: MinioStorage) -> None:
+    storage.put(SEGMENT, b"first", sha(b"first"))
+    storage.put(SEGMENT, b"first", sha(b"first"))
+    with pytest.raises(StorageError, match="write-once"):
+        storage.put(SEGMENT, b"second", sha(b"second"))
+    assert storage.get(SEGMENT) == b"first"
+    versions = list(
+        storage._client.list_objects(storage.bucket, prefix=SEGMENT, include_version=True)
+    )
+    assert len(versions) == 1
+
+
+def test_put_whose_sha256_does_not_match_the_data_is_refused(storage: MinioStorage) -> None:
+    with pytest.raises(StorageError, match="SHA-256"):
+        storage.put(SEGMENT, b"data", sha(b"other data"))
+    assert not storage.exists(SEGMENT)
+
+
+def test_body_changed_in_transit_is_rejected_by_its_checksum(s3_server: S3Server) -> None:
+    bucket = new_bucket()
+    s3_server.storage(bucket).list("")  # create the bucket directly
+    gate = TcpGate(s3_server.port, rewrite=(b"evidence", b"EVIDENCE"))
+    gate.open()
+    try:
+        through_gate = MinioStorage(
+            f"127.0.0.1:{gate.port}", ACCESS_KEY, SECRET_KEY, bucket, secure=False, region=REGION
+        )
+        data = b"the evidence as recorded"
+        with pytest.raises(StorageError, match=r"BadDigest|SHA256|checksum"):
+            through_gate.put(SEGMENT, data, sha(data))
+    finally:
+        gate.close()
+    assert not s3_server.storage(bucket).exists(SEGMENT)
+
+
+def test_every_object_carries_sha256_checksum_and_retention(storage: MinioStorage) -> None:
+    data = b"segment"
+    before = datetime.now(UTC)
+    storage.put(SEGMENT, data, sha(data))
+
+    info = storage._client.stat_object(
+        storage.bucket, SEGMENT, extra_headers={"x-amz-checksum-mode": "ENABLED"}
+    )
+    assert info.metadata is not None
+    assert info.metadata["x-amz-meta-sha256"] == sha(data)
+    checksum = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    assert info.metadata["x-amz-checksum-sha256"] == checksum
+    retention = storage._client.get_object_retention(storage.bucket, SEGMENT)
+    assert retention is not None
+    assert retention.mode == "GOVERNANCE"
+    expected = before + timedelta(days=storage.retention_days)
+    assert abs(retention.retain_until_date - expected) < timedelta(minutes=1)
+
+
+def test_compliance_retention_is_applied(s3_server: S3Server) -> None:
+    storage = MinioStorage(
+        s3_server.endpoint, ACCESS_KEY, SECRET_KEY, new_bucket(), secure=False, region=REGION,
+        retention_mode="COMPLIANCE", retention_days=2,
+    )  # fmt: skip
+    storage.put(SEGMENT, b"x", sha(b"x"))
+    retention = storage._client.get_object_retention(storage.bucket, SEGMENT)
+    assert retention is not None
+    assert retention.mode == "COMPLIANCE"
+    assert retention.retain_until_date > datetime.now(UTC) + timedelta(days=1, hours=23)
+
+
+def test_locked_version_cannot_be_deleted(storage: MinioStorage) -> None:
+    storage.put(SEGMENT, b"evidence", sha(b"evidence"))
+    version_id = storage._client.stat_object(storage.bucket, SEGMENT).version_id
+    assert version_id
+
+    with pytest.raises(S3Error) as denied:
+        storage._client.remove_object(storage.bucket, SEGMENT, version_id=version_id)
+    assert denied.value.code == "AccessDenied"
+    assert storage.get(SEGMENT) == b"evidence"
+
+
+def test_missing_bucket_is_created_with_object_lock(s3_server: S3Server) -> None:
+    bucket = new_bucket()
+    client = s3_server.client()
+    assert not client.bucket_exists(bucket)
+    s3_server.storage(bucket).put(SEGMENT, b"x", sha(b"x"))
+    assert client.bucket_exists(bucket)
+    client.get_object_lock_config(bucket)  # raises unless object lock is on
+
+
+def test_bucket_without_object_lock_is_refused(s3_server: S3Server) -> None:
+    bucket = new_bucket()
+    s3_server.client().make_bucket(bucket)
+    storage = s3_server.storage(bucket)
+    with pytest.raises(StorageError, match="no object lock"):
+        storage.put(SEGMENT, b"x", sha(b"x"))
+    with pytest.raises(StorageError, match="no object lock"):
+        storage.list("")
+    assert list(s3_server.client().list_objects(bucket, recursive=True)) == []
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "../x",
+        "cases/../../etc/passwd",
+        "/cases/C-1/chain/000000000000.json",
+        "cases//C-1",
+        "cases/C-1/.hidden",
+        "cases\\C-1",
+        "cases/C-1/%2e%2e/x",
+        "",
+    ],
+)
+def test_traversal_looking_keys_are_refused(storage: MinioStorage, key: str) -> None:
+    with pytest.raises(StorageError):
+        storage.put(key, b"x", sha(b"x"))
+    with pytest.raises(StorageError):
+        storage.get(key)
+    with pytest.raises(StorageError):
+        storage.exists(key)
+    assert storage.list("") == []
+
+
+@pytest.mark.parametrize("prefix", ["../", "/cases", "cases/../"])
+def test_traversal_looking_prefixes_are_refused(storage: MinioStorage, prefix: str) -> None:
+    with pytest.raises(StorageError):
+        storage.list(prefix)
+
+
+def test_unreachable_server_is_a_storage_error() -> None:
+    storage = MinioStorage(
+        f"127.0.0.1:{free_port()}", ACCESS_KEY, SECRET_KEY, new_bucket(), secure=False
+    )
+    with pytest.raises(StorageError):
+        storage.put(SEGMENT, b"x", sha(b"x"))
+    with pytest.raises(StorageError):
+        storage.list("cases/")
+
+
+def test_storage_url_names_a_minio_bucket_without_showing_the_secret(s3_server: S3Server) -> None:
+    bucket = new_bucket()
+    storage = open_storage(s3_server.url(bucket, days=5))
+    assert isinstance(storage, MinioStorage)
+    assert (storage.bucket, storage.retention_mode, storage.retention_days) == (
+        bucket,
+        "GOVERNANCE",
+        5,
+    )
+    assert SECRET_KEY not in storage.describe().replace("test-", "")
+    assert bucket in storage.describe()
+    storage.put(SEGMENT, b"x", sha(b"x"))
+    assert storage.get(SEGMENT) == b"x"
+
+
+def test_storage_url_without_credentials_takes_them_from_the_caller(
+    s3_server: S3Server,
+) -> None:
+    url = f"minio://{s3_server.endpoint}/{new_bucket()}?secure=false&retention=compliance"
+    with pytest.raises(ValueError, match="TAKAN_S3_ACCESS_KEY"):
+        open_storage(url)
+    storage = open_storage(url, S3Credentials(ACCESS_KEY, SECRET_KEY))
+    assert isinstance(storage, MinioStorage)
+    assert storage.retention_mode == "COMPLIANCE"
+    assert storage.retention_days == 3650
+
+
+@pytest.mark.parametrize(
+    ("url", "complaint"),
+    [
+        ("minio://a:b@host:9000/", "exactly /bucket"),
+        ("minio://a:b@host:9000/bucket/prefix", "exactly /bucket"),
+        ("minio://a:b@host:9000/Bad_Bucket", "bucket name"),
+        ("minio://a:b@host:9000/bucket?retention=forever", "GOVERNANCE or COMPLIANCE"),
+        ("minio://a:b@host:9000/bucket?days=0", "1-36500"),
+        ("minio://a:b@host:9000/bucket?days=-1", "whole number"),
+        ("minio://a:b@host:9000/bucket?secure=maybe", "true or false"),
+        ("minio://a:b@host:9000/bucket?colour=blue", "unknown option"),
+    ],
+)
+def test_bad_storage_urls_are_refused_plainly(url: str, complaint: str) -> None:
+    with pytest.raises(ValueError, match=complaint) as refused:
+        open_storage(url)
+    assert ":b@" not in str(refused.value)

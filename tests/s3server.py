@@ -1,0 +1,282 @@
+"""A real S3 server for the tests: LocalStack 4.9.2 (S3 only) in its own venv, on loopback.
+
+``make localstack`` installs it into ``.localstack-venv`` (its pins never touch ours). The
+environment below keeps it off the network: no TLS certificate download, no analytics, no DNS
+server, host mode (so its files stay in the test's data dir, not in /var/lib/localstack).
+
+LocalStack community keeps S3 in memory: a restarted server is empty (``PERSISTENCE=1`` is a
+LocalStack Pro feature; its community build has no snapshot plugin). ``S3Server.dump()`` and
+``restore()`` stand in for the disk a real MinIO keeps across restarts.
+
+``TcpGate`` is a plain TCP forwarder that can refuse connections for a while (what a client sees
+while an S3 server is down, restarting, or unreachable) or change bytes in transit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from minio import Minio
+
+from recorder.minio_storage import MinioStorage
+
+REPO = Path(__file__).resolve().parent.parent
+LOCALSTACK_VENV = REPO / ".localstack-venv"
+LOCALSTACK_PYTHON = LOCALSTACK_VENV / "bin" / "python"
+ACCESS_KEY = "test"
+SECRET_KEY = "test"
+REGION = "us-east-1"
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def localstack_missing() -> str | None:
+    """Why LocalStack cannot run here, or None if it is installed."""
+    if not LOCALSTACK_PYTHON.exists():
+        return (
+            f"LocalStack (the tests' S3 server) is not installed in {LOCALSTACK_VENV}:"
+            " run `make localstack` (`make test` does it)"
+        )
+    return None
+
+
+def localstack_env(port: int, root: Path) -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "LC_ALL")
+    env = {name: os.environ[name] for name in keep if name in os.environ}
+    (root / "tmp").mkdir(parents=True, exist_ok=True)
+    env.update(
+        SERVICES="s3",
+        GATEWAY_LISTEN=f"127.0.0.1:{port}",
+        EAGER_SERVICE_LOADING="1",
+        # Host mode, all files under root (in a container it would use /var/lib/localstack).
+        OVERRIDE_IN_DOCKER="0",
+        FILESYSTEM_ROOT=str(root),
+        TMPDIR=str(root / "tmp"),
+        # Nothing from the network at run time.
+        SKIP_SSL_CERT_DOWNLOAD="1",
+        DISABLE_EVENTS="1",
+        DNS_ADDRESS="0",
+        SKIP_INFRA_DOWNLOADS="1",
+    )
+    return env
+
+
+@dataclass
+class S3Server:
+    """One LocalStack process; ``stop()`` and ``start()`` keep its port and its data dir."""
+
+    port: int
+    root: Path
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+    _log: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._log = self.root / "localstack.log"
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def url(self, bucket: str, port: int | None = None, days: int = 1) -> str:
+        """The ``--storage`` URL of ``bucket`` (through ``port`` if given: a TcpGate)."""
+        return (
+            f"minio://{ACCESS_KEY}:{SECRET_KEY}@127.0.0.1:{port or self.port}/{bucket}"
+            f"?secure=false&retention=GOVERNANCE&days={days}&region={REGION}"
+        )
+
+    def storage(self, bucket: str, days: int = 1) -> MinioStorage:
+        return MinioStorage(
+            self.endpoint, ACCESS_KEY, SECRET_KEY, bucket, secure=False, region=REGION,
+            retention_days=days,
+        )  # fmt: skip
+
+    def client(self) -> Minio:
+        return Minio(self.endpoint, ACCESS_KEY, SECRET_KEY, secure=False, region=REGION)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self._log.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    def healthy(self) -> bool:
+        url = f"http://{self.endpoint}/_localstack/health"
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                body = response.read()
+        except (urllib.error.URLError, OSError):
+            return False
+        return b'"s3": "running"' in body or b'"s3": "available"' in body
+
+    def start(self) -> None:
+        if self.process is not None:
+            raise RuntimeError("LocalStack is already running")
+        missing = localstack_missing()
+        if missing:
+            raise RuntimeError(missing)
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self._log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(LOCALSTACK_PYTHON), "-m", "localstack.runtime.main"],
+                env=localstack_env(self.port, self.root),
+                cwd=self.root,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.starts += 1
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self.healthy():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(
+                    f"LocalStack did not start on {self.endpoint}:\n{self.log_tail()}"
+                )
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Stop the process (SIGTERM, then SIGKILL); its port refuses connections afterwards."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while self.healthy() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def dump(self) -> dict[str, dict[str, bytes]]:
+        """Every object of every bucket (latest versions): what a restart must give back."""
+        client = self.client()
+        contents: dict[str, dict[str, bytes]] = {}
+        for bucket in client.list_buckets():
+            objects: dict[str, bytes] = {}
+            for obj in client.list_objects(bucket.name, recursive=True):
+                assert obj.object_name is not None
+                response = client.get_object(bucket.name, obj.object_name)
+                try:
+                    objects[obj.object_name] = response.read()
+                finally:
+                    response.close()
+                    response.release_conn()
+            contents[bucket.name] = objects
+        return contents
+
+    def restore(self, contents: dict[str, dict[str, bytes]]) -> None:
+        """Put back what ``dump()`` returned, in buckets with object lock, through MinioStorage."""
+        for bucket, objects in contents.items():
+            storage = self.storage(bucket)
+            for key, data in objects.items():
+                storage.put(key, data, hashlib.sha256(data).hexdigest())
+
+
+class TcpGate:
+    """Forwards 127.0.0.1:port to a target port; ``close()`` makes the port refuse connections
+    (and cuts open ones), ``open()`` listens on the same port again."""
+
+    def __init__(
+        self, target_port: int, port: int | None = None, rewrite: tuple[bytes, bytes] = (b"", b"")
+    ) -> None:
+        """``rewrite``: (old, new) replaced in what clients send, to tamper with bodies in
+        transit (both the same length)."""
+        if len(rewrite[0]) != len(rewrite[1]):
+            raise ValueError("rewrite must keep the length")
+        self.target_port = target_port
+        self.rewrite = rewrite
+        self.port = port or free_port()
+        self._listener: socket.socket | None = None
+        self._connections: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    def open(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._accept, args=(listener,), daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stopping.set()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+        with self._lock:
+            connections, self._connections = self._connections, set()
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while not self._stopping.is_set():
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._connections |= {client, upstream}
+            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
+
+    def _pipe(self, a: socket.socket, b: socket.socket) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(a, selectors.EVENT_READ, b)
+            selector.register(b, selectors.EVENT_READ, a)
+            try:
+                while a.fileno() != -1 and b.fileno() != -1:  # close() cuts both
+                    for key, _ in selector.select(timeout=0.5):
+                        source: socket.socket = key.fileobj  # type: ignore[assignment]
+                        data = source.recv(1 << 16)
+                        if not data:
+                            return
+                        if source is a and self.rewrite[0]:
+                            data = data.replace(*self.rewrite)
+                        key.data.sendall(data)
+            except OSError:
+                return
+            finally:
+                with self._lock:
+                    self._connections -= {a, b}
+                for conn in (a, b):
+                    with contextlib.suppress(OSError):
+                        conn.close()
