@@ -106,7 +106,7 @@ async def post_login(request: web.Request) -> web.Response:
         raise BadRequest("field 'password' is required and must be a string")
     _limited(services.login_limiter, services, request)
     try:
-        user, token, expires_at = login(services.db, services, username, password)
+        user, token, expires_at = await login(services, username, password)
     except Unauthorized:
         _failed(services.login_limiter, services, request)
         raise

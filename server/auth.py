@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Iterable
 
 from aiohttp import web
 
-from server.db import Database, User
+from server.db import User
 from server.errors import Forbidden, Unauthorized
 from server.passwords import check_password
 from server.services import SERVICES, Services
@@ -50,12 +51,14 @@ def current_user(request: web.Request, roles: Iterable[str] = ROLES) -> SessionT
     return session
 
 
-def login(db: Database, services: Services, username: str, password: str) -> tuple[User, str, int]:
+async def login(services: Services, username: str, password: str) -> tuple[User, str, int]:
     """Check the password and issue a session token: (user, token, expires_at)."""
+    db = services.db
     user = db.user_by_name(username)
     # Hash even for an unknown user so response time does not reveal which usernames exist.
     stored = user.password_hash if user else "scrypt$16384$8$1$00$00"
-    if not check_password(password, stored) or user is None:
+    # scrypt takes tens of milliseconds by design: keep it off the event loop.
+    if not await asyncio.to_thread(check_password, password, stored) or user is None:
         raise Unauthorized("invalid username or password")
     expires_at = int(services.clock.now()) + services.settings.session_ttl_s
     session_id = secrets.token_urlsafe(18)

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from server.auth import open_session
+from server.auth import COOKIE_NAME, open_session
 from server.clock import utc_iso
 from server.errors import TakanError
 from server.inspections import end_inspection
@@ -91,10 +91,21 @@ class SignallingConnection:
 
     # joining
 
+    def _same_origin(self) -> bool:
+        """A cookie only counts from our own pages: browsers send cookies with cross-site
+        WebSocket handshakes too, and only the Origin header tells them apart."""
+        origin = self.request.headers.get("Origin")
+        if origin is None:
+            return True  # not a browser: no ambient cookie to abuse
+        allowed = {f"{self.request.scheme}://{self.request.host}", self.services.settings.base_url}
+        return origin.rstrip("/") in allowed
+
     async def hello(self, message: ClientMessage) -> None:
         if self.participant is not None:
             raise ProtocolError("already_joined", "this socket has already joined", "hello")
-        token = message.get("token") or self.request.cookies.get("takan_session")
+        token = message.get("token")
+        if not token and self._same_origin():
+            token = self.request.cookies.get(COOKIE_NAME)
         if not token:
             raise ProtocolError("unauthorized", "a token is required", "hello")
         db, now = self.services.db, self.services.clock.now()

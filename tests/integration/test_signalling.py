@@ -908,3 +908,17 @@ async def test_access_log_never_contains_the_invite_token_of_a_join_page(
     assert any('"GET /join/<redacted>"' in line for line in access), access
     assert any('"GET /api/health"' in line for line in access), access
     assert secret not in caplog.text
+
+
+async def test_session_cookie_from_another_site_does_not_join(live_server: LiveServer) -> None:
+    invite = await live_server.new_inspection()
+    token = await live_server.token("inspector1")
+    async with (
+        aiohttp.ClientSession(cookies={"takan_session": token}) as http,
+        http.ws_connect(live_server.ws_url, headers={"Origin": "https://evil.example"}) as ws,
+    ):
+        await ws.send_json(
+            {"v": 1, "type": "hello", "token": None, "inspection_id": invite["inspection_id"]}
+        )
+        reply = await ws.receive_json()
+        assert (reply["type"], reply["code"]) == ("error", "unauthorized")
