@@ -54,7 +54,7 @@ def open_services(settings: Settings, clock: Clock | None = None) -> Services:
 def archive_storage(settings: Settings) -> Storage:
     if not settings.storage:
         return LocalStorage(settings.data_dir / "archive")
-    return open_storage(settings.storage)
+    return open_storage(settings.storage, settings.s3_credentials)
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:

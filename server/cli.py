@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import secrets
 import sys
 from pathlib import Path
 
 from aiohttp import web
 
+from recorder.minio_storage import S3Credentials
+from recorder.storage import open_storage
 from server.accesslog import RedactingAccessLogger
 from server.app import create_app, open_services
 from server.clock import utc_iso
@@ -52,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--storage",
         default="",
         metavar="URL",
-        help="archive storage (default: DATA/archive on this disk), e.g. file:///srv/takan",
+        help="archive storage (default: DATA/archive on this disk), e.g. file:///srv/takan or"
+        " minio://host:9000/bucket?retention=COMPLIANCE&days=3650 (credentials from"
+        " TAKAN_S3_ACCESS_KEY and TAKAN_S3_SECRET_KEY, or ACCESS:SECRET@ in the URL)",
     )
     serve.add_argument("--segment-seconds", type=float, default=4.0, help="segment length")
     add_verify_parser(commands)
@@ -90,11 +95,25 @@ def _create_demo_users(settings: Settings) -> None:
         services.db.close()
 
 
+def s3_credentials_from_env() -> S3Credentials | None:
+    """TAKAN_S3_ACCESS_KEY and TAKAN_S3_SECRET_KEY, if both are set (the only env read)."""
+    access_key = os.environ.get("TAKAN_S3_ACCESS_KEY", "")
+    secret_key = os.environ.get("TAKAN_S3_SECRET_KEY", "")
+    if not access_key and not secret_key:
+        return None
+    return S3Credentials(access_key, secret_key)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        credentials = s3_credentials_from_env()
+    except ValueError as exc:
+        print(f"takan: {exc} (TAKAN_S3_ACCESS_KEY, TAKAN_S3_SECRET_KEY)", file=sys.stderr)
+        return 2
     if args.command == "verify":
-        return run_verify(args)
+        return run_verify(args, credentials=credentials)
     if args.command == "user":
         password = sys.stdin.readline().rstrip("\n")
         if len(password) < 8:
@@ -119,8 +138,11 @@ def main(argv: list[str] | None = None) -> int:
             ice_servers=tuple(args.ice_server),
             invite_ttl_s=args.invite_ttl,
             storage=args.storage,
+            s3_credentials=credentials,
             segment_s=args.segment_seconds,
         )
+        if settings.storage:
+            open_storage(settings.storage, credentials)  # refuse a bad URL before serving
     except ValueError as exc:
         print(f"takan: {exc}", file=sys.stderr)
         return 2

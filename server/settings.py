@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from recorder.minio_storage import S3Credentials
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -24,6 +26,8 @@ class Settings:
     start_bitrate_kbps: int = 2500
     # Where the archive goes: "" = DATA/archive on the local disk, or file:///path, minio://...
     storage: str = ""
+    # For a minio:// storage URL without ACCESS:SECRET@ (the CLI reads them from the environment).
+    s3_credentials: S3Credentials | None = None
     segment_s: float = 4.0
     checkpoint_interval_s: float = 30.0
 

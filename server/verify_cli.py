@@ -15,6 +15,7 @@ from typing import TextIO
 
 from recorder.errors import IntegrityError, StorageError
 from recorder.layout import check_case_id
+from recorder.minio_storage import S3Credentials
 from recorder.storage import LocalStorage, Storage, open_storage
 from recorder.verify import DEFAULT_WORKERS, VerifyReport, verify_case
 from recorder.zip_storage import ZipStorage
@@ -40,7 +41,12 @@ def add_verify_parser(
         type=Path,
         help=f"data directory; the archive is DIR/{ARCHIVE_DIR} (default: data)",
     )
-    source.add_argument("--storage", metavar="URL", help="archive storage, e.g. file:///srv/takan")
+    source.add_argument(
+        "--storage",
+        metavar="URL",
+        help="archive storage, e.g. file:///srv/takan or minio://host:9000/bucket (credentials"
+        " from TAKAN_S3_ACCESS_KEY and TAKAN_S3_SECRET_KEY)",
+    )
     parser.add_argument("--case", help="the case to verify in an export holding several")
     parser.add_argument(
         "--key",
@@ -64,7 +70,9 @@ def _is_export(args: argparse.Namespace) -> bool:
     return bool(Path(args.target).is_file() or args.target.endswith(".zip"))
 
 
-def _open(args: argparse.Namespace, stack: contextlib.ExitStack) -> tuple[Storage, str]:
+def _open(
+    args: argparse.Namespace, stack: contextlib.ExitStack, credentials: S3Credentials | None
+) -> tuple[Storage, str]:
     if _is_export(args):
         export = stack.enter_context(ZipStorage(Path(args.target)))
         cases = export.case_ids()
@@ -76,14 +84,19 @@ def _open(args: argparse.Namespace, stack: contextlib.ExitStack) -> tuple[Storag
         return export, cases[0]
     case_id = check_case_id(args.target)
     if args.storage is not None:
-        return open_storage(args.storage), case_id
+        return open_storage(args.storage, credentials), case_id
     return LocalStorage((args.data or DEFAULT_DATA) / ARCHIVE_DIR), case_id
 
 
-def run_verify(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def run_verify(
+    args: argparse.Namespace,
+    out: TextIO = sys.stdout,
+    credentials: S3Credentials | None = None,
+) -> int:
+    """``credentials``: for a minio:// ``--storage`` URL that carries none."""
     with contextlib.ExitStack() as stack:
         try:
-            storage, case_id = _open(args, stack)
+            storage, case_id = _open(args, stack, credentials)
         except ValueError as exc:
             print(f"takan verify: {exc}", file=sys.stderr)
             return 2
