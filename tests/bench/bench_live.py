@@ -1,0 +1,377 @@
+"""Server CPU per inspection, against a decode/re-encode baseline, and capacity.
+
+    .venv/bin/python tests/bench/bench_live.py [--quick] [--only single|capacity] [--profile N]
+
+1. One inspection (640x480 VP8 at 30 fps + Opus from the applicant, relayed to one inspector,
+   inspector audio back): the server's CPU in % of one core, Takan vs a plain aiortc server
+   using MediaRelay (decode + re-encode), measured in the same run, and their ratio.
+2. Capacity: N concurrent inspections (5, 10, 20, 25, then +5 until the frame rate drops; 5 and
+   10 with --quick), each one publisher and one inspector, from load clients that send a
+   pre-encoded clip and count packets without decoding (_loadclient.py, in two processes).
+
+Server CPU comes from /proc/<pid>/stat of the server process only. Prints figures; asserts
+nothing about timing. --profile N samples the Takan server with py-spy (if installed; a
+diagnosis tool, not a dependency) during the capacity point N and prints where its CPU goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: find `tests`
+
+import aiohttp
+
+from tests.bench._harness import (
+    CORES,
+    VIDEO_CLOCK_RATE,
+    CpuMeter,
+    CpuUse,
+    EncodedClip,
+    LoadClientProcess,
+    LoadWindow,
+    ServerProcess,
+    TakanApi,
+    code_state,
+    encode_clip,
+    fmt,
+    measure_load,
+    percentile,
+    print_heading,
+    print_table,
+    recorded_bytes,
+    running,
+    start_baseline,
+    start_takan,
+    wait_for_quiet,
+)
+from tests.bench._profile import ServerProfile
+
+TARGET_CPU_PER_INSPECTION = 3.0
+TARGET_INSPECTIONS = 20
+TARGET_FPS = 25.0
+TARGET_LOSS_PERCENT = 1.0
+FIRST_CAPACITY_POINTS = (5, 10, 20, 25)
+CAPACITY_STEP = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    server: str
+    inspections: int
+    ready: int
+    setup_s: float
+    errors: list[str]
+    idle_cpu: float | None
+    window: LoadWindow | None
+    recorded_mb: float
+
+    @property
+    def server_cpu(self) -> float:
+        return self.window.cpu.processes["server"] if self.window else 0.0
+
+    @property
+    def fps_median(self) -> float:
+        return statistics.median(self.window.fps_values()) if self.window else 0.0
+
+    @property
+    def fps_min(self) -> float:
+        return min(self.window.fps_values()) if self.window else 0.0
+
+    def meets_capacity_target(self) -> bool:
+        return (
+            self.window is not None
+            and self.ready == self.inspections
+            and self.fps_min >= TARGET_FPS
+            and self.window.loss_percent() < TARGET_LOSS_PERCENT
+        )
+
+
+async def run_point(
+    kind: str,
+    inspections: int,
+    workdir: Path,
+    clip_path: Path,
+    fps: int,
+    seconds: float,
+    warmup_s: float,
+    idle_s: float = 0.0,
+    profile: ServerProfile | None = None,
+) -> Point:
+    """Start a server, connect ``inspections`` pairs, measure one window, tear everything down."""
+    point_dir = workdir / f"{kind}-{inspections}"
+    point_dir.mkdir(parents=True)
+    await wait_for_quiet()
+    start = start_takan if kind == "takan" else start_baseline
+    async with running(await start(point_dir)) as server, aiohttp.ClientSession() as http:
+        spec: dict[str, Any] = {
+            "mode": kind,
+            "base_url": server.base_url,
+            "clip": str(clip_path),
+            "concurrency": 4,
+            "first_frame_timeout_s": 15.0,
+        }
+        items = await _inspections(kind, server, http, inspections, spec)
+        meter = CpuMeter({"server": server.pid})
+        idle = None
+        if idle_s:
+            before = meter.sample()
+            await asyncio.sleep(idle_s)
+            idle = CpuUse.between(before, meter.sample()).processes["server"]
+        groups = [items[i::2] for i in range(min(2, inspections))]
+        clients = [
+            await LoadClientProcess.start(
+                {**spec, "inspections": group}, point_dir / f"loadclient-{number}.log"
+            )
+            for number, group in enumerate(groups)
+        ]
+        try:
+            readies = await asyncio.gather(*(c.ready(60 + 3 * inspections) for c in clients))
+            for number, client in enumerate(clients):
+                meter.pids[f"client{number}"] = client.pid
+            ready = sum(r["ready"] for r in readies)
+            errors = [e for r in readies for e in r["errors"]]
+            setup_s = max(r["setup_s"] for r in readies)
+            window = None
+            if ready:
+                await asyncio.sleep(warmup_s)
+                async with profile.recording(server, seconds) if profile else _nothing():
+                    window = await measure_load(clients, meter, seconds, VIDEO_CLOCK_RATE // fps)
+            recorded = await asyncio.to_thread(recorded_bytes, server.data_dir)
+        finally:
+            await asyncio.gather(*(c.stop() for c in clients), return_exceptions=True)
+    return Point(kind, inspections, ready, setup_s, errors, idle, window, recorded / 1e6)
+
+
+@contextlib.asynccontextmanager
+async def _nothing() -> AsyncIterator[None]:
+    yield
+
+
+async def _inspections(
+    kind: str,
+    server: ServerProcess,
+    http: aiohttp.ClientSession,
+    count: int,
+    spec: dict[str, Any],
+) -> list[dict[str, str]]:
+    if kind != "takan":
+        return [
+            {"key": f"i{n:03d}", "inspection_id": f"room-{n}", "invite_token": ""}
+            for n in range(count)
+        ]
+    api = TakanApi(http, server.base_url)
+    spec["token"] = await api.login()
+    items = []
+    for n in range(count):
+        links = await api.new_inspection()
+        items.append(
+            {
+                "key": f"i{n:03d}",
+                "inspection_id": links.inspection_id,
+                "invite_token": links.invite_token,
+            }
+        )
+    return items
+
+
+def _window_row(point: Point) -> list[str]:
+    window = point.window
+    if window is None:
+        head = ["n/a", point.server, str(point.inspections)]
+        return [*head, f"{point.ready}/{point.inspections}", *["n/a"] * 12, fmt(point.recorded_mb)]
+    others = window.cpu.machine - point.server_cpu - window.cpu.total("client")
+    return [
+        fmt(others, 0),
+        point.server,
+        str(point.inspections),
+        f"{point.ready}/{point.inspections}",
+        fmt(point.setup_s),
+        fmt(point.fps_min),
+        fmt(point.fps_median),
+        fmt(window.loss_percent(), 2),
+        fmt(window.gap_loss_percent(), 2),
+        fmt(window.audio_loss_percent(), 2),
+        "/".join(fmt(percentile(window.latencies_ms, p), 0) for p in (50, 95)),
+        fmt(max(f.max_gap_ms for f in window.inspections), 0),
+        fmt(point.server_cpu),
+        fmt(point.server_cpu / point.inspections, 2),
+        fmt(window.cpu.total("client")),
+        fmt(window.cpu.machine),
+        fmt(point.recorded_mb),
+    ]
+
+
+HEADERS = [
+    "others %core",
+    "server",
+    "N",
+    "ready",
+    "setup s",
+    "fps min",
+    "fps med",
+    "loss %",
+    "gap loss %",
+    "audio loss %",
+    "relay ms p50/p95",
+    "max gap ms",
+    "server %core",
+    "per insp.",
+    "clients %core",
+    f"machine %core (of {CORES * 100})",
+    "rec MB",
+]
+
+
+def _explain_columns() -> None:
+    print(
+        "columns: fps = video frames received per inspection per second; loss = frames sent vs\n"
+        "received in the window; gap loss = missing RTP time stamps at the inspector; relay ms =\n"
+        "publisher's send() to inspector's receive (same process, both load-client side); max gap\n"
+        "= longest pause between two received frames; %core = CPU time / wall time x 100;\n"
+        "others = the rest of this machine's CPU use during the window (other jobs on a shared\n"
+        "machine skew every figure; the script waits up to 45 s for a quiet machine first);\n"
+        "rec MB = what the server wrote to its data dir (archive, spool) by the end of the window."
+    )
+
+
+def recorder_note(points: list[Point]) -> str:
+    written = [p.recorded_mb for p in points if p.server == "takan"]
+    if any(written):
+        return (
+            f"recorder: ON in this server build (it wrote {max(written):.1f} MB during a point): "
+            "Takan figures include recording; the baseline does not record"
+        )
+    return "recorder: not in this server build (nothing written): relay-only figures"
+
+
+async def single(workdir: Path, clip_path: Path, clip: EncodedClip, seconds: float) -> None:
+    print_heading("1. one inspection: server CPU, Takan vs plain aiortc MediaRelay")
+    print(f"media: {clip.describe()}; inspector audio back to the applicant")
+    points = []
+    for kind in ("takan", "baseline"):
+        points.append(await run_point(kind, 1, workdir, clip_path, clip.fps, seconds, 3.0, 3.0))
+    print_table(
+        ["idle %core", *HEADERS],
+        [[fmt(p.idle_cpu, 2), *_window_row(p)] for p in points],
+    )
+    _explain_columns()
+    print(recorder_note(points))
+    takan, baseline = points
+    if takan.server_cpu > 0:
+        ratio = baseline.server_cpu / takan.server_cpu
+        print(
+            f"server CPU for one inspection: Takan {takan.server_cpu:.2f}% of a core, "
+            f"baseline (decode + re-encode) {baseline.server_cpu:.2f}%: baseline/Takan = "
+            f"{ratio:.1f}x"
+        )
+    verdict = "MET" if 0 < takan.server_cpu <= TARGET_CPU_PER_INSPECTION else "MISSED"
+    print(
+        f"target <= {TARGET_CPU_PER_INSPECTION:g}% of a core per inspection: {verdict} "
+        f"({takan.server_cpu:.2f}%)"
+    )
+    for point in points:
+        for error in point.errors:
+            print(f"  {point.server}: {error}")
+
+
+async def capacity(
+    workdir: Path,
+    clip_path: Path,
+    clip: EncodedClip,
+    seconds: float,
+    max_inspections: int,
+    profile: ServerProfile | None,
+    profile_at: int,
+) -> None:
+    print_heading("2. capacity: N concurrent inspections on one Takan server")
+    print(f"media per inspection: {clip.describe()}; inspector audio back")
+    print("load clients: 2 processes, pre-encoded packets out, packets counted (no decoding)")
+    sizes = [n for n in FIRST_CAPACITY_POINTS if n <= max_inspections]
+    points: list[Point] = []
+    while sizes:
+        n = sizes.pop(0)
+        point = await run_point(
+            "takan", n, workdir, clip_path, clip.fps, seconds, 3.0,
+            profile=profile if n == profile_at else None,
+        )  # fmt: skip
+        points.append(point)
+        print_table(HEADERS, [_window_row(point)])
+        for error in point.errors[:3]:
+            print(f"  error: {error}")
+        dropped = (
+            point.window is None
+            or point.ready < n
+            or point.fps_median < TARGET_FPS
+            or point.window.loss_percent() >= TARGET_LOSS_PERCENT
+        )
+        if dropped:
+            print(f"fps or delivery dropped at N={n}: stopping")
+            break
+        if not sizes and n + CAPACITY_STEP <= max_inspections:
+            sizes.append(n + CAPACITY_STEP)
+    print("\nall points:")
+    print_table(HEADERS, [_window_row(p) for p in points])
+    _explain_columns()
+    print(recorder_note(points))
+    good = [p.inspections for p in points if p.meets_capacity_target()]
+    best = max(good, default=0)
+    verdict = "MET" if best >= TARGET_INSPECTIONS else "MISSED"
+    print(
+        f"target >= {TARGET_INSPECTIONS} inspections with every inspection >= {TARGET_FPS:g} fps "
+        f"and < {TARGET_LOSS_PERCENT:g}% frame loss: {verdict} (largest N meeting it: {best})"
+    )
+    profiled = [p for p in points if p.inspections == profile_at]
+    if profile is not None and profiled:
+        profile.report(profiled[0].server_cpu)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="shorter windows, capacity to 10")
+    parser.add_argument("--only", choices=("single", "capacity"))
+    parser.add_argument("--seconds", type=float, help="measured window per point")
+    parser.add_argument("--max-n", type=int, default=50, help="largest capacity point")
+    parser.add_argument(
+        "--profile", type=int, metavar="N", help="py-spy the Takan server at the point N"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
+    arguments = parser.parse_args()
+    seconds = arguments.seconds or (8.0 if arguments.quick else 12.0)
+    max_n = 10 if arguments.quick else arguments.max_n
+    workdir = Path(tempfile.mkdtemp(prefix="takan-bench-"))
+    started = time.monotonic()
+    try:
+        encode_started = time.monotonic()
+        clip = encode_clip()
+        clip_path = workdir / "clip.bin"
+        clip.save(clip_path)
+        print(f"pre-encoded {clip.describe()} in {time.monotonic() - encode_started:.1f} s")
+        print(code_state())
+        if arguments.only in (None, "single"):
+            await single(workdir, clip_path, clip, seconds + 3)
+        if arguments.only in (None, "capacity"):
+            profile = ServerProfile.create(workdir) if arguments.profile else None
+            await capacity(workdir, clip_path, clip, seconds, max_n, profile, arguments.profile)
+    finally:
+        print(f"\ntotal {time.monotonic() - started:.0f} s; work dir {workdir}", end="")
+        if arguments.keep:
+            print(" (kept)")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+            print(" (removed)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
