@@ -384,13 +384,21 @@ class Archive:
 
     async def recover(self) -> list[SegmentRecord]:
         """Finalize every segment a crash left open, chain it as partial with a ``recovered``
-        event naming what was on disk; nothing is dropped silently."""
+        event naming what was on disk; nothing is dropped silently. Then sign a checkpoint of
+        every case this touched or whose chain entries were still spooled, so a crash before
+        the periodic checkpoint leaves a signed chain, not an unsigned tail."""
         recovered: list[SegmentRecord] = []
+        touched = {
+            key.split("/")[1]
+            for key in await asyncio.to_thread(self._spooled_keys)
+            if key.startswith("cases/") and "/chain/" in key
+        }
         for path in sorted(self.recording_dir.glob("*/*/*.webm")):
             case_id, inspection_id = path.parent.parent.name, path.parent.name
             track, _, seq_text = path.stem.rpartition("-")
             if track not in layout.TRACKS or not seq_text.isdigit():
                 continue
+            touched.add(case_id)
             original_size = path.stat().st_size
             original_sha256 = await asyncio.to_thread(_sha256_file, path)
             remuxed = path.with_name(path.stem + ".recovered.webm")
@@ -418,4 +426,11 @@ class Archive:
                 case_id, "recovered", {**body, "readable": True, "frames": result.frames}
             )
             recovered.append(record)
+        for case_id in sorted(touched):
+            try:
+                await self.checkpoint(case_id)
+            except StorageError as exc:  # the periodic checkpoint signs it once storage is back
+                logger.warning(
+                    "no checkpoint after recovery", extra={"case_id": case_id, "error": str(exc)}
+                )
         return recovered

@@ -17,6 +17,9 @@ from typing import Any
 import av
 
 MUX_TIME_BASE = Fraction(1, 1000)  # WebM stores milliseconds
+# The muxer keeps a cluster in memory until it ends; short clusters, flushed as they end, put
+# all but the last second of an open segment on disk, where a crash (kill -9) cannot take it.
+MUX_OPTIONS = {"cluster_time_limit": "1000", "flush_packets": "1"}
 CODECS = {"video": ("libvpx", "vp8"), "audio": ("libopus", "opus")}
 
 
@@ -48,7 +51,7 @@ class SegmentWriter:
             raise ValueError(f"unknown media kind {kind!r}")
         self.path = path
         self.kind = kind
-        self._container: Any = av.open(str(path), "w", format="webm")
+        self._container: Any = av.open(str(path), "w", format="webm", options=MUX_OPTIONS)
         encoder, _ = CODECS[kind]
         self._stream: Any
         if kind == "video":
