@@ -281,6 +281,8 @@ class MinioStorage:
             )
             headers["Content-Type"] = "application/octet-stream"
             headers["x-amz-checksum-sha256"] = _checksum_b64(sha256)
+            # AWS asks object-lock uploads for Content-MD5 or a named checksum algorithm.
+            headers["x-amz-sdk-checksum-algorithm"] = "SHA256"
             headers["If-None-Match"] = "*"
             try:
                 # put_object() takes no conditional or checksum headers in minio 7.2.20 (pinned):
