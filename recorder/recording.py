@@ -95,6 +95,7 @@ class TrackRecorder:
         self._keyframe_asked_at: float | None = None
         self.segments = 0
         self.write_errors = 0
+        self._last_pts = 0
 
     async def _run_io(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
@@ -122,7 +123,7 @@ class TrackRecorder:
         if self._writer is None and self.source.kind == "video" and not packet.is_keyframe:
             self._ask_keyframe(now)
             return
-        if self._writer is not None and self._writer.duration_s >= self.segment_s:
+        if self._writer is not None and self._queued_duration_s() >= self.segment_s:
             if self.source.kind == "audio" or packet.is_keyframe:
                 await self._finish_segment()
             else:
@@ -134,7 +135,15 @@ class TrackRecorder:
             self._keyframe_asked_at = None
         else:
             self._io.submit(self._write, self._writer, packet)
+        self._last_pts = int(packet.pts or 0)
         self._last_wall = now
+
+    def _queued_duration_s(self) -> float:
+        """Media time handed to the writer so far (the I/O thread may still be behind)."""
+        writer = self._writer
+        if writer is None:
+            return 0.0
+        return float((self._last_pts - writer.first_pts) * writer.time_base)
 
     def _write(self, writer: SegmentWriter, packet: av.Packet[Any]) -> None:
         try:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from recorder.minio_storage import S3Credentials
+if TYPE_CHECKING:
+    from recorder.minio_storage import S3Credentials
 
 
 @dataclass(frozen=True, slots=True)

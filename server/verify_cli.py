@@ -11,14 +11,16 @@ import argparse
 import contextlib
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from recorder.errors import IntegrityError, StorageError
 from recorder.layout import check_case_id
-from recorder.minio_storage import S3Credentials
 from recorder.storage import LocalStorage, Storage, open_storage
 from recorder.verify import DEFAULT_WORKERS, VerifyReport, verify_case
 from recorder.zip_storage import ZipStorage
+
+if TYPE_CHECKING:
+    from recorder.minio_storage import S3Credentials
 
 DEFAULT_DATA = Path("data")
 ARCHIVE_DIR = "archive"
