@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -99,8 +99,11 @@ def verify_case(
     ``require_signed_tail`` the last chain entry must be covered by a checkpoint or manifest.
     """
     layout.check_case_id(case_id)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    try:
         return _Verifier(storage, case_id, pool).run(require_signed_tail, trusted_keys)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # a failure need not hash the rest
 
 
 class _Verifier:
@@ -108,6 +111,7 @@ class _Verifier:
         self.storage = storage
         self.case_id = case_id
         self.pool = pool
+        self._digests: dict[str, Future[tuple[str, int] | Exception]] = {}
 
     def _map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R | Exception]:
         """``fn`` over ``items`` on the pool, in order; a failure is yielded, not raised."""
@@ -122,6 +126,10 @@ class _Verifier:
 
     def run(self, require_signed_tail: bool, trusted_keys: Collection[str] | None) -> VerifyReport:
         listing = self._list()
+        # Hash the segments on the pool while this thread walks the chain and the signatures.
+        self._digests = {
+            key: self.pool.submit(self._guarded_digest, key) for key in listing.segments
+        }
         entries = self._load_chain(listing)
         public_keys = self._load_public_keys(listing)
         documents = self._load_documents(listing)
@@ -400,12 +408,20 @@ class _Verifier:
 
     # the stored bytes
 
+    def _guarded_digest(self, key: str) -> tuple[str, int] | Exception:
+        try:
+            return object_digest(self.storage, key)
+        except (StorageError, OSError) as exc:
+            return exc
+
     def _check_objects(self, references: list[_Reference], stored: set[str]) -> None:
         present = [ref for ref in references if ref.key in stored]
-        digests = dict(
+        later = [ref for ref in present if ref.key not in self._digests]
+        digests = {key: future.result() for key, future in self._digests.items()}
+        digests.update(
             zip(
-                (ref.key for ref in present),
-                self._map(lambda ref: object_digest(self.storage, ref.key), present),
+                (ref.key for ref in later),
+                self._map(lambda ref: object_digest(self.storage, ref.key), later),
                 strict=True,
             )
         )
