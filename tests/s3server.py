@@ -2,7 +2,8 @@
 
 ``make localstack`` installs it into ``.localstack-venv`` (its pins never touch ours). The
 environment below keeps it off the network: no TLS certificate download, no analytics, no DNS
-server, host mode (so its files stay in the test's data dir, not in /var/lib/localstack).
+server, host mode (so its files stay in the test's data dir, not in /var/lib/localstack), and
+the launcher skips its one DNS lookup (checked with strace: only loopback connections remain).
 
 LocalStack community keeps S3 in memory: a restarted server is empty (``PERSISTENCE=1`` is a
 LocalStack Pro feature; its community build has no snapshot plugin). ``S3Server.dump()`` and
@@ -39,6 +40,12 @@ ACCESS_KEY = "test"
 SECRET_KEY = "test"
 REGION = "us-east-1"
 START_TIMEOUT_S = 60.0
+# localstack.runtime.main, but without the one DNS lookup no setting turns off: the S3 website
+# handler resolves s3.localhost.localstack.cloud to choose its internal endpoint (4.9.2).
+LAUNCHER = (
+    "import localstack.utils.aws.aws_stack as stack; stack.CACHE_S3_HOSTNAME_DNS_STATUS = False; "
+    "from localstack.runtime.main import main; main()"
+)
 STOP_TIMEOUT_S = 15.0
 
 
@@ -66,7 +73,6 @@ def localstack_env(port: int, root: Path) -> dict[str, str]:
     env.update(
         SERVICES="s3",
         GATEWAY_LISTEN=f"127.0.0.1:{port}",
-        EAGER_SERVICE_LOADING="1",
         # Host mode, all files under root (in a container it would use /var/lib/localstack).
         OVERRIDE_IN_DOCKER="0",
         FILESYSTEM_ROOT=str(root),
@@ -137,7 +143,7 @@ class S3Server:
         self.root.mkdir(parents=True, exist_ok=True)
         with self._log.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(LOCALSTACK_PYTHON), "-m", "localstack.runtime.main"],
+                [str(LOCALSTACK_PYTHON), "-c", LAUNCHER],
                 env=localstack_env(self.port, self.root),
                 cwd=self.root,
                 stdout=log,
