@@ -166,11 +166,12 @@ class S3Server:
         if process is None:
             return
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+            # Its own session (start_new_session): the group is LocalStack and its children only.
+            os.killpg(process.pid, signal.SIGTERM)
             try:
                 process.wait(STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         deadline = time.monotonic() + STOP_TIMEOUT_S
         while self.healthy() and time.monotonic() < deadline:
