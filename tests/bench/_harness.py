@@ -1,4 +1,6 @@
-"""Shared pieces of the benchmark scripts: servers as subprocesses, CPU meters, REST, clips.
+"""Shared pieces of the benchmark scripts: servers as subprocesses, CPU meters, REST, clients.
+
+Pre-encoded media is in _clip.py, the bench side of the load clients in _load.py.
 
 Nothing here asserts on timing: the scripts print what they measure and compare figures taken in
 the same run. Every process started here is stopped here, by its own pid.
@@ -12,18 +14,15 @@ import json
 import os
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final, TextIO
 
 import aiohttp
-import av
 import numpy as np
 
 REPO: Final = Path(__file__).resolve().parents[2]
@@ -39,7 +38,6 @@ BENCH_PASSWORD: Final = "bench-password-0"  # a throwaway data dir's user
 VIDEO_CLOCK_RATE: Final = 90_000
 AUDIO_CLOCK_RATE: Final = 48_000
 AUDIO_FRAME_SAMPLES: Final = 960  # 20 ms
-
 
 # ---------------------------------------------------------------- CPU
 
@@ -116,7 +114,7 @@ async def machine_load(seconds: float) -> float:
     return CpuUse.between(first, meter.sample()).machine
 
 
-async def wait_for_quiet(limit: float = 30.0, max_wait_s: float = 45.0) -> float:
+async def wait_for_quiet(limit: float = 30.0, max_wait_s: float = 20.0) -> float:
     """Wait (up to ``max_wait_s``) until other work on this machine stays under ``limit`` % of
     a core for 2 s; returns the last figure. Other jobs on a shared machine skew everything."""
     deadline = time.monotonic() + max_wait_s
@@ -336,140 +334,6 @@ class TakanApi:
             await self._post(f"/api/inspections/{inspection_id}/end")
 
 
-# ---------------------------------------------------------------- pre-encoded media
-
-_RECORD = struct.Struct(">BI")
-VIDEO_DELTA, VIDEO_KEY, AUDIO = 0, 1, 2
-
-
-@dataclass(frozen=True, slots=True)
-class EncodedClip:
-    """One loop of pre-encoded media: VP8 frames (data, keyframe) and 20 ms Opus packets."""
-
-    video: list[tuple[bytes, bool]]
-    audio: list[bytes]
-    fps: int
-    width: int
-    height: int
-
-    @property
-    def seconds(self) -> float:
-        return len(self.video) / self.fps
-
-    def video_kbps(self) -> float:
-        return sum(len(data) for data, _ in self.video) * 8 / self.seconds / 1000
-
-    def audio_kbps(self) -> float:
-        return sum(len(data) for data in self.audio) * 8 / (len(self.audio) * 0.02) / 1000
-
-    def describe(self) -> str:
-        keyframes = sum(1 for _, key in self.video if key)
-        return (
-            f"{self.width}x{self.height} VP8 {self.fps} fps {self.video_kbps():.0f} kbps, "
-            f"{keyframes} keyframes in {self.seconds:g} s; Opus 20 ms {self.audio_kbps():.0f} kbps"
-        )
-
-    def save(self, path: Path) -> None:
-        with path.open("wb") as out:
-            out.write(json.dumps([self.fps, self.width, self.height]).encode() + b"\n")
-            for data, key in self.video:
-                out.write(_RECORD.pack(VIDEO_KEY if key else VIDEO_DELTA, len(data)) + data)
-            for data in self.audio:
-                out.write(_RECORD.pack(AUDIO, len(data)) + data)
-
-    @classmethod
-    def load(cls, path: Path) -> EncodedClip:
-        raw = path.read_bytes()
-        header_end = raw.index(b"\n")
-        fps, width, height = json.loads(raw[:header_end])
-        video: list[tuple[bytes, bool]] = []
-        audio: list[bytes] = []
-        pos = header_end + 1
-        while pos < len(raw):
-            kind, length = _RECORD.unpack_from(raw, pos)
-            pos += _RECORD.size
-            data = raw[pos : pos + length]
-            pos += length
-            if kind == AUDIO:
-                audio.append(data)
-            else:
-                video.append((data, kind == VIDEO_KEY))
-        return cls(video, audio, int(fps), int(width), int(height))
-
-
-def encode_clip(
-    seconds: int = 10,
-    width: int = 640,
-    height: int = 480,
-    fps: int = 30,
-    video_bps: int = 1_500_000,
-    keyframe_interval_s: int = 2,
-) -> EncodedClip:
-    """Encode ``seconds`` of lavfi testsrc (with noise, so it costs a camera's bitrate) as VP8
-    with the settings aiortc's own encoder uses, and a tone as Opus."""
-    frames = seconds * fps
-    source = av.open(
-        f"testsrc=size={width}x{height}:rate={fps},noise=alls=10:allf=t+u", format="lavfi"
-    )
-    encoder = av.CodecContext.create("libvpx", "w")
-    assert isinstance(encoder, av.VideoCodecContext)
-    encoder.width, encoder.height = width, height
-    encoder.pix_fmt = "yuv420p"
-    encoder.time_base = Fraction(1, fps)
-    encoder.framerate = Fraction(fps)
-    encoder.bit_rate = video_bps
-    encoder.gop_size = keyframe_interval_s * fps
-    encoder.qmin, encoder.qmax = 2, 56
-    encoder.options = {
-        "bufsize": str(video_bps),
-        "cpu-used": "-6",
-        "deadline": "realtime",
-        "lag-in-frames": "0",
-        "minrate": str(video_bps),
-        "maxrate": str(video_bps),
-        "partitions": "0",
-        "static-thresh": "1",
-        "undershoot-pct": "100",
-        "overshoot-pct": "15",
-    }
-    video: list[tuple[bytes, bool]] = []
-    try:
-        for index, frame in enumerate(source.decode(video=0)):
-            if index >= frames:
-                break
-            picture = frame.reformat(format="yuv420p")
-            # lavfi marks every frame as I: left so, libvpx would make each one a keyframe.
-            picture.pict_type = av.video.frame.PictureType.NONE
-            picture.pts, picture.time_base = index, Fraction(1, fps)
-            video += [(bytes(p), bool(p.is_keyframe)) for p in encoder.encode(picture)]
-        video += [(bytes(p), bool(p.is_keyframe)) for p in encoder.encode(None)]
-    finally:
-        source.close()
-    return EncodedClip(video[:frames], _encode_tone(seconds), fps, width, height)
-
-
-def _encode_tone(seconds: int) -> list[bytes]:
-    encoder = av.CodecContext.create("libopus", "w")
-    assert isinstance(encoder, av.AudioCodecContext)
-    encoder.sample_rate = AUDIO_CLOCK_RATE
-    encoder.format = "s16"
-    encoder.layout = "mono"
-    encoder.time_base = Fraction(1, AUDIO_CLOCK_RATE)
-    encoder.bit_rate = 32_000
-    packets: list[bytes] = []
-    count = seconds * AUDIO_CLOCK_RATE // AUDIO_FRAME_SAMPLES
-    for index in range(count):
-        first = index * AUDIO_FRAME_SAMPLES
-        t = np.arange(first, first + AUDIO_FRAME_SAMPLES, dtype=np.float64) / AUDIO_CLOCK_RATE
-        samples = (np.sin(2 * np.pi * 440 * t) * 6000).astype(np.int16).reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
-        frame.sample_rate = AUDIO_CLOCK_RATE
-        frame.pts, frame.time_base = first, Fraction(1, AUDIO_CLOCK_RATE)
-        packets += [bytes(p) for p in encoder.encode(frame)]
-    packets += [bytes(p) for p in encoder.encode(None)]
-    return packets[:count]
-
-
 # ---------------------------------------------------------------- figures
 
 
@@ -495,166 +359,6 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
 
 def print_heading(text: str) -> None:
     print(f"\n== {text}", flush=True)
-
-
-# ---------------------------------------------------------------- load clients
-
-
-class LoadClientProcess:
-    """One ``_loadclient.py`` subprocess: JSON lines out, commands (``snap``, ``stop``) in."""
-
-    def __init__(self, process: asyncio.subprocess.Process, log: TextIO) -> None:
-        self.process = process
-        self._log = log
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @classmethod
-    async def start(cls, spec: dict[str, Any], log_path: Path) -> LoadClientProcess:
-        log = log_path.open("w")
-        process = await asyncio.create_subprocess_exec(
-            PYTHON,
-            str(BENCH_DIR / "_loadclient.py"),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=log,
-            cwd=REPO,
-            env=child_environment(),
-        )
-        client = cls(process, log)
-        await client._send(json.dumps(spec))
-        return client
-
-    async def _send(self, line: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(line.encode() + b"\n")
-        await self.process.stdin.drain()
-
-    async def _expect(self, event: str, timeout_s: float) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        async with asyncio.timeout(timeout_s):
-            while True:
-                line = await self.process.stdout.readline()
-                if not line:
-                    raise RuntimeError(f"load client {self.pid} exited before '{event}'")
-                message = json.loads(line)
-                if isinstance(message, dict) and message.get("event") == event:
-                    return message
-
-    async def ready(self, timeout_s: float) -> dict[str, Any]:
-        return await self._expect("ready", timeout_s)
-
-    async def snap(self) -> dict[str, Any]:
-        await self._send("snap")
-        return await self._expect("snap", 30.0)
-
-    async def stop(self, timeout_s: float = 30.0) -> None:
-        if self.process.returncode is None:
-            with contextlib.suppress(Exception):
-                await self._send("stop")
-                await self._expect("done", timeout_s)
-            try:
-                await asyncio.wait_for(self.process.wait(), 5.0)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
-        self._log.close()
-
-
-@dataclass(frozen=True, slots=True)
-class InspectionFigures:
-    """One inspection between two snapshots."""
-
-    fps: float
-    sent: int
-    received: int
-    expected_by_pts: int | None
-    audio_sent: int
-    audio_received: int
-    keyframe_requests: int
-    max_gap_ms: float
-
-    @property
-    def loss_percent(self) -> float:
-        return 100 * (self.sent - self.received) / self.sent if self.sent else 100.0
-
-    @property
-    def gap_loss_percent(self) -> float | None:
-        if not self.expected_by_pts:
-            return None
-        return 100 * (self.expected_by_pts - self.received) / self.expected_by_pts
-
-
-def inspection_figures(
-    first: dict[str, Any], second: dict[str, Any], seconds: float, video_period: int
-) -> InspectionFigures:
-    received = second["recv_video"] - first["recv_video"]
-    expected = None
-    if first["last_pts"] is not None and second["last_pts"] is not None:
-        expected = (second["last_pts"] - first["last_pts"]) // video_period
-    return InspectionFigures(
-        fps=received / seconds,
-        sent=second["sent_video"] - first["sent_video"],
-        received=received,
-        expected_by_pts=expected,
-        audio_sent=second["sent_audio"] - first["sent_audio"],
-        audio_received=second["recv_audio"] - first["recv_audio"],
-        keyframe_requests=second["keyframe_requests"] - first["keyframe_requests"],
-        max_gap_ms=float(second["max_gap_ms"]),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class LoadWindow:
-    """What N inspections did during one measured window."""
-
-    inspections: list[InspectionFigures]
-    latencies_ms: list[float]
-    cpu: CpuUse
-
-    def fps_values(self) -> list[float]:
-        return sorted(f.fps for f in self.inspections)
-
-    def loss_percent(self) -> float:
-        sent = sum(f.sent for f in self.inspections)
-        received = sum(f.received for f in self.inspections)
-        return 100 * (sent - received) / sent if sent else 100.0
-
-    def gap_loss_percent(self) -> float | None:
-        expected = [f.expected_by_pts for f in self.inspections]
-        if not self.inspections or any(e is None for e in expected):
-            return None
-        total = sum(e or 0 for e in expected)
-        received = sum(f.received for f in self.inspections)
-        return 100 * (total - received) / total if total else None
-
-    def audio_loss_percent(self) -> float:
-        sent = sum(f.audio_sent for f in self.inspections)
-        received = sum(f.audio_received for f in self.inspections)
-        return 100 * (sent - received) / sent if sent else 100.0
-
-
-async def measure_load(
-    clients: Sequence[LoadClientProcess], meter: CpuMeter, seconds: float, video_period: int
-) -> LoadWindow:
-    """Snapshot every load client and the CPU, wait ``seconds``, snapshot again."""
-    cpu_first = meter.sample()
-    firsts = await asyncio.gather(*(c.snap() for c in clients))
-    await asyncio.sleep(seconds)
-    cpu_second = meter.sample()
-    lasts = await asyncio.gather(*(c.snap() for c in clients))
-    figures: list[InspectionFigures] = []
-    latencies: list[float] = []
-    for first, second in zip(firsts, lasts, strict=True):
-        wall = second["t"] - first["t"]
-        for key, counters in second["inspections"].items():
-            figures.append(
-                inspection_figures(first["inspections"][key], counters, wall, video_period)
-            )
-        latencies += second["latencies_ms"]
-    return LoadWindow(figures, latencies, CpuUse.between(cpu_first, cpu_second))
 
 
 # ---------------------------------------------------------------- python -m client

@@ -41,7 +41,8 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from server.media import passthrough
-from tests.bench._harness import AUDIO_CLOCK_RATE, VIDEO_CLOCK_RATE, EncodedClip
+from tests.bench._clip import EncodedClip
+from tests.bench._harness import AUDIO_CLOCK_RATE, VIDEO_CLOCK_RATE
 
 logger = logging.getLogger("loadclient")
 

@@ -3,7 +3,9 @@
     python tests/bench/_takan_variant.py '{"remb_floor_bps": 2000000}' serve --port ...
 
 The JSON object overrides fields of every ``Settings`` the CLI builds; the rest of the command
-line is ``takan``'s own. Nothing in server/ changes.
+line is ``takan``'s own. One key is not a Settings field: ``"_recording": false`` makes
+``LiveInspection.start_recording`` do nothing, to tell the relay's CPU from the recorder's.
+Nothing in server/ changes on disk.
 """
 
 from __future__ import annotations
@@ -13,11 +15,18 @@ import sys
 from typing import Any
 
 import server.cli as takan_cli
+from server.live import LiveInspection
 from server.settings import Settings
+
+
+async def _no_recording(self: LiveInspection, *args: Any, **kwargs: Any) -> None:
+    return None
 
 
 def main() -> int:
     overrides: dict[str, Any] = json.loads(sys.argv[1])
+    if not overrides.pop("_recording", True):
+        LiveInspection.start_recording = _no_recording  # type: ignore[method-assign]
 
     def settings(**fields: Any) -> Settings:
         return Settings(**{**fields, **overrides})

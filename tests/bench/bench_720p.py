@@ -1,7 +1,7 @@
 """How soon the inspector receives 1280x720, on loopback.
 
     .venv/bin/python tests/bench/bench_720p.py [--quick] [--no-chromium] [--seconds S]
-        [--remb-floor-bps BPS ...]
+        [--remb-floor-bps BPS ...] [--repeat N]
 
 A. Python client: ``python -m client publish --source testsrc --width 1280 --height 720``,
    watched by ``python -m client watch --json`` (which decodes): join → first frame, the sizes
@@ -87,7 +87,10 @@ async () => {
   const pc = window.__benchPcs[window.__benchPcs.length - 1];
   const view = { capture: track ? track.getSettings() : null, outbound: null };
   if (!pc) return view;
-  view.answerHasStartBitrate = /x-google-start-bitrate/.test(pc.remoteDescription?.sdp ?? '');
+  const answer = pc.remoteDescription?.sdp ?? '';
+  const videoSection = answer.split('m=video')[1]?.split('m=audio')[0] ?? '';
+  const lines = videoSection.split(/\\r?\\n/);
+  view.answerVideoFormats = lines.filter((l) => /^a=(rtpmap|fmtp):/.test(l));
   const report = await pc.getStats();
   report.forEach((s) => {
     if (s.type === 'outbound-rtp' && s.kind === 'video') {
@@ -300,6 +303,7 @@ async def main() -> None:
     parser.add_argument("--quick", action="store_true", help="shorter runs")
     parser.add_argument("--no-chromium", action="store_true")
     parser.add_argument("--seconds", type=float)
+    parser.add_argument("--repeat", type=int, default=1, help="Chromium runs per variant")
     parser.add_argument(
         "--remb-floor-bps",
         type=int,
@@ -322,7 +326,8 @@ async def main() -> None:
             elif not chromium_installed():
                 print(f"\n4b. skipped: {CHROMIUM} is not installed")
             else:
-                await chromium(api, http, seconds, "default settings")
+                for run in range(arguments.repeat):
+                    await chromium(api, http, seconds, f"default settings, run {run + 1}")
         for floor in [] if arguments.no_chromium else arguments.remb_floor_bps:
             overrides = {"remb_floor_bps": floor}
             variant_dir = workdir / f"floor-{floor}"
@@ -332,7 +337,9 @@ async def main() -> None:
             ):
                 api = TakanApi(http, server.base_url)
                 await api.login()
-                await chromium(api, http, seconds, f"what-if: server REMB floor {floor} bit/s")
+                for run in range(arguments.repeat):
+                    variant = f"what-if: server REMB floor {floor} bit/s, run {run + 1}"
+                    await chromium(api, http, seconds, variant)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"total {time.monotonic() - started:.0f} s")

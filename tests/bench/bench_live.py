@@ -1,10 +1,12 @@
 """Server CPU per inspection, against a decode/re-encode baseline, and capacity.
 
     .venv/bin/python tests/bench/bench_live.py [--quick] [--only single|capacity] [--profile N]
+        [--capacity-server takan|takan-norec] [--seconds S] [--max-n N] [--keep]
 
 1. One inspection (640x480 VP8 at 30 fps + Opus from the applicant, relayed to one inspector,
    inspector audio back): the server's CPU in % of one core, Takan vs a plain aiortc server
-   using MediaRelay (decode + re-encode), measured in the same run, and their ratio.
+   using MediaRelay (decode + re-encode), measured in the same run, and their ratio; Takan
+   both as shipped (recording) and with recording switched off by the bench's launcher.
 2. Capacity: N concurrent inspections (5, 10, 20, 25, then +5 until the frame rate drops; 5 and
    10 with --quick), each one publisher and one inspector, from load clients that send a
    pre-encoded clip and count packets without decoding (_loadclient.py, in two processes).
@@ -33,20 +35,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script:
 
 import aiohttp
 
+from tests.bench._clip import EncodedClip, encode_clip
 from tests.bench._harness import (
     CORES,
     VIDEO_CLOCK_RATE,
     CpuMeter,
     CpuUse,
-    EncodedClip,
-    LoadClientProcess,
-    LoadWindow,
     ServerProcess,
     TakanApi,
     code_state,
-    encode_clip,
     fmt,
-    measure_load,
     percentile,
     print_heading,
     print_table,
@@ -56,6 +54,7 @@ from tests.bench._harness import (
     start_takan,
     wait_for_quiet,
 )
+from tests.bench._load import LoadClientProcess, LoadWindow, measure_load
 from tests.bench._profile import ServerProfile
 
 TARGET_CPU_PER_INSPECTION = 3.0
@@ -64,6 +63,8 @@ TARGET_FPS = 25.0
 TARGET_LOSS_PERCENT = 1.0
 FIRST_CAPACITY_POINTS = (5, 10, 20, 25)
 CAPACITY_STEP = 5
+# Takan as shipped, and Takan with recording switched off by the bench launcher (relay only).
+VARIANTS: dict[str, dict[str, Any] | None] = {"takan": None, "takan-norec": {"_recording": False}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +114,13 @@ async def run_point(
     point_dir = workdir / f"{kind}-{inspections}"
     point_dir.mkdir(parents=True)
     await wait_for_quiet()
-    start = start_takan if kind == "takan" else start_baseline
-    async with running(await start(point_dir)) as server, aiohttp.ClientSession() as http:
+    if kind == "baseline":
+        server_process = await start_baseline(point_dir)
+    else:
+        server_process = await start_takan(point_dir, VARIANTS[kind])
+    async with running(server_process) as server, aiohttp.ClientSession() as http:
         spec: dict[str, Any] = {
-            "mode": kind,
+            "mode": "baseline" if kind == "baseline" else "takan",
             "base_url": server.base_url,
             "clip": str(clip_path),
             "concurrency": 4,
@@ -166,7 +170,7 @@ async def _inspections(
     count: int,
     spec: dict[str, Any],
 ) -> list[dict[str, str]]:
-    if kind != "takan":
+    if kind == "baseline":
         return [
             {"key": f"i{n:03d}", "inspection_id": f"room-{n}", "invite_token": ""}
             for n in range(count)
@@ -241,13 +245,15 @@ def _explain_columns() -> None:
         "publisher's send() to inspector's receive (same process, both load-client side); max gap\n"
         "= longest pause between two received frames; %core = CPU time / wall time x 100;\n"
         "others = the rest of this machine's CPU use during the window (other jobs on a shared\n"
-        "machine skew every figure; the script waits up to 45 s for a quiet machine first);\n"
+        "machine skew every figure; the script waits up to 20 s for a quiet machine first);\n"
         "rec MB = what the server wrote to its data dir (archive, spool) by the end of the window."
     )
 
 
 def recorder_note(points: list[Point]) -> str:
     written = [p.recorded_mb for p in points if p.server == "takan"]
+    if not written:
+        return "recorder: off (takan-norec)"
     if any(written):
         return (
             f"recorder: ON in this server build (it wrote {max(written):.1f} MB during a point): "
@@ -260,7 +266,7 @@ async def single(workdir: Path, clip_path: Path, clip: EncodedClip, seconds: flo
     print_heading("1. one inspection: server CPU, Takan vs plain aiortc MediaRelay")
     print(f"media: {clip.describe()}; inspector audio back to the applicant")
     points = []
-    for kind in ("takan", "baseline"):
+    for kind in ("takan", "takan-norec", "baseline"):
         points.append(await run_point(kind, 1, workdir, clip_path, clip.fps, seconds, 3.0, 3.0))
     print_table(
         ["idle %core", *HEADERS],
@@ -268,19 +274,21 @@ async def single(workdir: Path, clip_path: Path, clip: EncodedClip, seconds: flo
     )
     _explain_columns()
     print(recorder_note(points))
-    takan, baseline = points
-    if takan.server_cpu > 0:
-        ratio = baseline.server_cpu / takan.server_cpu
+    print("takan-norec = the same server with recording switched off (_takan_variant.py)")
+    takan, relay_only, baseline = points
+    for point in (takan, relay_only):
+        if point.server_cpu > 0:
+            print(
+                f"server CPU for one inspection: {point.server} {point.server_cpu:.2f}% of a "
+                f"core, baseline (decode + re-encode, no recording) {baseline.server_cpu:.2f}%:"
+                f" baseline/{point.server} = {baseline.server_cpu / point.server_cpu:.1f}x"
+            )
+    for point in (takan, relay_only):
+        verdict = "MET" if 0 < point.server_cpu <= TARGET_CPU_PER_INSPECTION else "MISSED"
         print(
-            f"server CPU for one inspection: Takan {takan.server_cpu:.2f}% of a core, "
-            f"baseline (decode + re-encode) {baseline.server_cpu:.2f}%: baseline/Takan = "
-            f"{ratio:.1f}x"
+            f"target <= {TARGET_CPU_PER_INSPECTION:g}% of a core per inspection, "
+            f"{point.server}: {verdict} ({point.server_cpu:.2f}%)"
         )
-    verdict = "MET" if 0 < takan.server_cpu <= TARGET_CPU_PER_INSPECTION else "MISSED"
-    print(
-        f"target <= {TARGET_CPU_PER_INSPECTION:g}% of a core per inspection: {verdict} "
-        f"({takan.server_cpu:.2f}%)"
-    )
     for point in points:
         for error in point.errors:
             print(f"  {point.server}: {error}")
@@ -294,8 +302,9 @@ async def capacity(
     max_inspections: int,
     profile: ServerProfile | None,
     profile_at: int,
+    variant: str,
 ) -> None:
-    print_heading("2. capacity: N concurrent inspections on one Takan server")
+    print_heading(f"2. capacity: N concurrent inspections on one Takan server ({variant})")
     print(f"media per inspection: {clip.describe()}; inspector audio back")
     print("load clients: 2 processes, pre-encoded packets out, packets counted (no decoding)")
     sizes = [n for n in FIRST_CAPACITY_POINTS if n <= max_inspections]
@@ -303,7 +312,7 @@ async def capacity(
     while sizes:
         n = sizes.pop(0)
         point = await run_point(
-            "takan", n, workdir, clip_path, clip.fps, seconds, 3.0,
+            variant, n, workdir, clip_path, clip.fps, seconds, 3.0,
             profile=profile if n == profile_at else None,
         )  # fmt: skip
         points.append(point)
@@ -346,6 +355,12 @@ async def main() -> None:
     parser.add_argument(
         "--profile", type=int, metavar="N", help="py-spy the Takan server at the point N"
     )
+    parser.add_argument(
+        "--capacity-server",
+        choices=tuple(VARIANTS),
+        default="takan",
+        help="takan-norec: recording switched off, to see the relay alone",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
     arguments = parser.parse_args()
     seconds = arguments.seconds or (8.0 if arguments.quick else 12.0)
@@ -363,7 +378,10 @@ async def main() -> None:
             await single(workdir, clip_path, clip, seconds + 3)
         if arguments.only in (None, "capacity"):
             profile = ServerProfile.create(workdir) if arguments.profile else None
-            await capacity(workdir, clip_path, clip, seconds, max_n, profile, arguments.profile)
+            await capacity(
+                workdir, clip_path, clip, seconds, max_n, profile, arguments.profile,
+                arguments.capacity_server,
+            )  # fmt: skip
     finally:
         print(f"\ntotal {time.monotonic() - started:.0f} s; work dir {workdir}", end="")
         if arguments.keep:
