@@ -25,16 +25,17 @@ _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 class ServerProfile:
     executable: str
     workdir: Path
+    gil_only: bool = False
     outputs: list[tuple[Path, float, str]] = field(default_factory=list)
 
     @classmethod
-    def create(cls, workdir: Path) -> ServerProfile | None:
+    def create(cls, workdir: Path, gil_only: bool = False) -> ServerProfile | None:
         candidate = Path(PYTHON).parent / "py-spy"
         executable = str(candidate) if candidate.exists() else shutil.which("py-spy")
         if executable is None:
             print("profile: py-spy is not installed; skipped (pip install py-spy to diagnose)")
             return None
-        return cls(executable, workdir)
+        return cls(executable, workdir, gil_only)
 
     @contextlib.asynccontextmanager
     async def recording(self, server: ServerProcess, seconds: float) -> AsyncIterator[None]:
@@ -52,6 +53,7 @@ class ServerProfile:
             "raw",
             "--nonblocking",
             "--threads",
+            *(["--gil"] if self.gil_only else []),
             "--output",
             str(output),
             stdout=asyncio.subprocess.DEVNULL,
@@ -74,7 +76,10 @@ class ServerProfile:
             if not output.exists():
                 print(f"profile: py-spy wrote nothing for {name} (permissions?)")
                 continue
-            print(f"\nwhere the {name} server's CPU goes (py-spy, {RATE_HZ} Hz, {seconds:g} s):")
+            only = ", only the thread holding the GIL" if self.gil_only else ""
+            print(
+                f"\nwhere the {name} server's CPU goes (py-spy, {RATE_HZ} Hz, {seconds:g} s{only}):"
+            )
             self._summarise(output, seconds, measured_cpu, top)
 
     @staticmethod

@@ -356,6 +356,11 @@ async def main() -> None:
         "--profile", type=int, metavar="N", help="py-spy the Takan server at the point N"
     )
     parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="with --profile: sample only the thread holding the GIL (Python CPU, no waits)",
+    )
+    parser.add_argument(
         "--capacity-server",
         choices=tuple(VARIANTS),
         default="takan",
@@ -377,7 +382,9 @@ async def main() -> None:
         if arguments.only in (None, "single"):
             await single(workdir, clip_path, clip, seconds + 3)
         if arguments.only in (None, "capacity"):
-            profile = ServerProfile.create(workdir) if arguments.profile else None
+            profile = None
+            if arguments.profile:
+                profile = ServerProfile.create(workdir, arguments.profile_gil)
             await capacity(
                 workdir, clip_path, clip, seconds, max_n, profile, arguments.profile,
                 arguments.capacity_server,
