@@ -103,6 +103,7 @@ class Archive:
         self._idle = asyncio.Event()
         self._idle.set()
         self.stats = DurabilityStats()
+        self._keys_spooled: set[str] = set()
 
     @property
     def recording_dir(self) -> Path:
@@ -328,13 +329,12 @@ class Archive:
     async def _spool_public_key(self, case_id: str) -> None:
         fingerprint_hex = self.signer.fingerprint.removeprefix("sha256:")
         key = layout.public_key_key(case_id, fingerprint_hex)
-        path = self._spool_path(key)
-        if path.exists():
+        if key in self._keys_spooled:
             return
-        if await asyncio.to_thread(self.storage.exists, key):
-            return
-        await asyncio.to_thread(_write_durably, path, self.signer.public_key_bytes)
+        # No look at the store (it may be down): storing the same bytes again is accepted.
+        await asyncio.to_thread(_write_durably, self._spool_path(key), self.signer.public_key_bytes)
         self._enqueue(key, None)
+        self._keys_spooled.add(key)
 
     async def finish_inspection(self, case_id: str, inspection_id: str) -> Manifest:
         """Sign the inspection's manifest (Merkle root over its segments) and checkpoint."""
