@@ -59,12 +59,31 @@ def machine_cpu_seconds() -> tuple[float, float]:
     return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
 
 
+def udp_drops(pid: int) -> int:
+    """Datagrams the kernel dropped on this process's UDP sockets (receive buffer full)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    drops = 0
+    for table in ("udp", "udp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+                fields = line.split()
+                if len(fields) >= 13 and fields[9] in inodes:
+                    drops += int(fields[-1])
+    return drops
+
+
 @dataclass(frozen=True, slots=True)
 class CpuSample:
     wall: float
     processes: dict[str, float]
     machine_busy: float
     machine_total: float
+    udp_drops: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -76,10 +95,12 @@ class CpuMeter:
     def sample(self) -> CpuSample:
         busy, total = machine_cpu_seconds()
         processes = {}
+        drops = {}
         for name, pid in self.pids.items():
             with contextlib.suppress(OSError):
                 processes[name] = process_cpu_seconds(pid)
-        return CpuSample(time.monotonic(), processes, busy, total)
+                drops[name] = udp_drops(pid)
+        return CpuSample(time.monotonic(), processes, busy, total, drops)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +110,7 @@ class CpuUse:
     seconds: float
     processes: dict[str, float]
     machine: float
+    udp_drops: dict[str, int]
 
     @classmethod
     def between(cls, first: CpuSample, second: CpuSample) -> CpuUse:
@@ -100,7 +122,12 @@ class CpuUse:
         }
         machine_total = second.machine_total - first.machine_total
         machine = 100 * CORES * (second.machine_busy - first.machine_busy) / machine_total
-        return cls(wall, processes, machine)
+        drops = {
+            name: second.udp_drops[name] - first.udp_drops[name]
+            for name in first.udp_drops
+            if name in second.udp_drops
+        }
+        return cls(wall, processes, machine, drops)
 
     def total(self, prefix: str) -> float:
         return sum(v for name, v in self.processes.items() if name.startswith(prefix))

@@ -194,7 +194,8 @@ def _window_row(point: Point) -> list[str]:
     window = point.window
     if window is None:
         head = ["n/a", point.server, str(point.inspections)]
-        return [*head, f"{point.ready}/{point.inspections}", *["n/a"] * 12, fmt(point.recorded_mb)]
+        tail = [fmt(point.recorded_mb), "n/a"]
+        return [*head, f"{point.ready}/{point.inspections}", *["n/a"] * 12, *tail]
     others = window.cpu.machine - point.server_cpu - window.cpu.total("client")
     return [
         fmt(others, 0),
@@ -214,7 +215,14 @@ def _window_row(point: Point) -> list[str]:
         fmt(window.cpu.total("client")),
         fmt(window.cpu.machine),
         fmt(point.recorded_mb),
+        _drops(window),
     ]
+
+
+def _drops(window: LoadWindow) -> str:
+    drops = window.cpu.udp_drops
+    clients = sum(v for name, v in drops.items() if name.startswith("client"))
+    return f"{drops.get('server', 0)}/{clients}"
 
 
 HEADERS = [
@@ -235,6 +243,7 @@ HEADERS = [
     "clients %core",
     f"machine %core (of {CORES * 100})",
     "rec MB",
+    "UDP drops srv/cli",
 ]
 
 
@@ -246,7 +255,9 @@ def _explain_columns() -> None:
         "= longest pause between two received frames; %core = CPU time / wall time x 100;\n"
         "others = the rest of this machine's CPU use during the window (other jobs on a shared\n"
         "machine skew every figure; the script waits up to 20 s for a quiet machine first);\n"
-        "rec MB = what the server wrote to its data dir (archive, spool) by the end of the window."
+        "rec MB = what the server wrote to its data dir (archive, spool) by the window's end;\n"
+        "UDP drops = datagrams the kernel dropped because the server's / load clients' sockets\n"
+        "were not read in time (receive buffer full), during the window."
     )
 
 
