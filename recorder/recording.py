@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 GAP_S = 1.5
 KEYFRAME_RETRY_S = 1.0
+WRITE_BATCH_S = 0.25
 
 
 class PacketSubscription(Protocol):
@@ -96,6 +97,8 @@ class TrackRecorder:
         self.segments = 0
         self.write_errors = 0
         self._last_pts = 0
+        self._batch: list[av.Packet[Any]] = []
+        self._flush_timer: asyncio.TimerHandle | None = None
 
     async def _run_io(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
@@ -134,7 +137,7 @@ class TrackRecorder:
             self._writer_start_wall = now
             self._keyframe_asked_at = None
         else:
-            self._io.submit(self._write, self._writer, packet)
+            self._queue_write(packet)
         self._last_pts = int(packet.pts or 0)
         self._last_wall = now
 
@@ -145,12 +148,29 @@ class TrackRecorder:
             return 0.0
         return float((self._last_pts - writer.first_pts) * writer.time_base)
 
-    def _write(self, writer: SegmentWriter, packet: av.Packet[Any]) -> None:
-        try:
-            writer.write(packet)
-        except Exception:  # a bad packet must not end the recording; it is counted and logged
-            self.write_errors += 1
-            logger.exception("segment write failed", extra={"track": self.track})
+    def _queue_write(self, packet: av.Packet[Any]) -> None:
+        # One hand-off to the I/O thread per batch, not per packet: waking a thread for every
+        # frame costs more than muxing it.
+        self._batch.append(packet)
+        if self._flush_timer is None:
+            loop = asyncio.get_running_loop()
+            self._flush_timer = loop.call_later(WRITE_BATCH_S, self._flush_batch)
+
+    def _flush_batch(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        batch, self._batch = self._batch, []
+        if batch and self._writer is not None:
+            self._io.submit(self._write, self._writer, batch)
+
+    def _write(self, writer: SegmentWriter, batch: list[av.Packet[Any]]) -> None:
+        for packet in batch:
+            try:
+                writer.write(packet)
+            except Exception:  # a bad packet must not end the recording: counted and logged
+                self.write_errors += 1
+                logger.exception("segment write failed", extra={"track": self.track})
 
     def _ask_keyframe(self, now: float) -> None:
         if self._keyframe_asked_at is None or now - self._keyframe_asked_at >= KEYFRAME_RETRY_S:
@@ -158,6 +178,7 @@ class TrackRecorder:
             self.source.request_keyframe()
 
     async def _finish_segment(self) -> None:
+        self._flush_batch()
         writer, self._writer = self._writer, None
         if writer is None:
             return
