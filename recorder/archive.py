@@ -31,7 +31,7 @@ from recorder.manifest import Manifest, SegmentRecord, sign_checkpoint
 from recorder.recording import FinishedSegment
 from recorder.segments import remux_partial
 from recorder.signing import Signer
-from recorder.storage import Storage
+from recorder.storage import Storage, fsync_dir
 
 logger = logging.getLogger(__name__)
 
@@ -48,15 +48,7 @@ def _write_durably(path: Path, data: bytes) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     tmp.replace(path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)
 
 
 def _sha256_file(path: Path) -> str:
@@ -296,7 +288,7 @@ class Archive:
     def _move_into_spool(source: Path, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         source.replace(target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
 
     def next_segment_seq(self, case_id: str, inspection_id: str, track: str) -> int:
         state = self._cases.get(case_id)

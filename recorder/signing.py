@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from recorder.errors import SigningKeyError
+from recorder.storage import fsync_dir
 
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
@@ -70,7 +71,7 @@ class Signer:
                 os.link(tmp, path)
             except FileExistsError:
                 return cls._load(path)
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -126,11 +127,3 @@ def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> boo
     except (InvalidSignature, ValueError):
         return False
     return True
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -147,7 +147,7 @@ class LocalStorage:
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
         except OSError as exc:
             raise StorageError(f"{key}: {exc.strerror or exc}") from exc
 
@@ -176,7 +176,7 @@ class LocalStorage:
         for new in reversed(missing):
             with contextlib.suppress(FileExistsError):
                 new.mkdir()
-            _fsync_dir(new.parent)
+            fsync_dir(new.parent)
 
     def get(self, key: str) -> bytes:
         path = self._path(key)
@@ -223,7 +223,8 @@ class LocalStorage:
         return sorted(keys)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or new file in ``directory`` durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
