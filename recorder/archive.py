@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -71,7 +71,8 @@ class CaseState:
 class DurabilityStats:
     """Segment closed → hashed, chained and stored, in seconds, per segment."""
 
-    latencies: list[float] = field(default_factory=list)
+    # The most recent segments only: a server runs for months.
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
     upload_failures: int = 0
 
 

@@ -80,6 +80,7 @@ class TrackRecorder:
         on_segment: SegmentSink,
         on_gap: GapSink,
         wall_clock: Callable[[], float] = time.time,
+        first_seq: int = 0,
     ) -> None:
         self.source = source
         self.track = track
@@ -92,7 +93,7 @@ class TrackRecorder:
         self._writer: SegmentWriter | None = None
         self._writer_start_wall = 0.0
         self._last_wall = 0.0
-        self._seq = 0
+        self._seq = first_seq  # a recording resumed after a restart continues its numbering
         self._keyframe_asked_at: float | None = None
         self.segments = 0
         self.write_errors = 0
@@ -241,8 +242,8 @@ class InspectionRecording:
                 self._io,
                 self._segment_done,
                 self._gap,
+                first_seq=self.archive.next_segment_seq(self.case_id, self.inspection_id, track),
             )
-            recorder._seq = self.archive.next_segment_seq(self.case_id, self.inspection_id, track)
             self.recorders.append(recorder)
         self._group = asyncio.create_task(self._run(), name=f"recording-{self.inspection_id}")
         await self.archive.append(

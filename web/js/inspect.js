@@ -5,7 +5,7 @@
 import { api, redirectToLogin } from './api.js';
 import { FATAL_ERRORS, PeerSession, Signalling, StatsMeter, preferCodec } from './rtc.js';
 import { onLangChange, setupLangToggle, t } from './i18n.js';
-import { $, ChatView, copyText, formatTime, h, renderStats } from './ui.js';
+import { $, ChatView, copyText, formatTime, h, renderStats, startQualityLoop } from './ui.js';
 
 setupLangToggle();
 
@@ -391,17 +391,14 @@ $('btn-end-confirm').addEventListener('click', async () => {
 
 // ---------------------------------------------------------------- quality
 
-let tick = 0;
-setInterval(async () => {
-  if (state.ended) return;
-  const sample = await meter.sample(peer.pc);
-  tick += 1;
-  state.myStats = sample?.stats ?? null;
-  const dl = $('stats-mine');
-  renderStats(dl, state.myStats);
-  dl.dataset.frames = String(sample?.frames ?? 0);
-  if (tick % 2 === 0 && state.myStats) signalling.send('stats', { stats: state.myStats });
-}, 1000);
+startQualityLoop({
+  meter,
+  peer,
+  signalling,
+  dl: $('stats-mine'),
+  active: () => !state.ended,
+  onSample: (stats) => { state.myStats = stats; },
+});
 
 onLangChange(() => {
   renderConn();

@@ -4,7 +4,7 @@
 
 import { FATAL_ERRORS, PeerSession, Signalling, StatsMeter, preferCodec } from './rtc.js';
 import { lang, onLangChange, setupLangToggle, t } from './i18n.js';
-import { $, ChatView, renderStats } from './ui.js';
+import { $, ChatView, renderStats, startQualityLoop } from './ui.js';
 
 setupLangToggle();
 
@@ -489,17 +489,14 @@ $('chat-form').addEventListener('submit', (event) => {
   input.value = '';
 });
 
-let tick = 0;
-setInterval(async () => {
-  if (state.finished || state.screen !== 'live') return;
-  const sample = await meter.sample(peer.pc);
-  tick += 1;
-  state.stats = sample?.stats ?? null;
-  const dl = $('stats-own');
-  renderStats(dl, state.stats);
-  dl.dataset.frames = String(sample?.frames ?? 0);
-  if (tick % 2 === 0 && state.stats) signalling.send('stats', { stats: state.stats });
-}, 1000);
+startQualityLoop({
+  meter,
+  peer,
+  signalling,
+  dl: $('stats-own'),
+  active: () => !state.finished && state.screen === 'live',
+  onSample: (stats) => { state.stats = stats; },
+});
 
 onLangChange(() => {
   renderInfo();

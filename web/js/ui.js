@@ -108,6 +108,22 @@ export function renderStats(dl, stats) {
   }
 }
 
+// Every second: sample this side's quality into `dl`; every other second also send it to the
+// other side. `active()` pauses the loop; `onSample(stats)` keeps the latest figures.
+export function startQualityLoop({ meter, peer, signalling, dl, active, onSample }) {
+  let tick = 0;
+  return setInterval(async () => {
+    if (!active()) return;
+    const sample = await meter.sample(peer.pc);
+    tick += 1;
+    const stats = sample?.stats ?? null;
+    onSample(stats);
+    renderStats(dl, stats);
+    dl.dataset.frames = String(sample?.frames ?? 0);
+    if (tick % 2 === 0 && stats) signalling.send('stats', { stats });
+  }, 1000);
+}
+
 // Disables `button` and shows a live countdown in `target` for a rate limit.
 export function countdown(seconds, onTick, onDone) {
   let left = Math.max(1, Math.ceil(seconds));
