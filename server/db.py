@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,99 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX participants_inspection ON participants(inspection_id);
     """,
+    # Auditor search (issue 5) and the inspection's own evidence (issue 6). The archive holds
+    # the evidence; these tables index it so that pages and searches need no archive reads.
+    """
+    ALTER TABLE inspections ADD COLUMN outcome TEXT
+        CHECK (outcome IS NULL OR outcome IN ('pass', 'fail', 'correction'));
+    ALTER TABLE inspections ADD COLUMN concluded_at TEXT;
+    ALTER TABLE inspections ADD COLUMN conclusion_reason TEXT;
+    ALTER TABLE inspections ADD COLUMN scheduled_at TEXT;
+    ALTER TABLE inspections ADD COLUMN template_id TEXT;
+    CREATE INDEX cases_created_at ON cases(created_at, case_id);
+    CREATE INDEX cases_applicant ON cases(applicant_name COLLATE NOCASE);
+    CREATE INDEX cases_created_by ON cases(created_by, created_at);
+    CREATE INDEX inspections_created_by ON inspections(created_by, created_at);
+    CREATE INDEX inspections_outcome ON inspections(outcome, case_id);
+    CREATE TABLE checklist_templates (
+        template_id TEXT PRIMARY KEY,
+        case_type TEXT NOT NULL,
+        name TEXT NOT NULL,
+        items_json TEXT NOT NULL,
+        version INTEGER NOT NULL DEFAULT 1,
+        updated_by INTEGER REFERENCES users(id),
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX checklist_templates_case_type ON checklist_templates(case_type);
+    CREATE TABLE checklist_marks (
+        inspection_id TEXT NOT NULL REFERENCES inspections(inspection_id),
+        item_id TEXT NOT NULL,
+        done INTEGER NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        marked_by INTEGER REFERENCES users(id),
+        marked_at TEXT NOT NULL,
+        PRIMARY KEY (inspection_id, item_id)
+    );
+    CREATE TABLE snapshots (
+        snapshot_id TEXT PRIMARY KEY,
+        inspection_id TEXT NOT NULL REFERENCES inspections(inspection_id),
+        object_key TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        taken_at TEXT NOT NULL,
+        media_pts INTEGER,
+        lat TEXT,
+        lon TEXT,
+        taken_by INTEGER REFERENCES users(id),
+        chain_seq INTEGER NOT NULL
+    );
+    CREATE INDEX snapshots_inspection ON snapshots(inspection_id, taken_at);
+    CREATE TABLE annotations (
+        annotation_id TEXT PRIMARY KEY,
+        snapshot_id TEXT NOT NULL REFERENCES snapshots(snapshot_id),
+        object_key TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        created_by INTEGER REFERENCES users(id),
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX annotations_snapshot ON annotations(snapshot_id);
+    CREATE TABLE locations (
+        id INTEGER PRIMARY KEY,
+        inspection_id TEXT NOT NULL REFERENCES inspections(inspection_id),
+        lat TEXT NOT NULL,
+        lon TEXT NOT NULL,
+        accuracy_m TEXT NOT NULL,
+        fix_at TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        chain_seq INTEGER NOT NULL
+    );
+    CREATE INDEX locations_inspection ON locations(inspection_id, id);
+    CREATE TABLE challenges (
+        challenge_id TEXT PRIMARY KEY,
+        inspection_id TEXT NOT NULL REFERENCES inspections(inspection_id),
+        kind TEXT NOT NULL CHECK (kind IN ('code', 'instruction')),
+        prompt TEXT NOT NULL,
+        issued_by INTEGER REFERENCES users(id),
+        issued_at TEXT NOT NULL,
+        shown_at TEXT,
+        judged_at TEXT,
+        judgement TEXT CHECK (judgement IS NULL OR judgement IN ('passed', 'failed')),
+        note TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX challenges_inspection ON challenges(inspection_id, issued_at);
+    CREATE TABLE reports (
+        inspection_id TEXT NOT NULL REFERENCES inspections(inspection_id),
+        version INTEGER NOT NULL,
+        html_key TEXT NOT NULL,
+        html_sha256 TEXT NOT NULL,
+        pdf_key TEXT NOT NULL,
+        pdf_sha256 TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (inspection_id, version)
+    );
+    """,
 )
 
 
@@ -115,6 +208,11 @@ class Inspection:
     invite_expires_at: int
     short_code: str | None
     consented_at: str | None
+    outcome: str | None = None
+    concluded_at: str | None = None
+    conclusion_reason: str | None = None
+    scheduled_at: str | None = None
+    template_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -124,6 +222,11 @@ class Inspection:
             "created_at": self.created_at,
             "ended_at": self.ended_at,
             "consented_at": self.consented_at,
+            "outcome": self.outcome,
+            "concluded_at": self.concluded_at,
+            "conclusion_reason": self.conclusion_reason,
+            "scheduled_at": self.scheduled_at,
+            "template_id": self.template_id,
         }
 
 
@@ -146,6 +249,15 @@ class Database:
                 for statement in filter(str.strip, script.split(";")):
                     self._conn.execute(statement)
                 self._conn.execute(f"PRAGMA user_version = {number}")
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """For the feature modules that own their own queries (search, evidence, checklists)."""
+        return self._conn
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any exception."""
+        return self._transaction()
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

@@ -15,6 +15,11 @@ PAGES = {
     "/inspect/{inspection_id}": "inspect.html",
     "/join/{token}": "join.html",
     "/j": "code.html",
+    "/dashboard": "dashboard.html",
+    "/audit": "audit.html",
+    "/cases/{case_id}": "case.html",
+    "/replay/{case_id}/{inspection_id}": "replay.html",
+    "/snapshots/{snapshot_id}": "snapshot.html",
 }
 
 SECURITY_HEADERS = {

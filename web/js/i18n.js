@@ -316,6 +316,12 @@ export function t(key, params = {}) {
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in params ? String(params[name]) : `{${name}}`));
 }
 
+// A page's own strings, kept in its own file so that pages never edit each other's tables:
+// addStrings({'zh-CN': {...}, en: {...}}) before the first translatePage().
+export function addStrings(table) {
+  for (const language of LANGS) Object.assign(STRINGS[language], table[language] ?? {});
+}
+
 export function has(key) {
   return key in STRINGS[current];
 }
