@@ -285,6 +285,32 @@ class Archive:
             state.segments[inspection_id].append(record)
         return record
 
+    async def store_object(
+        self, case_id: str, key: str, data: bytes, kind: str, body: dict[str, Any]
+    ) -> ChainEntry:
+        """Spool ``data`` under ``key`` (in the case), chain ``body`` with the object's key,
+        sha256 and size under ``kind``, and queue the upload; durable on return.
+
+        The object is queued before its chain entry, so a stored entry marks it stored.
+        """
+        if not key.startswith(layout.case_prefix(case_id)) or ".." in key.split("/"):
+            raise ValueError(f"key {key!r} is not under case {case_id!r}")
+        reserved = {"key", "sha256", "size"} & set(body)
+        if reserved:
+            raise ValueError(f"body must not set {', '.join(sorted(reserved))}")
+        full = {
+            **body,
+            "key": key,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+        }
+        canonical_json(full)  # a body the chain would refuse must not leave an object behind
+        state = await self._state(case_id)
+        async with state.lock:
+            await asyncio.to_thread(_write_durably, self._spool_path(key), data)
+            self._enqueue(key, None)
+            return await self._append_locked(case_id, state, kind, full)
+
     @staticmethod
     def _move_into_spool(source: Path, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,9 @@ Everything of a case is under ``cases/{case_id}/``::
     keys/{fingerprint_hex}.pub                                raw 32-byte Ed25519 public key
     inspections/{inspection_id}/segments/{track}/{seq:06d}.webm
     inspections/{inspection_id}/manifest.json                 signed per-inspection manifest
+    inspections/{inspection_id}/snapshots/{snapshot_id}.png   a snapshot, as decoded (PNG)
+    inspections/{inspection_id}/annotations/{annotation_id}.json   an overlay on a snapshot
+    inspections/{inspection_id}/reports/{version:03d}.html|.pdf    a generated report
 
 IDs are validated before they become part of a key, so no key can leave its case's prefix.
 """
@@ -18,6 +21,9 @@ import re
 CASE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 INSPECTION_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 HEX64_PATTERN = re.compile(r"[0-9a-f]{64}")
+OBJECT_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
+REPORT_FORMATS = ("html", "pdf")
+MAX_REPORT_VERSION = 999
 TRACKS = ("applicant-video", "applicant-audio", "inspector-audio")
 MAX_SEGMENT_SEQ = 999_999
 MAX_CHAIN_SEQ = 999_999_999_999
@@ -32,6 +38,18 @@ _SEGMENT_KEY = re.compile(
 )
 _MANIFEST_KEY = re.compile(
     r"cases/" + _CASE + r"/inspections/(?P<insp>[0-9a-f]{32})/manifest\.json"
+)
+
+_SNAPSHOT_KEY = re.compile(
+    r"cases/" + _CASE + r"/inspections/(?P<insp>[0-9a-f]{32})/snapshots/(?P<id>[0-9a-f]{32})\.png"
+)
+_ANNOTATION_KEY = re.compile(
+    r"cases/" + _CASE + r"/inspections/(?P<insp>[0-9a-f]{32})/annotations/"
+    r"(?P<id>[0-9a-f]{32})\.json"
+)
+_REPORT_KEY = re.compile(
+    r"cases/" + _CASE + r"/inspections/(?P<insp>[0-9a-f]{32})/reports/"
+    r"(?P<version>[0-9]{3})\.(?P<format>html|pdf)"
 )
 
 
@@ -49,6 +67,13 @@ def check_inspection_id(inspection_id: str) -> str:
     if not isinstance(inspection_id, str) or not INSPECTION_ID_PATTERN.fullmatch(inspection_id):
         raise ValueError(f"inspection_id {inspection_id!r} must be 32 lower-case hex digits")
     return inspection_id
+
+
+def check_object_id(object_id: str, name: str) -> str:
+    """A snapshot or annotation id: 32 lower-case hex digits."""
+    if not isinstance(object_id, str) or not OBJECT_ID_PATTERN.fullmatch(object_id):
+        raise ValueError(f"{name} {object_id!r} must be 32 lower-case hex digits")
+    return object_id
 
 
 def check_track(track: str) -> str:
@@ -114,6 +139,33 @@ def manifest_key(case_id: str, inspection_id: str) -> str:
     return f"{inspection_prefix(case_id, inspection_id)}manifest.json"
 
 
+def snapshot_key(case_id: str, inspection_id: str, snapshot_id: str) -> str:
+    return (
+        f"{inspection_prefix(case_id, inspection_id)}snapshots/"
+        f"{check_object_id(snapshot_id, 'snapshot_id')}.png"
+    )
+
+
+def annotation_key(case_id: str, inspection_id: str, annotation_id: str) -> str:
+    return (
+        f"{inspection_prefix(case_id, inspection_id)}annotations/"
+        f"{check_object_id(annotation_id, 'annotation_id')}.json"
+    )
+
+
+def report_key(case_id: str, inspection_id: str, version: int, report_format: str) -> str:
+    """Key of version ``version`` (1..999) of an inspection's report, ``html`` or ``pdf``."""
+    if (
+        isinstance(version, bool)
+        or not isinstance(version, int)
+        or not 1 <= version <= MAX_REPORT_VERSION
+    ):
+        raise ValueError(f"report version {version!r} must be an integer in 1..999")
+    if report_format not in REPORT_FORMATS:
+        raise ValueError(f"report format {report_format!r} is not one of html, pdf")
+    return f"{inspection_prefix(case_id, inspection_id)}reports/{version:03d}.{report_format}"
+
+
 def parse_chain_entry_key(case_id: str, key: str) -> int | None:
     """The seq of a chain entry key of this case, or None if ``key`` is not one."""
     match = _CHAIN_KEY.fullmatch(key)
@@ -151,3 +203,23 @@ def parse_manifest_key(case_id: str, key: str) -> str | None:
     """The inspection_id of a manifest key of this case, or None."""
     match = _MANIFEST_KEY.fullmatch(key)
     return match["insp"] if match and match["case"] == case_id else None
+
+
+def parse_snapshot_key(case_id: str, key: str) -> tuple[str, str] | None:
+    """``(inspection_id, snapshot_id)`` of a snapshot key of this case, or None."""
+    match = _SNAPSHOT_KEY.fullmatch(key)
+    return (match["insp"], match["id"]) if match and match["case"] == case_id else None
+
+
+def parse_annotation_key(case_id: str, key: str) -> tuple[str, str] | None:
+    """``(inspection_id, annotation_id)`` of an annotation key of this case, or None."""
+    match = _ANNOTATION_KEY.fullmatch(key)
+    return (match["insp"], match["id"]) if match and match["case"] == case_id else None
+
+
+def parse_report_key(case_id: str, key: str) -> tuple[str, int, str] | None:
+    """``(inspection_id, version, format)`` of a report key of this case, or None."""
+    match = _REPORT_KEY.fullmatch(key)
+    if not match or match["case"] != case_id or match["version"] == "000":
+        return None
+    return match["insp"], int(match["version"]), match["format"]
