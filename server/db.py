@@ -159,6 +159,12 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (inspection_id, version)
     );
     """,
+    # Issue 6: the photos a checklist item points at, and the chain entry of the conclusion in
+    # force (a correction must name it).
+    """
+    ALTER TABLE checklist_marks ADD COLUMN snapshot_ids TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE inspections ADD COLUMN conclusion_seq INTEGER;
+    """,
 )
 
 
@@ -213,6 +219,7 @@ class Inspection:
     conclusion_reason: str | None = None
     scheduled_at: str | None = None
     template_id: str | None = None
+    conclusion_seq: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
