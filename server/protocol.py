@@ -14,6 +14,8 @@ from typing import Any
 VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024
 CONTROL_ACTIONS = ("switch_camera", "torch", "zoom")
+CHALLENGE_KINDS = ("code", "instruction")
+JUDGEMENTS = ("passed", "failed")
 
 
 class ProtocolError(Exception):
@@ -73,6 +75,23 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _finite(value: Any) -> str | None:
+    return None if _number(value) else "must be a finite number"
+
+
+def _one_of(*choices: str) -> Check:
+    def check(value: Any) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}"
+
+    return check
+
+
+def _hex_id(value: Any) -> str | None:
+    if isinstance(value, str) and len(value) == 32 and all(c in "0123456789abcdef" for c in value):
+        return None
+    return "must be 32 lower-case hex digits"
+
+
 def _stats(value: Any) -> str | None:
     if not isinstance(value, dict) or len(value) > 20:
         return "must be an object of at most 20 entries"
@@ -118,6 +137,23 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "value": Field(_any_small, required=False),
     },
     "stats": {"stats": Field(_stats)},
+    "location": {
+        "lat": Field(_finite),
+        "lon": Field(_finite),
+        "accuracy": Field(_finite),
+        "at": Field(_string(64, min_len=1)),
+    },
+    "location_denied": {"reason": Field(_string(200, nullable=True), required=False)},
+    "challenge": {
+        "kind": Field(_one_of(*CHALLENGE_KINDS)),
+        "text": Field(_string(200, nullable=True), required=False),
+    },
+    "challenge_shown": {"challenge_id": Field(_hex_id)},
+    "challenge_judge": {
+        "challenge_id": Field(_hex_id),
+        "judgement": Field(_one_of(*JUDGEMENTS)),
+        "note": Field(_string(500, nullable=True), required=False),
+    },
     "end": {},
     "ping": {},
 }
@@ -171,6 +207,10 @@ def parse_message(raw: str | bytes) -> ClientMessage:
         fields[name] = data[name]
     if kind == "control":
         _check_control_value(fields, ref)
+    if kind == "challenge" and fields["kind"] == "instruction":
+        text = fields.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise ProtocolError("bad_message", "an instruction challenge needs a 'text'", ref)
     return ClientMessage(kind, fields)
 
 

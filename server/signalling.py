@@ -8,9 +8,11 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from server import site_checks
 from server.auth import COOKIE_NAME, open_session
 from server.clock import utc_iso
 from server.errors import TakanError
+from server.geo import LocationError, LocationFix
 from server.inspections import end_inspection
 from server.live import LiveInspection, Participant
 from server.media.peers import NegotiationError, answer_offer
@@ -23,8 +25,8 @@ logger = logging.getLogger(__name__)
 SOCKET_MAX_BYTES = 4 * 1024 * 1024  # beyond this aiohttp closes the socket; our limit is 64 KiB
 MESSAGES_PER_SECOND = 50
 
-APPLICANT_ONLY = {"consent", "control_result"}
-INSPECTOR_ONLY = {"control", "end"}
+APPLICANT_ONLY = {"consent", "control_result", "location", "location_denied", "challenge_shown"}
+INSPECTOR_ONLY = {"control", "end", "challenge", "challenge_judge"}
 
 
 def evidence_value(value: Any) -> Any:
@@ -51,13 +53,15 @@ class SignallingConnection:
         if self._over_rate():
             await self.send(error_message("rate_limited", "too many messages, slow down"))
             return
+        message: ClientMessage | None = None
         try:
             message = parse_message(raw)
             await self.dispatch(message)
         except ProtocolError as exc:
             await self.send(exc.to_message())
         except TakanError as exc:
-            await self.send(error_message(exc.code, exc.reason))
+            ref = message.type if message is not None else None
+            await self.send(error_message(exc.code, exc.reason, ref))
         except Exception:
             logger.exception("signalling message failed")
             await self.send(error_message("internal_error", "the server could not handle this"))
@@ -198,7 +202,25 @@ class SignallingConnection:
             }
         )
         participant.welcomed = True
+        await self._catch_up(participant, live)
         await live.broadcast({"type": "presence", "participants": live.presence()})
+
+    async def _catch_up(self, p: Participant, live: LiveInspection) -> None:
+        """A (re)joining inspector gets the latest fix and every challenge; a rejoining applicant
+        gets the challenge still waiting for its answer."""
+        db = self.services.db
+        challenges = site_checks.challenges_of(db, live.inspection_id)
+        if p.role == "inspector":
+            site = site_checks.site_of(db, live.case_id)
+            location = site_checks.location_message(db, live.inspection_id, site)
+            if location is not None:
+                await self.send(location)
+            for challenge in challenges:
+                await self.send(challenge.to_state())
+            return
+        for challenge in challenges:
+            if challenge.state == "issued":
+                await self.send(challenge.to_applicant())
 
     async def closed(self) -> None:
         participant, live = self.participant, self.live
@@ -337,6 +359,87 @@ class SignallingConnection:
                 "stats": message.get("stats"),
             },
             exclude=p,
+        )
+
+    # is the applicant live and at the site
+
+    async def on_location(
+        self, message: ClientMessage, p: Participant, live: LiveInspection
+    ) -> None:
+        if not self.consented:
+            raise ProtocolError("consent_required", "accept the recording notice first", "location")
+        try:
+            fix = LocationFix.received(
+                message.get("lat"),
+                message.get("lon"),
+                message.get("accuracy"),
+                message.get("at"),
+                self.services.clock.now(),
+            )
+        except LocationError as exc:
+            raise ProtocolError("bad_message", str(exc), "location") from exc
+        update = await site_checks.record_location(
+            self.services, live.case_id, live.inspection_id, p.participant_id, fix
+        )
+        await live.broadcast(update, roles=("inspector",))
+        await self.send(
+            {"type": "location_ack", "at": update["at"], "trail_count": update["trail_count"]}
+        )
+
+    async def on_location_denied(
+        self, message: ClientMessage, p: Participant, live: LiveInspection
+    ) -> None:
+        update = await site_checks.record_location_denied(
+            self.services,
+            live.case_id,
+            live.inspection_id,
+            p.participant_id,
+            message.get("reason") or "denied",
+        )
+        await live.broadcast(update, roles=("inspector",))
+
+    async def on_challenge(
+        self, message: ClientMessage, p: Participant, live: LiveInspection
+    ) -> None:
+        applicant = live.applicant
+        if applicant is None:
+            raise ProtocolError("unavailable", "the applicant is not connected", "challenge")
+        challenge = await site_checks.issue_challenge(
+            self.services,
+            live.case_id,
+            live.inspection_id,
+            message.get("kind"),
+            message.get("text"),
+            p.user_id,
+            p.name,
+        )
+        await applicant.send(challenge.to_applicant())
+        await live.broadcast(challenge.to_state(), roles=("inspector",))
+
+    async def on_challenge_shown(
+        self, message: ClientMessage, p: Participant, live: LiveInspection
+    ) -> None:
+        challenge = await site_checks.mark_shown(
+            self.services, live.case_id, live.inspection_id, message.get("challenge_id")
+        )
+        await live.broadcast(challenge.to_state(), roles=("inspector",))
+
+    async def on_challenge_judge(
+        self, message: ClientMessage, p: Participant, live: LiveInspection
+    ) -> None:
+        challenge = await site_checks.judge(
+            self.services,
+            live.case_id,
+            live.inspection_id,
+            message.get("challenge_id"),
+            message.get("judgement"),
+            (message.get("note") or "").strip(),
+            p.name,
+        )
+        await live.broadcast(challenge.to_state(), roles=("inspector",))
+        await live.broadcast(
+            {"type": "challenge_closed", "challenge_id": challenge.challenge_id},
+            roles=("applicant",),
         )
 
     async def on_end(self, message: ClientMessage, p: Participant, live: LiveInspection) -> None:

@@ -46,6 +46,11 @@ VALID: dict[str, dict[str, Any]] = {
     },
     "end": {},
     "ping": {},
+    "location": {"lat": 30.2741, "lon": 120.1551, "accuracy": 12, "at": "2026-01-01T08:00:00Z"},
+    "location_denied": {"reason": "permission denied"},
+    "challenge": {"kind": "instruction", "text": "请展示门牌号"},
+    "challenge_shown": {"challenge_id": "0123456789abcdef" * 2},
+    "challenge_judge": {"challenge_id": "f" * 32, "judgement": "failed", "note": "看不清"},
 }
 
 
