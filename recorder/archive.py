@@ -333,17 +333,31 @@ class Archive:
         """Sign the chain head if it moved since the last checkpoint."""
         state = await self._state(case_id)
         async with state.lock:
-            head = state.head
-            if head is None or head.seq <= state.checkpointed_seq:
-                return
-            signed = sign_checkpoint(
-                self.signer, case_id, head.seq, head.hash, utc_iso(self._wall())
-            )
-            await self._spool_public_key(case_id)
-            key = layout.checkpoint_key(case_id, head.seq)
-            await asyncio.to_thread(_write_durably, self._spool_path(key), canonical_json(signed))
-            self._enqueue(key, None)
-            state.checkpointed_seq = head.seq
+            await self._checkpoint_locked(case_id, state)
+
+    async def _checkpoint_locked(self, case_id: str, state: CaseState) -> None:
+        head = state.head
+        if head is None or head.seq <= state.checkpointed_seq:
+            return
+        signed = sign_checkpoint(self.signer, case_id, head.seq, head.hash, utc_iso(self._wall()))
+        await self._spool_public_key(case_id)
+        key = layout.checkpoint_key(case_id, head.seq)
+        await asyncio.to_thread(_write_durably, self._spool_path(key), canonical_json(signed))
+        self._enqueue(key, None)
+        state.checkpointed_seq = head.seq
+
+    async def settled_keys(self, case_id: str) -> list[str]:
+        """Sign the chain head, wait until everything spooled is stored, and list the case's
+        stored objects, holding the case's chain still meanwhile: the list is a consistent cut
+        (the last listed entry is signed, every object a listed entry names is listed).
+
+        Waits as long as storage is down; callers bound it with a timeout.
+        """
+        state = await self._state(case_id)
+        async with state.lock:
+            await self._checkpoint_locked(case_id, state)
+            await self.drain()
+            return await asyncio.to_thread(self.storage.list, layout.case_prefix(case_id))
 
     async def _spool_public_key(self, case_id: str) -> None:
         fingerprint_hex = self.signer.fingerprint.removeprefix("sha256:")
