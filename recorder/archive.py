@@ -311,6 +311,17 @@ class Archive:
             self._enqueue(key, None)
             return await self._append_locked(case_id, state, kind, full)
 
+    async def read_object(self, key: str) -> bytes:
+        """A stored object's bytes, from the spool while its upload is pending."""
+
+        def read() -> bytes:
+            try:
+                return self._spool_path(key).read_bytes()
+            except FileNotFoundError:  # uploaded (and unspooled), or never spooled here
+                return self.storage.get(key)
+
+        return await asyncio.to_thread(read)
+
     @staticmethod
     def _move_into_spool(source: Path, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
