@@ -1,0 +1,220 @@
+// /cases/{case_id}: one case for an auditor, an admin or its inspector: facts, inspections
+// (participants, times, duration, outcome, integrity), "verify now", replay links, the export
+// download and the case's audit trail, newest last, including replays, checks and exports.
+
+import { api, redirectToLogin } from './api.js';
+import { addStrings, onLangChange, setupLangToggle, t } from './i18n.js';
+import './strings-audit.js';
+import { $, formatTime, h } from './ui.js';
+
+// Event names and one-line descriptions are the replay view's (evidence-core.js).
+const E = globalThis.TakanEvidence;
+addStrings(E.STRINGS);
+
+setupLangToggle();
+
+const caseId = decodeURIComponent(location.pathname.split('/')[2] ?? '');
+const AUDIT_PAGE = 200;
+let data = null;
+let integrity = null;
+let integrityError = null;
+let events = [];
+let eventsTotal = 0;
+
+function fail(err) {
+  if (err.status === 401) {
+    redirectToLogin();
+    return;
+  }
+  $('case-error').textContent = err.status === 403 || err.status === 404 ? t('ev.not_found') : t('case.load_failed', { reason: err.reason || err.code });
+  $('case-error').hidden = false;
+}
+
+function duration(seconds) {
+  if (seconds === null || seconds === undefined) return '–';
+  const s = Math.round(seconds);
+  const hours = Math.floor(s / 3600);
+  const mm = String(Math.floor((s % 3600) / 60)).padStart(2, '0');
+  const ss = String(s % 60).padStart(2, '0');
+  return hours ? `${hours}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+function renderFacts() {
+  const c = data;
+  $('case-id').textContent = c.case_id;
+  $('case-title').textContent = c.title ?? '';
+  const rows = [
+    ['case.address', c.address],
+    ['case.applicant', [c.applicant_name, c.applicant_phone].filter(Boolean).join(' · ')],
+    ['case.type', c.case_type],
+    ['case.site', c.site_lat && c.site_lon ? `${c.site_lat}, ${c.site_lon}` : ''],
+    ['case.created', `${formatTime(c.created_at, true)}${c.created_by ? ` · ${c.created_by}` : ''}`],
+  ];
+  $('case-facts').replaceChildren(...rows.filter(([, v]) => v).flatMap(([k, v]) => [h('dt', {}, t(k)), h('dd', {}, v)]));
+}
+
+function participants(list) {
+  return h(
+    'ul',
+    { class: 'small', style: 'margin:0;padding-left:1rem' },
+    (list ?? []).map((p) =>
+      h(
+        'li',
+        { 'data-role': p.role },
+        `${p.display_name || p.participant_id} · ${t(`role.${p.role}`)} `,
+        h('span', { class: 'muted' }, [p.joined_at ? t('case.joined_at', { time: formatTime(p.joined_at) }) : '', p.left_at ? t('case.left_at', { time: formatTime(p.left_at) }) : ''].filter(Boolean).join(', ')),
+      ),
+    ),
+  );
+}
+
+function integrityCell(inspection) {
+  if (!integrity) return h('td', { class: 'ev-state', 'data-state': 'pending' }, integrityError ? '?' : t('case.verifying'));
+  const state = integrity.inspections?.[inspection.inspection_id] ?? (inspection.status === 'active' ? 'pending' : integrity.state);
+  const text = state === 'verified' ? t('case.verified') : state === 'broken' ? t('case.broken') : '–';
+  const where = state === 'broken' && integrity.where ? h('div', { class: 'small mono' }, integrity.where) : null;
+  return h('td', { class: 'ev-state', 'data-state': state }, text, where);
+}
+
+function renderInspections() {
+  const list = data.inspections ?? [];
+  $('no-inspections').hidden = list.length > 0;
+  $('inspections-body').replaceChildren(
+    ...list.map((i) => {
+      const times = [
+        t('case.started', { time: formatTime(i.created_at, true) }),
+        i.consented_at ? t('case.consented', { time: formatTime(i.consented_at) }) : null,
+        i.ended_at ? t('case.ended', { time: formatTime(i.ended_at) }) : null,
+        i.concluded_at ? t('case.concluded', { time: formatTime(i.concluded_at) }) : null,
+      ].filter(Boolean);
+      const replay =
+        i.status === 'active'
+          ? h('span', { class: 'badge live' }, t('case.status.active'))
+          : h(
+              'a',
+              {
+                class: 'btn primary replay-link',
+                href: `/replay/${encodeURIComponent(caseId)}/${i.inspection_id}`,
+                onclick: () => sessionStorage.setItem('takan.replayClickedAt', String(Date.now())),
+              },
+              t('case.replay'),
+            );
+      return h(
+        'tr',
+        { 'data-inspection-id': i.inspection_id },
+        h('td', {}, h('span', { class: 'mono small', title: i.inspection_id }, i.inspection_id.slice(0, 8)), h('div', { class: 'small muted' }, i.created_by ?? '')),
+        h('td', {}, participants(i.participants)),
+        h('td', { class: 'small' }, times.map((line) => h('div', {}, line))),
+        h('td', { class: 'mono' }, duration(i.duration_s)),
+        h('td', { 'data-outcome': i.outcome ?? '' }, i.outcome ? t(`audit.outcome.${i.outcome}`) : '–'),
+        integrityCell(i),
+        h('td', {}, replay),
+      );
+    }),
+  );
+}
+
+function renderIntegrity() {
+  const box = $('integrity');
+  const where = $('integrity-where');
+  const detail = $('integrity-detail');
+  where.hidden = true;
+  if (integrityError) {
+    box.dataset.state = 'error';
+    box.textContent = t('case.integrity_failed', { reason: integrityError });
+    detail.textContent = '';
+    return;
+  }
+  if (!integrity) {
+    box.dataset.state = 'pending';
+    box.textContent = t('case.verifying');
+    return;
+  }
+  box.dataset.state = integrity.state;
+  box.textContent = integrity.state === 'verified' ? t('case.verified') : t('case.broken');
+  if (integrity.state === 'broken') {
+    where.textContent = t('case.broken_where', { where: integrity.where ?? '?', reason: integrity.reason ?? '' });
+    where.hidden = false;
+  }
+  detail.textContent = `${t('case.checked_at', { time: formatTime(integrity.checked_at, true), segments: integrity.segments, entries: integrity.chain_entries })} · ${t('case.key', { fp: integrity.key_fingerprint ?? '–' })}`;
+}
+
+function renderEvents() {
+  $('audit-events').replaceChildren(
+    ...events.map((e) =>
+      h(
+        'li',
+        { 'data-kind': e.kind, 'data-seq': e.seq },
+        h('span', { class: 'mono muted' }, `#${e.seq} `),
+        h('span', { class: 'mono' }, formatTime(e.at, true)),
+        ' ',
+        h('strong', {}, t(`event.${e.kind}`) === `event.${e.kind}` ? e.kind : t(`event.${e.kind}`)),
+        ' ',
+        h('span', { class: 'muted' }, E.describeEvent(e.kind, e.body ?? {})),
+      ),
+    ),
+  );
+  $('audit-more').hidden = events.length >= eventsTotal;
+}
+
+async function loadEvents(reset = false) {
+  if (reset) events = [];
+  const page = await api(`/api/cases/${encodeURIComponent(caseId)}/audit?offset=${events.length}&limit=${AUDIT_PAGE}`);
+  events.push(...page.entries);
+  eventsTotal = page.total;
+  renderEvents();
+}
+
+async function verifyNow() {
+  const button = $('verify-now');
+  button.disabled = true;
+  integrity = null;
+  integrityError = null;
+  renderIntegrity();
+  renderInspections();
+  try {
+    integrity = await api(`/api/cases/${encodeURIComponent(caseId)}/integrity`);
+  } catch (err) {
+    if (err.status === 401) {
+      redirectToLogin();
+      return;
+    }
+    integrityError = err.reason || err.code;
+  } finally {
+    button.disabled = false;
+  }
+  renderIntegrity();
+  renderInspections();
+  loadEvents(true).catch(fail); // the check itself is now in the chain
+}
+
+function renderAll() {
+  if (!data) return;
+  renderFacts();
+  renderInspections();
+  renderIntegrity();
+  renderEvents();
+}
+
+$('verify-now').addEventListener('click', verifyNow);
+onLangChange(renderAll);
+
+async function init() {
+  $('export').href = `/api/cases/${encodeURIComponent(caseId)}/export`;
+  try {
+    const me = await api('/api/me');
+    $('whoami').textContent = t('ev.signed_in_as', { name: me.username, role: t(`ev.role.${me.role}`) });
+    if (me.role === 'inspector') $('back').href = '/cases';
+    data = await api(`/api/cases/${encodeURIComponent(caseId)}`);
+  } catch (err) {
+    fail(err);
+    return;
+  }
+  document.title = `Takan ${data.case_id}`;
+  renderAll();
+  await loadEvents(true).catch(fail);
+  await verifyNow();
+  document.body.dataset.ready = 'true';
+}
+
+init();

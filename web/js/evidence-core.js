@@ -1,0 +1,1114 @@
+// Evidence core shared by the server replay page (/replay/…) and the offline package page
+// (index.html of an export). A CLASSIC script (module scripts do not load from file://): it
+// defines globalThis.TakanEvidence and nothing else.
+//
+// What it checks, as docs/archive.md specifies: canonical JSON, the hash chain (each entry's
+// hash = SHA-256(prev bytes || canonical JSON without "hash")), the manifest's Ed25519 signature
+// over canonical_json({"manifest": …}) with the key whose SHA-256 is its fingerprint, the
+// manifest's RFC 9162 Merkle root, and the SHA-256 of every segment against the signed manifest
+// before its bytes go anywhere near a SourceBuffer. The pages differ only in their ObjectSource.
+
+(function (root) {
+  'use strict';
+
+  const TRACKS = ['applicant-video', 'applicant-audio', 'inspector-audio'];
+  const VIDEO_TRACK = 'applicant-video';
+  const AHEAD_S = 45; // buffered ahead of the playhead
+  const BEHIND_S = 15; // kept behind it before eviction
+  const RUN_JOIN_S = 0.5; // larger jumps in media or wall time start a new run (a gap)
+  const GAP_NOTICE_S = 1; // holes shorter than this are jumped without a notice
+  const ZERO_HASH = '0'.repeat(64);
+  const encoder = new TextEncoder();
+
+  // ---------------------------------------------------------------- bytes, hashes, JSON
+
+  function bytesToHex(bytes) {
+    const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+    let out = '';
+    for (const b of view) out += b.toString(16).padStart(2, '0');
+    return out;
+  }
+
+  function hexToBytes(hex) {
+    if (typeof hex !== 'string' || hex.length % 2 || /[^0-9a-f]/.test(hex)) throw new Error(`not lower-case hex: ${hex}`);
+    const out = new Uint8Array(hex.length / 2);
+    for (let i = 0; i < out.length; i += 1) out[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+    return out;
+  }
+
+  function base64ToBytes(text) {
+    const binary = atob(text);
+    const out = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i += 1) out[i] = binary.charCodeAt(i);
+    return out;
+  }
+
+  function concat(...parts) {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+
+  async function sha256(bytes) {
+    return new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  }
+
+  async function sha256Hex(bytes) {
+    return bytesToHex(await sha256(bytes));
+  }
+
+  // Canonical JSON (docs/archive.md): sorted ASCII names, no whitespace, integers only, and the
+  // string escaping JSON.stringify already does (it escapes exactly the characters below U+0020,
+  // `"` and `\`, with lower-case hex).
+  function canonical(value) {
+    if (value === null) return 'null';
+    if (value === true) return 'true';
+    if (value === false) return 'false';
+    if (typeof value === 'number') {
+      if (!Number.isSafeInteger(value)) throw new Error(`not a canonical integer: ${value}`);
+      return Object.is(value, -0) ? '0' : String(value);
+    }
+    if (typeof value === 'string') return JSON.stringify(value);
+    if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+    if (typeof value === 'object') {
+      const names = Object.keys(value).sort();
+      return `{${names.map((name) => `${JSON.stringify(name)}:${canonical(value[name])}`).join(',')}}`;
+    }
+    throw new Error(`not a JSON value: ${typeof value}`);
+  }
+
+  // Strict parse: the bytes must BE the canonical encoding of what they parse to (this refuses
+  // duplicate names, fractions, whitespace and any second spelling).
+  function parseCanonical(bytes) {
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    const value = JSON.parse(text);
+    if (canonical(value) !== text) throw new Error('not canonical JSON');
+    return value;
+  }
+
+  // ---------------------------------------------------------------- chain, Merkle, signatures
+
+  async function entryHash(entry) {
+    const { hash, ...rest } = entry;
+    return sha256Hex(concat(hexToBytes(entry.prev), encoder.encode(canonical(rest))));
+  }
+
+  // Entries in seq order. Returns {ok, where, reason, heads: seq → hash} naming the first entry
+  // whose recomputed hash or link is wrong.
+  async function verifyChain(entries, caseId) {
+    let prev = ZERO_HASH;
+    let lastAt = '';
+    for (let i = 0; i < entries.length; i += 1) {
+      const entry = entries[i];
+      const where = `chain entry ${i}`;
+      if (entry.seq !== i) return { ok: false, where, reason: `seq ${entry.seq} where ${i} was expected` };
+      if (entry.case_id !== caseId) return { ok: false, where, reason: `case_id ${entry.case_id}` };
+      if (entry.prev !== prev) return { ok: false, where, reason: 'prev does not link to the entry before' };
+      if ((await entryHash(entry)) !== entry.hash) return { ok: false, where, reason: 'hash does not match its content' };
+      if (entry.at < lastAt) return { ok: false, where, reason: 'time goes backwards' };
+      prev = entry.hash;
+      lastAt = entry.at;
+    }
+    return { ok: true, where: null, reason: null };
+  }
+
+  async function merkleRoot(leaves) {
+    if (leaves.length === 0) return sha256Hex(new Uint8Array(0));
+    async function mth(lo, hi) {
+      if (hi - lo === 1) return sha256(concat(Uint8Array.of(0), leaves[lo]));
+      let k = 1;
+      while (k * 2 < hi - lo) k *= 2;
+      return sha256(concat(Uint8Array.of(1), await mth(lo, lo + k), await mth(lo + k, hi)));
+    }
+    return bytesToHex(await mth(0, leaves.length));
+  }
+
+  async function verifyEd25519(publicKey, signature, message) {
+    const key = await crypto.subtle.importKey('raw', publicKey, { name: 'Ed25519' }, false, ['verify']);
+    return crypto.subtle.verify({ name: 'Ed25519' }, key, signature, message);
+  }
+
+  // The signed manifest of one inspection, checked against its signature, key, Merkle root and
+  // the chain. Throws EvidenceError when it cannot be trusted at all.
+  async function verifyManifest(source, caseId, inspectionId, entries) {
+    const rel = `inspections/${inspectionId}/manifest.json`;
+    let doc;
+    try {
+      doc = parseCanonical(await source.get(rel));
+    } catch (err) {
+      throw new EvidenceError('manifest', rel, err.missing ? 'missing' : `unreadable: ${err.message}`);
+    }
+    const names = Object.keys(doc).sort().join(',');
+    if (names !== 'manifest,signature') throw new EvidenceError('manifest', rel, 'not a signed manifest');
+    const manifest = doc.manifest;
+    if (manifest.case_id !== caseId || manifest.inspection_id !== inspectionId) {
+      throw new EvidenceError('manifest', rel, 'names another case or inspection');
+    }
+    const fingerprint = String(manifest.key_fingerprint || '');
+    const fpHex = fingerprint.replace(/^sha256:/, '');
+    if (!/^[0-9a-f]{64}$/.test(fpHex)) throw new EvidenceError('manifest', rel, 'bad key fingerprint');
+    const keyRel = `keys/${fpHex}.pub`;
+    let publicKey;
+    try {
+      publicKey = await source.get(keyRel);
+    } catch (err) {
+      throw new EvidenceError('key', keyRel, 'public key missing');
+    }
+    if (publicKey.length !== 32 || (await sha256Hex(publicKey)) !== fpHex) {
+      throw new EvidenceError('key', keyRel, 'public key does not match its fingerprint');
+    }
+    const message = encoder.encode(canonical({ manifest }));
+    let valid = false;
+    try {
+      valid = await verifyEd25519(publicKey, base64ToBytes(doc.signature), message);
+    } catch (err) {
+      throw new EvidenceError('signature', rel, `cannot check the signature: ${err.message}`);
+    }
+    if (!valid) throw new EvidenceError('signature', rel, 'Ed25519 signature does not verify');
+    const segments = manifest.segments;
+    const root = await merkleRoot(segments.map((s) => hexToBytes(s.sha256)));
+    if (root !== manifest.merkle_root) throw new EvidenceError('merkle', rel, 'Merkle root does not match the segments');
+    const problems = [];
+    const head = entries[manifest.chain_head_seq];
+    if (manifest.chain_head_seq >= 0 && (!head || head.hash !== manifest.chain_head)) {
+      problems.push(`chain entry ${manifest.chain_head_seq}: not the head the manifest signed`);
+    }
+    const chained = entries
+      .filter((e) => e.kind === 'segment' && e.body.inspection_id === inspectionId && e.seq <= manifest.chain_head_seq)
+      .map((e) => e.body);
+    const order = (a, b) => (a.track < b.track ? -1 : a.track > b.track ? 1 : a.seq - b.seq);
+    const signedList = segments.map(canonical).join('\n');
+    const chainList = chained.sort(order).map(canonical).join('\n');
+    if (signedList !== chainList) problems.push(`${rel}: segments differ from the chain's segment entries`);
+    return { manifest, fingerprint, rel, problems };
+  }
+
+  class EvidenceError extends Error {
+    constructor(what, where, reason) {
+      super(`${where}: ${reason}`);
+      this.what = what;
+      this.where = where;
+      this.reason = reason;
+    }
+  }
+
+  // ---------------------------------------------------------------- object sources
+
+  class MissingObject extends Error {
+    constructor(rel) {
+      super(`${rel} is missing`);
+      this.missing = true;
+    }
+  }
+
+  // Objects from the server: /api/cases/{case}/objects/<relative key> and the chain from /audit.
+  class ServerSource {
+    constructor(caseId, base = '') {
+      this.caseId = caseId;
+      this.base = base;
+    }
+
+    async get(rel) {
+      const url = `${this.base}/api/cases/${encodeURIComponent(this.caseId)}/objects/${rel}`;
+      const response = await fetch(url, { credentials: 'same-origin', cache: 'no-store' });
+      if (response.status === 404) throw new MissingObject(rel);
+      if (!response.ok) throw new Error(`${rel}: HTTP ${response.status}`);
+      return new Uint8Array(await response.arrayBuffer());
+    }
+
+    async chain() {
+      const entries = [];
+      for (;;) {
+        const url = `${this.base}/api/cases/${encodeURIComponent(this.caseId)}/audit?offset=${entries.length}&limit=500`;
+        const response = await fetch(url, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } });
+        if (!response.ok) throw new Error(`audit: HTTP ${response.status}`);
+        const page = await response.json();
+        entries.push(...page.entries);
+        if (page.entries.length === 0 || entries.length >= page.total) return entries;
+      }
+    }
+  }
+
+  // Objects from a folder the user picked (<input webkitdirectory> or a drop): the files'
+  // relative paths contain cases/<case_id>/<key>. Chain entries are read from chain/*.json.
+  class FolderSource {
+    constructor(files) {
+      this.cases = new Map(); // case_id → Map(relative key → File)
+      for (const file of files) {
+        const path = (file.webkitRelativePath || file.relativePath || file.name).split('/');
+        const at = path.indexOf('cases');
+        if (at < 0 || path.length < at + 3) continue;
+        const caseId = path[at + 1];
+        if (!this.cases.has(caseId)) this.cases.set(caseId, new Map());
+        this.cases.get(caseId).set(path.slice(at + 2).join('/'), file);
+      }
+      this.caseId = this.cases.size ? [...this.cases.keys()].sort()[0] : null;
+    }
+
+    caseIds() {
+      return [...this.cases.keys()].sort();
+    }
+
+    use(caseId) {
+      this.caseId = caseId;
+    }
+
+    inspectionIds() {
+      const ids = [];
+      for (const rel of this.cases.get(this.caseId)?.keys() ?? []) {
+        const match = /^inspections\/([0-9a-f]{32})\/manifest\.json$/.exec(rel);
+        if (match) ids.push(match[1]);
+      }
+      return ids.sort();
+    }
+
+    async get(rel) {
+      const file = this.cases.get(this.caseId)?.get(rel);
+      if (!file) throw new MissingObject(rel);
+      return new Uint8Array(await file.arrayBuffer());
+    }
+
+    async chain() {
+      const files = this.cases.get(this.caseId) ?? new Map();
+      const keys = [...files.keys()].filter((k) => /^chain\/[0-9]{12}\.json$/.test(k)).sort();
+      const entries = [];
+      for (const rel of keys) {
+        try {
+          entries.push(parseCanonical(await this.get(rel)));
+        } catch (err) {
+          throw new EvidenceError('chain', rel, `unreadable: ${err.message}`);
+        }
+      }
+      return entries;
+    }
+  }
+
+  // ---------------------------------------------------------------- timeline model
+
+  function ms(iso) {
+    return Date.parse(iso);
+  }
+
+  function timeBase(text) {
+    const [num, den] = String(text).split('/').map(Number);
+    return num / den;
+  }
+
+  // Where every segment, event and gap of one inspection sits on one timeline (seconds from t0,
+  // the first segment's start_utc). Tracks have unrelated media clocks: each run of contiguous
+  // segments of a track gets one offset (its start_utc minus its media time); a jump starts a
+  // new run, and the hole between runs is a gap.
+  function buildTimeline(manifest, entries, caseId) {
+    const prefix = `cases/${caseId}/`;
+    const inspectionId = manifest.inspection_id;
+    const segs = manifest.segments;
+    const t0 = segs.length ? Math.min(...segs.map((s) => ms(s.start_utc))) : ms(manifest.created_at);
+    const at = (iso) => (ms(iso) - t0) / 1000;
+    const tracks = {};
+    let end = 0;
+    for (const track of TRACKS) {
+      const list = segs.filter((s) => s.track === track).sort((a, b) => a.seq - b.seq);
+      const out = [];
+      const holes = [];
+      let run = null;
+      let previous = null;
+      for (const s of list) {
+        const tb = timeBase(s.time_base);
+        const first = s.first_pts * tb;
+        const last = s.last_pts * tb;
+        const frame = s.codec === 'vp8' ? 1 / 30 : 0.02;
+        const joins =
+          previous &&
+          s.seq === previous.seq + 1 &&
+          Math.abs(first - previous.lastMedia - previous.frame) < RUN_JOIN_S &&
+          Math.abs(ms(s.start_utc) - ms(previous.record.end_utc)) < RUN_JOIN_S * 1000;
+        if (!joins) run = { offset: at(s.start_utc) - first };
+        const seg = {
+          record: s,
+          track,
+          seq: s.seq,
+          key: s.key,
+          rel: s.key.startsWith(prefix) ? s.key.slice(prefix.length) : s.key,
+          offset: run.offset,
+          start: first + run.offset,
+          end: last + frame + run.offset,
+          lastMedia: last,
+          frame,
+          state: 'pending', // → verified | broken
+          reason: null,
+        };
+        if (previous && seg.start - previous.end > RUN_JOIN_S) holes.push({ start: previous.end, end: seg.start, track });
+        out.push(seg);
+        previous = seg;
+        end = Math.max(end, seg.end);
+      }
+      tracks[track] = { segments: out, holes };
+    }
+    const events = [];
+    const gaps = [];
+    for (const entry of entries) {
+      const body = entry.body || {};
+      if (body.inspection_id !== inspectionId) continue;
+      if (entry.kind === 'segment' || entry.kind === 'manifest') continue;
+      const t = Math.min(Math.max(at(entry.at), 0), end);
+      events.push({ t, seq: entry.seq, kind: entry.kind, at: entry.at, body });
+      if (entry.kind === 'gap' && body.from_utc && body.to_utc) {
+        gaps.push({ track: body.track, start: Math.max(0, at(body.from_utc)), end: Math.min(end, at(body.to_utc)), reason: body.reason });
+      }
+    }
+    return { t0, duration: end, tracks, events, gaps, segments: TRACKS.flatMap((tr) => tracks[tr].segments) };
+  }
+
+  // The segment of `list` holding time t, or null.
+  function segmentAt(list, t) {
+    for (const s of list) if (t >= s.start - 0.05 && t < s.end) return s;
+    return null;
+  }
+
+  // ---------------------------------------------------------------- segment verification
+
+  // Fetches and hashes segments against the signed manifest; a segment's bytes are handed out
+  // only when they match. Remembers each verdict so the timeline can colour it.
+  class SegmentVerifier {
+    constructor(source, onState) {
+      this.source = source;
+      this.onState = onState;
+    }
+
+    async load(seg) {
+      let bytes;
+      try {
+        bytes = await this.source.get(seg.rel);
+      } catch (err) {
+        this.#set(seg, 'broken', err.missing ? 'missing' : `unreadable: ${err.message}`);
+        return null;
+      }
+      if (bytes.length !== seg.record.size) {
+        this.#set(seg, 'broken', `size ${bytes.length} ≠ ${seg.record.size}`);
+        return null;
+      }
+      if ((await sha256Hex(bytes)) !== seg.record.sha256) {
+        this.#set(seg, 'broken', 'sha256');
+        return null;
+      }
+      this.#set(seg, 'verified', null);
+      return bytes;
+    }
+
+    #set(seg, state, reason) {
+      if (seg.state === state && seg.reason === reason) return;
+      seg.state = state;
+      seg.reason = reason;
+      this.onState(seg);
+    }
+  }
+
+  // ---------------------------------------------------------------- MSE players
+
+  function mimeOf(track, codec) {
+    return track === VIDEO_TRACK ? `video/webm; codecs="${codec || 'vp8'}"` : `audio/webm; codecs="${codec || 'opus'}"`;
+  }
+
+  // One track in one media element through its own MediaSource: loads verified segments ahead
+  // of the playhead, evicts behind it, never appends a segment that failed its hash.
+  class TrackPlayer {
+    constructor(track, segments, media, verifier, duration) {
+      this.track = track;
+      this.segments = segments;
+      this.media = media;
+      this.verifier = verifier;
+      this.duration = duration;
+      this.target = 0;
+      this.appended = new Set();
+      this.closed = false;
+      this.wake = null;
+    }
+
+    async open() {
+      if (!this.segments.length) return;
+      const mediaSource = new MediaSource();
+      this.media.src = URL.createObjectURL(mediaSource);
+      await new Promise((resolve) => mediaSource.addEventListener('sourceopen', resolve, { once: true }));
+      mediaSource.duration = this.duration + 1;
+      this.buffer = mediaSource.addSourceBuffer(mimeOf(this.track, this.segments[0].record.codec));
+      this.buffer.mode = 'segments';
+      this.mediaSource = mediaSource;
+      this.loop();
+    }
+
+    setTarget(t) {
+      this.target = t;
+      this.wake?.();
+    }
+
+    close() {
+      this.closed = true;
+      this.wake?.();
+    }
+
+    #next() {
+      const t = this.target;
+      return this.segments.find((s) => s.end > t - 0.25 && s.start < t + AHEAD_S && s.state !== 'broken' && !this.appended.has(s));
+    }
+
+    async loop() {
+      while (!this.closed) {
+        const seg = this.#next();
+        if (seg) {
+          const bytes = await this.verifier.load(seg);
+          if (bytes && !this.closed) {
+            await this.#update(() => {
+              this.buffer.timestampOffset = seg.offset;
+              this.buffer.appendBuffer(bytes);
+            });
+            this.appended.add(seg);
+          }
+          continue;
+        }
+        await this.#evict();
+        await new Promise((resolve) => {
+          this.wake = resolve;
+          setTimeout(resolve, 300);
+        });
+        this.wake = null;
+      }
+    }
+
+    async #evict() {
+      const t = this.target;
+      const old = [...this.appended].filter((s) => s.end < t - BEHIND_S || s.start > t + AHEAD_S + 30);
+      for (const seg of old) {
+        await this.#update(() => this.buffer.remove(Math.max(0, seg.start - 0.05), seg.end + 0.05));
+        this.appended.delete(seg);
+      }
+    }
+
+    #update(action) {
+      return new Promise((resolve) => {
+        const done = () => resolve();
+        this.buffer.addEventListener('updateend', done, { once: true });
+        try {
+          action();
+        } catch (err) {
+          this.buffer.removeEventListener('updateend', done);
+          console.warn(`${this.track}: ${err.message}`);
+          resolve();
+        }
+      });
+    }
+  }
+
+  // Plays the tracks together: the video element is the clock; each audio element follows it
+  // (re-seeked when it drifts by more than 150 ms, paused where its track has nothing). Holes
+  // in the video (gaps, broken segments) are jumped with a notice, never played through.
+  class ReplayController {
+    constructor(timeline, video, audios, verifier, hooks) {
+      this.timeline = timeline;
+      this.video = video;
+      this.audios = audios;
+      this.hooks = hooks;
+      this.players = [
+        new TrackPlayer(VIDEO_TRACK, timeline.tracks[VIDEO_TRACK].segments, video, verifier, timeline.duration),
+        ...Object.entries(audios).map(
+          ([track, el]) => new TrackPlayer(track, timeline.tracks[track].segments, el, verifier, timeline.duration),
+        ),
+      ];
+      this.timer = null;
+    }
+
+    async start() {
+      await Promise.all(this.players.map((p) => p.open()));
+      this.video.addEventListener('play', () => this.sync());
+      this.video.addEventListener('pause', () => this.sync());
+      this.video.addEventListener('seeking', () => this.sync());
+      this.timer = setInterval(() => this.tick(), 200);
+      this.seek(0);
+    }
+
+    stop() {
+      clearInterval(this.timer);
+      for (const p of this.players) p.close();
+    }
+
+    now() {
+      return this.video.currentTime;
+    }
+
+    // The first playable video time at or after t, and the hole skipped to reach it (or null).
+    playableFrom(t) {
+      const list = this.timeline.tracks[VIDEO_TRACK].segments;
+      const here = segmentAt(list, t);
+      if (here && here.state !== 'broken') return { t, hole: null };
+      const next = list.find((s) => s.start > t - 0.05 && s.state !== 'broken' && s !== here);
+      if (!next) return { t, hole: null, end: true };
+      return { t: next.start + 0.001, hole: { start: t, end: next.start, broken: here && here.state === 'broken' ? here : null } };
+    }
+
+    seek(t) {
+      const target = Math.max(0, Math.min(t, this.timeline.duration));
+      const { t: to, hole } = this.playableFrom(target);
+      if (hole && hole.end - hole.start >= GAP_NOTICE_S) this.hooks.onHole?.(hole);
+      this.video.currentTime = to;
+      for (const p of this.players) p.setTarget(to);
+      this.sync();
+    }
+
+    tick() {
+      const t = this.video.currentTime;
+      for (const p of this.players) p.setTarget(t);
+      if (!this.video.paused || this.video.readyState < 3) {
+        const { t: to, hole, end } = this.playableFrom(t);
+        if (hole) {
+          if (hole.end - hole.start >= GAP_NOTICE_S || hole.broken) this.hooks.onHole?.(hole);
+          this.video.currentTime = to;
+        } else if (end && t >= this.timeline.duration - 0.1) {
+          this.video.pause();
+        }
+      }
+      this.sync();
+      this.hooks.onTime?.(this.video.currentTime);
+    }
+
+    sync() {
+      const t = this.video.currentTime;
+      const playing = !this.video.paused;
+      for (const [track, el] of Object.entries(this.audios)) {
+        const seg = segmentAt(this.timeline.tracks[track].segments, t);
+        if (!seg || seg.state === 'broken' || !el.src) {
+          if (!el.paused) el.pause();
+          continue;
+        }
+        if (Math.abs(el.currentTime - t) > 0.15) el.currentTime = t;
+        if (playing && el.paused) el.play().catch((err) => this.hooks.onAudioBlocked?.(err));
+        if (!playing && !el.paused) el.pause();
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- strings
+
+  const STRINGS = {
+    'zh-CN': {
+      'replay.title': '踏勘回放',
+      'replay.play': '播放',
+      'replay.pause': '暂停',
+      'replay.sound': '开启声音',
+      'replay.loading': '正在核验签名清单…',
+      'replay.signature': '清单签名',
+      'replay.signature_ok': 'Ed25519 签名有效',
+      'replay.key': '签名公钥指纹',
+      'replay.chain': '哈希链',
+      'replay.chain_ok': '完整（{n} 条记录）',
+      'replay.chain_bad': '断裂：{where}：{reason}',
+      'replay.segments': '视频片段核验',
+      'replay.segments_progress': '已核验 {done}/{total}',
+      'replay.verified': '全部 {total} 个片段与签名清单一致',
+      'replay.broken': '{count} 个片段与签名清单不一致，未播放：',
+      'replay.broken_item': '{track} 第 {seq} 段（{key}）：{reason}',
+      'replay.reason.sha256': 'SHA-256 与签名清单不符',
+      'replay.reason.missing': '文件缺失',
+      'replay.untrusted': '无法信任该存档：{reason}',
+      'replay.gap': '{from}–{to} 无画面（{why}），已跳过',
+      'replay.gap_broken': '片段被篡改',
+      'replay.gap_missing': '录像中断',
+      'replay.events': '事件',
+      'replay.chat': '文字沟通记录',
+      'replay.no_chat': '无文字消息',
+      'replay.track.applicant-video': '申请人视频',
+      'replay.track.applicant-audio': '申请人声音',
+      'replay.track.inspector-audio': '检查员声音',
+      'replay.track.events': '事件',
+      'replay.legend': '绿色：与签名清单一致；红色：不一致（不播放）；斜线：中断',
+      'replay.audio_blocked': '浏览器阻止了自动播放声音，请点击“开启声音”',
+      'event.case_created': '创建案件',
+      'event.invited': '发出邀请',
+      'event.joined': '加入',
+      'event.left': '离开',
+      'event.rejoined': '重新连接',
+      'event.consented': '申请人同意录像',
+      'event.recording_started': '开始录像',
+      'event.chat': '文字消息',
+      'event.control': '控制请求',
+      'event.control_result': '控制结果',
+      'event.gap': '录像中断',
+      'event.snapshot': '截图',
+      'event.recovered': '崩溃恢复',
+      'event.ended': '结束踏勘',
+      'event.concluded': '踏勘结论',
+      'event.replayed': '回放',
+      'event.verified': '完整性核验',
+      'event.replay_verified': '回放核验结果',
+      'event.exported': '导出证据包',
+      'event.access_denied': '拒绝访问',
+      'event.manifest': '签名清单',
+      'event.segment': '录像片段',
+      'offline.title': 'Takan 证据包离线核验与回放',
+      'offline.pick': '选择解压后的证据包文件夹',
+      'offline.hint': '本页面不联网：所选文件夹中的每个文件都在本机浏览器中读取、计算哈希并与签名清单比对。',
+      'offline.case': '案件',
+      'offline.inspections': '踏勘记录',
+      'offline.no_case': '所选文件夹中没有 cases/<案件编号>/ 目录',
+      'offline.replay': '回放并核验',
+    },
+    en: {
+      'replay.title': 'Inspection replay',
+      'replay.play': 'Play',
+      'replay.pause': 'Pause',
+      'replay.sound': 'Sound on',
+      'replay.loading': 'Checking the signed manifest…',
+      'replay.signature': 'Manifest signature',
+      'replay.signature_ok': 'valid Ed25519 signature',
+      'replay.key': 'Signing key fingerprint',
+      'replay.chain': 'Hash chain',
+      'replay.chain_ok': 'intact ({n} entries)',
+      'replay.chain_bad': 'broken: {where}: {reason}',
+      'replay.segments': 'Segments',
+      'replay.segments_progress': '{done}/{total} checked',
+      'replay.verified': 'all {total} segments match the signed manifest',
+      'replay.broken': '{count} segment(s) do not match the signed manifest and are not played:',
+      'replay.broken_item': '{track} segment {seq} ({key}): {reason}',
+      'replay.reason.sha256': 'SHA-256 differs from the signed manifest',
+      'replay.reason.missing': 'missing',
+      'replay.untrusted': 'This archive cannot be trusted: {reason}',
+      'replay.gap': 'No picture {from}–{to} ({why}), skipped',
+      'replay.gap_broken': 'tampered segment',
+      'replay.gap_missing': 'recording gap',
+      'replay.events': 'Events',
+      'replay.chat': 'Chat transcript',
+      'replay.no_chat': 'No chat messages',
+      'replay.track.applicant-video': 'Applicant video',
+      'replay.track.applicant-audio': 'Applicant audio',
+      'replay.track.inspector-audio': 'Inspector audio',
+      'replay.track.events': 'Events',
+      'replay.legend': 'green: matches the signed manifest; red: does not (not played); hatched: gap',
+      'replay.audio_blocked': 'The browser blocked sound autoplay: click “Sound on”',
+      'event.case_created': 'Case created',
+      'event.invited': 'Invited',
+      'event.joined': 'Joined',
+      'event.left': 'Left',
+      'event.rejoined': 'Reconnected',
+      'event.consented': 'Applicant consented',
+      'event.recording_started': 'Recording started',
+      'event.chat': 'Chat',
+      'event.control': 'Control request',
+      'event.control_result': 'Control result',
+      'event.gap': 'Recording gap',
+      'event.snapshot': 'Snapshot',
+      'event.recovered': 'Crash recovery',
+      'event.ended': 'Ended',
+      'event.concluded': 'Conclusion',
+      'event.replayed': 'Replayed',
+      'event.verified': 'Integrity check',
+      'event.replay_verified': 'Replay verification',
+      'event.exported': 'Exported',
+      'event.access_denied': 'Access denied',
+      'event.manifest': 'Signed manifest',
+      'event.segment': 'Segment',
+      'offline.title': 'Takan evidence package: offline verification and replay',
+      'offline.pick': 'Choose the unzipped package folder',
+      'offline.hint': 'This page uses no network: every file of the chosen folder is read, hashed and compared with the signed manifest in this browser.',
+      'offline.case': 'Case',
+      'offline.inspections': 'Inspections',
+      'offline.no_case': 'The chosen folder has no cases/<case id>/ directory',
+      'offline.replay': 'Replay and verify',
+    },
+  };
+
+  // One line describing an audit event's body (who and what), for lists.
+  function describeEvent(kind, body) {
+    const parts = [];
+    for (const name of ['by', 'name', 'role', 'participant_id', 'text', 'action', 'value', 'ok', 'reason', 'outcome', 'state', 'where', 'track', 'method', 'path']) {
+      if (body[name] !== undefined && body[name] !== null && body[name] !== '') {
+        const value = typeof body[name] === 'object' ? canonical(body[name]) : String(body[name]);
+        parts.push(name === 'text' ? `“${value}”` : value);
+      }
+    }
+    if (body.from && typeof body.from === 'object') parts.unshift(body.from.name || body.from.role || '');
+    return parts.filter(Boolean).join(' · ');
+  }
+
+  // ---------------------------------------------------------------- the replay view
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (name === 'class') node.className = value;
+      else if (name.startsWith('on')) node.addEventListener(name.slice(2), value);
+      else node.setAttribute(name, value === true ? '' : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function clock(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    const mm = String(Math.floor(s / 60)).padStart(2, '0');
+    return `${mm}:${String(s % 60).padStart(2, '0')}`;
+  }
+
+  function pct(t, duration) {
+    return `${Math.max(0, Math.min(100, (100 * t) / (duration || 1)))}%`;
+  }
+
+  // Builds the replay page inside `container`, verifies, plays. Options: source, caseId,
+  // inspectionId, t(key, params), onVerified({state, segments_checked, broken}), status(el).
+  // State for tests and people: container dataset.state (loading|ready|error), .verify
+  // (pending|verified|broken), .signature (valid|invalid), .firstFrame (ms since the click that
+  // led here, when known).
+  class ReplayView {
+    constructor(container, options) {
+      this.container = container;
+      this.o = options;
+      this.t = options.t;
+      this.broken = new Map();
+      this.hashed = 0;
+    }
+
+    stop() {
+      this.controller?.stop();
+      this.videoEl?.pause();
+      for (const audio of Object.values(this.audioEls ?? {})) audio.pause();
+    }
+
+    #label(key) {
+      return el('span', { 'data-i18n': key }, this.t(key));
+    }
+
+    async run() {
+      const { container, t } = this;
+      container.dataset.state = 'loading';
+      container.dataset.verify = 'pending';
+      const status = el('p', { class: 'muted', id: 'replay-status' }, t('replay.loading'));
+      container.replaceChildren(status);
+      let entries;
+      let result;
+      try {
+        entries = await this.o.source.chain();
+        entries.sort((a, b) => a.seq - b.seq);
+        this.chain = await verifyChain(entries, this.o.caseId);
+        result = await verifyManifest(this.o.source, this.o.caseId, this.o.inspectionId, entries);
+      } catch (err) {
+        container.dataset.state = 'error';
+        container.dataset.signature = err.what === 'signature' ? 'invalid' : 'unknown';
+        container.dataset.verify = 'broken';
+        status.className = 'error';
+        status.textContent = t('replay.untrusted', { reason: err.message });
+        return;
+      }
+      container.dataset.signature = 'valid';
+      this.timeline = buildTimeline(result.manifest, entries, this.o.caseId);
+      this.#render(result, entries);
+      this.verifier = new SegmentVerifier(this.o.source, (seg) => this.#segmentState(seg));
+      const audios = {};
+      for (const track of ['applicant-audio', 'inspector-audio']) {
+        if (this.timeline.tracks[track].segments.length) audios[track] = this.audioEls[track];
+      }
+      this.controller = new ReplayController(this.timeline, this.videoEl, audios, this.verifier, {
+        onTime: (now) => this.#onTime(now),
+        onHole: (hole) => this.#hole(hole),
+        onAudioBlocked: () => {
+          this.soundBtn.hidden = false;
+        },
+      });
+      this.#watchFirstFrame();
+      await this.controller.start();
+      container.dataset.state = 'ready';
+      this.videoEl.play().catch(() => {});
+      this.#verifyAll();
+    }
+
+    #render(result, entries) {
+      const { t, timeline } = this;
+      const chainText = this.chain.ok
+        ? t('replay.chain_ok', { n: entries.length })
+        : t('replay.chain_bad', { where: this.chain.where, reason: this.chain.reason });
+      this.container.dataset.chain = this.chain.ok ? 'intact' : 'broken';
+      this.progress = el('dd', { id: 'replay-progress' }, t('replay.segments_progress', { done: 0, total: timeline.segments.length }));
+      const facts = el(
+        'dl',
+        { class: 'ev-facts' },
+        el('dt', {}, this.#label('replay.signature')),
+        el('dd', { class: 'ok', id: 'replay-signature' }, t('replay.signature_ok')),
+        el('dt', {}, this.#label('replay.key')),
+        el('dd', { class: 'mono', id: 'replay-fingerprint' }, result.fingerprint),
+        el('dt', {}, this.#label('replay.chain')),
+        el('dd', { id: 'replay-chain', class: this.chain.ok ? 'ok' : 'bad' }, chainText),
+        el('dt', {}, this.#label('replay.segments')),
+        this.progress,
+      );
+      this.problems = el('ul', { class: 'ev-problems', id: 'replay-problems' }, result.problems.map((p) => el('li', {}, p)));
+      this.brokenBox = el('div', { class: 'ev-broken', id: 'replay-broken', role: 'alert', hidden: true });
+      this.notice = el('p', { class: 'ev-notice', id: 'replay-notice', role: 'status', hidden: true });
+      this.videoEl = el('video', { id: 'replay-video', playsinline: true, muted: true });
+      this.videoEl.muted = true; // no sound of its own: the audio tracks play beside it
+      this.audioEls = {
+        'applicant-audio': el('audio', { id: 'replay-audio-applicant' }),
+        'inspector-audio': el('audio', { id: 'replay-audio-inspector' }),
+      };
+      this.playBtn = el('button', { class: 'btn primary', type: 'button', id: 'replay-play', onclick: () => this.#toggle() }, t('replay.play'));
+      this.soundBtn = el('button', { class: 'btn', type: 'button', id: 'replay-sound', hidden: true, onclick: () => this.#enableSound() }, this.#label('replay.sound'));
+      this.timeLabel = el('span', { class: 'mono', id: 'replay-time' }, `00:00 / ${clock(timeline.duration)}`);
+      this.videoEl.addEventListener('play', () => (this.playBtn.textContent = t('replay.pause')));
+      this.videoEl.addEventListener('pause', () => (this.playBtn.textContent = t('replay.play')));
+
+      this.playhead = el('div', { class: 'tl-playhead' });
+      const lanes = ['applicant-video', 'applicant-audio', 'inspector-audio'].map((track) => this.#lane(track));
+      this.eventsBar = el('div', { class: 'tl-bar tl-events' });
+      for (const ev of timeline.events) {
+        this.eventsBar.append(
+          el('button', {
+            class: `tl-event kind-${ev.kind}`,
+            type: 'button',
+            style: `left:${pct(ev.t, timeline.duration)}`,
+            title: `${t(`event.${ev.kind}`)} ${ev.at}`,
+            'data-kind': ev.kind,
+            'data-seq': ev.seq,
+            onclick: (e) => {
+              e.stopPropagation();
+              this.#seek(ev.t);
+            },
+          }),
+        );
+      }
+      const tl = el(
+        'div',
+        { class: 'tl', id: 'replay-timeline' },
+        lanes,
+        el('div', { class: 'tl-lane' }, el('span', { class: 'tl-label' }, this.#label('replay.track.events')), this.eventsBar),
+        this.playhead,
+      );
+      tl.addEventListener('click', (e) => {
+        const bar = tl.querySelector('.tl-bar');
+        const box = bar.getBoundingClientRect();
+        if (e.clientX < box.left) return;
+        this.#seek(((e.clientX - box.left) / box.width) * timeline.duration);
+      });
+      this.timelineEl = tl;
+
+      this.eventList = el(
+        'ol',
+        { class: 'ev-events', id: 'replay-events' },
+        timeline.events.map((ev) =>
+          el(
+            'li',
+            { 'data-kind': ev.kind, 'data-seq': ev.seq, 'data-t': ev.t.toFixed(3) },
+            el(
+              'button',
+              { type: 'button', class: 'btn-link', onclick: () => this.#seek(ev.t) },
+              el('span', { class: 'mono' }, clock(ev.t)),
+              ' ',
+              el('strong', {}, t(`event.${ev.kind}`) === `event.${ev.kind}` ? ev.kind : t(`event.${ev.kind}`)),
+              ' ',
+              el('span', { class: 'muted' }, describeEvent(ev.kind, ev.body)),
+            ),
+          ),
+        ),
+      );
+      const chats = timeline.events.filter((ev) => ev.kind === 'chat');
+      this.chatLog = el(
+        'ol',
+        { class: 'ev-chat', id: 'replay-chat' },
+        chats.length
+          ? chats.map((ev) =>
+              el(
+                'li',
+                { 'data-t': ev.t.toFixed(3), 'data-seq': ev.seq },
+                el('span', { class: 'mono muted' }, clock(ev.t)),
+                ' ',
+                el('strong', {}, ev.body.from?.name || ev.body.name || ev.body.role || ev.body.participant_id || ''),
+                ' ',
+                ev.body.text ?? '',
+              ),
+            )
+          : el('li', { class: 'muted' }, this.#label('replay.no_chat')),
+      );
+      this.container.replaceChildren(
+        el(
+          'div',
+          { class: 'ev-grid' },
+          el(
+            'div',
+            { class: 'ev-main' },
+            el('div', { class: 'ev-video' }, this.videoEl),
+            this.audioEls['applicant-audio'],
+            this.audioEls['inspector-audio'],
+            el('div', { class: 'row' }, this.playBtn, this.soundBtn, this.timeLabel),
+            this.notice,
+            tl,
+            el('p', { class: 'muted small' }, this.#label('replay.legend')),
+            this.brokenBox,
+          ),
+          el(
+            'aside',
+            { class: 'ev-side' },
+            facts,
+            this.problems,
+            el('h2', {}, this.#label('replay.chat')),
+            this.chatLog,
+            el('h2', {}, this.#label('replay.events')),
+            this.eventList,
+          ),
+        ),
+      );
+    }
+
+    #lane(track) {
+      const { t, timeline } = this;
+      const bar = el('div', { class: 'tl-bar' });
+      const holes = [...timeline.tracks[track].holes, ...timeline.gaps.filter((g) => g.track === track)];
+      for (const hole of holes) {
+        bar.append(el('div', { class: 'tl-gap', style: `left:${pct(hole.start, timeline.duration)};width:${pct(hole.end - hole.start, timeline.duration)}`, title: 'gap' }));
+      }
+      for (const seg of timeline.tracks[track].segments) {
+        seg.node = el('div', {
+          class: 'tl-seg',
+          style: `left:${pct(seg.start, timeline.duration)};width:${pct(seg.end - seg.start, timeline.duration)}`,
+          'data-track': track,
+          'data-seq': seg.seq,
+          'data-key': seg.rel,
+          'data-state': seg.state,
+          title: `${track} #${seg.seq}`,
+        });
+        bar.append(seg.node);
+      }
+      return el('div', { class: 'tl-lane', 'data-track': track }, el('span', { class: 'tl-label' }, this.#label(`replay.track.${track}`)), bar);
+    }
+
+    #segmentState(seg) {
+      seg.node?.setAttribute('data-state', seg.state);
+      if (seg.state === 'broken' && !this.broken.has(seg.key)) {
+        this.broken.set(seg.key, seg);
+        this.#renderBroken();
+      }
+    }
+
+    #renderBroken() {
+      const { t } = this;
+      const items = [...this.broken.values()].map((seg) => {
+        const reasonKey = `replay.reason.${seg.reason}`;
+        const reason = t(reasonKey) === reasonKey ? seg.reason : t(reasonKey);
+        return el('li', { 'data-key': seg.rel, 'data-track': seg.track, 'data-seq': seg.seq }, t('replay.broken_item', { track: t(`replay.track.${seg.track}`), seq: seg.seq, key: seg.rel, reason }));
+      });
+      this.brokenBox.replaceChildren(el('p', {}, t('replay.broken', { count: this.broken.size })), el('ul', {}, items));
+      this.brokenBox.hidden = false;
+      this.container.dataset.verify = 'broken';
+    }
+
+    async #verifyAll() {
+      const segs = this.timeline.segments;
+      let index = 0;
+      const worker = async () => {
+        while (index < segs.length) {
+          const seg = segs[index++];
+          if (seg.state === 'pending') await this.verifier.load(seg);
+          this.hashed += 1;
+          this.progress.textContent = this.t('replay.segments_progress', { done: this.hashed, total: segs.length });
+        }
+      };
+      await Promise.all([worker(), worker()]);
+      const broken = segs.filter((s) => s.state === 'broken');
+      const state = broken.length ? 'broken' : 'verified';
+      this.container.dataset.verify = state;
+      this.progress.textContent = state === 'verified' ? this.t('replay.verified', { total: segs.length }) : this.t('replay.broken', { count: broken.length });
+      this.progress.className = state === 'verified' ? 'ok' : 'bad';
+      await this.o.onVerified?.({ state, segments_checked: segs.length, broken: broken.map((s) => s.rel).slice(0, 1000) });
+    }
+
+    #seek(t) {
+      this.controller.seek(t);
+      this.videoEl.play().catch(() => {});
+    }
+
+    #toggle() {
+      if (this.videoEl.paused) this.videoEl.play().catch(() => {});
+      else this.videoEl.pause();
+    }
+
+    #enableSound() {
+      this.soundBtn.hidden = true;
+      for (const audio of Object.values(this.audioEls)) audio.muted = false;
+      this.controller.sync();
+    }
+
+    #hole(hole) {
+      const { t } = this;
+      const why = hole.broken ? t('replay.gap_broken') : t('replay.gap_missing');
+      this.notice.textContent = t('replay.gap', { from: clock(hole.start), to: clock(hole.end), why });
+      this.notice.dataset.from = hole.start.toFixed(3);
+      this.notice.dataset.to = hole.end.toFixed(3);
+      this.notice.hidden = false;
+      clearTimeout(this.noticeTimer);
+      this.noticeTimer = setTimeout(() => (this.notice.hidden = true), 6000);
+    }
+
+    #onTime(now) {
+      const { timeline } = this;
+      this.playhead.style.left = `calc(var(--tl-label) + (100% - var(--tl-label)) * ${Math.min(1, now / (timeline.duration || 1))})`;
+      this.timeLabel.textContent = `${clock(now)} / ${clock(timeline.duration)}`;
+      this.container.dataset.time = now.toFixed(2);
+      let current = null;
+      for (const item of this.chatLog.children) {
+        const at = Number(item.dataset.t);
+        item.classList.toggle('past', at <= now);
+        if (at <= now) current = item;
+      }
+      for (const item of this.chatLog.querySelectorAll('.current')) if (item !== current) item.classList.remove('current');
+      if (current && !current.classList.contains('current')) {
+        current.classList.add('current');
+        this.chatLog.scrollTop = current.offsetTop - this.chatLog.offsetTop - this.chatLog.clientHeight / 2;
+      }
+    }
+
+    // Time to first frame, from the click that opened this replay (sessionStorage, set by the
+    // case page) or from the navigation.
+    #watchFirstFrame() {
+      const video = this.videoEl;
+      const done = () => {
+        if (this.container.dataset.firstFrame) return;
+        let clicked = 0;
+        try {
+          clicked = Number(sessionStorage.getItem('takan.replayClickedAt') || 0);
+        } catch {
+          // no storage (file://, private mode): count from the navigation
+        }
+        if (!clicked || Date.now() - clicked > 120000) clicked = performance.timeOrigin;
+        this.container.dataset.firstFrame = String(Math.round(Date.now() - clicked));
+      };
+      if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(done);
+      else video.addEventListener('playing', done, { once: true });
+    }
+  }
+
+  root.TakanEvidence = {
+    TRACKS,
+    STRINGS,
+    canonical,
+    parseCanonical,
+    sha256Hex,
+    bytesToHex,
+    hexToBytes,
+    base64ToBytes,
+    entryHash,
+    verifyChain,
+    merkleRoot,
+    verifyEd25519,
+    verifyManifest,
+    buildTimeline,
+    describeEvent,
+    EvidenceError,
+    ServerSource,
+    FolderSource,
+    SegmentVerifier,
+    TrackPlayer,
+    ReplayController,
+    ReplayView,
+  };
+})(globalThis);
