@@ -2,6 +2,7 @@
 
 import { api, redirectToLogin } from './api.js';
 import { onLangChange, setupLangToggle, t } from './i18n.js';
+import './strings-audit.js';
 import { $, formatTime, h } from './ui.js';
 
 setupLangToggle();
@@ -51,6 +52,7 @@ function renderCases() {
           h('div', { class: 'muted small' }, facts),
           item.created_at ? h('div', { class: 'muted small' }, formatTime(item.created_at, true)) : null,
         ),
+        h('a', { class: 'btn', href: `/cases/${encodeURIComponent(item.case_id)}`, 'data-case-link': item.case_id }, t('cases.open_case')),
         openInspections(item).map((i) =>
           h('a', { class: 'btn', href: `/inspect/${encodeURIComponent(i.inspection_id)}` }, t('cases.resume')),
         ),
@@ -176,6 +178,7 @@ async function init() {
   if (me) {
     $('whoami').textContent = t('cases.signed_in_as', { name: me.username });
     $('create-card').hidden = !(me.role === 'inspector' || me.role === 'admin');
+    $('audit-link').hidden = !(me.role === 'auditor' || me.role === 'admin');
   }
   await loadCases();
 }

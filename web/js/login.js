@@ -17,15 +17,17 @@ function showError(text) {
   errorBox.hidden = !text;
 }
 
-function nextPage() {
+// Auditors and admins land on the case search, inspectors on their cases.
+function nextPage(role) {
   const next = new URLSearchParams(location.search).get('next');
   // Only same-site paths, never another origin.
-  return next && next.startsWith('/') && !next.startsWith('//') ? next : '/cases';
+  if (next && next.startsWith('/') && !next.startsWith('//')) return next;
+  return role === 'auditor' || role === 'admin' ? '/audit' : '/cases';
 }
 
 // Already signed in (the cookie is valid): no need to sign in again.
 api('/api/me').then(
-  () => location.replace(nextPage()),
+  (me) => location.replace(nextPage(me?.role)),
   () => {},
 );
 
@@ -41,8 +43,8 @@ form.addEventListener('submit', async (event) => {
   submit.disabled = true;
   submit.textContent = t('login.busy');
   try {
-    await api('/api/login', { method: 'POST', body: { username, password } });
-    location.assign(nextPage());
+    const session = await api('/api/login', { method: 'POST', body: { username, password } });
+    location.assign(nextPage(session?.role));
     return;
   } catch (err) {
     if (err.status === 429) {
