@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from recorder import layout
 from recorder.canonical import canonical_json, parse_json
 from recorder.chain import Anchor, ChainEntry, chain_where, parse_utc, verify_entries
+from recorder.conclusion import verify_conclusion
 from recorder.errors import IntegrityError, ObjectNotFound, StorageError
 from recorder.manifest import (
     Checkpoint,
@@ -36,9 +37,24 @@ R = TypeVar("R")
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
+    """A ``snapshot`` chain entry: where its picture is and what it hashes to."""
+
     seq: int
     at: str
     key: str | None
+    snapshot_id: str | None = None
+    sha256: str | None = None
+    taken_at: str | None = None
+
+    @classmethod
+    def from_entry(cls, entry: ChainEntry) -> Snapshot:
+        def text(name: str) -> str | None:
+            value = entry.body.get(name)
+            return value if isinstance(value, str) else None
+
+        return cls(
+            entry.seq, entry.at, text("key"), text("snapshot_id"), text("sha256"), text("taken_at")
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +76,7 @@ class VerifyReport:
     checkpoints: int = 0
     manifests: int = 0
     gaps: int = 0
+    conclusions: int = 0
     key_fingerprints: list[str] = field(default_factory=list)
     storage: str = ""
 
@@ -158,6 +175,7 @@ class _Verifier:
                 + ("none" if latest is None else f"{latest}")
                 + ")",
             )
+        self._check_conclusions(entries, public_keys, trusted_keys)
         segments, references = self._read_chain(entries)
         self._check_tracks(segments)
         referenced = {ref.key for ref in references}
@@ -353,6 +371,26 @@ class _Verifier:
             references.append(_Reference(entry.seq, key, sha256, size))
         return segments, references
 
+    def _check_conclusions(
+        self,
+        entries: list[ChainEntry],
+        public_keys: dict[str, bytes],
+        trusted_keys: Collection[str] | None,
+    ) -> None:
+        """Every conclusion carries a valid signature by a key of the archive (and trusted)."""
+        for entry in entries:
+            if entry.kind != "conclusion":
+                continue
+            where = chain_where(entry.seq)
+            fingerprint = entry.body.get("key_fingerprint")
+            public = public_keys.get(fingerprint) if isinstance(fingerprint, str) else None
+            if public is None:
+                raise IntegrityError(where, f"conclusion names signing key {fingerprint}, absent")
+            if trusted_keys is not None and fingerprint not in trusted_keys:
+                raise IntegrityError(where, f"{fingerprint} is not one of the trusted signing keys")
+            if not verify_conclusion(public, entry.body):
+                raise IntegrityError(where, "the conclusion's signature does not verify")
+
     def _check_tracks(
         self, segments: dict[tuple[str, str], list[tuple[int, SegmentRecord]]]
     ) -> None:
@@ -472,13 +510,8 @@ class _Verifier:
             last_utc=entries[-1].at,
             key_fingerprint=tail_signer,
             chain_entries=len(entries),
-            snapshots=[
-                Snapshot(
-                    e.seq, e.at, e.body.get("key") if isinstance(e.body.get("key"), str) else None
-                )
-                for e in entries
-                if e.kind == "snapshot"
-            ],
+            snapshots=[Snapshot.from_entry(e) for e in entries if e.kind == "snapshot"],
+            conclusions=sum(1 for e in entries if e.kind == "conclusion"),
             partial_segments=sorted(record.key for record in records if record.partial),
             checkpoints=len(checkpoints),
             manifests=len(manifests),

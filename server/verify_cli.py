@@ -161,10 +161,12 @@ def format_report(report: VerifyReport) -> str:
     lines.extend(f"    {key}" for key in partial[:10])
     if len(partial) > 10:
         lines.append(f"    … and {len(partial) - 10} more")
+    lines.append(f"  conclusions  {report.conclusions} (signatures checked)")
     lines.append(f"  snapshots    {len(report.snapshots)}" + (":" if report.snapshots else ""))
-    lines.extend(
-        f"    #{s.seq} {s.at} {s.key or '(no stored object)'}" for s in report.snapshots[:10]
-    )
-    if len(report.snapshots) > 10:
-        lines.append(f"    … and {len(report.snapshots) - 10} more")
+    for s in report.snapshots[:50]:
+        lines.append(f"    #{s.seq} {s.snapshot_id or '-'} taken {s.taken_at or s.at}")
+        lines.append(f"      {s.key or '(no stored object)'}")
+        lines.append(f"      sha256 {s.sha256 or '-'}")
+    if len(report.snapshots) > 50:
+        lines.append(f"    … and {len(report.snapshots) - 50} more")
     return "\n".join(lines) + "\n"

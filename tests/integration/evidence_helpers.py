@@ -1,0 +1,75 @@
+"""Evidence test helpers: a real publisher (``python -m client publish``) and chain reads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from recorder.chain import ChainEntry
+from server.media.snapshot import is_flowing
+from tests.conftest import LiveServer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@contextlib.asynccontextmanager
+async def publishing(
+    server: LiveServer, invite: dict[str, Any], width: int = 640, height: int = 480
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """The applicant streams a test picture until the block ends; entered once video flows."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "client", "publish", invite["applicant_url"],
+        "--source", "testsrc", "--width", str(width), "--height", str(height),
+        "--seconds", "120",
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                live = server.services.live.get(invite["inspection_id"])
+                if live is not None and is_flowing(live.relay.applicant_video):
+                    break
+                if process.returncode is not None:
+                    stderr = await process.stderr.read() if process.stderr else b""
+                    raise AssertionError(f"publisher exited: {stderr.decode()}")
+                await asyncio.sleep(0.1)
+        yield process
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                async with asyncio.timeout(20):
+                    await process.wait()
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+async def chain(server: LiveServer, case_id: str) -> list[ChainEntry]:
+    total, entries = await server.services.archive.chain_page(case_id, 0, 100_000)
+    assert total == len(entries)
+    return entries
+
+
+async def kinds(server: LiveServer, case_id: str) -> list[str]:
+    return [entry.kind for entry in await chain(server, case_id)]
+
+
+def object_files(server: LiveServer, case_id: str, part: str) -> list[Path]:
+    """Stored or spooled files of the case whose path contains ``part`` (e.g. "/snapshots/")."""
+    roots = [server.data_dir / "archive", server.data_dir / "spool" / "objects"]
+    return [
+        path
+        for root in roots
+        for path in (root / "cases" / case_id).rglob("*")
+        if path.is_file() and part in path.as_posix()
+    ]
