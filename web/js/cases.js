@@ -3,6 +3,7 @@
 import { api, redirectToLogin } from './api.js';
 import { onLangChange, setupLangToggle, t } from './i18n.js';
 import './strings-audit.js';
+import './strings-inspection.js';
 import { $, formatTime, h } from './ui.js';
 
 setupLangToggle();
@@ -179,6 +180,7 @@ async function init() {
     $('whoami').textContent = t('cases.signed_in_as', { name: me.username });
     $('create-card').hidden = !(me.role === 'inspector' || me.role === 'admin');
     $('audit-link').hidden = !(me.role === 'auditor' || me.role === 'admin');
+    $('dashboard-link').hidden = me.role !== 'inspector';
   }
   await loadCases();
 }

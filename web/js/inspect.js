@@ -1,8 +1,13 @@
 // /inspect/{inspection_id}: the inspector's live page. Receives the applicant's video and audio,
 // sends the microphone, chats, drives the applicant's camera, shows quality, ends the inspection.
+// The evidence: the applicant's location and liveness challenges (site-checks.js), snapshots,
+// annotations, the checklist and the signed conclusion with its report (evidence.js).
 // The session cookie authenticates both the REST calls and the WebSocket (hello with token null).
 
+import './strings-inspection.js';
 import { api, redirectToLogin } from './api.js';
+import { EvidencePanels } from './evidence.js';
+import { SiteChecks } from './site-checks.js';
 import { FATAL_ERRORS, PeerSession, Signalling, StatsMeter, preferCodec } from './rtc.js';
 import { onLangChange, setupLangToggle, t } from './i18n.js';
 import { $, ChatView, copyText, formatTime, h, renderStats, startQualityLoop } from './ui.js';
@@ -30,6 +35,11 @@ const state = {
 };
 
 const chat = new ChatView($('chat-log'), { myId: () => state.myId });
+const siteChecks = new SiteChecks({
+  send: (type, fields) => signalling.send(type, fields),
+  applicantOnline: () => state.participants.some((p) => p.role === 'applicant' && p.connected),
+});
+const evidence = new EvidencePanels(inspectionId);
 
 // ---------------------------------------------------------------- microphone
 
@@ -130,6 +140,7 @@ video.addEventListener('playing', () => {
 });
 
 function handleMessage(msg) {
+  if (siteChecks.handle(msg)) return;
   switch (msg.type) {
     case 'welcome':
       state.myId = msg.participant_id;
@@ -305,6 +316,8 @@ function showEnded() {
   $('ended-banner').hidden = false;
   $('end-confirm').hidden = true;
   $('invite-card').hidden = true;
+  siteChecks.disable();
+  evidence.stopCapture();
   for (const id of ['btn-end', 'btn-switch-camera', 'btn-torch', 'zoom', 'chat-input', 'chat-send']) $(id).disabled = true;
   renderConn();
 }
@@ -408,6 +421,8 @@ onLangChange(() => {
   renderStats($('stats-mine'), state.myStats);
   renderStats($('stats-peer'), state.peerStats);
   if (state.caseInfo) renderCase(state.caseInfo);
+  siteChecks.render();
+  evidence.render();
   $('short-code-label').textContent = t('inspect.short_code', { url: `${location.origin}/j` });
 });
 
@@ -435,6 +450,7 @@ async function init() {
     address: data.case?.address ?? data.address,
   });
   renderInvite(data);
+  evidence.load(data);
   if (data.status === 'ended') {
     showEnded();
     return;

@@ -1,10 +1,13 @@
 // /join/{invite_token}: the applicant's phone page. Consent, then the rear camera and the
 // microphone go to the server; the inspector's voice comes back. The inspector may switch the
-// camera, turn the torch on or zoom; every request is answered with a control_result.
+// camera, turn the torch on or zoom; every request is answered with a control_result. After consent
+// the phone's position is shared, and the inspector's liveness challenges are shown and answered.
 
+import './strings-inspection.js';
+import { LocationShare } from './location-share.js';
 import { FATAL_ERRORS, PeerSession, Signalling, StatsMeter, preferCodec } from './rtc.js';
 import { lang, onLangChange, setupLangToggle, t } from './i18n.js';
-import { $, ChatView, renderStats, startQualityLoop } from './ui.js';
+import { $, ChatView, formatTime, renderStats, startQualityLoop } from './ui.js';
 
 setupLangToggle();
 
@@ -30,9 +33,18 @@ const state = {
   stats: null,
   wakeLock: null,
   participants: [],
+  location: { state: 'idle' },
+  challenge: null, // {challenge_id, kind, prompt, answered}
 };
 
 const chat = new ChatView($('chat-log'), { myId: () => state.myId });
+const locationShare = new LocationShare({
+  send: (type, fields) => signalling.send(type, fields),
+  onState(update) {
+    state.location = update;
+    renderLocation();
+  },
+});
 
 function videoConstraints(extra = {}) {
   return { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 }, ...extra };
@@ -104,6 +116,16 @@ function handleMessage(msg) {
     case 'presence':
       renderPresence(msg.participants ?? []);
       break;
+    case 'challenge':
+      state.challenge = { challenge_id: msg.challenge_id, kind: msg.kind, prompt: msg.prompt, answered: false };
+      renderChallenge();
+      break;
+    case 'challenge_closed':
+      if (state.challenge?.challenge_id === msg.challenge_id) {
+        state.challenge = null;
+        renderChallenge();
+      }
+      break;
     default:
       break; // peer_stats: nothing to show here
   }
@@ -124,6 +146,7 @@ function welcome(msg) {
     // A resumed session: consent was given before, go straight back to streaming.
     if (!msg.consented) signalling.send('consent', { accepted: true, lang: lang() });
     startStreaming();
+    locationShare.rejoined();
   } else {
     showScreen('consent');
   }
@@ -144,11 +167,16 @@ function handleError(msg) {
     }
   } else if (msg.code === 'negotiation_failed') peer.retrySoon('negotiation_failed');
   else if (msg.ref === 'chat') chat.addSystem(`${msg.code}: ${msg.reason}`);
+  else if (msg.ref === 'challenge_shown' && state.challenge) {
+    state.challenge = null; // answered or judged meanwhile
+    renderChallenge();
+  }
 }
 
 // Opened again elsewhere (another tab, the same link on another phone): stop here instead of
 // taking the session back and forth; the applicant may take over explicitly.
 function pause() {
+  locationShare.stop();
   signalling.stop();
   peer.close();
   stopMedia();
@@ -161,6 +189,9 @@ function pause() {
 function finish(screen) {
   if (state.finished) return;
   state.finished = true;
+  locationShare.stop();
+  state.challenge = null;
+  renderChallenge();
   signalling.stop();
   peer.close();
   stopMedia();
@@ -226,6 +257,7 @@ async function doStartStreaming() {
   $('mic-warning').hidden = !state.micMissing;
   showScreen('live');
   requestWakeLock();
+  locationShare.start();
   if (signalling.joined) peer.negotiate();
 }
 
@@ -399,6 +431,44 @@ async function runControl(msg) {
   }
 }
 
+// ---------------------------------------------------------------- location and challenges
+
+function renderLocation() {
+  const { state: where, fix, error, sentAt } = state.location;
+  const el = $('location-status');
+  el.dataset.state = where;
+  el.classList.toggle('notice', where === 'denied' || where === 'unsupported');
+  if (where === 'sent' && fix) {
+    el.textContent = `📍 ${t('join.location.sent', { accuracy: Math.round(fix.accuracy), time: formatTime(sentAt?.toISOString()) })}`;
+  } else if (where === 'idle') {
+    el.textContent = '';
+  } else {
+    el.textContent = t(`join.location.${where}`, { reason: error ?? '' });
+  }
+}
+
+function renderChallenge() {
+  const challenge = state.challenge;
+  $('challenge-card').hidden = !challenge;
+  if (!challenge) return;
+  $('challenge-card').dataset.kind = challenge.kind;
+  $('challenge-card').dataset.challengeId = challenge.challenge_id;
+  $('challenge-lead').textContent = t(challenge.kind === 'code' ? 'join.challenge.code' : 'join.challenge.instruction');
+  $('challenge-prompt').textContent = challenge.prompt;
+  $('challenge-prompt').classList.toggle('code', challenge.kind === 'code');
+  $('challenge-shown').hidden = challenge.answered;
+  $('challenge-waiting').hidden = !challenge.answered;
+}
+
+$('challenge-shown').addEventListener('click', () => {
+  const challenge = state.challenge;
+  if (!challenge || challenge.answered) return;
+  if (signalling.send('challenge_shown', { challenge_id: challenge.challenge_id })) {
+    challenge.answered = true;
+    renderChallenge();
+  }
+});
+
 // ---------------------------------------------------------------- page
 
 function renderInfo() {
@@ -503,6 +573,8 @@ onLangChange(() => {
   renderPresence(state.participants);
   renderConn();
   renderStats($('stats-own'), state.stats);
+  renderLocation();
+  renderChallenge();
   if (state.mediaError) $('media-error-text').textContent = t('join.media_denied', { reason: state.mediaError });
 });
 

@@ -1,0 +1,79 @@
+// /dashboard: the inspector's day — inspections scheduled or created today, live ones, and those
+// awaiting a conclusion (GET /api/dashboard), refreshed every 15 s.
+
+import './strings-inspection.js';
+import { api, redirectToLogin } from './api.js';
+import { onLangChange, setupLangToggle, t } from './i18n.js';
+import { $, formatTime, h } from './ui.js';
+
+setupLangToggle();
+
+const REFRESH_MS = 15_000;
+const SECTIONS = [
+  ['today', 'dash-today'],
+  ['live', 'dash-live'],
+  ['awaiting_conclusion', 'dash-awaiting'],
+];
+let data = null;
+let updatedAt = null;
+
+function entry(item, section) {
+  const when = item.scheduled_at
+    ? t('dashboard.scheduled', { time: formatTime(item.scheduled_at, true) })
+    : t('dashboard.created', { time: formatTime(item.created_at, true) });
+  const action = section === 'awaiting_conclusion' ? 'dashboard.conclude' : 'dashboard.open';
+  return h(
+    'li',
+    { 'data-inspection-id': item.inspection_id, 'data-case-id': item.case_id, 'data-status': item.status },
+    h(
+      'div',
+      { class: 'dash-main' },
+      h('div', {}, h('span', { class: 'mono' }, item.case_id), ' ', h('strong', {}, item.title ?? '')),
+      h('div', { class: 'muted small' }, [item.address, when].filter(Boolean).join(' · ')),
+    ),
+    h('span', { class: `badge ${item.status === 'active' ? 'live' : 'ended'}` }, item.status),
+    h('a', { class: `btn ${section === 'awaiting_conclusion' ? 'primary' : ''}`, href: `/inspect/${encodeURIComponent(item.inspection_id)}` }, t(action)),
+  );
+}
+
+function render() {
+  if (!data) return;
+  for (const [key, id] of SECTIONS) {
+    const items = Array.isArray(data[key]) ? data[key] : [];
+    const section = $(id);
+    section.querySelector('[data-count]').textContent = String(items.length);
+    const list = section.querySelector('.dash-list');
+    list.replaceChildren(...(items.length ? items.map((item) => entry(item, key)) : [h('li', { class: 'muted small' }, t('dashboard.empty'))]));
+  }
+  $('dash-updated').textContent = updatedAt ? t('dashboard.updated', { time: formatTime(updatedAt.toISOString()) }) : '';
+}
+
+async function load() {
+  try {
+    data = await api('/api/dashboard');
+    updatedAt = new Date();
+    $('dash-error').hidden = true;
+    document.body.dataset.state = 'ready';
+    render();
+  } catch (err) {
+    if (err.status === 401) {
+      redirectToLogin();
+      return;
+    }
+    $('dash-error').textContent = t('dashboard.failed', { reason: err.reason || err.code });
+    $('dash-error').hidden = false;
+    document.body.dataset.state = 'error';
+  }
+}
+
+onLangChange(render);
+
+api('/api/me')
+  .then((me) => {
+    $('whoami').textContent = t('cases.signed_in_as', { name: me.username });
+  })
+  .catch(() => {});
+load();
+setInterval(() => {
+  if (document.visibilityState === 'visible') load();
+}, REFRESH_MS);
