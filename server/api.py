@@ -47,6 +47,10 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
                 "request denied",
                 extra={"path": request.path, "reason": exc.reason, "remote": request.remote},
             )
+            try:
+                await api_archive.record_denial(request)
+            except Exception:  # the 403 must go out even if the chain cannot take the record
+                logger.exception("denial not chained", extra={"path": request.path})
         response = error_response(exc.status, exc.code, exc.reason)
         if isinstance(exc, RateLimited):
             response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
@@ -154,22 +158,6 @@ async def post_case(request: web.Request) -> web.Response:
     return web.json_response(case.to_json(), status=201)
 
 
-async def get_cases(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    user = current_user(request)
-    owner = user.user_id if user.role == "inspector" else None
-    return web.json_response({"cases": [c.to_json() for c in services.db.cases(owner)]})
-
-
-async def get_case(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    user = current_user(request)
-    case = inspections.visible_case(services, user, request.match_info["case_id"])
-    body = case.to_json()
-    body["inspections"] = [i.to_json() for i in services.db.inspections_of_case(case.case_id)]
-    return web.json_response(body)
-
-
 async def post_inspection(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     user = current_user(request, ("inspector",))
@@ -231,41 +219,6 @@ async def post_join_code(request: web.Request) -> web.Response:
     return web.json_response({"applicant_url": links["applicant_url"]})
 
 
-MAX_PAGE = 500
-
-
-def _page_param(request: web.Request, name: str, default: int, maximum: int) -> int:
-    text = request.query.get(name)
-    if text is None:
-        return default
-    if not text.isascii() or not text.isdigit() or len(text) > 9:
-        raise BadRequest(f"query parameter '{name}' must be a non-negative integer")
-    value = int(text)
-    if value > maximum:
-        raise BadRequest(f"query parameter '{name}' must be at most {maximum}")
-    return value
-
-
-async def get_audit(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    user = current_user(request, ("auditor", "admin"))
-    case = inspections.visible_case(services, user, request.match_info["case_id"])
-    offset = _page_param(request, "offset", 0, 10**9)
-    limit = _page_param(request, "limit", 100, MAX_PAGE)
-    if limit == 0:
-        raise BadRequest("query parameter 'limit' must be at least 1")
-    total, entries = await services.archive.chain_page(case.case_id, offset, limit)
-    return web.json_response(
-        {
-            "case_id": case.case_id,
-            "total": total,
-            "offset": offset,
-            "limit": limit,
-            "entries": [entry.to_json() for entry in entries],
-        }
-    )
-
-
 async def get_keys(request: web.Request) -> web.Response:
     signer = request.app[SERVICES].archive.signer
     return web.json_response(
@@ -297,14 +250,11 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/logout", post_logout)
     app.router.add_get("/api/me", get_me)
     app.router.add_post("/api/cases", post_case)
-    app.router.add_get("/api/cases", get_cases)
-    app.router.add_get("/api/cases/{case_id}", get_case)
     app.router.add_post("/api/cases/{case_id}/inspections", post_inspection)
     app.router.add_get("/api/inspections/{inspection_id}", get_inspection)
     app.router.add_get("/api/inspections/{inspection_id}/qr.svg", get_qr)
     app.router.add_post("/api/inspections/{inspection_id}/end", post_end)
     app.router.add_post("/api/join/code", post_join_code)
-    app.router.add_get("/api/cases/{case_id}/audit", get_audit)
     app.router.add_get("/api/keys", get_keys)
     app.router.add_get("/api/config", get_config)
     app.router.add_get("/api/health", get_health)

@@ -39,12 +39,46 @@ def open_session(services: Services, token: str) -> SessionToken:
     return session
 
 
+def is_invite(services: Services, token: str) -> bool:
+    """Whether ``token`` is an applicant invite signed by this server (expired or not)."""
+    try:
+        # Expiry does not matter here: a signed invite names an applicant, live or not.
+        services.signer.open_invite(token, now=0.0)
+    except TokenError:
+        return False
+    return True
+
+
+def requester(request: web.Request) -> tuple[str, str] | None:
+    """``(by, role)`` of whoever the request's credentials name, for audit records: a user's
+    name and role, ``("applicant", "applicant")`` for an invite token, None otherwise."""
+    try:
+        token = bearer_or_cookie(request)
+    except Unauthorized:
+        return None
+    if not token:
+        return None
+    services = request.app[SERVICES]
+    try:
+        session = services.signer.open_session(token, services.clock.now())
+    except TokenError:
+        return ("applicant", "applicant") if is_invite(services, token) else None
+    return session.username, session.role
+
+
 def current_user(request: web.Request, roles: Iterable[str] = ROLES) -> SessionToken:
-    """The logged-in user, who must hold one of ``roles``."""
+    """The logged-in user, who must hold one of ``roles``. An applicant's invite token is
+    refused with 403: it is a valid credential, just not for anything but the applicant's own."""
     token = bearer_or_cookie(request)
     if not token:
         raise Unauthorized("login required")
-    session = open_session(request.app[SERVICES], token)
+    services = request.app[SERVICES]
+    try:
+        session = open_session(services, token)
+    except Unauthorized:
+        if is_invite(services, token):
+            raise Forbidden("an applicant's invite token cannot be used here") from None
+        raise
     allowed = tuple(roles)
     if session.role not in allowed:
         raise Forbidden(f"role '{session.role}' may not do this (needs {' or '.join(allowed)})")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from server.clock import utc_iso
+from server.export_cli import add_export_parser, run_export
 from server.passwords import hash_password
 from server.settings import Settings
 from server.verify_cli import add_verify_parser, run_verify
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--segment-seconds", type=float, default=4.0, help="segment length")
     add_verify_parser(commands)
+    add_export_parser(commands)
 
     user = commands.add_parser("user", help="manage users")
     user_commands = user.add_subparsers(dest="user_command", required=True)
@@ -121,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "verify":
         return run_verify(args, credentials=credentials)
+    if args.command == "export":
+        return run_export(args, credentials=credentials)
     if args.command == "user":
         password = sys.stdin.readline().rstrip("\n")
         if len(password) < 8:

@@ -102,10 +102,19 @@ DOCUMENT: dict[str, Any] = {
         "/api/cases": {
             "post": _op("Create a case", 201, _CASE, (400, 401, 403, 409, 415), _CASE_IN),
             "get": _op(
-                "List cases (inspectors see their own)",
+                "Search cases, paged and sorted (inspectors see their own): ?case_id= (prefix)"
+                " &applicant= &inspector= &from=&to= (YYYY-MM-DD)"
+                " &outcome=pass|fail|correction|none &sort=created_at|case_id|applicant_name"
+                " &order=asc|desc &offset= &limit= (≤ 200)",
                 200,
-                _obj(["cases"], cases={"type": "array", "items": _CASE}),
-                (401,),
+                _obj(
+                    ["total", "offset", "limit", "cases"],
+                    total={"type": "integer"},
+                    offset={"type": "integer"},
+                    limit={"type": "integer"},
+                    cases={"type": "array", "items": _CASE},
+                ),
+                (400, 401, 403),
             ),
         },
         "/api/cases/{case_id}": {
@@ -150,6 +159,60 @@ DOCUMENT: dict[str, Any] = {
                 200,
                 _obj(["case_id", "total", "offset", "limit", "entries"]),
                 (400, 401, 403, 404),
+            )
+        },
+        "/api/cases/{case_id}/integrity": {
+            "get": _op(
+                "Verify the case's archive now (chained as 'verified')",
+                200,
+                _obj(["case_id", "state", "checked_at", "where", "reason", "inspections"]),
+                (400, 401, 403, 404, 503),
+            )
+        },
+        "/api/cases/{case_id}/objects/{key}": {
+            "get": {
+                "summary": "The raw bytes of an archived object (key relative to cases/{case_id}/)",
+                "responses": {
+                    "200": {"description": "the stored bytes", "content": {"*/*": {}}},
+                    **{
+                        str(code): {"description": "error", **_json(_ERROR)}
+                        for code in (400, 401, 403, 404)
+                    },
+                },
+            }
+        },
+        "/api/cases/{case_id}/export": {
+            "get": {
+                "summary": "The evidence package (zip; chained as 'exported')",
+                "responses": {
+                    "200": {"description": "zip", "content": {"application/zip": {}}},
+                    **{
+                        str(code): {"description": "error", **_json(_ERROR)}
+                        for code in (400, 401, 403, 404, 503)
+                    },
+                },
+            }
+        },
+        "/api/inspections/{inspection_id}/replay": {
+            "post": _op(
+                "Start a replay (chained as 'replayed')",
+                200,
+                _obj(["case_id", "inspection_id", "manifest_key", "audit_url", "objects_url"]),
+                (401, 403, 404, 409),
+            )
+        },
+        "/api/inspections/{inspection_id}/replay-verified": {
+            "post": _op(
+                "Record what the replaying browser verified (chained as 'replay_verified')",
+                200,
+                _obj(["case_id", "seq", "state"]),
+                (400, 401, 403, 404, 409, 415),
+                _obj(
+                    ["state", "segments_checked", "broken"],
+                    state={"enum": ["verified", "broken"]},
+                    segments_checked={"type": "integer", "minimum": 0},
+                    broken={"type": "array", "items": _S, "maxItems": 1000},
+                ),
             )
         },
         "/api/keys": {

@@ -260,13 +260,14 @@ async def test_expired_session_token_is_refused_with_unauthorized(
 
 async def test_invite_token_cannot_be_used_as_a_login(live_server: LiveServer) -> None:
     invite = await live_server.new_inspection()
+    # An applicant's invite is a real credential, refused for anything but the applicant's own.
     answer = await call(live_server, "GET", "/api/cases", invite_token(invite))
-    assert_error(answer.status, answer.body, 401, "unauthorized")
-    forged = live_server.services.signer.sign_invite(
+    assert_error(answer.status, answer.body, 403, "forbidden", "invite")
+    signed = live_server.services.signer.sign_invite(
         InviteToken(invite["case_id"], invite["inspection_id"], int(time.time()) + 600)
     )
-    answer = await call(live_server, "GET", "/api/me", forged)
-    assert_error(answer.status, answer.body, 401, "unauthorized")
+    answer = await call(live_server, "GET", "/api/me", signed)
+    assert_error(answer.status, answer.body, 403, "forbidden", "invite")
 
 
 # Request bodies
