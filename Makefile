@@ -16,11 +16,16 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Debian packages the tests need: Chromium for the browser tests.
+# Debian packages: Chromium for the browser tests; Pango and a CJK font for the PDF reports
+# (WeasyPrint); poppler-utils (pdftotext) for the report tests. Installed only when missing.
+DEBIAN_DEPS := chromium libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk poppler-utils
+
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@missing="$$(for p in $(DEBIAN_DEPS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done)"; \
+	[ -z "$$missing" ] || { \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium ; }
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing ; }
 
 # The tests' S3 server: LocalStack (S3 only, no Docker) in a venv of its own, so its pins never
 # touch ours. tests/s3server.py starts it on loopback, offline.

@@ -11,7 +11,7 @@ from typing import Any
 import segno
 from aiohttp import web
 
-from server import api_archive, api_evidence, inspections
+from server import api_archive, api_evidence, api_report, inspections
 from server.auth import COOKIE_NAME, bearer_or_cookie, current_user, login, open_session
 from server.clock import utc_iso
 from server.errors import (
@@ -260,3 +260,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/health", get_health)
     api_archive.add_routes(app)
     api_evidence.add_routes(app)
+    api_report.add_routes(app)

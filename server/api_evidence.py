@@ -7,7 +7,7 @@ import asyncio
 
 from aiohttp import web
 
-from server import api, checklists, snapshots
+from server import api, api_report, checklists, snapshots
 from server.annotations import annotate, annotation_bytes, annotations_of
 from server.auth import current_user
 from server.conclusions import conclude
@@ -111,6 +111,7 @@ async def post_conclusion(request: web.Request) -> web.Response:
     signed = await conclude(
         services, user, request.match_info["inspection_id"], body, request.app[CONCLUSION_LOCK]
     )
+    api_report.schedule_report(request.app, signed.conclusion.inspection_id)
     return web.json_response(signed.to_json(), status=201)
 
 

@@ -1,0 +1,259 @@
+# ruff: noqa: RUF001 - Chinese text uses full-width punctuation on purpose
+"""The inspection report: Chinese HTML and PDF made after the conclusion, stored, chained,
+verified."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from server import site_checks
+from server.geo import LocationFix
+from tests.conftest import LiveServer
+
+HOSTILE_TITLE = '新建厂房 <script>alert("x")</script> & 踏勘'
+HOSTILE_REASON = "现场与申报材料一致 <img src=x onerror=alert(1)>"
+
+
+async def run(*args: str, timeout: float = 60) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    async with asyncio.timeout(timeout):
+        out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def fetch(
+    server: LiveServer, path: str, username: str | None
+) -> tuple[int, dict[str, str], bytes]:
+    headers = {}
+    if username is not None:
+        headers["Authorization"] = f"Bearer {await server.token(username)}"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(server.base_url + path, headers=headers) as response,
+    ):
+        return response.status, dict(response.headers), await response.read()
+
+
+async def wait_for_report(
+    server: LiveServer, inspection_id: str, fmt: str, version: int, username: str = "inspector1"
+) -> tuple[dict[str, str], bytes]:
+    """Poll until the report of ``version`` is served (202 meanwhile); generous for a busy box."""
+    deadline = time.monotonic() + 120
+    while True:
+        status, headers, body = await fetch(
+            server, f"/api/inspections/{inspection_id}/report.{fmt}", username
+        )
+        if status == 200 and headers["X-Report-Version"] == str(version):
+            return headers, body
+        assert status in (200, 202), (status, body[:300])
+        assert time.monotonic() < deadline, "the report was not generated within 120 s"
+        await asyncio.sleep(0.3)
+
+
+async def pdf_text(pdf: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "report.pdf"
+    path.write_bytes(pdf)
+    code, out, err = await run("pdftotext", "-layout", str(path), "-")
+    assert code == 0, err
+    return out
+
+
+async def snapshot_when_video_flows(server: LiveServer, inspection_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while True:
+        status, body = await server.request(
+            "POST", f"/api/inspections/{inspection_id}/snapshots", "inspector1"
+        )
+        if status == 201:
+            return dict(body)
+        assert status == 409, body
+        assert time.monotonic() < deadline, f"no video within 60 s: {body}"
+        await asyncio.sleep(0.5)
+
+
+async def chained_reports(server: LiveServer, case_id: str) -> list[dict[str, Any]]:
+    _, entries = await server.services.archive.chain_page(case_id, 0, 10_000)
+    return [e.body for e in entries if e.kind == "report"]
+
+
+async def add_site_checks(server: LiveServer, case_id: str, inspection_id: str) -> None:
+    """Location fixes and a judged challenge, through the same functions signalling uses."""
+    services = server.services
+    now = services.clock.now()
+    for i in range(3):
+        fix = LocationFix(30.2741 + i * 0.0001, 120.1551, 8.0, now - 20 + i * 10)
+        await site_checks.record_location(services, case_id, inspection_id, "applicant-1", fix)
+    challenge = await site_checks.issue_challenge(
+        services, case_id, inspection_id, "code", None, 1, "inspector1"
+    )
+    await site_checks.mark_shown(services, case_id, inspection_id, challenge.challenge_id)
+    await site_checks.judge(
+        services,
+        case_id,
+        inspection_id,
+        challenge.challenge_id,
+        "passed",
+        "举牌清晰 <b>ok</b>",
+        "inspector1",
+    )
+
+
+async def test_concluded_inspection_gets_a_chinese_pdf_and_html_report_that_verifies(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    case = await live_server.new_case(
+        title=HOSTILE_TITLE, case_type="building", site_lat=30.2741, site_lon=120.1551
+    )
+    case_id = case["case_id"]
+    status, invite = await live_server.request(
+        "POST", f"/api/cases/{case_id}/inspections", "inspector1"
+    )
+    assert status == 201, invite
+    inspection_id = invite["inspection_id"]
+    publish = ("publish", invite["applicant_url"], "--source", "testsrc", "--seconds", "60")
+    publisher = asyncio.create_task(run(sys.executable, "-m", "client", *publish, timeout=120))
+    first = await snapshot_when_video_flows(live_server, inspection_id)
+    second = await snapshot_when_video_flows(live_server, inspection_id)
+    status, annotation = await live_server.request(
+        "POST",
+        f"/api/snapshots/{first['snapshot_id']}/annotations",
+        "inspector1",
+        json={
+            "shapes": [{"type": "box", "x1": 10, "y1": 10, "x2": 90, "y2": 60, "color": "#ff0000"}]
+        },
+    )
+    assert status == 201, annotation
+    await add_site_checks(live_server, case_id, inspection_id)
+    status, checklist = await live_server.request(
+        "GET", f"/api/inspections/{inspection_id}/checklist", "inspector1"
+    )
+    assert status == 200, checklist
+    for item in checklist["items"]:
+        status, marked = await live_server.request(
+            "POST",
+            f"/api/inspections/{inspection_id}/checklist/{item['item_id']}",
+            "inspector1",
+            json={
+                "done": True,
+                "note": "已核对 <u>门牌</u>",
+                "snapshot_ids": [second["snapshot_id"]],
+            },
+        )
+        assert status == 200, marked
+
+    status, before = await live_server.request(
+        "GET", f"/api/inspections/{inspection_id}/report.pdf", "inspector1"
+    )
+    assert (status, before["error"]) == (409, "conflict"), before
+
+    status, concluded = await live_server.request(
+        "POST",
+        f"/api/inspections/{inspection_id}/conclusion",
+        "inspector1",
+        json={"outcome": "pass", "reason": HOSTILE_REASON},
+    )
+    assert status == 201, concluded
+    assert concluded["report_pdf_url"] == f"/api/inspections/{inspection_id}/report.pdf"
+    code, _, err = await publisher
+    assert code == 0, err
+
+    pdf_headers, pdf = await wait_for_report(live_server, inspection_id, "pdf", 1)
+    assert pdf.startswith(b"%PDF-")
+    assert pdf_headers["Content-Type"] == "application/pdf"
+    text = await pdf_text(pdf, tmp_path)
+    assert case_id in text
+    assert "远程踏勘报告" in text
+    assert "踏勘结论：通过" in text.replace(" ", "")
+    for shot in (first, second):
+        assert shot["sha256"] in text, f"snapshot hash {shot['sha256']} not in the PDF text"
+    assert annotation["sha256"] in text
+    assert concluded["signature"] in text
+
+    # An auditor reads the same report; the HTML shows user text as text, never as markup.
+    html_headers, html_bytes = await wait_for_report(
+        live_server, inspection_id, "html", 1, "auditor1"
+    )
+    html = html_bytes.decode("utf-8")
+    for markup in ("<script>alert", "<img src=x", "<b>ok", "<u>门牌"):
+        assert markup not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; 踏勘" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "default-src 'none'" in html_headers["Content-Security-Policy"]
+    for shot in (first, second):
+        assert shot["sha256"] in html
+
+    # Both files are chained with the hashes of the bytes served, and the case verifies.
+    chained = {body["format"]: body for body in await chained_reports(live_server, case_id)}
+    assert chained["pdf"]["sha256"] == hashlib.sha256(pdf).hexdigest()
+    assert chained["html"]["sha256"] == hashlib.sha256(html_bytes).hexdigest()
+    assert chained["pdf"]["key"] == (f"cases/{case_id}/inspections/{inspection_id}/reports/001.pdf")
+    assert pdf_headers["X-Content-SHA256"] == chained["pdf"]["sha256"]
+    await live_server.services.archive.drain()
+    code, out, err = await run(
+        sys.executable, "-m", "server.cli", "verify", case_id, "--data", str(live_server.data_dir)
+    )
+    assert code == 0, out + err
+
+    # Only the inspection's own inspector, auditors and admins may read it.
+    path = f"/api/inspections/{inspection_id}/report.pdf"
+    assert (await fetch(live_server, path, "inspector2"))[0] == 403
+    assert (await fetch(live_server, path, None))[0] == 401
+    assert (await fetch(live_server, path, "admin1"))[0] == 200
+
+
+async def test_correction_makes_a_second_signed_report_version_naming_both_conclusions(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    invite = await live_server.new_inspection()
+    inspection_id = invite["inspection_id"]
+    conclusion_path = f"/api/inspections/{inspection_id}/conclusion"
+    status, first = await live_server.request(
+        "POST", conclusion_path, "inspector1", json={"outcome": "fail", "reason": "无人到场"}
+    )
+    assert status == 201, first
+    await wait_for_report(live_server, inspection_id, "pdf", 1)
+    status, second = await live_server.request(
+        "POST",
+        conclusion_path,
+        "inspector1",
+        json={
+            "outcome": "correction",
+            "reason": "补交门牌照片后复核",
+            "corrects": first["chain_seq"],
+        },
+    )
+    assert status == 201, second
+
+    _, pdf = await wait_for_report(live_server, inspection_id, "pdf", 2)
+    text = (await pdf_text(pdf, tmp_path)).replace(" ", "")
+    assert "踏勘结论：需补正" in text
+    assert "无人到场" in text  # the history shows both
+    assert "补交门牌照片后复核" in text
+    versions = sorted(
+        (body["version"], body["format"])
+        for body in await chained_reports(live_server, invite["case_id"])
+    )
+    assert versions == [(1, "html"), (1, "pdf"), (2, "html"), (2, "pdf")]
+    await live_server.services.archive.drain()
+    code, out, err = await run(
+        sys.executable, "-m", "server.cli", "verify", invite["case_id"],
+        "--data", str(live_server.data_dir),
+    )  # fmt: skip
+    assert code == 0, out + err
+
+
+async def test_report_of_an_unknown_inspection_is_not_found(live_server: LiveServer) -> None:
+    status, body = await live_server.request(
+        "GET", "/api/inspections/" + "0" * 32 + "/report.html", "auditor1"
+    )
+    assert (status, body["error"]) == (404, "not_found"), body
