@@ -61,7 +61,8 @@ async def chain(server: LiveServer, case_id: str) -> list[ChainEntry]:
 
 
 async def kinds(server: LiveServer, case_id: str) -> list[str]:
-    return [entry.kind for entry in await chain(server, case_id)]
+    """The kinds of the case's chain entries, but refused requests (audited on their own)."""
+    return [entry.kind for entry in await chain(server, case_id) if entry.kind != "access_denied"]
 
 
 def object_files(server: LiveServer, case_id: str, part: str) -> list[Path]:
