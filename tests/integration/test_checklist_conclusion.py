@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -9,6 +10,7 @@ from recorder.conclusion import Conclusion
 from recorder.signing import verify_signature
 from recorder.storage import LocalStorage
 from recorder.verify import verify_case
+from server.api_report import REPORT_TASKS
 from tests.conftest import LiveServer
 from tests.integration.evidence_helpers import kinds, publishing
 from tests.integration.peers import join, wait_until
@@ -245,6 +247,16 @@ async def test_conclusion_is_signed_ends_the_inspection_and_is_final(
     )
     assert inspection["outcome"] == "correction"
 
+    # The conclusion triggers the report (server/report.py): it appears and verifies.
+    async with asyncio.timeout(120):
+        while True:
+            status, html = await live_server.request("GET", signed["report_html_url"], "auditor1")
+            if status == 200:
+                break
+            assert status in (202, 409), html
+            await asyncio.sleep(0.5)
+    assert case_id in html
+    await live_server.app[REPORT_TASKS].close()
     await live_server.services.archive.drain()
     report = verify_case(LocalStorage(live_server.data_dir / "archive"), case_id)
     assert report.conclusions == 2
