@@ -176,6 +176,16 @@ def when(text: str | None) -> str:
     return f"{stamp:%Y-%m-%d %H:%M:%S} UTC（北京时间 {local:%m-%d %H:%M:%S}）"
 
 
+def utc_short(text: str | None) -> str:
+    """``2026-05-01 02:00:03`` (UTC) for table cells, where the column names the zone."""
+    if not text:
+        return "—"
+    try:
+        return f"{_parse_utc(text):%Y-%m-%d %H:%M:%S}"
+    except ValueError:
+        return text
+
+
 def response_ms(issued_at: str, shown_at: str | None) -> int | None:
     if shown_at is None:
         return None
@@ -258,10 +268,11 @@ def _case_section(report: ReportContent) -> Html:
 
 def _participants_section(report: ReportContent) -> Html:
     rows = [
-        (ROLE_ZH.get(p.role, p.role), p.display_name, when(p.joined_at), when(p.left_at))
+        (ROLE_ZH.get(p.role, p.role), p.display_name, utc_short(p.joined_at), utc_short(p.left_at))
         for p in report.participants
     ]
-    return _section("二、参与人员", _table(("角色", "姓名", "加入时间", "离开时间"), rows))
+    headers = ("角色", "姓名", "加入时间（UTC）", "离开时间（UTC）")
+    return _section("二、参与人员", _table(headers, rows))
 
 
 def _location_section(report: ReportContent) -> Html:
@@ -276,7 +287,9 @@ def _location_section(report: ReportContent) -> Html:
                 distance = f"{metres:.0f}"
             except ValueError:
                 distance = None
-        rows.append((when(fix.fix_at), fix.lat, fix.lon, fix.accuracy_m, distance, fix.chain_seq))
+        rows.append(
+            (utc_short(fix.fix_at), fix.lat, fix.lon, fix.accuracy_m, distance, fix.chain_seq)
+        )
     intro = f"共 {len(fixes)} 条定位记录（申请人手机上报，时间为设备时间）。"
     if len(shown) < len(fixes):
         intro += f"下表均匀选取 {len(shown)} 条（含首末两条）；全部记录见哈希链。"
@@ -285,7 +298,7 @@ def _location_section(report: ReportContent) -> Html:
     return _section(
         "三、位置轨迹",
         Html(f'<p class="muted">{_text(intro)}</p>'),
-        _table(("定位时间", "纬度", "经度", "精度（米）", "距场地（米）", "链序号"), rows),
+        _table(("定位时间（UTC）", "纬度", "经度", "精度（米）", "距场地（米）", "链序号"), rows),
     )
 
 
@@ -297,14 +310,14 @@ def _challenge_section(report: ReportContent) -> Html:
             (
                 CHALLENGE_KIND_ZH.get(c.kind, c.kind),
                 c.prompt,
-                when(c.issued_at),
+                utc_short(c.issued_at),
                 f"{delay} 毫秒" if delay is not None else "未显示",
                 JUDGEMENT_ZH.get(c.judgement, c.judgement) if c.judgement else "未判定",
                 c.note,
                 c.issued_by,
             )
         )
-    headers = ("类型", "内容", "发出时间", "响应用时", "判定", "说明", "发起人")
+    headers = ("类型", "内容", "发出时间（UTC）", "响应用时", "判定", "说明", "发起人")
     return _section("四、在场核验（活体与地点）", _table(headers, rows))
 
 
@@ -328,7 +341,7 @@ def _checklist_section(report: ReportContent) -> Html:
                 state,
                 line.note,
                 line.marked_by,
-                when(line.marked_at),
+                utc_short(line.marked_at),
             )
         )
     missing = sum(1 for line in report.checklist if not line.done)
@@ -337,7 +350,15 @@ def _checklist_section(report: ReportContent) -> Html:
         f"检查模板：{report.checklist_name}{version}；"
         f"共 {len(report.checklist)} 项，未完成 {missing} 项。"
     )
-    headers = ("检查项", "照片（已拍/需拍）", "对应照片", "状态", "备注", "记录人", "记录时间")
+    headers = (
+        "检查项",
+        "照片（已拍/需拍）",
+        "对应照片",
+        "状态",
+        "备注",
+        "记录人",
+        "记录时间（UTC）",
+    )
     return _section(
         "五、检查清单", Html(f'<p class="muted">{_text(intro)}</p>'), _table(headers, rows)
     )
@@ -393,12 +414,12 @@ def _conclusion_section(report: ReportContent) -> Html:
     ]
     if len(report.conclusions) > 1:
         rows = [
-            (c.chain_seq, OUTCOME_ZH.get(c.outcome, c.outcome), c.reason, c.by, when(c.at))
+            (c.chain_seq, OUTCOME_ZH.get(c.outcome, c.outcome), c.reason, c.by, utc_short(c.at))
             for c in report.conclusions
         ]
         parts += [
             Html("<h3>结论记录（含更正）</h3>"),
-            _table(("链序号", "结论", "理由", "作出人", "时间"), rows),
+            _table(("链序号", "结论", "理由", "作出人", "时间（UTC）"), rows),
         ]
     return _section("七、踏勘结论", *parts)
 
@@ -437,6 +458,7 @@ def render_html(report: ReportContent, template: str | None = None) -> str:
         f'<p class="subtitle">案件编号 {_text(report.case.case_id)} · 结论 '
         f"{_text(OUTCOME_ZH.get(final.outcome, final.outcome))} · 第 {report.version} 版 · "
         f"生成于 {_text(when(report.generated_at))}</p>"
+        '<p class="muted">表中时间为协调世界时（UTC），北京时间 = UTC + 8 小时。</p>'
     )
     body = "\n".join(
         [
