@@ -143,16 +143,24 @@ export class EvidencePanels {
     this.renderChecklist();
   }
 
-  async mark(item, changes) {
+  // Marks go one at a time, each built from the latest saved state of its item, so a note saved
+  // on blur and a tick right after cannot overtake each other.
+  mark(itemId, changes) {
+    const row = $('checklist').querySelector(`[data-item-id="${CSS.escape(itemId)}"]`);
+    if (row) row.dataset.saving = 'true';
+    this.marking = (this.marking ?? Promise.resolve()).then(() => this.#mark(itemId, changes));
+    return this.marking;
+  }
+
+  async #mark(itemId, changes) {
+    const item = (this.checklist?.items ?? []).find((i) => i.item_id === itemId) ?? {};
     const body = {
-      done: changes.done ?? item.done,
+      done: changes.done ?? Boolean(item.done),
       note: (changes.note ?? item.note ?? '').slice(0, 500),
       snapshot_ids: changes.snapshot_ids ?? item.photos ?? [],
     };
-    const row = $('checklist').querySelector(`[data-item-id="${CSS.escape(item.item_id)}"]`);
-    if (row) row.dataset.saving = 'true';
     try {
-      await api(`${this.base}/checklist/${encodeURIComponent(item.item_id)}`, { method: 'POST', body });
+      await api(`${this.base}/checklist/${encodeURIComponent(itemId)}`, { method: 'POST', body });
       this.checklist = await api(`${this.base}/checklist`);
       $('checklist-error').hidden = true;
     } catch (err) {
@@ -164,9 +172,15 @@ export class EvidencePanels {
 
   renderChecklist() {
     const list = $('checklist');
-    list.replaceChildren();
     const data = this.checklist;
     if (!data) return;
+    // Keep what the inspector is typing in a note across the re-render.
+    const active = document.activeElement;
+    const typing =
+      active?.dataset?.role === 'note' && list.contains(active)
+        ? { itemId: active.closest('[data-item-id]').dataset.itemId, value: active.value }
+        : null;
+    list.replaceChildren();
     $('checklist-name').textContent = `${data.name ?? data.template_id} · v${data.version}`;
     const locked = Boolean(this.concluded);
     for (const item of data.items ?? []) {
@@ -174,22 +188,29 @@ export class EvidencePanels {
       const need = item.required_photos ?? 0;
       const checkbox = h('input', { type: 'checkbox', 'data-role': 'done', disabled: locked });
       checkbox.checked = Boolean(item.done);
-      checkbox.addEventListener('change', () => this.mark(item, { done: checkbox.checked, note: note.value }));
+      checkbox.addEventListener('change', () => this.mark(item.item_id, { done: checkbox.checked }));
       const note = h('input', { class: 'grow', maxlength: '500', placeholder: t('checklist.note_placeholder'), 'data-role': 'note', disabled: locked });
       note.value = item.note ?? '';
-      note.addEventListener('change', () => this.mark(item, { note: note.value }));
+      note.addEventListener('change', () => this.mark(item.item_id, { note: note.value }));
       const spare = this.snapshots.map((s) => s.snapshot_id).filter((id) => !photos.includes(id));
       const attach = h(
         'button',
         { class: 'btn', type: 'button', 'data-role': 'attach', disabled: locked || !spare.length },
         t('checklist.attach'),
       );
-      attach.addEventListener('click', () => this.mark(item, { snapshot_ids: [...photos, spare[spare.length - 1]], note: note.value }));
+      attach.addEventListener('click', () => this.mark(item.item_id, { snapshot_ids: [...photos, spare[spare.length - 1]] }));
       const missing = (data.missing ?? []).includes(item.item_id);
       list.append(
         h(
           'li',
-          { 'data-item-id': item.item_id, 'data-done': String(Boolean(item.done)), 'data-missing': String(missing) },
+          {
+            'data-item-id': item.item_id,
+            'data-done': String(Boolean(item.done)),
+            'data-missing': String(missing),
+            'data-note': item.note ?? '',
+            'data-photos': String(photos.length),
+            'data-need': String(need),
+          },
           h('label', { class: 'row checklist-text' }, checkbox, h('span', { class: 'grow' }, item.text)),
           h(
             'div',
@@ -202,6 +223,13 @@ export class EvidencePanels {
           ),
         ),
       );
+    }
+    if (typing) {
+      const input = list.querySelector(`[data-item-id="${CSS.escape(typing.itemId)}"] [data-role="note"]`);
+      if (input) {
+        input.value = typing.value;
+        input.focus();
+      }
     }
     const missingIds = data.missing ?? [];
     const texts = (data.items ?? []).filter((i) => missingIds.includes(i.item_id)).map((i) => i.text);
