@@ -132,7 +132,7 @@ async def test_audit_refuses_inspectors_huge_pages_and_unknown_cases(
 ) -> None:
     invite = await live_server.new_inspection()
     path = f"/api/cases/{invite['case_id']}/audit"
-    status, body = await live_server.request("GET", path, "inspector1")
+    status, body = await live_server.request("GET", path, "inspector2")  # not the case's
     assert (status, body["error"]) == (403, "forbidden")
     status, body = await live_server.request("GET", path + "?limit=100000", "auditor1")
     assert (status, body["error"]) == (400, "bad_request")
