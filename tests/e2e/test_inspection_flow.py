@@ -308,3 +308,72 @@ async def test_whole_inspection_from_case_to_verified_report(
     assert code_ == 0, out
     for shot in snapshots:
         assert str(shot["id"]) in out, out
+
+
+async def test_denied_location_is_shown_and_an_ended_inspection_is_concluded_from_the_dashboard(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    invite = await live_server.new_inspection("inspector1")
+    inspector_context = await browser.new_context(
+        viewport={"width": 1400, "height": 1000}, permissions=["microphone"], locale="zh-CN"
+    )
+    applicant_context = await browser.new_context(  # no geolocation permission
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        permissions=["camera", "microphone"],
+        locale="zh-CN",
+    )
+    console: list[str] = []
+    try:
+        inspector = await inspector_context.new_page()
+        _record_console(inspector, "inspector", console)
+        await _login(inspector, live_server, "inspector1")
+        page_url = f"{live_server.base_url}/inspect/{invite['inspection_id']}"
+        await inspector.goto(page_url)
+        await expect(inspector.locator("body")).to_have_attribute(
+            "data-conn", "joined", timeout=TIMEOUT_MS
+        )
+        applicant = await applicant_context.new_page()
+        _record_console(applicant, "applicant", console)
+        await applicant.goto(invite["applicant_url"])
+        await applicant.click("#consent-accept", timeout=TIMEOUT_MS)
+        status = applicant.locator("#location-status")
+        await expect(status).to_have_attribute("data-state", "denied", timeout=TIMEOUT_MS)
+        await expect(status).to_contain_text("未获得位置权限")
+        await expect(inspector.locator("#location-denied")).to_be_visible(timeout=TIMEOUT_MS)
+        await expect(inspector.locator("#location-denied")).to_contain_text("permission denied")
+
+        # Ended without a conclusion: it waits on the dashboard, and the page still concludes it.
+        await inspector.click("#btn-end")
+        await inspector.click("#btn-end-confirm")
+        await expect(inspector.locator("body")).to_have_attribute(
+            "data-state", "ended", timeout=TIMEOUT_MS
+        )
+        await expect(inspector.locator("#btn-snapshot")).to_be_disabled()
+        await inspector.goto(f"{live_server.base_url}/dashboard")
+        waiting = inspector.locator(
+            f'#dash-awaiting li[data-inspection-id="{invite["inspection_id"]}"]'
+        )
+        await expect(waiting).to_be_visible(timeout=TIMEOUT_MS)
+        await waiting.locator("a").click()
+        await inspector.wait_for_url(page_url, timeout=TIMEOUT_MS)
+        await inspector.check('#conclusion-form input[value="correction"]')
+        await inspector.fill("#conclusion-reason", "缺少消防验收材料 请补正")
+        await inspector.click("#btn-conclude")
+        await inspector.click("#btn-conclusion-yes")
+        await expect(inspector.locator("#conclusion-result")).to_have_attribute(
+            "data-outcome", "correction", timeout=TIMEOUT_MS
+        )
+        await expect(inspector.locator("#conclusion-outcome")).to_contain_text("需补正")
+    finally:
+        print("\n".join(console))
+        await applicant_context.close()
+        await inspector_context.close()
+
+    _, entries = await live_server.services.archive.chain_page(invite["case_id"], 0, 100_000)
+    denied = [e.body for e in entries if e.kind == "location_denied"]
+    assert [d["reason"] for d in denied] == ["permission denied"]
+    assert not [e for e in entries if e.kind == "location"]
+    [conclusion] = [e.body for e in entries if e.kind == "conclusion"]
+    assert conclusion["outcome"] == "correction"

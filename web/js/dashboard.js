@@ -31,7 +31,7 @@ function entry(item, section) {
       h('div', {}, h('span', { class: 'mono' }, item.case_id), ' ', h('strong', {}, item.title ?? '')),
       h('div', { class: 'muted small' }, [item.address, when].filter(Boolean).join(' · ')),
     ),
-    h('span', { class: `badge ${item.status === 'active' ? 'live' : 'ended'}` }, item.status),
+    h('span', { class: `badge ${item.status === 'active' ? 'live' : 'ended'}` }, t(`dashboard.status.${item.status}`)),
     h('a', { class: `btn ${section === 'awaiting_conclusion' ? 'primary' : ''}`, href: `/inspect/${encodeURIComponent(item.inspection_id)}` }, t(action)),
   );
 }

@@ -114,6 +114,8 @@ addStrings({
     'dashboard.scheduled': '计划 {time}',
     'dashboard.created': '创建 {time}',
     'dashboard.updated': '更新于 {time}',
+    'dashboard.status.active': '进行中',
+    'dashboard.status.ended': '已结束',
   },
   en: {
     'join.location_consent': 'After you agree, this page shares your phone\'s location (every 10 s) so the inspector can check you are on site.',
@@ -225,5 +227,7 @@ addStrings({
     'dashboard.scheduled': 'scheduled {time}',
     'dashboard.created': 'created {time}',
     'dashboard.updated': 'updated {time}',
+    'dashboard.status.active': 'active',
+    'dashboard.status.ended': 'ended',
   },
 });
