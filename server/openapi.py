@@ -6,6 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
+from server.openapi_evidence import evidence_paths
+
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
 
@@ -226,6 +228,7 @@ DOCUMENT: dict[str, Any] = {
         },
         "/api/config": {"get": _op("ICE servers", 200, _obj(["ice_servers"]), (), auth=False)},
         "/api/health": {"get": _op("Liveness", 200, _obj(["ok"]), (), auth=False)},
+        **evidence_paths(_op, _obj),
     },
 }
 
