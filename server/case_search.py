@@ -186,10 +186,11 @@ def _where(query: CaseQuery, owner: int | None) -> tuple[str, list[Any]]:
         clauses.append("c.applicant_name LIKE ? ESCAPE '\\'")
         args.append("%" + _like_escape(query.applicant) + "%")
     if query.inspector:
+        # IN over a UNION: each side uses its created_by index, where an OR would scan.
         clauses.append(
-            "(c.created_by = (SELECT id FROM users WHERE username = ?)"
-            " OR EXISTS (SELECT 1 FROM inspections i WHERE i.case_id = c.case_id"
-            " AND i.created_by = (SELECT id FROM users WHERE username = ?)))"
+            "c.case_id IN (SELECT case_id FROM cases WHERE created_by ="
+            " (SELECT id FROM users WHERE username = ?) UNION SELECT case_id FROM inspections"
+            " WHERE created_by = (SELECT id FROM users WHERE username = ?))"
         )
         args += [query.inspector, query.inspector]
     if query.date_from is not None:
@@ -199,15 +200,13 @@ def _where(query: CaseQuery, owner: int | None) -> tuple[str, list[Any]]:
         # created_at is "YYYY-MM-DDTHH:MM:SS.mmmZ": before the next day's date string.
         clauses.append("c.created_at < ?")
         args.append((query.date_to + timedelta(days=1)).isoformat())
+    # Uncorrelated subqueries over the (outcome, case_id) index: built once, not per case.
     if query.outcome == "none":
         clauses.append(
-            "NOT EXISTS (SELECT 1 FROM inspections i WHERE i.case_id = c.case_id"
-            " AND i.outcome IS NOT NULL)"
+            "c.case_id NOT IN (SELECT case_id FROM inspections WHERE outcome IS NOT NULL)"
         )
     elif query.outcome:
-        clauses.append(
-            "EXISTS (SELECT 1 FROM inspections i WHERE i.case_id = c.case_id AND i.outcome = ?)"
-        )
+        clauses.append("c.case_id IN (SELECT case_id FROM inspections WHERE outcome = ?)")
         args.append(query.outcome)
     return " AND ".join(clauses) if clauses else "1", args
 
