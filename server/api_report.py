@@ -35,20 +35,26 @@ class ReportTasks:
 
     def __init__(self) -> None:
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
 
     def start(self, app: web.Application, inspection_id: str) -> None:
-        """Generate the next report version of the inspection in the background (once at a time
-        per inspection: a request while one runs is folded into it)."""
+        """Generate the next report version of the inspection in the background, one at a time
+        per inspection. A request while one runs (a correction concluded meanwhile) runs once
+        more after it, so the newest conclusion always gets its own version."""
         running = self._tasks.get(inspection_id)
         if running is not None and not running.done():
+            self._again.add(inspection_id)
             return
         task = asyncio.create_task(self._run(app, inspection_id), name=f"report-{inspection_id}")
         self._tasks[inspection_id] = task
-        task.add_done_callback(lambda done: self._forget(inspection_id, done))
+        task.add_done_callback(lambda done: self._finished(app, inspection_id, done))
 
-    def _forget(self, inspection_id: str, task: asyncio.Task[None]) -> None:
+    def _finished(self, app: web.Application, inspection_id: str, task: asyncio.Task[None]) -> None:
         if self._tasks.get(inspection_id) is task:
             del self._tasks[inspection_id]
+        if inspection_id in self._again and not task.cancelled():
+            self._again.discard(inspection_id)
+            self.start(app, inspection_id)
 
     @staticmethod
     async def _run(app: web.Application, inspection_id: str) -> None:
@@ -58,6 +64,7 @@ class ReportTasks:
             logger.exception("report generation failed", extra={"inspection_id": inspection_id})
 
     async def close(self) -> None:
+        self._again.clear()
         tasks = list(self._tasks.values())
         if not tasks:
             return
