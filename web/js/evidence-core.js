@@ -539,11 +539,18 @@
     }
 
     // The first playable video time at or after t, and the hole skipped to reach it (or null).
-    playableFrom(t) {
+    // `stalled`: the video has no data beyond t, so a segment whose successor is not adjacent
+    // has ended even if its last frame's duration was estimated longer.
+    playableFrom(t, stalled = false) {
       const list = this.timeline.tracks[VIDEO_TRACK].segments;
       const here = segmentAt(list, t);
-      if (here && here.state !== 'broken') return { t, hole: null };
-      const next = list.find((s) => s.start > t - 0.05 && s.state !== 'broken' && s !== here);
+      if (here && here.state !== 'broken') {
+        const after = list[list.indexOf(here) + 1];
+        const adjacent = after && after.state !== 'broken' && after.start - here.end < 0.1;
+        if (!stalled || adjacent || t < here.end - 0.25) return { t, hole: null };
+      }
+      const from = here ? here.start : t - 0.05;
+      const next = list.find((s) => s.start > from && s.state !== 'broken' && s !== here);
       if (!next) return { t, hole: null, end: true };
       return { t: next.start + 0.001, hole: { start: t, end: next.start, broken: here && here.state === 'broken' ? here : null } };
     }
@@ -561,16 +568,48 @@
       const t = this.video.currentTime;
       for (const p of this.players) p.setTarget(t);
       if (!this.video.paused || this.video.readyState < 3) {
-        const { t: to, hole, end } = this.playableFrom(t);
+        const stalled = this.#stalledAt(t);
+        const jump = stalled ? this.#bufferedJump(t) : null;
+        const { t: to, hole, end } = jump ? { t: jump.to, hole: jump.hole } : this.playableFrom(t, stalled);
         if (hole) {
           if (hole.end - hole.start >= GAP_NOTICE_S || hole.broken) this.hooks.onHole?.(hole);
           this.video.currentTime = to;
-        } else if (end && t >= this.timeline.duration - 0.1) {
+        } else if (jump) {
+          this.video.currentTime = to; // a few frames missing inside a segment: MSE would stall
+        } else if (end && stalled) {
           this.video.pause();
         }
       }
       this.sync();
       this.hooks.onTime?.(this.video.currentTime);
+    }
+
+    // Where to go when the video stalls at t with buffered data further on: the next range if it
+    // is less than a second away (frames missing inside a segment) or inside the same loaded
+    // segment (a longer hole in its media, shown as a gap); null when neither holds.
+    #bufferedJump(t) {
+      const list = this.timeline.tracks[VIDEO_TRACK].segments;
+      const here = segmentAt(list, t);
+      const ranges = this.video.buffered;
+      for (let i = 0; i < ranges.length; i += 1) {
+        const start = ranges.start(i);
+        if (start <= t) continue;
+        const broken = list.some((s) => s.state === 'broken' && s.start < start && s.end > t);
+        if (start - t < 1 && !broken) return { to: start + 0.001, hole: null };
+        if (here && here.state === 'verified' && this.players[0].appended.has(here) && start < here.end) {
+          return { to: start + 0.001, hole: { start: t, end: start, broken: null } };
+        }
+        return null;
+      }
+      return null;
+    }
+
+    #stalledAt(t) {
+      const ranges = this.video.buffered;
+      for (let i = 0; i < ranges.length; i += 1) {
+        if (t >= ranges.start(i) - 0.05 && t <= ranges.end(i)) return ranges.end(i) - t < 0.15;
+      }
+      return true;
     }
 
     sync() {
@@ -728,6 +767,7 @@
       }
     }
     if (body.from && typeof body.from === 'object') parts.unshift(body.from.name || body.from.role || '');
+    else if (typeof body.from === 'string') parts.unshift(body.from);
     return parts.filter(Boolean).join(' · ');
   }
 
@@ -923,7 +963,7 @@
                 { 'data-t': ev.t.toFixed(3), 'data-seq': ev.seq },
                 el('span', { class: 'mono muted' }, clock(ev.t)),
                 ' ',
-                el('strong', {}, ev.body.from?.name || ev.body.name || ev.body.role || ev.body.participant_id || ''),
+                el('strong', {}, (typeof ev.body.from === 'string' ? ev.body.from : ev.body.from?.name) || ev.body.name || ev.body.participant_id || ''),
                 ' ',
                 ev.body.text ?? '',
               ),
@@ -975,6 +1015,8 @@
           'data-seq': seg.seq,
           'data-key': seg.rel,
           'data-state': seg.state,
+          'data-start': seg.start.toFixed(3),
+          'data-end': seg.end.toFixed(3),
           title: `${track} #${seg.seq}`,
         });
         bar.append(seg.node);
