@@ -113,7 +113,6 @@ async def post_conclusion(request: web.Request) -> web.Response:
     )
     # The inspection has ended and its manifest is signed: the report can be made from it.
     api_report.schedule_report(request.app, signed.conclusion.inspection_id)
-    api_report.schedule_report(request.app, signed.conclusion.inspection_id)
     return web.json_response(signed.to_json(), status=201)
 
 

@@ -37,13 +37,15 @@ class ReportTasks:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
 
-    def start(self, app: web.Application, inspection_id: str) -> None:
+    def start(self, app: web.Application, inspection_id: str, again: bool = True) -> None:
         """Generate the next report version of the inspection in the background, one at a time
-        per inspection. A request while one runs (a correction concluded meanwhile) runs once
-        more after it, so the newest conclusion always gets its own version."""
+        per inspection. With ``again`` (a conclusion or correction was just signed), a request
+        while one runs runs once more after it, so the newest conclusion gets its own version;
+        without (a reader asking for a missing report), it is folded into the running one."""
         running = self._tasks.get(inspection_id)
         if running is not None and not running.done():
-            self._again.add(inspection_id)
+            if again:
+                self._again.add(inspection_id)
             return
         task = asyncio.create_task(self._run(app, inspection_id), name=f"report-{inspection_id}")
         self._tasks[inspection_id] = task
@@ -109,7 +111,7 @@ async def _get_report(request: web.Request, report_format: str) -> web.StreamRes
             )
         if not report.report_pending(services, inspection.inspection_id):
             # Concluded without a report (a failed or interrupted generation): make it now.
-            schedule_report(request.app, inspection.inspection_id)
+            request.app[REPORT_TASKS].start(request.app, inspection.inspection_id, again=False)
         return _generating()
     data = await report.read_report(services, record, report_format)
     sha256 = record.html_sha256 if report_format == "html" else record.pdf_sha256
