@@ -161,7 +161,10 @@ async def post_case(request: web.Request) -> web.Response:
 async def post_inspection(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     user = current_user(request, ("inspector",))
-    created = await inspections.create_inspection(services, user, request.match_info["case_id"])
+    body = await json_body(request) if request.body_exists else {}
+    created = await inspections.create_inspection(
+        services, user, request.match_info["case_id"], body
+    )
     return web.json_response(created, status=201)
 
 

@@ -11,7 +11,8 @@ from server import api, api_report, checklists, snapshots
 from server.annotations import annotate, annotation_bytes, annotations_of
 from server.auth import current_user
 from server.conclusions import conclude
-from server.dashboard import dashboard
+from server.dashboard import BEIJING_OFFSET_MIN, dashboard
+from server.errors import BadRequest
 from server.evidence_access import READERS, readable_inspection
 from server.services import SERVICES
 
@@ -118,7 +119,14 @@ async def post_conclusion(request: web.Request) -> web.Response:
 
 async def get_dashboard(request: web.Request) -> web.Response:
     user = current_user(request, ("inspector",))
-    return web.json_response(dashboard(request.app[SERVICES], user))
+    text = request.query.get("utc_offset_min", str(BEIJING_OFFSET_MIN))
+    try:
+        offset = int(text)
+    except ValueError:
+        offset = None
+    if offset is None or not -840 <= offset <= 840:
+        raise BadRequest("query parameter 'utc_offset_min' must be an integer in -840..840")
+    return web.json_response(dashboard(request.app[SERVICES], user, offset))
 
 
 def add_routes(app: web.Application) -> None:

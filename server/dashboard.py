@@ -1,11 +1,11 @@
-"""The inspector's day: inspections scheduled or created today, live ones, and those awaiting a
-conclusion."""
+"""The inspector's day: inspections scheduled or created today (in the inspector's zone), live
+ones, and those awaiting a conclusion."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
+from server.clock import utc_iso
 from server.services import Services
 from server.tokens import SessionToken
 
@@ -16,11 +16,24 @@ _SELECT = (
 )
 
 
-def dashboard(services: Services, user: SessionToken) -> dict[str, Any]:
+BEIJING_OFFSET_MIN = 480
+DAY_S = 86_400
+
+
+def local_day(now: float, utc_offset_min: int) -> tuple[str, str]:
+    """[start, end) of the inspector's local calendar day holding ``now``, as UTC ISO strings
+    (which sort as times)."""
+    offset_s = utc_offset_min * 60
+    start = (now + offset_s) // DAY_S * DAY_S - offset_s
+    return utc_iso(start), utc_iso(start + DAY_S)
+
+
+def dashboard(
+    services: Services, user: SessionToken, utc_offset_min: int = BEIJING_OFFSET_MIN
+) -> dict[str, Any]:
+    """``utc_offset_min`` is the inspector's zone (the page sends its own; default UTC+8)."""
     conn = services.db.conn
-    today = datetime.fromtimestamp(services.clock.now(), UTC).strftime("%Y-%m-%d")
-    # UTC ISO strings sort as times: one day is the range [today, today + "~").
-    day = (today, today + "~")
+    day = local_day(services.clock.now(), utc_offset_min)
     todays = conn.execute(
         _SELECT + " AND ((i.scheduled_at >= ? AND i.scheduled_at < ?)"
         " OR (i.created_at >= ? AND i.created_at < ?))"

@@ -365,8 +365,8 @@ class Database:
     def add_inspection(self, inspection: Inspection) -> None:
         self._conn.execute(
             "INSERT INTO inspections (inspection_id, case_id, status, created_by, created_at,"
-            " ended_at, invite_expires_at, short_code, consented_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " ended_at, invite_expires_at, short_code, consented_at, scheduled_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 inspection.inspection_id,
                 inspection.case_id,
@@ -377,6 +377,7 @@ class Database:
                 inspection.invite_expires_at,
                 inspection.short_code,
                 inspection.consented_at,
+                inspection.scheduled_at,
             ),
         )
 

@@ -6,8 +6,10 @@ import logging
 import math
 import re
 import secrets
+from datetime import UTC
 from typing import Any
 
+from recorder.chain import parse_utc
 from server.clock import utc_iso
 from server.db import Case, Inspection
 from server.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -115,11 +117,34 @@ def invite_links(services: Services, inspection: Inspection) -> dict[str, Any]:
     }
 
 
-async def create_inspection(services: Services, user: SessionToken, case_id: str) -> dict[str, Any]:
+SCHEDULE_PAST_S = 24 * 3600
+SCHEDULE_AHEAD_S = 90 * 24 * 3600
+
+
+def _scheduled_at(body: dict[str, Any], now: float) -> float | None:
+    """The agreed time of the inspection (``scheduled_at``, UTC ISO), if the body names one."""
+    value = body.get("scheduled_at")
+    if value is None:
+        return None
+    try:
+        when = parse_utc(value).replace(tzinfo=UTC).timestamp()
+    except ValueError as exc:
+        raise BadRequest(f"field 'scheduled_at': {exc}") from exc
+    if not now - SCHEDULE_PAST_S <= when <= now + SCHEDULE_AHEAD_S:
+        raise BadRequest("field 'scheduled_at' must be between a day ago and 90 days ahead")
+    return when
+
+
+async def create_inspection(
+    services: Services, user: SessionToken, case_id: str, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Open an inspection of the case now (its invite valid for ``invite_ttl_s``), or for an
+    agreed time: then the invite stays valid until ``invite_ttl_s`` after that time."""
     case = visible_case(services, user, case_id)
     if case.created_by != user.user_id:
         raise Forbidden("only the case's inspector can start an inspection")
     now = services.clock.now()
+    scheduled = _scheduled_at(body or {}, now)
     for _ in range(20):
         code = f"{secrets.randbelow(1_000_000):06d}"
         if services.db.active_inspection_by_code(code) is None:
@@ -133,9 +158,10 @@ async def create_inspection(services: Services, user: SessionToken, case_id: str
         created_by=user.user_id,
         created_at=utc_iso(now),
         ended_at=None,
-        invite_expires_at=int(now) + services.settings.invite_ttl_s,
+        invite_expires_at=int(max(now, scheduled or now)) + services.settings.invite_ttl_s,
         short_code=code,
         consented_at=None,
+        scheduled_at=utc_iso(scheduled) if scheduled is not None else None,
     )
     services.db.add_inspection(inspection)
     await services.archive.append(
@@ -145,6 +171,7 @@ async def create_inspection(services: Services, user: SessionToken, case_id: str
             "inspection_id": inspection.inspection_id,
             "by": user.username,
             "invite_expires_at": utc_iso(inspection.invite_expires_at),
+            "scheduled_at": inspection.scheduled_at,
         },
     )
     logger.info(

@@ -50,7 +50,7 @@ function render() {
 
 async function load() {
   try {
-    data = await api('/api/dashboard');
+    data = await api(`/api/dashboard?utc_offset_min=${-new Date().getTimezoneOffset()}`);
     updatedAt = new Date();
     $('dash-error').hidden = true;
     document.body.dataset.state = 'ready';
