@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from typing import Any
 
+from server.db import Case
 from server.errors import BadRequest
+
+CASE_FIELDS = tuple(f.name for f in fields(Case))
 
 SORTS = {
     "created_at": "c.created_at {order}, c.case_id {order}",
@@ -125,15 +128,9 @@ class CaseQuery:
 
 @dataclass(frozen=True, slots=True)
 class CaseSummary:
-    case_id: str
-    title: str
-    address: str
-    applicant_name: str
-    applicant_phone: str
-    case_type: str
-    site_lat: float | None
-    site_lon: float | None
-    created_at: str
+    """A case as a search lists it: the case, its creator's name and its inspections' gist."""
+
+    case: Case
     created_by: str
     inspections: int
     last_inspection_at: str | None
@@ -141,15 +138,7 @@ class CaseSummary:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "case_id": self.case_id,
-            "title": self.title,
-            "address": self.address,
-            "applicant_name": self.applicant_name,
-            "applicant_phone": self.applicant_phone,
-            "case_type": self.case_type,
-            "site_lat": self.site_lat,
-            "site_lon": self.site_lon,
-            "created_at": self.created_at,
+            **self.case.to_json(),
             "created_by": self.created_by,
             "inspections": self.inspections,
             "last_inspection_at": self.last_inspection_at,
@@ -219,8 +208,7 @@ def search(conn: sqlite3.Connection, query: CaseQuery, owner: int | None) -> Sea
     total = int(conn.execute(count_sql, args).fetchone()[0])
     order = SORTS[query.sort].format(order=query.order.upper())
     page_sql = (
-        "SELECT c.case_id, c.title, c.address, c.applicant_name, c.applicant_phone,"  # noqa: S608
-        " c.case_type, c.site_lat, c.site_lon, c.created_at, u.username AS created_by,"
+        "SELECT c.*, u.username AS creator_name,"  # noqa: S608
         " (SELECT COUNT(*) FROM inspections i WHERE i.case_id = c.case_id) AS inspections,"
         " (SELECT MAX(i.created_at) FROM inspections i WHERE i.case_id = c.case_id)"
         "   AS last_inspection_at,"
@@ -233,16 +221,8 @@ def search(conn: sqlite3.Connection, query: CaseQuery, owner: int | None) -> Sea
     rows = conn.execute(page_sql, [*args, query.limit, query.offset]).fetchall()
     cases = tuple(
         CaseSummary(
-            case_id=row["case_id"],
-            title=row["title"],
-            address=row["address"],
-            applicant_name=row["applicant_name"],
-            applicant_phone=row["applicant_phone"],
-            case_type=row["case_type"],
-            site_lat=row["site_lat"],
-            site_lon=row["site_lon"],
-            created_at=row["created_at"],
-            created_by=row["created_by"],
+            case=Case(**{name: row[name] for name in CASE_FIELDS}),
+            created_by=row["creator_name"],
             inspections=int(row["inspections"]),
             last_inspection_at=row["last_inspection_at"],
             outcomes=tuple(row["outcomes"].split(",")) if row["outcomes"] else (),

@@ -953,6 +953,17 @@
         ),
       );
       const chats = timeline.events.filter((ev) => ev.kind === 'chat');
+      // A chat entry names its sender by participant ID; the join entries carry the names.
+      const names = new Map();
+      for (const ev of timeline.events) {
+        if ((ev.kind === 'joined' || ev.kind === 'rejoined') && ev.body.participant_id) {
+          names.set(ev.body.participant_id, ev.body.name || ev.body.role || ev.body.participant_id);
+        }
+      }
+      const sender = (body) => {
+        const from = typeof body.from === 'string' ? body.from : body.from?.participant_id;
+        return names.get(from) ?? body.from?.name ?? from ?? '';
+      };
       this.chatLog = el(
         'ol',
         { class: 'ev-chat', id: 'replay-chat' },
@@ -963,7 +974,7 @@
                 { 'data-t': ev.t.toFixed(3), 'data-seq': ev.seq },
                 el('span', { class: 'mono muted' }, clock(ev.t)),
                 ' ',
-                el('strong', {}, (typeof ev.body.from === 'string' ? ev.body.from : ev.body.from?.name) || ev.body.name || ev.body.participant_id || ''),
+                el('strong', {}, sender(ev.body)),
                 ' ',
                 ev.body.text ?? '',
               ),
