@@ -41,6 +41,19 @@ function renderCases() {
   for (const item of cases) {
     const start = h('button', { class: 'btn primary', type: 'button', 'data-case-id': item.case_id }, t('cases.start'));
     start.addEventListener('click', () => startInspection(item.case_id, start));
+    const when = h('input', { type: 'datetime-local', required: true, 'aria-label': t('cases.schedule_at') });
+    const scheduleButton = h('button', { class: 'btn', type: 'submit' }, t('cases.schedule_submit'));
+    const scheduleForm = h(
+      'form',
+      { class: 'row small', 'data-schedule': item.case_id },
+      h('label', {}, t('cases.schedule_at'), ' ', when),
+      scheduleButton,
+    );
+    scheduleForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      scheduleInspection(item.case_id, when, scheduleButton);
+    });
+    const schedule = h('details', { class: 'schedule' }, h('summary', {}, t('cases.schedule')), scheduleForm);
     const facts = [item.address, item.applicant_name, item.applicant_phone].filter(Boolean).join(' · ');
     list.append(
       h(
@@ -58,6 +71,7 @@ function renderCases() {
           h('a', { class: 'btn', href: `/inspect/${encodeURIComponent(i.inspection_id)}` }, t('cases.resume')),
         ),
         canStart ? start : null,
+        canStart ? schedule : null,
       ),
     );
   }
@@ -108,6 +122,58 @@ async function startInspection(caseId, button) {
   }
 }
 
+// An inspection at an agreed time: its invite link works from now until its TTL after that time.
+async function scheduleInspection(caseId, input, button) {
+  const local = input.value ? new Date(input.value) : null;
+  if (!local || Number.isNaN(local.getTime())) {
+    input.reportValidity();
+    return;
+  }
+  button.disabled = true;
+  try {
+    await api(`/api/cases/${encodeURIComponent(caseId)}/inspections`, {
+      method: 'POST',
+      body: { scheduled_at: local.toISOString() },
+    });
+    const okBox = $('create-ok');
+    okBox.textContent = t('cases.scheduled', { time: formatTime(local.toISOString(), true) });
+    okBox.hidden = false;
+    await loadCases();
+  } catch (err) {
+    fail(err, $('cases-error'));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// Case types come from the checklist templates, so that a case gets its type's checklist.
+async function loadCaseTypes() {
+  try {
+    const data = await api('/api/checklist-templates');
+    const select = $('case-type');
+    for (const template of data?.templates ?? []) {
+      if (!template.case_type) continue;
+      select.append(h('option', { value: template.case_type }, template.name || template.case_type));
+    }
+  } catch {
+    // the form works without a type: the general checklist applies
+  }
+}
+
+function siteCoordinates(errorBox) {
+  const latText = $('case-site-lat').value.trim();
+  const lonText = $('case-site-lon').value.trim();
+  if (!latText && !lonText) return {};
+  const lat = Number(latText);
+  const lon = Number(lonText);
+  if (!latText || !lonText || !Number.isFinite(lat) || !Number.isFinite(lon) || Math.abs(lat) > 90 || Math.abs(lon) > 180) {
+    errorBox.textContent = t('cases.site_pair');
+    errorBox.hidden = false;
+    return null;
+  }
+  return { site_lat: lat, site_lon: lon };
+}
+
 $('create-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   const errorBox = $('create-error');
@@ -123,6 +189,10 @@ $('create-form').addEventListener('submit', async (event) => {
   const phone = $('case-applicant-phone').value.trim();
   if (name) body.applicant_name = name;
   if (phone) body.applicant_phone = phone;
+  if ($('case-type').value) body.case_type = $('case-type').value;
+  const site = siteCoordinates(errorBox);
+  if (site === null) return;
+  Object.assign(body, site);
   if (!CASE_ID.test(body.case_id) || body.case_id.includes('..')) {
     errorBox.textContent = `${t('cases.case_id')}: ${t('cases.case_id_hint')}`;
     errorBox.hidden = false;
@@ -181,6 +251,7 @@ async function init() {
     $('create-card').hidden = !(me.role === 'inspector' || me.role === 'admin');
     $('audit-link').hidden = !(me.role === 'auditor' || me.role === 'admin');
     $('dashboard-link').hidden = me.role !== 'inspector';
+    if (me.role === 'inspector' || me.role === 'admin') loadCaseTypes();
   }
   await loadCases();
 }

@@ -1,0 +1,70 @@
+"""The inspector's cases page: a case with its type and site; an inspection at an agreed time."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from tests.conftest import LiveServer
+
+pytestmark = pytest.mark.browser
+
+TIMEOUT_MS = 30_000
+
+
+async def test_a_case_gets_its_type_and_site_and_an_inspection_is_scheduled(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    context = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+    try:
+        page = await context.new_page()
+        await page.goto(f"{live_server.base_url}/login")
+        await page.fill("#username", "inspector1")
+        await page.fill("#password", live_server.passwords["inspector1"])
+        await page.click("#login-submit")
+        await page.wait_for_url("**/cases", timeout=TIMEOUT_MS)
+
+        # The case types are the checklist templates' types.
+        await expect(page.locator('#case-type option[value="食品经营"]')).to_have_count(1)
+        await page.fill("#case-id", "WEB-SITE-1")
+        await page.fill("#case-title", "餐饮店开业核查")
+        await page.fill("#case-address", "杭州市上城区解放路 8 号")
+        await page.select_option("#case-type", "食品经营")
+        await page.fill("#case-site-lat", "30.2500")
+        await page.click("#create-submit")  # a latitude without a longitude is refused
+        await expect(page.locator("#create-error")).to_contain_text("经度")
+        await page.fill("#case-site-lon", "120.1700")
+        await page.click("#create-submit")
+        row = page.locator('#case-list li[data-case-id="WEB-SITE-1"]')
+        await expect(row).to_contain_text("餐饮店开业核查", timeout=TIMEOUT_MS)
+
+        status, case = await live_server.request("GET", "/api/cases/WEB-SITE-1", "inspector1")
+        assert status == 200, case
+        assert case["case_type"] == "食品经营"
+        assert (case["site_lat"], case["site_lon"]) == (30.25, 120.17)
+
+        await row.locator("details.schedule summary").click()
+        await row.locator('input[type="datetime-local"]').fill("2030-01-01T09:30")
+        await row.locator("form[data-schedule] button").click()
+        # 2030 is too far ahead: the server's precise reason is shown, nothing is created.
+        await expect(page.locator("#cases-error")).to_contain_text("90 days", timeout=TIMEOUT_MS)
+        status, case = await live_server.request("GET", "/api/cases/WEB-SITE-1", "inspector1")
+        assert case["inspections"] == []
+
+        tomorrow = await page.evaluate(
+            """() => {
+                const d = new Date(Date.now() + 86400000);
+                d.setHours(9, 30, 0, 0);
+                const pad = (n) => String(n).padStart(2, '0');
+                return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T09:30`;
+            }"""
+        )
+        await row.locator('input[type="datetime-local"]').fill(tomorrow)  # the form is still open
+        await row.locator("form[data-schedule] button").click()
+        await expect(page.locator("#create-ok")).to_be_visible(timeout=TIMEOUT_MS)
+        status, case = await live_server.request("GET", "/api/cases/WEB-SITE-1", "inspector1")
+        [inspection] = case["inspections"]
+        # 09:30 in Shanghai is 01:30 UTC.
+        assert inspection["scheduled_at"].endswith("T01:30:00.000Z")
+    finally:
+        await context.close()
