@@ -473,6 +473,19 @@ def _case_of_request(services: Services, request: web.Request) -> str | None:
         case = services.db.case(case_id) if layout.CASE_ID_PATTERN.fullmatch(case_id) else None
         return case.case_id if case else None
     inspection_id = request.match_info.get("inspection_id")
+    conn = services.db.conn
+    for name, query in (
+        ("snapshot_id", "SELECT inspection_id FROM snapshots WHERE snapshot_id = ?"),
+        (
+            "annotation_id",
+            "SELECT s.inspection_id FROM annotations a JOIN snapshots s"
+            " ON s.snapshot_id = a.snapshot_id WHERE a.annotation_id = ?",
+        ),
+    ):
+        value = request.match_info.get(name)
+        if value is not None and layout.INSPECTION_ID_PATTERN.fullmatch(value):
+            row = conn.execute(query, (value,)).fetchone()
+            inspection_id = row[0] if row else None
     if inspection_id is not None and layout.INSPECTION_ID_PATTERN.fullmatch(inspection_id):
         inspection = services.db.inspection(inspection_id)
         return inspection.case_id if inspection else None

@@ -213,5 +213,7 @@ async def test_bad_annotations_are_refused_precisely_and_nothing_is_chained(
         "POST", path, "inspector2", json={"shapes": [{**ARROW, "x2": 100, "y2": 100}]}
     )
     assert (status, answer["error"]) == (403, "forbidden")
+    denials = [e.body for e in await chain(live_server, case_id) if e.kind == "access_denied"]
+    assert denials[-1] == {"by": "inspector2", "role": "inspector", "method": "POST", "path": path}
     assert await kinds(live_server, case_id) == before
     assert object_files(live_server, case_id, "/annotations/") == []
