@@ -17,6 +17,7 @@ PAGES = {
     "/j": "code.html",
     "/dashboard": "dashboard.html",
     "/audit": "audit.html",
+    "/templates": "templates.html",
     "/cases/{case_id}": "case.html",
     "/replay/{case_id}/{inspection_id}": "replay.html",
     "/snapshots/{snapshot_id}": "snapshot.html",

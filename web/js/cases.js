@@ -4,6 +4,7 @@ import { api, redirectToLogin } from './api.js';
 import { onLangChange, setupLangToggle, t } from './i18n.js';
 import './strings-audit.js';
 import './strings-inspection.js';
+import './strings-templates.js';
 import { $, formatTime, h } from './ui.js';
 
 setupLangToggle();
@@ -251,6 +252,7 @@ async function init() {
     $('create-card').hidden = !(me.role === 'inspector' || me.role === 'admin');
     $('audit-link').hidden = !(me.role === 'auditor' || me.role === 'admin');
     $('dashboard-link').hidden = me.role !== 'inspector';
+    $('templates-link').hidden = me.role !== 'admin';
     if (me.role === 'inspector' || me.role === 'admin') loadCaseTypes();
   }
   await loadCases();
