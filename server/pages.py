@@ -20,7 +20,6 @@ PAGES = {
     "/templates": "templates.html",
     "/cases/{case_id}": "case.html",
     "/replay/{case_id}/{inspection_id}": "replay.html",
-    "/snapshots/{snapshot_id}": "snapshot.html",
 }
 
 SECURITY_HEADERS = {
