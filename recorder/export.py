@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import builtins
-import hashlib
 import shutil
 import zipfile
 from collections.abc import Iterable
@@ -198,12 +197,3 @@ def write_package(
                 shutil.copyfileobj(source, target, COPY_CHUNK)
             total += info.file_size
     return ExportSummary(case_id, len(objects), total, tuple(sorted(public_keys)))
-
-
-def package_digest(path: Path) -> str:
-    """Hex SHA-256 of a written package file (for logs and the CLI)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(COPY_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
