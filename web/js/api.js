@@ -58,3 +58,20 @@ export function redirectToLogin() {
   const next = location.pathname + location.search;
   location.assign(`/login?next=${encodeURIComponent(next)}`);
 }
+
+// The same for a failed call: true (and on the way to /login) when `err` says the session is gone.
+export function redirectIfSignedOut(err) {
+  if (err?.status !== 401) return false;
+  redirectToLogin();
+  return true;
+}
+
+// The header's sign-out button: ends the session and goes to /login whatever the server answers.
+export async function signOut() {
+  try {
+    await api('/api/logout', { method: 'POST', body: {} });
+  } catch {
+    // going to the login page anyway
+  }
+  location.assign('/login');
+}

@@ -1,7 +1,7 @@
 // /audit: case search for auditors and admins (inspectors see their own cases only, the server
 // decides). The query lives in the URL, so a reload or a shared link shows the same page.
 
-import { api, redirectToLogin } from './api.js';
+import { api, redirectIfSignedOut, signOut } from './api.js';
 import { onLangChange, setupLangToggle, t } from './i18n.js';
 import './strings-audit.js';
 import { $, formatTime, h } from './ui.js';
@@ -79,10 +79,7 @@ async function search() {
   try {
     last = await api(`/api/cases?${params}`);
   } catch (err) {
-    if (err.status === 401) {
-      redirectToLogin();
-      return;
-    }
+    if (redirectIfSignedOut(err)) return;
     last = null;
     $('search-error').textContent = t('audit.failed', { reason: err.reason || err.code });
     $('search-error').hidden = false;
@@ -124,14 +121,7 @@ $('page-next').addEventListener('click', () => {
   search();
 });
 
-$('logout').addEventListener('click', async () => {
-  try {
-    await api('/api/logout', { method: 'POST', body: {} });
-  } catch {
-    // going to the login page anyway
-  }
-  location.assign('/login');
-});
+$('logout').addEventListener('click', signOut);
 
 onLangChange(render);
 
@@ -141,10 +131,7 @@ async function init() {
     $('whoami').textContent = t('ev.signed_in_as', { name: me.username, role: t(`ev.role.${me.role}`) });
     $('my-cases').hidden = me.role !== 'inspector';
   } catch (err) {
-    if (err.status === 401) {
-      redirectToLogin();
-      return;
-    }
+    if (redirectIfSignedOut(err)) return;
   }
   fillForm();
   await search();

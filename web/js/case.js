@@ -2,7 +2,7 @@
 // (participants, times, duration, outcome, integrity), "verify now", replay links, the export
 // download and the case's audit trail, newest last, including replays, checks and exports.
 
-import { api, redirectToLogin } from './api.js';
+import { api, redirectIfSignedOut } from './api.js';
 import { addStrings, onLangChange, setupLangToggle, t } from './i18n.js';
 import './strings-audit.js';
 import { $, formatTime, h } from './ui.js';
@@ -22,10 +22,7 @@ let events = [];
 let eventsTotal = 0;
 
 function fail(err) {
-  if (err.status === 401) {
-    redirectToLogin();
-    return;
-  }
+  if (redirectIfSignedOut(err)) return;
   $('case-error').textContent = err.status === 403 || err.status === 404 ? t('ev.not_found') : t('case.load_failed', { reason: err.reason || err.code });
   $('case-error').hidden = false;
 }
@@ -175,10 +172,7 @@ async function verifyNow() {
   try {
     integrity = await api(`/api/cases/${encodeURIComponent(caseId)}/integrity`);
   } catch (err) {
-    if (err.status === 401) {
-      redirectToLogin();
-      return;
-    }
+    if (redirectIfSignedOut(err)) return;
     integrityError = err.reason || err.code;
   } finally {
     button.disabled = false;

@@ -1,6 +1,6 @@
 // /cases: the inspector's cases, a form to create one and a "start inspection" button per case.
 
-import { api, redirectToLogin } from './api.js';
+import { api, redirectIfSignedOut, signOut } from './api.js';
 import { onLangChange, setupLangToggle, t } from './i18n.js';
 import './strings-audit.js';
 import './strings-inspection.js';
@@ -14,10 +14,7 @@ let me = null;
 let cases = [];
 
 function fail(err, box) {
-  if (err.status === 401) {
-    redirectToLogin();
-    return;
-  }
+  if (redirectIfSignedOut(err)) return;
   box.textContent = err.describe();
   box.hidden = false;
 }
@@ -224,14 +221,7 @@ $('create-form').addEventListener('submit', async (event) => {
   }
 });
 
-$('logout').addEventListener('click', async () => {
-  try {
-    await api('/api/logout', { method: 'POST', body: {} });
-  } catch {
-    // going to the login page anyway
-  }
-  location.assign('/login');
-});
+$('logout').addEventListener('click', signOut);
 
 onLangChange(() => {
   renderCases();
@@ -242,10 +232,7 @@ async function init() {
   try {
     me = await api('/api/me');
   } catch (err) {
-    if (err.status === 401) {
-      redirectToLogin();
-      return;
-    }
+    if (redirectIfSignedOut(err)) return;
   }
   if (me) {
     $('whoami').textContent = t('cases.signed_in_as', { name: me.username });

@@ -2,7 +2,7 @@
 // awaiting a conclusion (GET /api/dashboard), refreshed every 15 s.
 
 import './strings-inspection.js';
-import { api, redirectToLogin } from './api.js';
+import { api, redirectIfSignedOut } from './api.js';
 import { onLangChange, setupLangToggle, t } from './i18n.js';
 import { $, formatTime, h } from './ui.js';
 
@@ -56,10 +56,7 @@ async function load() {
     document.body.dataset.state = 'ready';
     render();
   } catch (err) {
-    if (err.status === 401) {
-      redirectToLogin();
-      return;
-    }
+    if (redirectIfSignedOut(err)) return;
     $('dash-error').textContent = t('dashboard.failed', { reason: err.reason || err.code });
     $('dash-error').hidden = false;
     document.body.dataset.state = 'error';

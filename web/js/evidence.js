@@ -1,7 +1,7 @@
 // The inspector's evidence panels: snapshots (button or key S) with their annotations, the
 // checklist of the case type, and the signed conclusion with the report links.
 
-import { api, redirectToLogin } from './api.js';
+import { api, redirectIfSignedOut } from './api.js';
 import { Annotator } from './annotate.js';
 import { t } from './i18n.js';
 import { $, formatTime, h } from './ui.js';
@@ -9,7 +9,7 @@ import { $, formatTime, h } from './ui.js';
 const OUTCOMES = ['pass', 'fail', 'correction'];
 
 function reasonOf(err) {
-  if (err.status === 401) redirectToLogin();
+  redirectIfSignedOut(err);
   return err.reason || err.code;
 }
 

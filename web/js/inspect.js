@@ -5,7 +5,7 @@
 // The session cookie authenticates both the REST calls and the WebSocket (hello with token null).
 
 import './strings-inspection.js';
-import { api, redirectToLogin } from './api.js';
+import { api, redirectIfSignedOut, redirectToLogin } from './api.js';
 import { EvidencePanels } from './evidence.js';
 import { SiteChecks } from './site-checks.js';
 import { FATAL_ERRORS, PeerSession, Signalling, StatsMeter, preferCodec } from './rtc.js';
@@ -390,10 +390,7 @@ $('btn-end-confirm').addEventListener('click', async () => {
       showEnded(); // already over
       return;
     }
-    if (err.status === 401) {
-      redirectToLogin();
-      return;
-    }
+    if (redirectIfSignedOut(err)) return;
     // The REST call failed; the WebSocket can end it too.
     if (signalling.send('end')) return;
     $('end-error').textContent = t('inspect.end_failed', { reason: err.reason || err.code });
@@ -436,10 +433,7 @@ async function init() {
   try {
     data = await api(`/api/inspections/${encodeURIComponent(inspectionId)}`);
   } catch (err) {
-    if (err.status === 401) {
-      redirectToLogin();
-      return;
-    }
+    if (redirectIfSignedOut(err)) return;
     document.body.dataset.state = 'error';
     showPageError(err.status === 404 || err.status === 403 ? t('inspect.not_found') : err.describe());
     return;

@@ -3,7 +3,7 @@
 // evidence core working on objects fetched from /api/cases/{case}/objects/, exactly as the
 // offline package page does on files; what the browser found is reported back and chained.
 
-import { api, redirectToLogin } from './api.js';
+import { api, redirectIfSignedOut } from './api.js';
 import { addStrings, setupLangToggle, t } from './i18n.js';
 import { AUDIT_STRINGS } from './strings-audit.js';
 import { $ } from './ui.js';
@@ -29,10 +29,7 @@ async function init() {
     $('whoami').textContent = t('ev.signed_in_as', { name: me.username, role: t(`ev.role.${me.role}`) });
     info = await api(`/api/inspections/${encodeURIComponent(inspectionId)}/replay`, { method: 'POST', body: {} });
   } catch (err) {
-    if (err.status === 401) {
-      redirectToLogin();
-      return;
-    }
+    if (redirectIfSignedOut(err)) return;
     if (err.status === 409) fail(t('ev.replay_active'));
     else if (err.status === 403 || err.status === 404) fail(t('ev.not_found'));
     else fail(err.describe());

@@ -1,7 +1,7 @@
 // /templates: the checklist templates. Admins edit one (name, case type, items) and save it with
 // PUT /api/checklist-templates/{id}; everyone else sees a read-only list.
 
-import { ApiError, api, redirectToLogin } from './api.js';
+import { ApiError, api, redirectIfSignedOut, signOut } from './api.js';
 import { onLangChange, setupLangToggle, t } from './i18n.js';
 import './strings-inspection.js';
 import './strings-templates.js';
@@ -17,10 +17,7 @@ let editing = null;
 const isAdmin = () => me?.role === 'admin';
 
 function fail(err, box) {
-  if (err.status === 401) {
-    redirectToLogin();
-    return;
-  }
+  if (redirectIfSignedOut(err)) return;
   if (err.status === 403) box.textContent = t('tpl.forbidden');
   else box.textContent = err instanceof ApiError ? err.describe() : String(err);
   box.hidden = false;
@@ -208,10 +205,7 @@ async function loadTemplates() {
     templates = Array.isArray(data?.templates) ? data.templates : [];
     renderList();
   } catch (err) {
-    if (err.status === 401) {
-      redirectToLogin();
-      return;
-    }
+    if (redirectIfSignedOut(err)) return;
     $('list-error').textContent = t('tpl.load_failed', { reason: err.reason || err.code || String(err) });
     $('list-error').hidden = false;
   } finally {
@@ -236,14 +230,7 @@ $('cancel').addEventListener('click', () => {
   renderList();
 });
 $('new-template').addEventListener('click', newTemplate);
-$('logout').addEventListener('click', async () => {
-  try {
-    await api('/api/logout', { method: 'POST', body: {} });
-  } catch {
-    // going to the login page anyway
-  }
-  location.assign('/login');
-});
+$('logout').addEventListener('click', signOut);
 
 onLangChange(() => {
   if (me) $('whoami').textContent = t('tpl.signed_in_as', { name: me.username });
@@ -258,10 +245,7 @@ async function init() {
   try {
     me = await api('/api/me');
   } catch (err) {
-    if (err.status === 401) {
-      redirectToLogin();
-      return;
-    }
+    if (redirectIfSignedOut(err)) return;
   }
   if (me) $('whoami').textContent = t('tpl.signed_in_as', { name: me.username });
   $('readonly-notice').hidden = isAdmin();
