@@ -2,7 +2,7 @@
 
 import { api } from './api.js';
 import { setupLangToggle, t, onLangChange } from './i18n.js';
-import { $, countdown } from './ui.js';
+import { $, waitOutRateLimit } from './ui.js';
 
 setupLangToggle();
 
@@ -48,18 +48,9 @@ form.addEventListener('submit', async (event) => {
     submit.textContent = t('code.submit');
     if (err.status === 429) {
       stopCountdown?.();
-      stopCountdown = countdown(
-        err.retryAfter ?? 60,
-        (seconds) => {
-          showError(t('common.rate_limited', { seconds }));
-          submit.disabled = true;
-        },
-        () => {
-          stopCountdown = null;
-          showError('');
-          submit.disabled = false;
-        },
-      );
+      stopCountdown = waitOutRateLimit(err.retryAfter ?? 60, submit, showError, () => {
+        stopCountdown = null;
+      });
       return;
     }
     showError(['not_found', 'bad_request', 'unauthorized', 'conflict'].includes(err.code) ? t('code.wrong') : err.describe());

@@ -3,7 +3,7 @@
 
 import { api } from './api.js';
 import { setupLangToggle, t } from './i18n.js';
-import { $, countdown } from './ui.js';
+import { $, waitOutRateLimit } from './ui.js';
 
 setupLangToggle();
 
@@ -49,17 +49,7 @@ form.addEventListener('submit', async (event) => {
   } catch (err) {
     if (err.status === 429) {
       stopCountdown?.();
-      stopCountdown = countdown(
-        err.retryAfter ?? 60,
-        (seconds) => {
-          showError(t('common.rate_limited', { seconds }));
-          submit.disabled = true;
-        },
-        () => {
-          showError('');
-          submit.disabled = false;
-        },
-      );
+      stopCountdown = waitOutRateLimit(err.retryAfter ?? 60, submit, showError);
       submit.textContent = t('login.submit');
       return;
     }

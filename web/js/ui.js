@@ -1,5 +1,5 @@
 // Small DOM helpers shared by the pages: element builder, time formatting, chat transcript,
-// quality table, countdowns.
+// quality table, rate-limit countdown, copying.
 
 import { lang, t } from './i18n.js';
 
@@ -29,10 +29,6 @@ export function formatTime(iso, withDate = false) {
     ? { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }
     : { hour: '2-digit', minute: '2-digit', second: '2-digit' };
   return date.toLocaleString(lang(), options);
-}
-
-export function show(el, visible = true) {
-  el.hidden = !visible;
 }
 
 // Chat transcript. Own messages appear at once as pending and are confirmed when the server's
@@ -124,18 +120,25 @@ export function startQualityLoop({ meter, peer, signalling, dl, active, onSample
   }, 1000);
 }
 
-// Disables `button` and shows a live countdown in `target` for a rate limit.
-export function countdown(seconds, onTick, onDone) {
+// A rate limit on a form: keeps `button` disabled and counts the seconds down through
+// `showError` until the user may try again. Returns a function that stops the count early.
+export function waitOutRateLimit(seconds, button, showError, onDone = () => {}) {
   let left = Math.max(1, Math.ceil(seconds));
-  onTick(left);
+  const tick = () => {
+    showError(t('common.rate_limited', { seconds: left }));
+    button.disabled = true;
+  };
+  tick();
   const timer = setInterval(() => {
     left -= 1;
-    if (left <= 0) {
-      clearInterval(timer);
-      onDone();
-    } else {
-      onTick(left);
+    if (left > 0) {
+      tick();
+      return;
     }
+    clearInterval(timer);
+    showError('');
+    button.disabled = false;
+    onDone();
   }, 1000);
   return () => clearInterval(timer);
 }
