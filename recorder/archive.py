@@ -31,7 +31,7 @@ from recorder.manifest import Manifest, SegmentRecord, sign_checkpoint
 from recorder.recording import FinishedSegment
 from recorder.segments import remux_partial
 from recorder.signing import Signer
-from recorder.storage import Storage, fsync_dir
+from recorder.storage import Storage, digest_stream, fsync_dir
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +51,9 @@ def _write_durably(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
+def _file_digest(path: Path) -> tuple[str, int]:
     with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return digest_stream(handle)
 
 
 @dataclass
@@ -443,8 +440,7 @@ class Archive:
             if track not in layout.TRACKS or not seq_text.isdigit():
                 continue
             touched.add(case_id)
-            original_size = path.stat().st_size
-            original_sha256 = await asyncio.to_thread(_sha256_file, path)
+            original_sha256, original_size = await asyncio.to_thread(_file_digest, path)
             remuxed = path.with_name(path.stem + ".recovered.webm")
             result = await asyncio.to_thread(remux_partial, path, remuxed)
             body: dict[str, Any] = {

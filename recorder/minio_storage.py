@@ -41,7 +41,7 @@ from minio.retention import Retention
 from urllib3.util import Retry, Timeout
 
 from recorder.errors import ObjectNotFound, StorageError
-from recorder.storage import HASH_CHUNK, SHA256_HEX, check_key, check_prefix
+from recorder.storage import HASH_CHUNK, SHA256_HEX, check_key, check_prefix, digest_stream
 
 logger = logging.getLogger(__name__)
 
@@ -329,16 +329,8 @@ class MinioStorage:
 
     def _digest(self, key: str, version_id: str | None) -> tuple[str, int]:
         response = self._client.get_object(self.bucket, key, version_id=version_id)
-        try:
-            digest = hashlib.sha256()
-            size = 0
-            for chunk in response.stream(HASH_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-            return digest.hexdigest(), size
-        finally:
-            response.close()
-            response.release_conn()
+        with io.BufferedReader(_ObjectStream(response, key), HASH_CHUNK) as stream:
+            return digest_stream(stream)
 
     # reads
 

@@ -6,7 +6,6 @@ muxes; nothing is encoded. Every call here blocks (file I/O), so callers run it 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 from dataclasses import dataclass
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import av
+
+from recorder.storage import digest_stream
 
 MUX_TIME_BASE = Fraction(1, 1000)  # WebM stores milliseconds
 # The muxer keeps a cluster in memory until it ends; short clusters, flushed as they end, put
@@ -86,16 +87,12 @@ class SegmentWriter:
 
     def close(self) -> ClosedSegment:
         self._container.close()
-        digest = hashlib.sha256()
-        size = 0
         with self.path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-                size += len(chunk)
+            sha256, size = digest_stream(handle)
             os.fsync(handle.fileno())
         return ClosedSegment(
             path=self.path,
-            sha256=digest.hexdigest(),
+            sha256=sha256,
             size=size,
             first_pts=self.first_pts,
             last_pts=self.last_pts,
