@@ -3,7 +3,7 @@
 A ``TrackRelay`` reads its current source (a remote track yielding encoded ``av.Packet``s, see
 passthrough.py) from the moment it is attached, so nothing piles up in aiortc's unbounded queue,
 and pushes every packet to each ``Subscription``. Consumers are viewers' outgoing tracks
-(``RelayedTrack``) and, later, the recorder: anything that calls ``subscribe()``.
+(``RelayedTrack``), the recorder and snapshots: anything that calls ``subscribe()``.
 
 When a publisher reconnects, its new track replaces the old source and timestamps are rebased so
 that they keep running with the wall clock: viewers keep their peer connection and their RTP
@@ -32,9 +32,7 @@ CLOCK_RATES = {"video": 90_000, "audio": 48_000}
 @dataclass(slots=True)
 class RelayStats:
     packets_in: int = 0
-    bytes_in: int = 0
     keyframes_in: int = 0
-    sources: int = 0
     last_packet_monotonic: float | None = None
 
 
@@ -123,14 +121,14 @@ class TrackRelay:
         self.kind = kind
         self.name = name
         self.stats = RelayStats()
-        self._subscriptions: list[Subscription] = []
+        # Replaced, never mutated, on (un)subscribe: the per-packet loop iterates it without a copy.
+        self._subscriptions: tuple[Subscription, ...] = ()
         self._timeline = _Timeline(CLOCK_RATES[kind])
         self._source: MediaStreamTrack | None = None
         self._reader: asyncio.Task[None] | None = None
         self._keyframe_requester: Callable[[], None] | None = None
         self._last_keyframe_request = 0.0
         self._keyframe_timer: asyncio.TimerHandle | None = None
-        self._source_listeners: list[Callable[[bool], None]] = []
 
     @property
     def has_source(self) -> bool:
@@ -144,10 +142,7 @@ class TrackRelay:
         self._source = track
         self._keyframe_requester = keyframe_requester
         self._timeline.new_source()
-        self.stats.sources += 1
         self._reader = asyncio.create_task(self._read(track), name=f"relay-{self.name}")
-        for listener in list(self._source_listeners):
-            listener(True)
 
     def detach_source(self, track: MediaStreamTrack | None = None) -> None:
         """Stop relaying the current source (only if it is ``track``, when given)."""
@@ -158,11 +153,6 @@ class TrackRelay:
         if self._reader is not None:
             self._reader.cancel()
             self._reader = None
-        for listener in list(self._source_listeners):
-            listener(False)
-
-    def on_source_change(self, listener: Callable[[bool], None]) -> None:
-        self._source_listeners.append(listener)
 
     async def _read(self, track: MediaStreamTrack) -> None:
         while True:
@@ -176,28 +166,24 @@ class TrackRelay:
             now = time.monotonic()
             packet.pts = packet.dts = self._timeline.map(packet.pts or 0, now)
             self.stats.packets_in += 1
-            self.stats.bytes_in += packet.size
             self.stats.last_packet_monotonic = now
             if packet.is_keyframe and self.kind == "video":
                 self.stats.keyframes_in += 1
-            for subscription in list(self._subscriptions):
+            for subscription in self._subscriptions:
                 subscription.push(packet)
         if self._source is track:
             self._source = None
             self._reader = None
-            for listener in list(self._source_listeners):
-                listener(False)
 
     def subscribe(self, name: str, maxsize: int = 256) -> Subscription:
         subscription = Subscription(self, maxsize, name)
-        self._subscriptions.append(subscription)
+        self._subscriptions = (*self._subscriptions, subscription)
         if self.kind == "video":
             self.request_keyframe()
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
-        with contextlib.suppress(ValueError):
-            self._subscriptions.remove(subscription)
+        self._subscriptions = tuple(s for s in self._subscriptions if s is not subscription)
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe, coalescing bursts (viewers send several per join)."""
@@ -221,7 +207,7 @@ class TrackRelay:
         if self._keyframe_timer is not None:
             self._keyframe_timer.cancel()
             self._keyframe_timer = None
-        for subscription in list(self._subscriptions):
+        for subscription in self._subscriptions:
             subscription.close()
 
 

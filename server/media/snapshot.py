@@ -50,7 +50,7 @@ def is_flowing(source: TrackRelay) -> bool:
 async def next_keyframe(
     source: TrackRelay, timeout_s: float = KEYFRAME_TIMEOUT_S, wall: Callable[[], float] = time.time
 ) -> Keyframe:
-    """The next keyframe the publisher sends; one is requested (PLI) at once.
+    """The next keyframe the publisher sends; subscribing requests one (PLI) at once.
 
     A new subscription starts at a keyframe (the relay skips to one), so its first packet is it.
     """
@@ -58,18 +58,16 @@ async def next_keyframe(
         raise SnapshotError("no video is flowing")
     subscription = source.subscribe("snapshot", maxsize=4)
     try:
-        source.request_keyframe()
-        try:
-            async with asyncio.timeout(timeout_s):
-                packet = await subscription.get()
-        except TimeoutError:
-            reason = f"no video is flowing (no keyframe within {timeout_s:g} s)"
-            raise SnapshotError(reason) from None
-        if packet is None:
-            raise SnapshotError("no video is flowing (the video ended)")
+        async with asyncio.timeout(timeout_s):
+            packet = await subscription.get()
         received = wall()
+    except TimeoutError:
+        reason = f"no video is flowing (no keyframe within {timeout_s:g} s)"
+        raise SnapshotError(reason) from None
     finally:
         subscription.close()
+    if packet is None:
+        raise SnapshotError("no video is flowing (the video ended)")
     time_base = packet.time_base or Fraction(1, 90_000)
     return Keyframe(bytes(packet), int(packet.pts or 0), Fraction(time_base), received)
 

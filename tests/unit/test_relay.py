@@ -103,6 +103,7 @@ async def test_slow_consumer_drops_backlog_counts_it_and_restarts_on_keyframe() 
     packet = await sub.get()
     assert packet is not None
     assert packet.is_keyframe
+    assert packet.pts == 30_000  # the backlog (from the keyframe at 0) is gone
     relay.close()
 
 
