@@ -295,12 +295,8 @@ class Archive:
         reserved = {"key", "sha256", "size"} & set(body)
         if reserved:
             raise ValueError(f"body must not set {', '.join(sorted(reserved))}")
-        full = {
-            **body,
-            "key": key,
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "size": len(data),
-        }
+        sha256 = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
+        full = {**body, "key": key, "sha256": sha256, "size": len(data)}
         canonical_json(full)  # a body the chain would refuse must not leave an object behind
         state = await self._state(case_id)
         async with state.lock:
@@ -382,12 +378,11 @@ class Archive:
         state = await self._state(case_id)
         await self._spool_public_key(case_id)
         async with state.lock:
-            segments = sorted(state.segments.get(inspection_id, []), key=lambda r: (r.track, r.seq))
             head = state.head
-            manifest = Manifest.build(
+            manifest = Manifest.build(  # orders the segments itself
                 case_id=case_id,
                 inspection_id=inspection_id,
-                segments=segments,
+                segments=state.segments.get(inspection_id, []),
                 chain_head_seq=head.seq if head else -1,
                 chain_head=head.hash if head else "",
                 created_at=utc_iso(self._wall()),
