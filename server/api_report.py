@@ -15,13 +15,12 @@ from aiohttp import web
 
 from server import report
 from server.auth import current_user
-from server.errors import Conflict, Forbidden
-from server.inspections import inspection_for
+from server.errors import Conflict
+from server.evidence_access import READERS, readable_inspection
 from server.services import SERVICES
 
 logger = logging.getLogger(__name__)
 
-READERS = ("inspector", "auditor", "admin")
 RETRY_AFTER_S = 2
 SHUTDOWN_WAIT_S = 30.0
 CONTENT_TYPES = {"html": "text/html", "pdf": "application/pdf"}
@@ -100,9 +99,7 @@ def _generating() -> web.Response:
 async def _get_report(request: web.Request, report_format: str) -> web.StreamResponse:
     services = request.app[SERVICES]
     user = current_user(request, READERS)
-    inspection = inspection_for(services, user, request.match_info["inspection_id"])
-    if user.role == "inspector" and inspection.created_by != user.user_id:
-        raise Forbidden("this inspection belongs to another inspector")
+    inspection = readable_inspection(services, user, request.match_info["inspection_id"])
     record = report.latest_report(services, inspection.inspection_id)
     if record is None:
         if inspection.outcome is None:
