@@ -171,10 +171,11 @@ async def post_inspection(request: web.Request) -> web.Response:
 async def get_inspection(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     user = current_user(request)
-    inspection = inspections.inspection_for(services, user, request.match_info["inspection_id"])
-    case = services.db.case(inspection.case_id)
+    inspection, case = inspections.inspection_and_case(
+        services, user, request.match_info["inspection_id"]
+    )
     body = inspection.to_json()
-    body["case"] = case.to_json() if case else None
+    body["case"] = case.to_json()
     body["participants"] = services.db.participants(inspection.inspection_id)
     if user.role == "inspector" and inspection.status == "active":
         body["invite"] = inspections.invite_links(services, inspection)

@@ -181,12 +181,18 @@ async def create_inspection(
     return invite_links(services, inspection)
 
 
-def inspection_for(services: Services, user: SessionToken, inspection_id: str) -> Inspection:
+def inspection_and_case(
+    services: Services, user: SessionToken, inspection_id: str
+) -> tuple[Inspection, Case]:
+    """The inspection and its case, if ``user`` may see the case (404 if unknown, else 403)."""
     inspection = services.db.inspection(check_inspection_id(inspection_id))
     if inspection is None:
         raise NotFound(f"inspection '{inspection_id}' does not exist")
-    visible_case(services, user, inspection.case_id)
-    return inspection
+    return inspection, visible_case(services, user, inspection.case_id)
+
+
+def inspection_for(services: Services, user: SessionToken, inspection_id: str) -> Inspection:
+    return inspection_and_case(services, user, inspection_id)[0]
 
 
 async def end_inspection(services: Services, inspection_id: str, by: str) -> str:
