@@ -17,7 +17,7 @@ from server.clock import utc_iso
 from server.errors import BadRequest, NotFound
 from server.evidence_access import owned_inspection, readable_inspection, require_not_concluded
 from server.services import Services
-from server.snapshots import SnapshotRecord, visible_snapshot
+from server.snapshots import SnapshotRecord, snapshot_by_id
 from server.tokens import SessionToken
 
 SHAPE_TYPES = ("arrow", "box", "text")
@@ -127,8 +127,8 @@ class AnnotationRecord:
 async def annotate(
     services: Services, user: SessionToken, snapshot_id: str, body: dict[str, Any]
 ) -> AnnotationRecord:
-    snapshot = visible_snapshot(services, user, snapshot_id)
-    inspection = owned_inspection(services, user, snapshot.inspection_id)
+    snapshot = snapshot_by_id(services, snapshot_id)
+    inspection = owned_inspection(services, user, snapshot.inspection_id)  # implies readable
     require_not_concluded(inspection)
     unknown = sorted(set(body) - {"shapes"})
     if unknown:

@@ -80,7 +80,6 @@ async def conclude(
     ``lock`` serialises conclusions, so two at once cannot both be "the first".
     """
     request = ConclusionRequest.parse(body)
-    owned_inspection(services, user, inspection_id)
     async with lock:
         inspection = owned_inspection(services, user, inspection_id)
         in_force = inspection.conclusion_seq

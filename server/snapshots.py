@@ -174,25 +174,21 @@ async def take(services: Services, user: SessionToken, inspection_id: str) -> Sn
     )
 
 
-def check_snapshot_id(snapshot_id: str) -> str:
+def snapshot_by_id(services: Services, snapshot_id: str) -> SnapshotRecord:
+    """The snapshot (404 if unknown), whoever asks: callers check who may see it."""
     try:
-        return layout.check_object_id(snapshot_id, "snapshot_id")
+        layout.check_object_id(snapshot_id, "snapshot_id")
     except ValueError:
         raise NotFound(f"snapshot {snapshot_id[:64]!r} does not exist") from None
-
-
-def snapshot_row(services: Services, snapshot_id: str) -> SnapshotRecord | None:
-    row = services.db.conn.execute(
-        _SELECT + " WHERE s.snapshot_id = ?", (check_snapshot_id(snapshot_id),)
-    ).fetchone()
-    return _record(row) if row else None
+    row = services.db.conn.execute(_SELECT + " WHERE s.snapshot_id = ?", (snapshot_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"snapshot '{snapshot_id}' does not exist")
+    return _record(row)
 
 
 def visible_snapshot(services: Services, user: SessionToken, snapshot_id: str) -> SnapshotRecord:
     """The snapshot, if ``user`` may read its inspection."""
-    record = snapshot_row(services, snapshot_id)
-    if record is None:
-        raise NotFound(f"snapshot '{snapshot_id}' does not exist")
+    record = snapshot_by_id(services, snapshot_id)
     readable_inspection(services, user, record.inspection_id)
     return record
 
