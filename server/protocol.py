@@ -67,10 +67,6 @@ def _lang(value: Any) -> str | None:
     return None if value in ("zh-CN", "en") else "must be 'zh-CN' or 'en'"
 
 
-def _action(value: Any) -> str | None:
-    return None if value in CONTROL_ACTIONS else f"must be one of {', '.join(CONTROL_ACTIONS)}"
-
-
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -129,9 +125,12 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "sdpMLineIndex": Field(_int_or_null, required=False),
     },
     "chat": {"text": Field(_string(2000, min_len=1))},
-    "control": {"action": Field(_action), "value": Field(_any_small, required=False)},
+    "control": {
+        "action": Field(_one_of(*CONTROL_ACTIONS)),
+        "value": Field(_any_small, required=False),
+    },
     "control_result": {
-        "action": Field(_action),
+        "action": Field(_one_of(*CONTROL_ACTIONS)),
         "ok": Field(_bool),
         "reason": Field(_string(200, nullable=True), required=False),
         "value": Field(_any_small, required=False),

@@ -16,7 +16,7 @@ from server.geo import LocationError, LocationFix
 from server.inspections import end_inspection
 from server.live import LiveInspection, Participant
 from server.media.peers import NegotiationError, answer_offer
-from server.protocol import ClientMessage, ProtocolError, error_message, parse_message
+from server.protocol import VERSION, ClientMessage, ProtocolError, error_message, parse_message
 from server.services import SERVICES, Services
 from server.tokens import TokenError
 
@@ -47,7 +47,7 @@ class SignallingConnection:
 
     async def send(self, message: dict[str, Any]) -> None:
         if not self.socket.closed:
-            await self.socket.send_json(message if "v" in message else {"v": 1, **message})
+            await self.socket.send_json(message if "v" in message else {"v": VERSION, **message})
 
     async def handle_text(self, raw: str) -> None:
         if self._over_rate():
@@ -202,16 +202,17 @@ class SignallingConnection:
             }
         )
         participant.welcomed = True
-        await self._catch_up(participant, live)
+        await self._catch_up(participant, live, site_checks.site_of(case))
         await live.broadcast({"type": "presence", "participants": live.presence()})
 
-    async def _catch_up(self, p: Participant, live: LiveInspection) -> None:
+    async def _catch_up(
+        self, p: Participant, live: LiveInspection, site: tuple[float, float] | None
+    ) -> None:
         """A (re)joining inspector gets the latest fix and every challenge; a rejoining applicant
         gets the challenge still waiting for its answer."""
         db = self.services.db
         challenges = site_checks.challenges_of(db, live.inspection_id)
         if p.role == "inspector":
-            site = site_checks.site_of(db, live.case_id)
             location = site_checks.location_message(db, live.inspection_id, site)
             if location is not None:
                 await self.send(location)

@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from server.clock import utc_iso
-from server.db import Database
+from server.db import Case, Database
 from server.errors import Conflict, NotFound
-from server.geo import LocationFix, decimal_text, parse_fix_time
+from server.geo import LocationFix, decimal_text, haversine_m, parse_fix_time
 from server.services import Services
 
 CODE_DIGITS = 4
@@ -87,7 +87,7 @@ async def record_location(
     fix: LocationFix,
 ) -> dict[str, Any]:
     """Chain and index a fix; answers the ``location`` message for inspectors."""
-    site = site_of(services.db, case_id)
+    site = site_of(services.db.case(case_id))
     distance = None if site is None else fix.distance_to(*site)
     evidence = fix.evidence()
     entry = await services.archive.append(
@@ -121,9 +121,8 @@ async def record_location(
     return message
 
 
-def site_of(db: Database, case_id: str) -> tuple[float, float] | None:
+def site_of(case: Case | None) -> tuple[float, float] | None:
     """The case's site coordinates, when the inspector entered them."""
-    case = db.case(case_id)
     if case is None or case.site_lat is None or case.site_lon is None:
         return None
     return case.site_lat, case.site_lon
@@ -142,9 +141,7 @@ def location_message(
     if row is None:
         return None
     lat, lon = float(row["lat"]), float(row["lon"])
-    distance = None
-    if site is not None:
-        distance = LocationFix(lat, lon, 0, 0).distance_to(*site)
+    distance = None if site is None else haversine_m(lat, lon, *site)
     return {
         "type": "location",
         "lat": lat,
