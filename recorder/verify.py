@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from recorder import layout
@@ -101,6 +102,14 @@ class _Listing:
     others: list[str] = field(default_factory=list)
 
 
+def _guarded(fn: Callable[[T], R], item: T) -> R | Exception:
+    """``fn(item)``, or the storage failure it raised."""
+    try:
+        return fn(item)
+    except (StorageError, OSError) as exc:
+        return exc
+
+
 def verify_case(
     storage: Storage,
     case_id: str,
@@ -132,20 +141,16 @@ class _Verifier:
 
     def _map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R | Exception]:
         """``fn`` over ``items`` on the pool, in order; a failure is yielded, not raised."""
+        return self.pool.map(partial(_guarded, fn), items)
 
-        def guarded(item: T) -> R | Exception:
-            try:
-                return fn(item)
-            except (StorageError, OSError) as exc:
-                return exc
-
-        return self.pool.map(guarded, items)
+    def _digest(self, key: str) -> tuple[str, int]:
+        return object_digest(self.storage, key)
 
     def run(self, require_signed_tail: bool, trusted_keys: Collection[str] | None) -> VerifyReport:
         listing = self._list()
         # Hash the segments on the pool while this thread walks the chain and the signatures.
         self._digests = {
-            key: self.pool.submit(self._guarded_digest, key) for key in listing.segments
+            key: self.pool.submit(_guarded, self._digest, key) for key in listing.segments
         }
         entries = self._load_chain(listing)
         public_keys = self._load_public_keys(listing)
@@ -446,23 +451,10 @@ class _Verifier:
 
     # the stored bytes
 
-    def _guarded_digest(self, key: str) -> tuple[str, int] | Exception:
-        try:
-            return object_digest(self.storage, key)
-        except (StorageError, OSError) as exc:
-            return exc
-
     def _check_objects(self, references: list[_Reference], stored: set[str]) -> None:
-        present = [ref for ref in references if ref.key in stored]
-        later = [ref for ref in present if ref.key not in self._digests]
+        later = [r.key for r in references if r.key in stored and r.key not in self._digests]
         digests = {key: future.result() for key, future in self._digests.items()}
-        digests.update(
-            zip(
-                (ref.key for ref in later),
-                self._map(lambda ref: object_digest(self.storage, ref.key), later),
-                strict=True,
-            )
-        )
+        digests.update(zip(later, self._map(self._digest, later), strict=True))
         for ref in references:
             by = f"recorded by chain entry {ref.seq}"
             result = digests.get(ref.key)
