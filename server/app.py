@@ -10,7 +10,7 @@ from aiohttp import web
 from recorder.archive import Archive
 from recorder.signing import Signer
 from recorder.storage import LocalStorage, Storage, open_storage
-from server import api, pages
+from server import api, checklists, pages
 from server.clock import Clock, SystemClock
 from server.db import Database
 from server.live import LiveRegistry
@@ -39,7 +39,7 @@ def open_services(settings: Settings, clock: Clock | None = None) -> Services:
         wall_clock=clock.now,
         checkpoint_interval_s=settings.checkpoint_interval_s,
     )
-    return Services(
+    services = Services(
         settings=settings,
         db=Database(settings.data_dir / "takan.sqlite3"),
         signer=TokenSigner(secret),
@@ -49,6 +49,8 @@ def open_services(settings: Settings, clock: Clock | None = None) -> Services:
         code_limiter=AttemptLimiter(settings.code_attempts_per_minute),
         archive=archive,
     )
+    checklists.seed_defaults(services)
+    return services
 
 
 def archive_storage(settings: Settings) -> Storage:

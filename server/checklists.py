@@ -109,8 +109,8 @@ def _template(row: sqlite3.Row) -> ChecklistTemplate:
     )
 
 
-def _ensure_defaults(services: Services) -> None:
-    """Seed the default templates once; an admin's edits are never overwritten."""
+def seed_defaults(services: Services) -> None:
+    """Seed the default templates (at startup); an admin's edits are never overwritten."""
     conn = services.db.conn
     ids = [template["template_id"] for template in DEFAULT_TEMPLATES]
     marks = ", ".join("?" * len(ids))
@@ -142,19 +142,22 @@ def check_template_id(template_id: str) -> str:
 
 
 def templates(services: Services) -> list[ChecklistTemplate]:
-    _ensure_defaults(services)
     rows = services.db.conn.execute("SELECT * FROM checklist_templates ORDER BY template_id")
     return [_template(row) for row in rows]
 
 
-def template(services: Services, template_id: str) -> ChecklistTemplate:
-    _ensure_defaults(services)
+def _template_by_id(services: Services, template_id: str) -> ChecklistTemplate | None:
     row = services.db.conn.execute(
-        "SELECT * FROM checklist_templates WHERE template_id = ?", (check_template_id(template_id),)
+        "SELECT * FROM checklist_templates WHERE template_id = ?", (template_id,)
     ).fetchone()
-    if row is None:
+    return _template(row) if row is not None else None
+
+
+def template(services: Services, template_id: str) -> ChecklistTemplate:
+    found = _template_by_id(services, check_template_id(template_id))
+    if found is None:
         raise NotFound(f"checklist template '{template_id}' does not exist")
-    return _template(row)
+    return found
 
 
 def put_template(
@@ -172,7 +175,6 @@ def put_template(
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise BadRequest("field 'name' is required: a non-empty string of at most 200 characters")
     items = parse_items(body.get("items"))
-    _ensure_defaults(services)
     now = utc_iso(services.clock.now())
     items_json = json.dumps([item.to_json() for item in items], ensure_ascii=False)
     with services.db.transaction():
@@ -190,14 +192,11 @@ def put_template(
 
 def template_of(services: Services, inspection: Inspection) -> ChecklistTemplate:
     """The inspection's template: fixed at first use from its case's type."""
-    _ensure_defaults(services)
     conn = services.db.conn
     if inspection.template_id is not None:
-        row = conn.execute(
-            "SELECT * FROM checklist_templates WHERE template_id = ?", (inspection.template_id,)
-        ).fetchone()
-        if row is not None:
-            return _template(row)
+        fixed = _template_by_id(services, inspection.template_id)
+        if fixed is not None:
+            return fixed
     case = services.db.case(inspection.case_id)
     case_type = case.case_type.strip() if case else ""
     row = None
@@ -207,11 +206,9 @@ def template_of(services: Services, inspection: Inspection) -> ChecklistTemplate
             " ORDER BY template_id = ? DESC, template_id LIMIT 1",
             (case_type.lower(), case_type, case_type.lower()),
         ).fetchone()
-    if row is None:
-        row = conn.execute(
-            "SELECT * FROM checklist_templates WHERE template_id = ?", (DEFAULT_TEMPLATE_ID,)
-        ).fetchone()
-    chosen = _template(row)
+    chosen = _template(row) if row is not None else _template_by_id(services, DEFAULT_TEMPLATE_ID)
+    if chosen is None:  # pragma: no cover - seed_defaults put it there at startup
+        raise NotFound(f"checklist template '{DEFAULT_TEMPLATE_ID}' does not exist")
     conn.execute(
         "UPDATE inspections SET template_id = ? WHERE inspection_id = ?",
         (chosen.template_id, inspection.inspection_id),
@@ -229,7 +226,8 @@ class Mark:
     marked_at: str
 
 
-def _marks(services: Services, inspection_id: str) -> dict[str, Mark]:
+def marks_of(services: Services, inspection_id: str) -> dict[str, Mark]:
+    """The inspection's marks by item id."""
     rows = services.db.conn.execute(
         "SELECT m.item_id, m.done, m.note, m.snapshot_ids, COALESCE(u.username, '') AS by,"
         " m.marked_at FROM checklist_marks m LEFT JOIN users u ON u.id = m.marked_by"
@@ -252,7 +250,12 @@ def _marks(services: Services, inspection_id: str) -> dict[str, Mark]:
 def checklist(services: Services, inspection: Inspection) -> dict[str, Any]:
     """The inspection's checklist with what is still missing (not done, or too few photos)."""
     chosen = template_of(services, inspection)
-    marks = _marks(services, inspection.inspection_id)
+    return _checklist_json(inspection, chosen, marks_of(services, inspection.inspection_id))
+
+
+def _checklist_json(
+    inspection: Inspection, chosen: ChecklistTemplate, marks: dict[str, Mark]
+) -> dict[str, Any]:
     items, missing = [], []
     for item in chosen.items:
         mark = marks.get(item.item_id)
@@ -321,7 +324,8 @@ async def mark(
             f"item '{item_id[:64]}' is not in this inspection's checklist template"
             f" '{chosen.template_id}'"
         )
-    previous = _marks(services, inspection.inspection_id).get(item_id)
+    marks = marks_of(services, inspection.inspection_id)
+    previous = marks.get(item_id)
     if "snapshot_ids" in body:
         photos = _snapshot_ids(services, inspection.inspection_id, body["snapshot_ids"])
     else:
@@ -357,6 +361,7 @@ async def mark(
             json.dumps(list(photos)),
         ),
     )
-    result = checklist(services, inspection)
+    marks[item_id] = Mark(item_id, done, note.strip(), photos, user.username, marked_at)
+    result = _checklist_json(inspection, chosen, marks)
     result["chain_seq"] = entry.seq
     return result
