@@ -8,7 +8,6 @@ import asyncio
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import numpy as np
@@ -31,6 +30,7 @@ from server.report_html import (
     SnapshotEvidence,
 )
 from server.services import Services
+from server.snapshots import SnapshotRecord, snapshots_of
 
 CHAIN_PAGE = 500
 THUMBNAIL_WIDTH = 640
@@ -101,46 +101,32 @@ def _username(services: Services, user_id: int | None, cache: dict[int, str]) ->
     return cache[user_id]
 
 
-def _checklist(
-    services: Services, inspection: Inspection, names: dict[int, str]
-) -> tuple[str, int, list[ChecklistLine]]:
+def _checklist(services: Services, inspection: Inspection) -> tuple[str, int, list[ChecklistLine]]:
     """The template's items with their marks, then marks of items the template no longer has."""
     template = checklists.template_of(services, inspection)
-    marks = {
-        row["item_id"]: dict(row)
-        for row in services.db.conn.execute(
-            "SELECT * FROM checklist_marks WHERE inspection_id = ?", (inspection.inspection_id,)
-        ).fetchall()
-    }
-    lines = []
-    for item in template.items:
-        mark = marks.pop(item.item_id, None)
-        lines.append(_line(services, item.item_id, item.text, item.required_photos, mark, names))
-    for item_id, mark in sorted(marks.items()):
-        lines.append(_line(services, item_id, item_id, 0, mark, names))
+    marks = checklists.marks_of(services, inspection.inspection_id)
+    lines = [
+        _line(item.item_id, item.text, item.required_photos, marks.pop(item.item_id, None))
+        for item in template.items
+    ]
+    lines += [_line(item_id, item_id, 0, mark) for item_id, mark in sorted(marks.items())]
     return template.name, template.version, lines
 
 
 def _line(
-    services: Services,
-    item_id: str,
-    text: str,
-    required_photos: int,
-    mark: dict[str, Any] | None,
-    names: dict[int, str],
+    item_id: str, text: str, required_photos: int, mark: checklists.Mark | None
 ) -> ChecklistLine:
     if mark is None:
         return ChecklistLine(item_id, text, required_photos, None, "", "", None)
-    parsed = json.loads(mark["snapshot_ids"] or "[]")
     return ChecklistLine(
         item_id=item_id,
         text=text,
         required_photos=required_photos,
-        done=bool(mark["done"]),
-        note=str(mark["note"]),
-        marked_by=_username(services, mark["marked_by"], names),
-        marked_at=str(mark["marked_at"]),
-        photos=tuple(str(s) for s in parsed) if isinstance(parsed, list) else (),
+        done=mark.done,
+        note=mark.note,
+        marked_by=mark.by,
+        marked_at=mark.marked_at,
+        photos=mark.snapshot_ids,
     )
 
 
@@ -173,58 +159,45 @@ def thumbnail_jpeg(png: bytes, width: int = THUMBNAIL_WIDTH) -> bytes:
     return bytes(encoded)
 
 
-def _snapshot_rows(
-    services: Services, inspection_id: str, names: dict[int, str]
-) -> list[dict[str, Any]]:
-    """The inspection's snapshot rows, with ``taken_by`` as a name and their annotations."""
-    conn = services.db.conn
-    annotations: dict[str, list[AnnotationRef]] = {}
-    for row in conn.execute(
+def _annotations(services: Services, inspection_id: str) -> dict[str, tuple[AnnotationRef, ...]]:
+    """The annotations of the inspection's snapshots, by snapshot id."""
+    found: dict[str, list[AnnotationRef]] = {}
+    for row in services.db.conn.execute(
         "SELECT a.annotation_id, a.snapshot_id, a.sha256 FROM annotations a"
         " JOIN snapshots s ON s.snapshot_id = a.snapshot_id"
         " WHERE s.inspection_id = ? ORDER BY a.created_at, a.annotation_id",
         (inspection_id,),
     ).fetchall():
-        annotations.setdefault(row["snapshot_id"], []).append(
+        found.setdefault(row["snapshot_id"], []).append(
             AnnotationRef(row["annotation_id"], row["sha256"])
         )
-    rows = conn.execute(
-        "SELECT * FROM snapshots WHERE inspection_id = ? ORDER BY taken_at, chain_seq",
-        (inspection_id,),
-    ).fetchall()
-    return [
-        {
-            **dict(row),
-            "taken_by": _username(services, row["taken_by"], names),
-            "annotations": tuple(annotations.get(row["snapshot_id"], ())),
-        }
-        for row in rows
-    ]
+    return {snapshot_id: tuple(refs) for snapshot_id, refs in found.items()}
 
 
 def _checked_thumbnail(key: str, png: bytes, sha256: str) -> bytes:
     return thumbnail_jpeg(_check_hash(key, png, sha256))
 
 
-async def _load_snapshot(archive: Archive, row: dict[str, Any]) -> SnapshotEvidence:
-    key = row["object_key"]
-    png = await archive.read_object(key)
-    thumbnail = await asyncio.to_thread(_checked_thumbnail, key, png, row["sha256"])
+async def _load_snapshot(
+    archive: Archive, record: SnapshotRecord, annotations: tuple[AnnotationRef, ...]
+) -> SnapshotEvidence:
+    png = await archive.read_object(record.key)
+    thumbnail = await asyncio.to_thread(_checked_thumbnail, record.key, png, record.sha256)
     return SnapshotEvidence(
-        snapshot_id=row["snapshot_id"],
-        key=row["object_key"],
-        sha256=row["sha256"],
-        size=row["size"],
-        width=row["width"],
-        height=row["height"],
-        taken_at=row["taken_at"],
-        media_pts=row["media_pts"],
-        lat=row["lat"],
-        lon=row["lon"],
-        taken_by=row["taken_by"],
-        chain_seq=row["chain_seq"],
+        snapshot_id=record.snapshot_id,
+        key=record.key,
+        sha256=record.sha256,
+        size=record.size,
+        width=record.width,
+        height=record.height,
+        taken_at=record.taken_at,
+        media_pts=record.media_pts,
+        lat=record.lat,
+        lon=record.lon,
+        taken_by=record.by,
+        chain_seq=record.chain_seq,
         thumbnail_jpeg=thumbnail,
-        annotations=row["annotations"],
+        annotations=annotations,
     )
 
 
@@ -288,10 +261,13 @@ async def gather(
             (insp_id,),
         ).fetchall()
     )
-    template_name, template_version, checklist = _checklist(services, inspection, names)
-    rows = _snapshot_rows(services, insp_id, names)
+    template_name, template_version, checklist = _checklist(services, inspection)
+    annotations = _annotations(services, insp_id)
     inspector = _username(services, inspection.created_by, names)
-    snapshots = [await _load_snapshot(services.archive, row) for row in rows]
+    snapshots = [
+        await _load_snapshot(services.archive, record, annotations.get(record.snapshot_id, ()))
+        for record in snapshots_of(services, insp_id)
+    ]
     manifest = await _manifest_summary(services.archive, facts.manifest)
     return ReportContent(
         version=version,
