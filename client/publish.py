@@ -24,7 +24,14 @@ from client.sources import (
     VideoFormat,
     open_source,
 )
-from client.stats import MeteredTrack, RateMeter, StatsFields, report_periodically, stat_total
+from client.stats import (
+    MeteredTrack,
+    RateMeter,
+    StatsFields,
+    figures,
+    report_periodically,
+    stat_total,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -175,14 +182,6 @@ def _sampler(sender: RTCRtpSender, video: MeteredTrack) -> Callable[[], Awaitabl
         stats = await sender.getStats()
         sent = stat_total(stats, "outbound-rtp", "bytesSent", "video")
         rtt = stat_total(stats, "remote-inbound-rtp", "roundTripTime", "video")
-        bitrate = meter.rate("bytes", sent)
-        fps = meter.rate("frames", video.frames)
-        return {
-            "bitrate_kbps": None if bitrate is None else round(bitrate * 8 / 1000, 1),
-            "fps": None if fps is None else round(fps, 1),
-            "width": video.width,
-            "height": video.height,
-            "rtt_ms": None if rtt is None else round(rtt * 1000, 1),
-        }
+        return figures(meter, sent, video.frames, (video.width, video.height), rtt)
 
     return sample

@@ -75,6 +75,25 @@ class RateMeter:
         return max(total - previous[1], 0.0) / (now - previous[0])
 
 
+def figures(
+    meter: RateMeter,
+    bytes_total: float | None,
+    frames: int,
+    size: tuple[int | None, int | None],
+    rtt_s: float | None,
+) -> StatsFields:
+    """The ``stats`` message fields from running totals; rates are since the previous call."""
+    bitrate = meter.rate("bytes", bytes_total)
+    fps = meter.rate("frames", frames)
+    return {
+        "bitrate_kbps": None if bitrate is None else round(bitrate * 8 / 1000, 1),
+        "fps": None if fps is None else round(fps, 1),
+        "width": size[0],
+        "height": size[1],
+        "rtt_ms": None if rtt_s is None else round(rtt_s * 1000, 1),
+    }
+
+
 def stat_total(report: RTCStatsReport, stat_type: str, attribute: str, kind: str | None) -> Any:
     """Sum of ``attribute`` over the stats of ``stat_type`` (and ``kind``), or None if absent."""
     values = [

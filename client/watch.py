@@ -19,7 +19,7 @@ from client import timecode
 from client.endpoints import inspector_endpoint
 from client.peer import Conversation, TrackConsumers, new_peer_connection
 from client.signalling import connect
-from client.stats import RateMeter, StatsFields, report_periodically, stat_total
+from client.stats import RateMeter, StatsFields, figures, report_periodically, stat_total
 from client.testsrc import ToneTrack
 
 logger = logging.getLogger(__name__)
@@ -208,15 +208,7 @@ def _sampler(pc: RTCPeerConnection, video: VideoProbe) -> Callable[[], Awaitable
             if transceiver.kind == "video":
                 stats = await transceiver.receiver.getStats()
                 received = stat_total(stats, "transport", "bytesReceived", None)
-        bitrate = meter.rate("bytes", received)
-        fps = meter.rate("frames", video.frames)
-        return {
-            "bitrate_kbps": None if bitrate is None else round(bitrate * 8 / 1000, 1),
-            "fps": None if fps is None else round(fps, 1),
-            "width": video.width,
-            "height": video.height,
-            "rtt_ms": None,
-        }
+        return figures(meter, received, video.frames, (video.width, video.height), None)
 
     return sample
 
