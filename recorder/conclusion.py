@@ -15,6 +15,7 @@ from typing import Any
 from recorder.canonical import canonical_json
 from recorder.chain import parse_utc
 from recorder.layout import check_inspection_id
+from recorder.manifest import encode_signature
 from recorder.signing import Signer, verify_signature
 
 OUTCOMES = ("pass", "fail", "correction")
@@ -62,7 +63,7 @@ class Conclusion:
 
     def signed_body(self, signer: Signer) -> dict[str, Any]:
         """The chain entry body: the fields, the signature and the signing key's fingerprint."""
-        signature = base64.b64encode(signer.sign(self.message())).decode("ascii")
+        signature = encode_signature(signer.sign(self.message()))
         return {**self.fields(), "signature": signature, "key_fingerprint": signer.fingerprint}
 
     @classmethod
