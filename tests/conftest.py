@@ -113,24 +113,8 @@ def add_users(data_dir: Path) -> dict[str, str]:
 
 @pytest.fixture
 async def live_server(tmp_path: Path) -> AsyncIterator[LiveServer]:
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    passwords = add_users(data_dir)
-    # The public URL must be known before the app is built: bind the socket first.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    settings = Settings(data_dir=data_dir, port=port, public_url=f"http://127.0.0.1:{port}")
-    app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.SockSite(runner, sock).start()
-    server = LiveServer(f"http://127.0.0.1:{port}", data_dir, app, passwords)
-    try:
+    async with running_server(tmp_path / "data") as server:
         yield server
-    finally:
-        await runner.cleanup()
 
 
 # A real S3 server (LocalStack, see tests/s3server.py) and a live server archiving to it.
@@ -165,6 +149,7 @@ async def running_server(data_dir: Path, storage: str = "") -> AsyncIterator[Liv
     """A live server on loopback with users, archiving to ``storage`` (default: the data dir)."""
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     passwords = add_users(data_dir)
+    # The public URL must be known before the app is built: bind the socket first.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
