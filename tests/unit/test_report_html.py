@@ -67,6 +67,7 @@ def test_user_text_is_escaped_and_never_becomes_markup() -> None:
 def test_every_snapshot_hash_appears_whole_on_its_own_line() -> None:
     report = content("厂房", "理由", 5)
     html = render_html(report)
+    assert len(report.snapshots) == 5
     for shot in report.snapshots:
         assert f'<span class="hash">{shot.sha256}</span>' in html
 
