@@ -20,13 +20,13 @@ from recorder import layout
 from recorder.clock import utc_iso
 from recorder.errors import SigningKeyError, StorageError
 from recorder.export import ExportError, PackageAssets, write_package
-from recorder.storage import LocalStorage, Storage, open_storage
+from recorder.storage import Storage
+from server.verify_cli import DEFAULT_DATA, add_archive_options, open_archive
 
 if TYPE_CHECKING:
     from recorder.minio_storage import S3Credentials
     from recorder.signing import Signer
 
-DEFAULT_DATA = Path("data")
 DEFAULT_WEB = Path(__file__).resolve().parent.parent / "web"
 SETTLE_TIMEOUT_S = 120.0
 
@@ -42,15 +42,7 @@ def add_export_parser(
         " Do not run it on a case a running server is recording.",
     )
     parser.add_argument("case_id", metavar="CASE_ID")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--data", type=Path, help="data directory: archive in DIR/archive (default: data)"
-    )
-    source.add_argument(
-        "--storage",
-        metavar="URL",
-        help="archive storage, e.g. file:///srv/takan or minio://host:9000/bucket",
-    )
+    add_archive_options(parser)
     parser.add_argument(
         "--signing-key",
         type=Path,
@@ -99,11 +91,7 @@ def run_export(
     data = args.data or DEFAULT_DATA
     try:
         case_id = layout.check_case_id(args.case_id)
-        storage = (
-            open_storage(args.storage, credentials)
-            if args.storage
-            else LocalStorage(data / "archive")
-        )
+        storage = open_archive(args, credentials)
         key_path = args.signing_key or data / "signing.key"
         if not key_path.is_file():
             raise ValueError(f"no signing key at {key_path} (pass --signing-key)")

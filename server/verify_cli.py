@@ -37,18 +37,7 @@ def add_verify_parser(
         " first object or chain entry that is not.",
     )
     parser.add_argument("target", metavar="CASE_ID|EXPORT.zip")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--data",
-        type=Path,
-        help=f"data directory; the archive is DIR/{ARCHIVE_DIR} (default: data)",
-    )
-    source.add_argument(
-        "--storage",
-        metavar="URL",
-        help="archive storage, e.g. file:///srv/takan or minio://host:9000/bucket (credentials"
-        " from TAKAN_S3_ACCESS_KEY and TAKAN_S3_SECRET_KEY)",
-    )
+    add_archive_options(parser)
     parser.add_argument("--case", help="the case to verify in an export holding several")
     parser.add_argument(
         "--key",
@@ -64,6 +53,29 @@ def add_verify_parser(
     )
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="parallel reads")
     return parser
+
+
+def add_archive_options(parser: argparse.ArgumentParser) -> None:
+    """``--data DIR`` or ``--storage URL``: where the archive is (for ``open_archive``)."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--data",
+        type=Path,
+        help=f"data directory; the archive is DIR/{ARCHIVE_DIR} (default: data)",
+    )
+    source.add_argument(
+        "--storage",
+        metavar="URL",
+        help="archive storage, e.g. file:///srv/takan or minio://host:9000/bucket (credentials"
+        " from TAKAN_S3_ACCESS_KEY and TAKAN_S3_SECRET_KEY)",
+    )
+
+
+def open_archive(args: argparse.Namespace, credentials: S3Credentials | None) -> Storage:
+    """The storage ``add_archive_options`` named; ValueError for a bad ``--storage`` URL."""
+    if args.storage is not None:
+        return open_storage(args.storage, credentials)
+    return LocalStorage((args.data or DEFAULT_DATA) / ARCHIVE_DIR)
 
 
 def _is_export(args: argparse.Namespace) -> bool:
@@ -85,9 +97,7 @@ def _open(
             raise ValueError(f"{args.target} holds cases {found}; choose one with --case")
         return export, cases[0]
     case_id = check_case_id(args.target)
-    if args.storage is not None:
-        return open_storage(args.storage, credentials), case_id
-    return LocalStorage((args.data or DEFAULT_DATA) / ARCHIVE_DIR), case_id
+    return open_archive(args, credentials), case_id
 
 
 def run_verify(
