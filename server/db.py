@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -252,7 +252,7 @@ class Database:
     def _migrate(self) -> None:
         version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self._transaction():
+            with self.transaction():
                 for statement in filter(str.strip, script.split(";")):
                     self._conn.execute(statement)
                 self._conn.execute(f"PRAGMA user_version = {number}")
@@ -262,12 +262,9 @@ class Database:
         """For the feature modules that own their own queries (search, evidence, checklists)."""
         return self._conn
 
-    def transaction(self) -> AbstractContextManager[None]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any exception."""
-        return self._transaction()
-
     @contextmanager
-    def _transaction(self) -> Iterator[None]:
+    def transaction(self) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any exception."""
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -275,10 +272,6 @@ class Database:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
-
-    @property
-    def schema_version(self) -> int:
-        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
     # users and sessions
 
