@@ -186,12 +186,16 @@ async def _settled_keys(services: Services, case_id: str) -> list[str]:
         ) from exc
 
 
-def _entry_inspection(storage: Storage, key: str) -> str | None:
+def _entry_body(storage: Storage, key: str) -> dict[str, Any] | None:
     try:
         body = parse_json(storage.get(key)).get("body")
     except (StorageError, ValueError, AttributeError):
         return None
-    value = body.get("inspection_id") if isinstance(body, dict) else None
+    return body if isinstance(body, dict) else None
+
+
+def _inspection_of(body: dict[str, Any] | None) -> str | None:
+    value = body.get("inspection_id") if body is not None else None
     return value if isinstance(value, str) else None
 
 
@@ -200,15 +204,11 @@ def _implicated_inspection(storage: Storage, case_id: str, where: str) -> str | 
     if match := _INSPECTION_IN_KEY.match(where):
         return match[1]
     if match := _CHAIN_WHERE.fullmatch(where):
-        return _entry_inspection(storage, layout.chain_entry_key(case_id, int(match[1])))
+        return _inspection_of(_entry_body(storage, layout.chain_entry_key(case_id, int(match[1]))))
     for key in storage.list(layout.chain_prefix(case_id)):  # whoever recorded the object
-        try:
-            body = parse_json(storage.get(key)).get("body")
-        except (StorageError, ValueError, AttributeError):
-            continue
-        if isinstance(body, dict) and body.get("key") == where:
-            value = body.get("inspection_id")
-            return value if isinstance(value, str) else None
+        body = _entry_body(storage, key)
+        if body is not None and body.get("key") == where:
+            return _inspection_of(body)
     return None
 
 
