@@ -92,6 +92,27 @@ async def join(ws_url: str, **hello: Any) -> TestPeer:
     return TestPeer(http, ws, welcome)
 
 
+def invite_token(invite: dict[str, Any]) -> str:
+    return str(invite["applicant_url"]).rsplit("/", 1)[-1]
+
+
+async def publishing_applicant(ws_url: str, invite: dict[str, Any]) -> TestPeer:
+    """The applicant of ``invite``, joined, consented and sending video and audio."""
+    applicant = await join(ws_url, token=invite_token(invite))
+    assert applicant.welcome["type"] == "welcome", applicant.welcome
+    await applicant.send(type="consent", accepted=True)
+    await applicant.connect_media("applicant")
+    return applicant
+
+
+async def watching_inspector(ws_url: str, token: str, invite: dict[str, Any]) -> TestPeer:
+    """An inspector of ``invite``, joined and receiving the applicant's media."""
+    inspector = await join(ws_url, token=token, inspection_id=invite["inspection_id"])
+    assert inspector.welcome["role"] == "inspector", inspector.welcome
+    await inspector.connect_media("inspector")
+    return inspector
+
+
 async def wait_until(predicate: Any, timeout: float = 15, what: str = "condition") -> None:
     async with asyncio.timeout(timeout):
         while not predicate():

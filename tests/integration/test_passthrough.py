@@ -13,7 +13,7 @@ from aiortc.rtp import unpack_remb_fci
 
 from server.media import passthrough
 from tests.conftest import LiveServer
-from tests.integration.peers import join, wait_until
+from tests.integration.peers import publishing_applicant, wait_until, watching_inspector
 
 
 def test_adapter_is_pinned_to_the_installed_aiortc() -> None:
@@ -88,19 +88,14 @@ async def test_late_viewer_gets_a_picture_because_its_pli_reaches_the_publisher(
     # aiortc's VP8 encoder sends a keyframe every 3000 frames (100 s): without forwarding the
     # viewer's keyframe request upstream, a viewer who joins late sees nothing for minutes.
     invite = await live_server.new_inspection()
-    applicant = await join(live_server.ws_url, token=invite["applicant_url"].rsplit("/", 1)[-1])
-    await applicant.send(type="consent", accepted=True)
-    await applicant.connect_media("applicant")
+    applicant = await publishing_applicant(live_server.ws_url, invite)
     live = live_server.services.live.get(invite["inspection_id"])
     assert live is not None
     await wait_until(lambda: live.relay.applicant_video.stats.packets_in > 60)
     keyframes_before = live.relay.applicant_video.stats.keyframes_in
-    inspector = await join(
-        live_server.ws_url,
-        token=await live_server.token("inspector1"),
-        inspection_id=invite["inspection_id"],
+    inspector = await watching_inspector(
+        live_server.ws_url, await live_server.token("inspector1"), invite
     )
-    await inspector.connect_media("inspector")
     try:
         await wait_until(lambda: inspector.received.video_frames > 10, timeout=10)
         assert live.relay.applicant_video.stats.keyframes_in > keyframes_before

@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 from tests.conftest import LiveServer
-from tests.integration.peers import join, wait_until
+from tests.integration.peers import (
+    invite_token,
+    join,
+    publishing_applicant,
+    wait_until,
+    watching_inspector,
+)
 
 
 async def test_inspector_sees_and_hears_applicant_and_applicant_hears_inspector(
     live_server: LiveServer,
 ) -> None:
     invite = await live_server.new_inspection()
-    token = invite["applicant_url"].rsplit("/", 1)[-1]
-    applicant = await join(live_server.ws_url, token=token)
-    assert applicant.welcome["type"] == "welcome", applicant.welcome
-    await applicant.send(type="consent", accepted=True)
-    await applicant.connect_media("applicant")
-
-    inspector = await join(
-        live_server.ws_url,
-        token=await live_server.token("inspector1"),
-        inspection_id=invite["inspection_id"],
+    applicant = await publishing_applicant(live_server.ws_url, invite)
+    inspector = await watching_inspector(
+        live_server.ws_url, await live_server.token("inspector1"), invite
     )
-    assert inspector.welcome["role"] == "inspector"
-    await inspector.connect_media("inspector")
     try:
         await wait_until(lambda: inspector.received.video_frames > 30, what="video at inspector")
         await wait_until(lambda: inspector.received.audio_frames > 20, what="audio at inspector")
@@ -40,20 +37,14 @@ async def test_applicant_reconnect_resumes_video_without_inspector_renegotiating
     live_server: LiveServer,
 ) -> None:
     invite = await live_server.new_inspection()
-    token = invite["applicant_url"].rsplit("/", 1)[-1]
-    applicant = await join(live_server.ws_url, token=token)
-    await applicant.send(type="consent", accepted=True)
-    await applicant.connect_media("applicant")
-    inspector = await join(
-        live_server.ws_url,
-        token=await live_server.token("inspector1"),
-        inspection_id=invite["inspection_id"],
+    applicant = await publishing_applicant(live_server.ws_url, invite)
+    inspector = await watching_inspector(
+        live_server.ws_url, await live_server.token("inspector1"), invite
     )
-    await inspector.connect_media("inspector")
     try:
         await wait_until(lambda: inspector.received.video_frames > 20)
         await applicant.close()
-        again = await join(live_server.ws_url, token=token)
+        again = await join(live_server.ws_url, token=invite_token(invite))
         assert again.welcome.get("resumed") is True, again.welcome
         assert again.welcome["consented"] is True
         await again.connect_media("applicant")

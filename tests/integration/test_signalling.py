@@ -27,7 +27,7 @@ from server.app import create_app
 from server.settings import Settings
 from server.tokens import InviteToken
 from tests.conftest import LiveServer, add_users
-from tests.integration.peers import join
+from tests.integration.peers import invite_token, join
 
 # Messages that arrive whenever somebody joins, leaves or consents; tests that wait for a reply
 # to their own message skip these.
@@ -107,10 +107,6 @@ class Client:
 async def connect(server: LiveServer) -> AsyncIterator[Client]:
     async with aiohttp.ClientSession() as http, http.ws_connect(server.ws_url) as ws:
         yield Client(ws)
-
-
-def invite_token(invite: dict[str, Any]) -> str:
-    return str(invite["applicant_url"]).rsplit("/", 1)[-1]
 
 
 @asynccontextmanager
