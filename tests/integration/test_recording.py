@@ -11,16 +11,18 @@ from pathlib import Path
 
 import av
 
-from recorder.storage import LocalStorage
+from recorder.storage import LocalStorage, Storage
 from recorder.verify import verify_case
 from tests.conftest import LiveServer
 
 TRACKS = ("applicant-video", "applicant-audio", "inspector-audio")
 
 
-async def run(*args: str, timeout: float = 60) -> tuple[int, str, str]:
+async def run(
+    *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
     )
     async with asyncio.timeout(timeout):
         out, err = await process.communicate()
@@ -38,11 +40,11 @@ def decoded_seconds(data: bytes, path: Path) -> float:
         return float((stamps[-1] - stamps[0]) * stream.time_base)
 
 
-async def test_ten_second_inspection_is_archived_playable_and_verifies(
-    live_server: LiveServer, tmp_path: Path
-) -> None:
-    invite = await live_server.new_inspection()
-    token = await live_server.token("inspector1")
+async def record_ten_seconds(server: LiveServer) -> dict[str, str]:
+    """Publish ~11 s of test video while an inspector watches, end the inspection, and wait
+    until the archive has stored everything; the invite of the inspection."""
+    invite = await server.new_inspection()
+    token = await server.token("inspector1")
     publish = run(
         sys.executable, "-m", "client", "publish", invite["applicant_url"],
         "--source", "testsrc", "--seconds", "11",
@@ -56,16 +58,16 @@ async def test_ten_second_inspection_is_archived_playable_and_verifies(
     )
     assert publish_code == 0, publish_err
     assert watch_code == 0, watch_err
-    status, _ = await live_server.request(
+    status, _ = await server.request(
         "POST", f"/api/inspections/{invite['inspection_id']}/end", "inspector1"
     )
     assert status == 200
-    await live_server.services.archive.drain()
+    await server.services.archive.drain()
+    return invite
 
-    storage = LocalStorage(live_server.data_dir / "archive")
-    case_id, inspection_id = invite["case_id"], invite["inspection_id"]
-    prefix = f"cases/{case_id}/inspections/{inspection_id}/segments/"
-    keys = storage.list(prefix)
+
+def check_ten_seconds_of_tracks(storage: Storage, keys: list[str], tmp_path: Path) -> None:
+    """Every track has segments, and the video segments decode to the ~11 s published."""
     for track in TRACKS:
         assert any(f"/{track}/" in key for key in keys), f"no {track} segments in {keys}"
     video_keys = [k for k in keys if "/applicant-video/" in k]
@@ -75,6 +77,17 @@ async def test_ten_second_inspection_is_archived_playable_and_verifies(
     # Publishing lasted ~11 s from connecting; the recording holds all of it but the first
     # keyframe wait, within one segment (4 s).
     assert 6 <= video_seconds <= 12, video_seconds
+
+
+async def test_ten_second_inspection_is_archived_playable_and_verifies(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    invite = await record_ten_seconds(live_server)
+    storage = LocalStorage(live_server.data_dir / "archive")
+    case_id, inspection_id = invite["case_id"], invite["inspection_id"]
+    prefix = f"cases/{case_id}/inspections/{inspection_id}/segments/"
+    keys = storage.list(prefix)
+    check_ten_seconds_of_tracks(storage, keys, tmp_path)
     for i, key in enumerate(k for k in keys if "audio" in k):
         assert decoded_seconds(storage.get(key), tmp_path / f"a{i}.webm") > 0
 

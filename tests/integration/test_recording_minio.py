@@ -9,7 +9,7 @@ from pathlib import Path
 
 from recorder.verify import verify_case
 from tests.conftest import S3LiveServer
-from tests.integration.test_recording import TRACKS, decoded_seconds, run
+from tests.integration.test_recording import check_ten_seconds_of_tracks, record_ten_seconds, run
 from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server
 
 
@@ -17,37 +17,12 @@ async def test_ten_second_inspection_is_archived_in_s3_locked_and_verifies(
     live_server_s3: S3LiveServer, s3_server: S3Server, tmp_path: Path
 ) -> None:
     server, storage = live_server_s3.server, live_server_s3.storage
-    invite = await server.new_inspection()
-    token = await server.token("inspector1")
-    (publish_code, _, publish_err), (watch_code, _, watch_err) = await asyncio.gather(
-        run(
-            sys.executable, "-m", "client", "publish", invite["applicant_url"],
-            "--source", "testsrc", "--seconds", "11",
-        ),
-        run(
-            sys.executable, "-m", "client", "watch", invite["inspector_url"],
-            "--token", token, "--seconds", "9", "--json",
-        ),
-    )  # fmt: skip
-    assert publish_code == 0, publish_err
-    assert watch_code == 0, watch_err
-    status, _ = await server.request(
-        "POST", f"/api/inspections/{invite['inspection_id']}/end", "inspector1"
-    )
-    assert status == 200
-    await server.services.archive.drain()
-
+    invite = await record_ten_seconds(server)
     case_id, inspection_id = invite["case_id"], invite["inspection_id"]
     keys = await asyncio.to_thread(
         storage.list, f"cases/{case_id}/inspections/{inspection_id}/segments/"
     )
-    for track in TRACKS:
-        assert any(f"/{track}/" in key for key in keys), f"no {track} segments in {keys}"
-    video = [k for k in keys if "/applicant-video/" in k]
-    seconds = sum(
-        decoded_seconds(storage.get(key), tmp_path / f"v{i}.webm") for i, key in enumerate(video)
-    )
-    assert 6 <= seconds <= 12, seconds
+    await asyncio.to_thread(check_ten_seconds_of_tracks, storage, keys, tmp_path)
     # Nothing is left in the local spool, and every object is locked in the bucket.
     spool = server.data_dir / "spool" / "objects"
     assert not [p for p in spool.rglob("*") if p.is_file()]
@@ -63,10 +38,8 @@ async def test_ten_second_inspection_is_archived_in_s3_locked_and_verifies(
     assert report.manifests == 1
     url = f"minio://{s3_server.endpoint}/{live_server_s3.bucket}?secure=false&region={REGION}"
     env = {**os.environ, "TAKAN_S3_ACCESS_KEY": ACCESS_KEY, "TAKAN_S3_SECRET_KEY": SECRET_KEY}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server.cli", "verify", case_id, "--storage", url, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err_bytes = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, (out + err_bytes).decode()
-    assert f"S3 bucket {live_server_s3.bucket}" in out.decode()
+    code, out, err = await run(
+        sys.executable, "-m", "server.cli", "verify", case_id, "--storage", url, env=env
+    )
+    assert code == 0, out + err
+    assert f"S3 bucket {live_server_s3.bucket}" in out
