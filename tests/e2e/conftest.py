@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, BrowserContext, async_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = (
@@ -89,3 +89,13 @@ async def browser(chromium_endpoint: str) -> AsyncIterator[Browser]:
                 with contextlib.suppress(Exception):
                     await context.close()
             await connected.close()
+
+
+@pytest.fixture
+async def desktop(browser: Browser) -> AsyncIterator[BrowserContext]:
+    """A desktop-sized zh-CN browser context, closed with the test."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    try:
+        yield context
+    finally:
+        await context.close()

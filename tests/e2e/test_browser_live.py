@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
+from server.live import LiveInspection, Participant
 from tests.conftest import LiveServer
+from tests.e2e.helpers import TIMEOUT_MS, login, record_console, wait_video_flowing
 
 pytestmark = pytest.mark.browser
-
-TIMEOUT_MS = 30_000
-VIDEO_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -34,22 +33,6 @@ class Session:
     inspector: Page
     applicant: Page
     console: list[str] = field(default_factory=list)
-
-
-def _record_console(page: Page, name: str, sink: list[str]) -> None:
-    def on_console(message: ConsoleMessage) -> None:
-        sink.append(f"[{name}] {message.type}: {message.text}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: sink.append(f"[{name}] pageerror: {error}"))
-
-
-async def _login(page: Page, live_server: LiveServer, username: str) -> None:
-    await page.goto(f"{live_server.base_url}/login")
-    await page.fill("#username", username)
-    await page.fill("#password", live_server.passwords[username])
-    await page.click("#login-submit")
-    await page.wait_for_url(re.compile(r"/cases$"), timeout=TIMEOUT_MS)
 
 
 async def _inspector_context(browser: Browser) -> BrowserContext:
@@ -69,35 +52,9 @@ async def _applicant_context(browser: Browser) -> BrowserContext:
     )
 
 
-async def _video_sample(page: Page) -> dict[str, int]:
-    sample: dict[str, int] = await page.evaluate(
-        """() => {
-            const v = document.getElementById('remote-video');
-            return {frames: v.getVideoPlaybackQuality().totalVideoFrames, width: v.videoWidth};
-        }"""
-    )
-    return sample
-
-
-async def _wait_video_flowing(page: Page, frames: int = 30) -> dict[str, int]:
-    """Polls the inspector's video until `frames` more frames have been shown at a real size."""
-    first = await _video_sample(page)
-    base, last = first["frames"], first
-    deadline = time.monotonic() + VIDEO_TIMEOUT_S
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
-        sample = await _video_sample(page)
-        if sample["frames"] < last["frames"]:  # the element was given a new stream
-            base = sample["frames"]
-        last = sample
-        if sample["width"] > 0 and sample["frames"] >= base + frames:
-            return sample
-    raise AssertionError(f"inspector video did not play: first {first}, last {last}")
-
-
 async def _open_applicant(context: BrowserContext, url: str, sink: list[str]) -> Page:
     page = await context.new_page()
-    _record_console(page, "applicant", sink)
+    record_console(page, sink, "applicant")
     await page.goto(url)
     return page
 
@@ -111,8 +68,8 @@ async def session(browser: Browser, live_server: LiveServer) -> AsyncIterator[Se
     console: list[str] = []
     try:
         inspector = await inspector_context.new_page()
-        _record_console(inspector, "inspector", console)
-        await _login(inspector, live_server, "inspector1")
+        record_console(inspector, console, "inspector")
+        await login(inspector, live_server, "inspector1")
         await inspector.goto(f"{live_server.base_url}/inspect/{inspection['inspection_id']}")
         await expect(inspector.locator("#short-code")).to_have_text(
             inspection["short_code"], timeout=TIMEOUT_MS
@@ -141,7 +98,7 @@ async def session(browser: Browser, live_server: LiveServer) -> AsyncIterator[Se
 async def test_inspector_sees_applicant_video_chats_and_switches_camera(session: Session) -> None:
     inspector, applicant = session.inspector, session.applicant
 
-    await _wait_video_flowing(inspector)
+    await wait_video_flowing(inspector)
     await expect(inspector.locator("body")).to_have_attribute(
         "data-media", "connected", timeout=TIMEOUT_MS
     )
@@ -183,7 +140,7 @@ async def test_inspector_sees_applicant_video_chats_and_switches_camera(session:
 
 async def test_reloaded_applicant_page_resumes_without_consent(session: Session) -> None:
     inspector, applicant = session.inspector, session.applicant
-    await _wait_video_flowing(inspector)
+    await wait_video_flowing(inspector)
 
     await applicant.reload()
     await expect(applicant.locator("#screen-live")).to_be_visible(timeout=TIMEOUT_MS)
@@ -193,13 +150,13 @@ async def test_reloaded_applicant_page_resumes_without_consent(session: Session)
         "data-frames", re.compile(r"^0?$"), timeout=TIMEOUT_MS
     )
     # The inspector did nothing: the picture comes back on the peer connection it already had.
-    await _wait_video_flowing(inspector)
+    await wait_video_flowing(inspector)
     await expect(inspector.locator("body")).to_have_attribute("data-media", "connected")
 
 
 async def test_applicant_link_after_the_end_says_it_is_over(session: Session) -> None:
     inspector, applicant = session.inspector, session.applicant
-    await _wait_video_flowing(inspector)
+    await wait_video_flowing(inspector)
 
     await inspector.click("#btn-end")
     await inspector.click("#btn-end-confirm")
@@ -243,7 +200,7 @@ async def test_cases_page_creates_a_case_and_starts_an_inspection(
     context = await _inspector_context(browser)
     try:
         page = await context.new_page()
-        await _login(page, live_server, "inspector1")
+        await login(page, live_server, "inspector1")
         await page.fill("#case-id", "WEB-0001")
         await page.fill("#case-title", "仓库扩建")
         await page.fill("#case-address", "宁波市鄞州区 1 号")
@@ -311,14 +268,21 @@ async def test_applicant_page_switches_to_english(
         await context.close()
 
 
+async def _flowing_inspector(
+    session: Session, live_server: LiveServer
+) -> tuple[LiveInspection, Participant]:
+    """Once the picture plays: the live inspection and the inspector page's participant in it."""
+    await wait_video_flowing(session.inspector)
+    live = live_server.services.live.get(session.inspection["inspection_id"])
+    assert live is not None
+    return live, next(p for p in live.participants.values() if p.role == "inspector")
+
+
 async def test_inspector_page_rejoins_by_itself_after_its_socket_drops(
     session: Session, live_server: LiveServer
 ) -> None:
     inspector = session.inspector
-    await _wait_video_flowing(inspector)
-    live = live_server.services.live.get(session.inspection["inspection_id"])
-    assert live is not None
-    dropped = next(p for p in live.participants.values() if p.role == "inspector")
+    live, dropped = await _flowing_inspector(session, live_server)
 
     await dropped.socket.close()  # as a network drop looks to the page: the socket just closes
 
@@ -334,7 +298,7 @@ async def test_inspector_page_rejoins_by_itself_after_its_socket_drops(
         "data-conn", "joined", timeout=TIMEOUT_MS
     )
     # A new offer went out by itself and the picture flows on the new peer connection.
-    await _wait_video_flowing(inspector)
+    await wait_video_flowing(inspector)
     await expect(inspector.locator("body")).to_have_attribute(
         "data-media", "connected", timeout=TIMEOUT_MS
     )
@@ -344,18 +308,18 @@ async def test_second_inspector_tab_pauses_the_first_instead_of_fighting(
     session: Session, live_server: LiveServer
 ) -> None:
     first = session.inspector
-    await _wait_video_flowing(first)
+    await wait_video_flowing(first)
 
     second = await session.inspector_context.new_page()
-    _record_console(second, "inspector-2", session.console)
+    record_console(second, session.console, "inspector-2")
     await second.goto(f"{live_server.base_url}/inspect/{session.inspection['inspection_id']}")
     await expect(first.locator("#replaced-banner")).to_be_visible(timeout=TIMEOUT_MS)
-    await _wait_video_flowing(second)
+    await wait_video_flowing(second)
     await expect(second.locator("#replaced-banner")).to_be_hidden()
 
     await first.click("#btn-take-over")
     await expect(second.locator("#replaced-banner")).to_be_visible(timeout=TIMEOUT_MS)
-    await _wait_video_flowing(first)
+    await wait_video_flowing(first)
 
 
 async def test_forged_applicant_link_says_link_invalid(
@@ -403,10 +367,7 @@ async def test_inspector_page_renegotiates_by_itself_when_its_media_path_dies(
     session: Session, live_server: LiveServer
 ) -> None:
     inspector = session.inspector
-    await _wait_video_flowing(inspector)
-    live = live_server.services.live.get(session.inspection["inspection_id"])
-    assert live is not None
-    participant = next(p for p in live.participants.values() if p.role == "inspector")
+    _, participant = await _flowing_inspector(session, live_server)
 
     await participant.close_peer()  # the socket stays up; only ICE/DTLS goes silent
 
@@ -417,4 +378,4 @@ async def test_inspector_page_renegotiates_by_itself_when_its_media_path_dies(
         "data-media", "connected", timeout=TIMEOUT_MS
     )
     assert participant.peer is not None  # a new offer was answered on the same socket
-    await _wait_video_flowing(inspector)
+    await wait_video_flowing(inspector)

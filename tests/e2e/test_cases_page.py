@@ -6,10 +6,9 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.conftest import LiveServer
+from tests.e2e.helpers import TIMEOUT_MS, login
 
 pytestmark = pytest.mark.browser
-
-TIMEOUT_MS = 30_000
 
 
 async def test_a_case_gets_its_type_and_site_and_an_inspection_is_scheduled(
@@ -18,11 +17,7 @@ async def test_a_case_gets_its_type_and_site_and_an_inspection_is_scheduled(
     context = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
     try:
         page = await context.new_page()
-        await page.goto(f"{live_server.base_url}/login")
-        await page.fill("#username", "inspector1")
-        await page.fill("#password", live_server.passwords["inspector1"])
-        await page.click("#login-submit")
-        await page.wait_for_url("**/cases", timeout=TIMEOUT_MS)
+        await login(page, live_server, "inspector1")
 
         # The case types are the checklist templates' types.
         await expect(page.locator('#case-type option[value="食品经营"]')).to_have_count(1)

@@ -25,11 +25,10 @@ from playwright.async_api import Browser, BrowserContext, Geolocation, Page, exp
 
 from server.geo import haversine_m
 from tests.conftest import LiveServer
-from tests.e2e.test_browser_live import _login, _record_console, _wait_video_flowing
+from tests.e2e.helpers import TIMEOUT_MS, login, record_console, wait_video_flowing
 
 pytestmark = pytest.mark.browser
 
-TIMEOUT_MS = 30_000
 REPORT_TIMEOUT_S = 120.0
 SITE = {"site_lat": 30.2741, "site_lon": 120.1551}  # the case's site address
 PHONE = Geolocation(latitude=30.2748, longitude=120.1559, accuracy=15)  # about 100 m away
@@ -148,8 +147,8 @@ async def test_whole_inspection_from_case_to_verified_report(
     try:
         # The inspector starts the inspection from the cases page.
         inspector = await inspector_context.new_page()
-        _record_console(inspector, "inspector", console)
-        await _login(inspector, live_server, "inspector1")
+        record_console(inspector, console, "inspector")
+        await login(inspector, live_server, "inspector1")
         await inspector.click(f'#case-list button[data-case-id="{case_id}"]')
         await inspector.wait_for_url(re.compile(r"/inspect/[0-9a-f]{32}$"), timeout=TIMEOUT_MS)
         inspection_id = inspector.url.rsplit("/", 1)[-1]
@@ -163,7 +162,7 @@ async def test_whole_inspection_from_case_to_verified_report(
 
         # The applicant consents (the notice says the location is shared) and streams.
         applicant = await applicant_context.new_page()
-        _record_console(applicant, "applicant", console)
+        record_console(applicant, console, "applicant")
         await applicant.goto(applicant_url)
         await expect(applicant.locator("#consent-location")).to_contain_text("位置")
         await applicant.click("#consent-accept", timeout=TIMEOUT_MS)
@@ -209,7 +208,7 @@ async def test_whole_inspection_from_case_to_verified_report(
         await expect(card).to_be_hidden(timeout=TIMEOUT_MS)
 
         # 3. Two snapshots: the button, then the key S; each annotated.
-        await _wait_video_flowing(inspector)
+        await wait_video_flowing(inspector)
         shots = inspector.locator("#snapshot-list li")
         await inspector.click("#btn-snapshot")
         await expect(shots).to_have_count(1, timeout=TIMEOUT_MS)
@@ -327,15 +326,15 @@ async def test_denied_location_is_shown_and_an_ended_inspection_is_concluded_fro
     console: list[str] = []
     try:
         inspector = await inspector_context.new_page()
-        _record_console(inspector, "inspector", console)
-        await _login(inspector, live_server, "inspector1")
+        record_console(inspector, console, "inspector")
+        await login(inspector, live_server, "inspector1")
         page_url = f"{live_server.base_url}/inspect/{invite['inspection_id']}"
         await inspector.goto(page_url)
         await expect(inspector.locator("body")).to_have_attribute(
             "data-conn", "joined", timeout=TIMEOUT_MS
         )
         applicant = await applicant_context.new_page()
-        _record_console(applicant, "applicant", console)
+        record_console(applicant, console, "applicant")
         await applicant.goto(invite["applicant_url"])
         await applicant.click("#consent-accept", timeout=TIMEOUT_MS)
         status = applicant.locator("#location-status")

@@ -9,14 +9,14 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import BrowserContext, Page, expect
 
 from tests.conftest import LiveServer
+from tests.e2e.helpers import record_console
 from tests.e2e.test_replay import (
     TIMEOUT_MS,
     Recorded,
@@ -52,19 +52,9 @@ def unzip(package: bytes, folder: Path) -> None:
         archive.extractall(folder)
 
 
-@pytest.fixture
-async def offline(browser: Browser) -> AsyncIterator[BrowserContext]:
-    context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    try:
-        yield context
-    finally:
-        await context.close()
-
-
 async def open_package(context: BrowserContext, folder: Path, console: list[str]) -> Page:
     page = await context.new_page()
-    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
-    page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
+    record_console(page, console)
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
     await page.goto((folder / "index.html").as_uri())
@@ -74,14 +64,14 @@ async def open_package(context: BrowserContext, folder: Path, console: list[str]
 
 
 async def test_offline_page_from_file_url_replays_and_verifies_the_export(
-    live_server: LiveServer, offline: BrowserContext, tmp_path: Path
+    live_server: LiveServer, desktop: BrowserContext, tmp_path: Path
 ) -> None:
     recorded: Recorded = await record_inspection(live_server)
     folder = tmp_path / "package"
     unzip(await export_package(live_server, recorded.case_id), folder)
     console: list[str] = []
     try:
-        page = await open_package(offline, folder, console)
+        page = await open_package(desktop, folder, console)
         await expect(
             page.locator(f'#case-select option[value="{recorded.case_id}"]')
         ).to_have_count(1)
@@ -113,7 +103,7 @@ async def test_offline_page_from_file_url_replays_and_verifies_the_export(
 
 
 async def test_offline_page_turns_a_flipped_segment_red_and_names_it(
-    live_server: LiveServer, offline: BrowserContext, tmp_path: Path
+    live_server: LiveServer, desktop: BrowserContext, tmp_path: Path
 ) -> None:
     recorded = await record_inspection(live_server)
     folder = tmp_path / "package"
@@ -122,7 +112,7 @@ async def test_offline_page_turns_a_flipped_segment_red_and_names_it(
     flip_byte(folder / "cases" / recorded.case_id / tampered)
     console: list[str] = []
     try:
-        page = await open_package(offline, folder, console)
+        page = await open_package(desktop, folder, console)
         replay = page.locator("#replay")
         await expect(replay).to_have_attribute("data-verify", "broken", timeout=TIMEOUT_MS)
         red = page.locator('.tl-seg[data-state="broken"]')

@@ -12,16 +12,16 @@ import json
 import os
 import re
 import sys
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import BrowserContext, Page, expect
 
 from tests.conftest import LiveServer
+from tests.e2e.helpers import login, record_console
 
 pytestmark = pytest.mark.browser
 
@@ -127,14 +127,6 @@ def flip_byte(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-async def login(page: Page, server: LiveServer, username: str, lands_on: str) -> None:
-    await page.goto(f"{server.base_url}/login")
-    await page.fill("#username", username)
-    await page.fill("#password", server.passwords[username])
-    await page.click("#login-submit")
-    await page.wait_for_url(re.compile(lands_on), timeout=TIMEOUT_MS)
-
-
 async def playhead(page: Page) -> float:
     value: float = await page.evaluate("document.getElementById('replay-video').currentTime")
     return value
@@ -159,32 +151,17 @@ async def buffered_ranges(page: Page) -> list[list[float]]:
     return ranges
 
 
-@pytest.fixture
-async def auditor(browser: Browser) -> AsyncIterator[BrowserContext]:
-    context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    try:
-        yield context
-    finally:
-        await context.close()
-
-
-def _sink(page: Page) -> list[str]:
-    lines: list[str] = []
-    page.on("console", lambda message: lines.append(f"{message.type}: {message.text}"))
-    page.on("pageerror", lambda error: lines.append(f"pageerror: {error}"))
-    return lines
-
-
 async def test_auditor_searches_opens_and_replays_with_every_segment_green(
-    live_server: LiveServer, auditor: BrowserContext
+    live_server: LiveServer, desktop: BrowserContext
 ) -> None:
     recorded = await record_inspection(live_server)
     segment_keys = recorded.segment_keys()
     assert sum("/applicant-video/" in k for k in segment_keys) >= 2, segment_keys
-    page = await auditor.new_page()
-    console = _sink(page)
+    page = await desktop.new_page()
+    console: list[str] = []
+    record_console(page, console)
     try:
-        await login(page, live_server, "auditor1", r"/audit")
+        await login(page, live_server, "auditor1", "/audit")
 
         await page.fill("#q-case-id", recorded.case_id.lower()[:6])
         await page.fill("#q-applicant", "张")
@@ -269,17 +246,18 @@ async def test_auditor_searches_opens_and_replays_with_every_segment_green(
 
 
 async def test_flipped_byte_in_a_segment_turns_it_red_names_it_and_never_plays_it(
-    live_server: LiveServer, auditor: BrowserContext
+    live_server: LiveServer, desktop: BrowserContext
 ) -> None:
     recorded = await record_inspection(live_server, seconds=10)
     video_keys = [k for k in recorded.segment_keys() if "/applicant-video/" in k]
     assert len(video_keys) >= 3, video_keys  # the tampered one has playable video after it
     tampered = video_keys[1]
     flip_byte(recorded.archive / "cases" / recorded.case_id / tampered)
-    page = await auditor.new_page()
-    console = _sink(page)
+    page = await desktop.new_page()
+    console: list[str] = []
+    record_console(page, console)
     try:
-        await login(page, live_server, "auditor1", r"/audit")
+        await login(page, live_server, "auditor1", "/audit")
         await page.goto(
             f"{live_server.base_url}/replay/{recorded.case_id}/{recorded.inspection_id}"
         )
@@ -325,12 +303,12 @@ async def test_flipped_byte_in_a_segment_turns_it_red_names_it_and_never_plays_i
 
 
 async def test_inspector_opens_own_case_page_from_the_cases_list(
-    live_server: LiveServer, auditor: BrowserContext
+    live_server: LiveServer, desktop: BrowserContext
 ) -> None:
     case = await live_server.new_case("inspector1")
     other = await live_server.new_case("inspector2")
-    page = await auditor.new_page()
-    await login(page, live_server, "inspector1", r"/cases$")
+    page = await desktop.new_page()
+    await login(page, live_server, "inspector1")
     link = page.locator(f'a[data-case-link="{case["case_id"]}"]')
     await expect(link).to_have_count(1, timeout=TIMEOUT_MS)
     await expect(page.locator(f'a[data-case-link="{other["case_id"]}"]')).to_have_count(0)

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
 from tests.conftest import LiveServer
+from tests.e2e.helpers import TIMEOUT_MS, login
 
 pytestmark = pytest.mark.browser
-
-TIMEOUT_MS = 30_000
-
-
-async def _login(page: Page, live_server: LiveServer, username: str) -> None:
-    await page.goto(f"{live_server.base_url}/login?next=/templates")
-    await page.fill("#username", username)
-    await page.fill("#password", live_server.passwords[username])
-    await page.click("#login-submit")
-    await page.wait_for_url("**/templates", timeout=TIMEOUT_MS)
 
 
 async def test_an_admin_edits_a_template_and_a_bad_item_id_is_refused(
@@ -26,7 +17,7 @@ async def test_an_admin_edits_a_template_and_a_bad_item_id_is_refused(
     context = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
     try:
         page = await context.new_page()
-        await _login(page, live_server, "admin1")
+        await login(page, live_server, "admin1", "/templates", as_next=True)
         await expect(page.locator("#readonly-notice")).to_be_hidden()
         row = page.locator('#template-list li[data-template-id="food"]')
         await expect(row).to_contain_text("食品经营", timeout=TIMEOUT_MS)
@@ -86,7 +77,7 @@ async def test_an_inspector_sees_the_templates_read_only(
     context = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
     try:
         page = await context.new_page()
-        await _login(page, live_server, "inspector1")
+        await login(page, live_server, "inspector1", "/templates", as_next=True)
         await expect(page.locator("#readonly-notice")).to_be_visible(timeout=TIMEOUT_MS)
         await expect(page.locator("#readonly-notice")).to_contain_text("只有管理员可以编辑模板")
         await expect(page.locator('#template-list li[data-template-id="food"]')).to_contain_text(
