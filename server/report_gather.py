@@ -30,6 +30,7 @@ from server.report_html import (
     SnapshotEvidence,
 )
 from server.services import Services
+from server.site_checks import challenges_of
 from server.snapshots import SnapshotRecord, snapshots_of
 
 CHAIN_PAGE = 500
@@ -247,19 +248,16 @@ async def gather(
     )
     challenges = tuple(
         ChallengeResult(
-            kind=r["kind"],
-            prompt=r["prompt"],
-            issued_by=_username(services, r["issued_by"], names),
-            issued_at=r["issued_at"],
-            shown_at=r["shown_at"],
-            judgement=r["judgement"],
-            judged_at=r["judged_at"],
-            note=r["note"],
+            kind=c.kind,
+            prompt=c.prompt,
+            issued_by=_username(services, c.issued_by, names),
+            issued_at=c.issued_at,
+            shown_at=c.shown_at,
+            judgement=c.judgement,
+            judged_at=c.judged_at,
+            note=c.note,
         )
-        for r in conn.execute(
-            "SELECT * FROM challenges WHERE inspection_id = ? ORDER BY issued_at, challenge_id",
-            (insp_id,),
-        ).fetchall()
+        for c in challenges_of(services.db, insp_id)
     )
     template_name, template_version, checklist = _checklist(services, inspection)
     annotations = _annotations(services, insp_id)
