@@ -19,7 +19,7 @@ from server.openapi import get_openapi
 from server.ratelimit import AttemptLimiter
 from server.secrets_store import load_or_create_secret
 from server.services import SERVICES, Services
-from server.settings import Settings
+from server.settings import ARCHIVE_DIR, SIGNING_KEY_FILE, SPOOL_DIR, Settings
 from server.signalling import websocket_handler
 from server.tokens import TokenSigner
 
@@ -34,8 +34,8 @@ def open_services(settings: Settings, clock: Clock | None = None) -> Services:
     clock = clock or SystemClock()
     archive = Archive(
         storage=archive_storage(settings),
-        spool_root=settings.data_dir / "spool",
-        signer=Signer.load_or_create(settings.data_dir / "signing.key"),
+        spool_root=settings.data_dir / SPOOL_DIR,
+        signer=Signer.load_or_create(settings.data_dir / SIGNING_KEY_FILE),
         wall_clock=clock.now,
         checkpoint_interval_s=settings.checkpoint_interval_s,
     )
@@ -55,7 +55,7 @@ def open_services(settings: Settings, clock: Clock | None = None) -> Services:
 
 def archive_storage(settings: Settings) -> Storage:
     if not settings.storage:
-        return LocalStorage(settings.data_dir / "archive")
+        return LocalStorage(settings.data_dir / ARCHIVE_DIR)
     return open_storage(settings.storage, settings.s3_credentials)
 
 

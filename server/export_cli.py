@@ -21,6 +21,7 @@ from recorder.clock import utc_iso
 from recorder.errors import SigningKeyError, StorageError
 from recorder.export import ExportError, PackageAssets, write_package
 from recorder.storage import Storage
+from server.settings import SIGNING_KEY_FILE
 from server.verify_cli import DEFAULT_DATA, add_archive_options, open_archive
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def add_export_parser(
     parser.add_argument(
         "--signing-key",
         type=Path,
-        help="the server's Ed25519 key file (default: DATA/signing.key)",
+        help=f"the server's Ed25519 key file (default: DATA/{SIGNING_KEY_FILE})",
     )
     parser.add_argument("-o", "--output", type=Path, required=True, help="the zip to write")
     parser.add_argument("--web", type=Path, default=DEFAULT_WEB, help=argparse.SUPPRESS)
@@ -92,7 +93,7 @@ def run_export(
     try:
         case_id = layout.check_case_id(args.case_id)
         storage = open_archive(args, credentials)
-        key_path = args.signing_key or data / "signing.key"
+        key_path = args.signing_key or data / SIGNING_KEY_FILE
         if not key_path.is_file():
             raise ValueError(f"no signing key at {key_path} (pass --signing-key)")
         signer = Signer.load_or_create(key_path)

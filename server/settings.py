@@ -10,6 +10,12 @@ if TYPE_CHECKING:
     from recorder.minio_storage import S3Credentials
 
 
+# Where things live under the data directory (the CLI tools that read an archive use them too).
+ARCHIVE_DIR = "archive"
+SPOOL_DIR = "spool"
+SIGNING_KEY_FILE = "signing.key"
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path

@@ -18,12 +18,12 @@ from recorder.layout import check_case_id
 from recorder.storage import LocalStorage, Storage, open_storage
 from recorder.verify import DEFAULT_WORKERS, VerifyReport, verify_case
 from recorder.zip_storage import ZipStorage
+from server.settings import ARCHIVE_DIR
 
 if TYPE_CHECKING:
     from recorder.minio_storage import S3Credentials
 
 DEFAULT_DATA = Path("data")
-ARCHIVE_DIR = "archive"
 
 
 def add_verify_parser(
