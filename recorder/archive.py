@@ -1,9 +1,14 @@
 """The archive service: per-case hash chains, a durable spool, ordered uploads, signatures.
 
-Everything that becomes evidence goes the same way: written to the local spool (fsync), chained,
-then uploaded in order by one uploader that retries with backoff for as long as it takes. If the
-object store is down, recording goes on and the spool drains when it returns. One process owns a
-case's chain at a time (the media process of its live inspection).
+Everything that becomes evidence goes the same way: staged on the local disk (fsync), chained (the
+chain entry, written durably to the spool, is the commit point), moved into the spool, then
+uploaded in order by one uploader that retries with backoff for as long as it takes. If the object
+store is down, recording goes on and the spool drains when it returns. One process owns a case's
+chain at a time (the media process of its live inspection).
+
+Each store runs as a unit that the caller's cancellation cannot stop half-way (a task under
+``asyncio.shield``), so an object never reaches the spool without its entry: see "Durability" in
+docs/archive.md for the argument.
 """
 
 from __future__ import annotations
@@ -16,11 +21,11 @@ import logging
 import os
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from recorder import layout
 from recorder.canonical import canonical_json
@@ -29,15 +34,16 @@ from recorder.clock import CLOCK_SOURCE, utc_iso
 from recorder.errors import StorageError
 from recorder.manifest import Manifest, SegmentRecord, sign_checkpoint
 from recorder.recording import FinishedSegment
-from recorder.segments import remux_partial
 from recorder.signing import Signer
-from recorder.storage import Storage, digest_stream, fsync_dir
+from recorder.storage import Storage, fsync_dir, move_durably
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_INTERVAL_S = 30.0
 RETRY_FIRST_S = 0.25
 RETRY_MAX_S = 5.0
+MOVE_ATTEMPTS = 4  # a committed object's move into the spool; after these, recovery moves it
+T = TypeVar("T")
 
 
 def _write_durably(path: Path, data: bytes) -> None:
@@ -51,16 +57,13 @@ def _write_durably(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
-def _file_digest(path: Path) -> tuple[str, int]:
-    with path.open("rb") as handle:
-        return digest_stream(handle)
-
-
 @dataclass
 class CaseState:
     head: ChainEntry | None = None
     checkpointed_seq: int = -1
     segments: dict[str, list[SegmentRecord]] = field(default_factory=lambda: defaultdict(list))
+    # Every object key an entry records, with its SHA-256: what recovery moves, not quarantines.
+    objects: dict[str, str] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -94,20 +97,73 @@ class Archive:
         self._idle.set()
         self.stats = DurabilityStats()
         self._keys_spooled: set[str] = set()
+        self._units: dict[str, set[asyncio.Task[Any]]] = defaultdict(set)
 
     @property
     def recording_dir(self) -> Path:
         return self.spool_root / "recording"
 
+    @property
+    def staging_dir(self) -> Path:
+        """Objects written but not yet committed by their chain entry."""
+        return self.spool_root / "staging"
+
     def _spool_path(self, key: str) -> Path:
         return self.spool_root / "objects" / key
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Every blocking step of the storing paths runs here (one seam: tests interrupt it)."""
+        return await asyncio.to_thread(fn, *args)
+
+    async def _unit(self, case_id: str, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work`` to its end even if the caller is cancelled meanwhile.
+
+        Storing stages an object, commits its chain entry, then moves it into the spool; a
+        cancellation between those steps would leave an object without its entry, so the steps
+        run in a task of their own that the caller only waits for. ``settle`` waits for them all.
+        """
+        task = asyncio.ensure_future(work)
+        units = self._units[case_id]
+        units.add(task)
+        task.add_done_callback(self._unit_done(case_id))
+        return await asyncio.shield(task)
+
+    def _unit_done(self, case_id: str) -> Callable[[asyncio.Task[Any]], None]:
+        def done(task: asyncio.Task[Any]) -> None:
+            self._units[case_id].discard(task)
+            if not self._units[case_id]:
+                del self._units[case_id]
+            if not task.cancelled() and task.exception() is not None:
+                # Whoever waited may have been cancelled: the failure is still written down.
+                logger.error(
+                    "archive store failed",
+                    extra={"case_id": case_id, "error": repr(task.exception())},
+                )
+
+        return done
+
+    async def settle(self, case_id: str | None = None) -> None:
+        """Wait until every store unit under way (of the case, or of all) has ended."""
+        current = asyncio.current_task()
+        while True:
+            pending = [
+                task
+                for cid, units in list(self._units.items())
+                if case_id is None or cid == case_id
+                for task in units
+                if task is not current
+            ]
+            if not pending:
+                return
+            await asyncio.wait(pending)
 
     # lifecycle
 
     async def start(self) -> None:
         (self.spool_root / "objects").mkdir(parents=True, exist_ok=True)
         self.recording_dir.mkdir(parents=True, exist_ok=True)
-        for key in await asyncio.to_thread(self._spooled_keys):
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        for key in await asyncio.to_thread(self.spooled_keys):
             self._enqueue(key, None)
         self._tasks = [
             asyncio.create_task(self._upload_forever(), name="archive-uploader"),
@@ -115,6 +171,7 @@ class Archive:
         ]
 
     async def stop(self) -> None:
+        await self.settle()
         for case_id in list(self._cases):
             await self.checkpoint(case_id)
         with contextlib.suppress(TimeoutError):
@@ -128,7 +185,7 @@ class Archive:
         """Wait until every spooled object is stored."""
         await self._idle.wait()
 
-    def _spooled_keys(self) -> list[str]:
+    def spooled_keys(self) -> list[str]:
         root = self.spool_root / "objects"
         keys = [
             path.relative_to(root).as_posix()
@@ -217,53 +274,94 @@ class Archive:
             if entry.kind == "segment":
                 record = SegmentRecord.from_json(entry.body)
                 state.segments[record.inspection_id].append(record)
+            object_key, sha256 = entry.body.get("key"), entry.body.get("sha256")
+            if isinstance(object_key, str) and isinstance(sha256, str):
+                state.objects[object_key] = sha256
         checkpoints = self._keys_under(layout.checkpoint_prefix(case_id))
         seqs = [layout.parse_checkpoint_key(case_id, key) for key in checkpoints]
         state.checkpointed_seq = max((s for s in seqs if s is not None), default=-1)
         return state
 
     async def append(self, case_id: str, kind: str, body: dict[str, Any]) -> ChainEntry:
-        """Chain an audit event (or a segment record) for the case; durable on return."""
+        """Chain an audit event for the case; durable on return, chained even if the caller is
+        cancelled meanwhile."""
+        return await self._unit(case_id, self._append(case_id, kind, body))
+
+    async def _append(self, case_id: str, kind: str, body: dict[str, Any]) -> ChainEntry:
         state = await self._state(case_id)
         async with state.lock:
-            return await self._append_locked(case_id, state, kind, body)
+            return await self._commit(case_id, state, kind, body)
 
-    async def _append_locked(
-        self,
-        case_id: str,
-        state: CaseState,
-        kind: str,
-        body: dict[str, Any],
-        closed_at: float | None = None,
+    async def _write_entry(
+        self, case_id: str, state: CaseState, kind: str, body: dict[str, Any]
     ) -> ChainEntry:
+        """Write the next chain entry durably to the spool (not yet queued) and make it the head."""
         at = utc_iso(self._wall())
         if state.head is not None and at < state.head.at:
             at = state.head.at  # the system clock stepped back: never let the chain do so
         entry = next_entry(state.head, case_id, kind, at, CLOCK_SOURCE, body)
         key = layout.chain_entry_key(case_id, entry.seq)
-        await asyncio.to_thread(
-            _write_durably, self._spool_path(key), canonical_json(entry.to_json())
-        )
+        data = canonical_json(entry.to_json())
+        await self.run_blocking(_write_durably, self._spool_path(key), data)
         state.head = entry
-        self._enqueue(key, closed_at)
         return entry
 
-    async def store_segment(
+    async def _commit(
+        self,
+        case_id: str,
+        state: CaseState,
+        kind: str,
+        body: dict[str, Any],
+        staged: Path | None = None,
+        closed_at: float | None = None,
+    ) -> ChainEntry:
+        """Chain ``body``; if it records a staged object (``body["key"]``), move that into the
+        spool after its entry is durable; queue the object, then the entry. Holds the lock.
+
+        The durable entry is the commit: before it, nothing is queued and a staged object is not
+        evidence; after it, the object is moved and queued whatever happens to this task.
+        """
+        entry = await self._write_entry(case_id, state, kind, body)
+        moved = staged is None
+        key = body.get("key")
+        try:
+            if staged is not None and isinstance(key, str):
+                state.objects[key] = str(body.get("sha256"))
+                moved = await self._move_committed(staged, key)
+        finally:
+            if staged is not None and moved:
+                self._enqueue(str(key), None)
+            # Uploads run in order, so a stored chain entry marks its object stored.
+            self._enqueue(layout.chain_entry_key(case_id, entry.seq), closed_at)
+        return entry
+
+    async def _move_committed(self, staged: Path, key: str) -> bool:
+        delay = RETRY_FIRST_S
+        for attempt in range(1, MOVE_ATTEMPTS + 1):
+            try:
+                await self.run_blocking(move_durably, staged, self._spool_path(key))
+                return True
+            except OSError as exc:
+                logger.error(
+                    "cannot move a committed object into the spool",
+                    extra={"key": key, "attempt": attempt, "error": str(exc)},
+                )
+                if attempt < MOVE_ATTEMPTS:
+                    await asyncio.sleep(delay)
+                    delay *= 2
+        # Its entry is chained: the next start's recovery moves it (it stays staged, never lost).
+        return False
+
+    def segment_record(
         self, case_id: str, inspection_id: str, finished: FinishedSegment
     ) -> SegmentRecord:
-        """Spool a closed segment under its object key, chain its record, queue its upload."""
-        closed_at = time.monotonic()
-        state = await self._state(case_id)
-        key = layout.segment_key(case_id, inspection_id, finished.track, finished.seq)
-        target = self._spool_path(key)
-        await asyncio.to_thread(self._move_into_spool, finished.closed.path, target)
         closed = finished.closed
         tb: Fraction = closed.time_base
-        record = SegmentRecord(
+        return SegmentRecord(
             inspection_id=inspection_id,
             track=finished.track,
             seq=finished.seq,
-            key=key,
+            key=layout.segment_key(case_id, inspection_id, finished.track, finished.seq),
             sha256=closed.sha256,
             size=closed.size,
             codec="vp8" if finished.track.endswith("video") else "opus",
@@ -275,34 +373,53 @@ class Archive:
             frames=closed.frames,
             partial=finished.partial,
         )
+
+    async def store_segment(
+        self, case_id: str, inspection_id: str, finished: FinishedSegment
+    ) -> SegmentRecord:
+        """Chain a closed segment's record, then move its file into the spool and queue both.
+
+        The closed file itself is the staged object: until its entry is durable it stays where
+        the recorder closed it (a failure here leaves it there, to be stored again or recovered).
+        """
+        closed_at = time.monotonic()
+        record = self.segment_record(case_id, inspection_id, finished)
+        return await self._unit(case_id, self._store_segment(case_id, record, finished, closed_at))
+
+    async def _store_segment(
+        self, case_id: str, record: SegmentRecord, finished: FinishedSegment, closed_at: float
+    ) -> SegmentRecord:
+        state = await self._state(case_id)
         async with state.lock:
-            self._enqueue(key, None)
-            # Uploads run in order, so the stored chain entry marks the segment durable.
-            await self._append_locked(case_id, state, "segment", record.to_json(), closed_at)
-            state.segments[inspection_id].append(record)
+            await self._commit(
+                case_id, state, "segment", record.to_json(), finished.closed.path, closed_at
+            )
+            state.segments[record.inspection_id].append(record)
         return record
 
     async def store_object(
         self, case_id: str, key: str, data: bytes, kind: str, body: dict[str, Any]
     ) -> ChainEntry:
-        """Spool ``data`` under ``key`` (in the case), chain ``body`` with the object's key,
-        sha256 and size under ``kind``, and queue the upload; durable on return.
-
-        The object is queued before its chain entry, so a stored entry marks it stored.
-        """
+        """Stage ``data`` under ``key`` (in the case), chain ``body`` with the object's key,
+        sha256 and size under ``kind``, and queue the upload; durable on return."""
         if not key.startswith(layout.case_prefix(case_id)) or ".." in key.split("/"):
             raise ValueError(f"key {key!r} is not under case {case_id!r}")
         reserved = {"key", "sha256", "size"} & set(body)
         if reserved:
             raise ValueError(f"body must not set {', '.join(sorted(reserved))}")
-        sha256 = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
+        sha256 = await self.run_blocking(lambda: hashlib.sha256(data).hexdigest())
         full = {**body, "key": key, "sha256": sha256, "size": len(data)}
         canonical_json(full)  # a body the chain would refuse must not leave an object behind
+        return await self._unit(case_id, self._store_object(case_id, key, data, kind, full))
+
+    async def _store_object(
+        self, case_id: str, key: str, data: bytes, kind: str, body: dict[str, Any]
+    ) -> ChainEntry:
         state = await self._state(case_id)
+        staged = self.staging_dir / key
         async with state.lock:
-            await asyncio.to_thread(_write_durably, self._spool_path(key), data)
-            self._enqueue(key, None)
-            return await self._append_locked(case_id, state, kind, full)
+            await self.run_blocking(_write_durably, staged, data)
+            return await self._commit(case_id, state, kind, body, staged)
 
     async def read_object(self, key: str) -> bytes:
         """A stored object's bytes, from the spool while its upload is pending."""
@@ -314,12 +431,6 @@ class Archive:
                 return self.storage.get(key)
 
         return await asyncio.to_thread(read)
-
-    @staticmethod
-    def _move_into_spool(source: Path, target: Path) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        source.replace(target)
-        fsync_dir(target.parent)
 
     def next_segment_seq(self, case_id: str, inspection_id: str, track: str) -> int:
         state = self._cases.get(case_id)
@@ -373,11 +484,29 @@ class Archive:
         self._enqueue(key, None)
         self._keys_spooled.add(key)
 
-    async def finish_inspection(self, case_id: str, inspection_id: str) -> Manifest:
-        """Sign the inspection's manifest (Merkle root over its segments) and checkpoint."""
+    async def finish_inspection(
+        self, case_id: str, inspection_id: str, ended: dict[str, Any] | None = None
+    ) -> Manifest:
+        """Chain ``ended`` (its body, if given) and the inspection's signed manifest (Merkle root
+        over its segments), as one unit a cancellation does not split, then checkpoint.
+
+        Waits first for every store of the case under way, so the manifest covers each segment
+        whose storing began before the inspection ended."""
+        await self.settle(case_id)
+        manifest = await self._unit(case_id, self._finish_inspection(case_id, inspection_id, ended))
+        await self.checkpoint(case_id)
+        return manifest
+
+    async def _finish_inspection(
+        self, case_id: str, inspection_id: str, ended: dict[str, Any] | None
+    ) -> Manifest:
         state = await self._state(case_id)
         await self._spool_public_key(case_id)
         async with state.lock:
+            if ended is not None:
+                await self._commit(
+                    case_id, state, "ended", {"inspection_id": inspection_id, **ended}
+                )
             head = state.head
             manifest = Manifest.build(  # orders the segments itself
                 case_id=case_id,
@@ -390,21 +519,16 @@ class Archive:
             )
             key = layout.manifest_key(case_id, inspection_id)
             data = canonical_json(manifest.signed_json())
-            await asyncio.to_thread(_write_durably, self._spool_path(key), data)
-            self._enqueue(key, None)
+            staged = self.staging_dir / key
+            await self.run_blocking(_write_durably, staged, data)
             # Chained, so that deleting the manifest is detected like any other object.
-            await self._append_locked(
-                case_id,
-                state,
-                "manifest",
-                {
-                    "inspection_id": inspection_id,
-                    "key": key,
-                    "sha256": hashlib.sha256(data).hexdigest(),
-                    "size": len(data),
-                },
-            )
-        await self.checkpoint(case_id)
+            body = {
+                "inspection_id": inspection_id,
+                "key": key,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "size": len(data),
+            }
+            await self._commit(case_id, state, "manifest", body, staged)
         return manifest
 
     async def _checkpoint_forever(self) -> None:
@@ -416,56 +540,34 @@ class Archive:
                 except Exception:
                     logger.exception("checkpoint failed", extra={"case_id": case_id})
 
-    # crash recovery
+    # crash recovery (recorder.recovery)
+
+    async def recorded_sha256(self, case_id: str, key: str) -> str | None:
+        """The SHA-256 the case's chain records for the object ``key``, if any entry does."""
+        state = await self._state(case_id)
+        return state.objects.get(key)
+
+    async def move_committed(self, key: str, staged: Path) -> None:
+        """Move an object whose entry is already chained into the spool and queue it."""
+        if await self._move_committed(staged, key):
+            self._enqueue(key, None)
 
     async def recover(self) -> list[SegmentRecord]:
-        """Finalize every segment a crash left open, chain it as partial with a ``recovered``
-        event naming what was on disk; nothing is dropped silently. Then sign a checkpoint of
-        every case this touched or whose chain entries were still spooled, so a crash before
-        the periodic checkpoint leaves a signed chain, not an unsigned tail."""
-        recovered: list[SegmentRecord] = []
-        touched = {
-            key.split("/")[1]
-            for key in await asyncio.to_thread(self._spooled_keys)
-            if key.startswith("cases/") and "/chain/" in key
-        }
-        for path in sorted(self.recording_dir.glob("*/*/*.webm")):
-            case_id, inspection_id = path.parent.parent.name, path.parent.name
-            track, _, seq_text = path.stem.rpartition("-")
-            if track not in layout.TRACKS or not seq_text.isdigit():
-                continue
-            touched.add(case_id)
-            original_sha256, original_size = await asyncio.to_thread(_file_digest, path)
-            remuxed = path.with_name(path.stem + ".recovered.webm")
-            result = await asyncio.to_thread(remux_partial, path, remuxed)
-            body: dict[str, Any] = {
-                "inspection_id": inspection_id,
-                "track": track,
-                "seq": int(seq_text),
-                "original_size": original_size,
-                "original_sha256": original_sha256,
-            }
-            if result is None:
-                # Nothing readable: the raw bytes stay in quarantine, named in the chain by hash.
-                quarantine = self.spool_root / "quarantine" / case_id / inspection_id / path.name
-                await asyncio.to_thread(self._move_into_spool, path, quarantine)
-                await self.append(case_id, "recovered", {**body, "readable": False})
-                continue
-            modified = path.stat().st_mtime
-            finished = FinishedSegment(
-                track, int(seq_text), result, modified, modified, partial=True
-            )
-            record = await self.store_segment(case_id, inspection_id, finished)
-            path.unlink()
-            await self.append(
-                case_id, "recovered", {**body, "readable": True, "frames": result.frames}
-            )
-            recovered.append(record)
-        for case_id in sorted(touched):
-            try:
-                await self.checkpoint(case_id)
-            except StorageError as exc:  # the periodic checkpoint signs it once storage is back
-                logger.warning(
-                    "no checkpoint after recovery", extra={"case_id": case_id, "error": str(exc)}
-                )
-        return recovered
+        from recorder.recovery import recover
+
+        return await recover(self)
+
+    async def salvage_segment(
+        self,
+        case_id: str,
+        inspection_id: str,
+        track: str,
+        seq: int,
+        path: Path,
+        walls: tuple[float, float],
+    ) -> bool:
+        """Chain what can be read of a segment the recorder could not close (as partial)."""
+        from recorder.recovery import salvage_segment
+
+        record = await salvage_segment(self, case_id, inspection_id, track, seq, path, walls)
+        return record is not None

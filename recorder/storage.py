@@ -223,6 +223,19 @@ class LocalStorage:
         return sorted(keys)
 
 
+def move_durably(source: Path, target: Path) -> None:
+    """Rename ``source`` to ``target`` (same file system), creating its folder, durably."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    source.replace(target)
+    fsync_dir(target.parent)
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """(SHA-256 hex, size) of a file."""
+    with path.open("rb") as handle:
+        return digest_stream(handle)
+
+
 def fsync_dir(directory: Path) -> None:
     """Make a rename or new file in ``directory`` durable."""
     fd = os.open(directory, os.O_RDONLY)

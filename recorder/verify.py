@@ -102,6 +102,19 @@ class _Listing:
     others: list[str] = field(default_factory=list)
 
 
+def _unreadable_segments(entries: list[ChainEntry]) -> set[tuple[str, str, int]]:
+    """(inspection, track, seq) of each segment a ``recovered`` entry says was unreadable."""
+    found = set()
+    for entry in entries:
+        body = entry.body
+        if entry.kind == "recovered" and body.get("readable") is False:
+            where = (body.get("inspection_id"), body.get("track"), body.get("seq"))
+            inspection_id, track, seq = where
+            if isinstance(inspection_id, str) and isinstance(track, str) and isinstance(seq, int):
+                found.add((inspection_id, track, seq))
+    return found
+
+
 def _guarded(fn: Callable[[T], R], item: T) -> R | Exception:
     """``fn(item)``, or the storage failure it raised."""
     try:
@@ -182,7 +195,7 @@ class _Verifier:
             )
         self._check_conclusions(entries, public_keys, trusted_keys)
         segments, references = self._read_chain(entries)
-        self._check_tracks(segments)
+        self._check_tracks(segments, _unreadable_segments(entries))
         referenced = {ref.key for ref in references}
         for key in [*listing.segments, *listing.others]:
             if key not in referenced:
@@ -397,13 +410,19 @@ class _Verifier:
                 raise IntegrityError(where, "the conclusion's signature does not verify")
 
     def _check_tracks(
-        self, segments: dict[tuple[str, str], list[tuple[int, SegmentRecord]]]
+        self,
+        segments: dict[tuple[str, str], list[tuple[int, SegmentRecord]]],
+        unreadable: set[tuple[str, str, int]],
     ) -> None:
-        """Per inspection and track: seqs 0, 1, 2, … in chain order, times never going back."""
-        for (_, track), records in segments.items():
+        """Per inspection and track: seqs 0, 1, 2, … in chain order, times never going back; a
+        seq may be skipped only where a ``recovered`` entry says that segment was unreadable."""
+        for (inspection_id, track), records in segments.items():
             previous: SegmentRecord | None = None
-            for expected, (seq, record) in enumerate(records):
+            expected = 0
+            for seq, record in records:
                 where = chain_where(seq)
+                while (inspection_id, track, expected) in unreadable and record.seq != expected:
+                    expected += 1
                 if record.seq != expected:
                     raise IntegrityError(
                         where, f"{track} segment seq {record.seq}, expected {expected}"
@@ -418,6 +437,7 @@ class _Verifier:
                         f"{previous.seq}",
                     )
                 previous = record
+                expected += 1
 
     def _check_manifest(
         self,

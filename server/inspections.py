@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import re
@@ -197,15 +198,19 @@ def inspection_for(services: Services, user: SessionToken, inspection_id: str) -
 
 async def end_inspection(services: Services, inspection_id: str, by: str) -> str:
     """End an inspection now: the invite stops working, everybody is hung up, the last segments
-    are chained and the inspection's manifest is signed."""
+    are chained and the inspection's manifest is signed.
+
+    Once the database says ended, the rest runs to its end even if the request is cancelled:
+    an ended inspection always gets its ``ended`` entry and its manifest."""
     now = utc_iso(services.clock.now())
     inspection = services.db.inspection(inspection_id)
     if inspection is None or not services.db.end_inspection(inspection_id, now):
         raise Conflict(f"inspection '{inspection_id}' has already ended")
-    await services.live.end(inspection_id, f"ended by {by}")
-    await services.archive.append(
-        inspection.case_id, "ended", {"inspection_id": inspection_id, "by": by}
-    )
-    await services.archive.finish_inspection(inspection.case_id, inspection_id)
+
+    async def close() -> None:
+        await services.live.end(inspection_id, f"ended by {by}")
+        await services.archive.finish_inspection(inspection.case_id, inspection_id, {"by": by})
+
+    await asyncio.shield(asyncio.ensure_future(close()))
     logger.info("inspection ended", extra={"inspection_id": inspection_id})
     return now
