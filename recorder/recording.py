@@ -354,10 +354,13 @@ class InspectionRecording:
         self.segment_s = segment_s
         self._io = io or ThreadPoolExecutor(1, thread_name_prefix=f"rec-{inspection_id[:8]}")
         self._group: asyncio.Task[None] | None = None
+        self._stopped = False
         self.recorders: list[TrackRecorder] = []
 
     async def start(self) -> None:
         await self.archive.open_case(self.case_id)
+        if self._stopped:
+            return  # stopped while the case was opening: nothing may record after the end
         spool = self.archive.recording_dir / self.case_id / self.inspection_id
         spool.mkdir(parents=True, exist_ok=True)
         for track, source in self.sources.items():
@@ -419,6 +422,7 @@ class InspectionRecording:
         interrupted; only one that hangs past ``STOP_TIMEOUT_S`` is cancelled, and even then its
         segment's storing runs to its end before this returns.
         """
+        self._stopped = True
         for recorder in self.recorders:
             recorder.finish()
         group, self._group = self._group, None

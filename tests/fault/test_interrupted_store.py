@@ -270,3 +270,22 @@ async def test_segment_that_never_closes_is_salvaged_or_quarantined_and_said_so(
         assert recovered["how"] == "quarantined"
         assert outcome.store_failures == 1
     assert report.segments == outcome.closed
+
+
+async def test_recording_stopped_while_it_starts_records_nothing_after_the_end(
+    tmp_path: Path,
+) -> None:
+    # A conclusion right after consent: the end comes while the recording is still opening the
+    # case. Nothing may start recording after that end.
+    storage = LocalStorage(tmp_path / "archive")
+    archive = Archive(storage, tmp_path / "spool", Signer.generate())
+    await archive.start()
+    relays = {track: TrackRelay(kind, track) for track, kind in TRACKS.items()}
+    recording = InspectionRecording(archive, CASE, INSPECTION, dict(relays), segment_s=0.5)
+    starting = asyncio.create_task(recording.start())
+    await asyncio.sleep(0)  # start() now waits for the case to be opened
+    await recording.stop()
+    await starting
+    assert recording.task is None
+    assert recording.recorders == []
+    await archive.stop()
