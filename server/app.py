@@ -75,7 +75,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
         await services.archive.stop()
         services.db.close()
 
+    async def hang_up(app: web.Application) -> None:
+        # On shutdown, before the runner waits for open requests to finish: signalling sockets
+        # never finish by themselves, so a SIGTERM would first wait out aiohttp's shutdown
+        # timeout (60 s) with everyone still connected and recording.
+        await services.live.close_all()
+
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(hang_up)
     api.add_routes(app)
     app.router.add_get("/api/openapi.json", get_openapi)
     app.router.add_get("/ws", websocket_handler)
