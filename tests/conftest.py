@@ -34,17 +34,13 @@ USERS = {
 _case_numbers = itertools.count(1)
 
 
-@dataclass
-class LiveServer:
-    base_url: str
-    data_dir: Path
-    app: web.Application
-    passwords: dict[str, str] = field(default_factory=dict)
-    _tokens: dict[str, str] = field(default_factory=dict)
+class ApiClient:
+    """Calls a Takan server's API as its users: what a test needs of any server, whether it runs
+    in the test's event loop (``LiveServer``) or as a process of its own."""
 
-    @property
-    def services(self) -> Services:
-        return self.app[SERVICES]
+    base_url: str
+    passwords: dict[str, str]
+    _tokens: dict[str, str]
 
     @property
     def ws_url(self) -> str:
@@ -99,6 +95,19 @@ class LiveServer:
         return {**created, "case_id": case["case_id"]}
 
 
+@dataclass
+class LiveServer(ApiClient):
+    base_url: str
+    data_dir: Path
+    app: web.Application
+    passwords: dict[str, str] = field(default_factory=dict)
+    _tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def services(self) -> Services:
+        return self.app[SERVICES]
+
+
 def add_users(data_dir: Path) -> dict[str, str]:
     passwords = {}
     db = Database(data_dir / "takan.sqlite3")
@@ -145,8 +154,11 @@ def new_bucket() -> str:
 
 
 @contextlib.asynccontextmanager
-async def running_server(data_dir: Path, storage: str = "") -> AsyncIterator[LiveServer]:
-    """A live server on loopback with users, archiving to ``storage`` (default: the data dir)."""
+async def running_server(
+    data_dir: Path, storage: str = "", **overrides: Any
+) -> AsyncIterator[LiveServer]:
+    """A live server on loopback with users, archiving to ``storage`` (default: the data dir);
+    ``overrides`` are further ``Settings`` fields (``segment_s=1.0``)."""
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     passwords = add_users(data_dir)
     # The public URL must be known before the app is built: bind the socket first.
@@ -155,7 +167,11 @@ async def running_server(data_dir: Path, storage: str = "") -> AsyncIterator[Liv
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     settings = Settings(
-        data_dir=data_dir, port=port, public_url=f"http://127.0.0.1:{port}", storage=storage
+        data_dir=data_dir,
+        port=port,
+        public_url=f"http://127.0.0.1:{port}",
+        storage=storage,
+        **overrides,
     )
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None)
