@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 SETTLE_TIMEOUT_S = 60.0
 MAX_AUDIT_PAGE = 500
 MAX_BROKEN_KEYS = 1000
+MAX_WHERE = 300
+MAX_REASON = 1000
 MAX_SEGMENTS_CHECKED = 10_000_000
 STREAM_CHUNK = 256 * 1024
 CONTENT_TYPES = {
@@ -268,6 +270,19 @@ async def get_integrity(request: web.Request) -> web.Response:
 # raw objects
 
 
+async def get_objects(request: web.Request) -> web.Response:
+    """The case's stored objects (keys relative to ``cases/{case_id}/``), listed as integrity
+    lists them: a consistent cut, so a browser checks the same set as ``takan verify``."""
+    services = _services(request)
+    user = current_user(request)
+    case = inspections.visible_case(services, user, request.match_info["case_id"])
+    keys = await _settled_keys(services, case.case_id)
+    return web.json_response(
+        {"case_id": case.case_id, "objects": [_relative(case.case_id, key) for key in keys]},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
 async def get_object(request: web.Request) -> web.Response:
     services = _services(request)
     user = current_user(request)
@@ -320,8 +335,9 @@ async def post_replay(request: web.Request) -> web.Response:
     )
 
 
-def _replay_finding(case_id: str, body: dict[str, Any]) -> tuple[str, int, list[str]]:
-    unknown = sorted(set(body) - {"state", "segments_checked", "broken"})
+def _replay_finding(case_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The browser's finding as it is chained; BadRequest naming the first bad field."""
+    unknown = sorted(set(body) - {"state", "segments_checked", "broken", "where", "reason"})
     if unknown:
         raise BadRequest(f"unknown field '{unknown[0][:40]}'")
     state = body.get("state")
@@ -347,12 +363,23 @@ def _replay_finding(case_id: str, body: dict[str, Any]) -> tuple[str, int, list[
         raise BadRequest("field 'broken' names a key twice")
     if state == "verified" and broken:
         raise BadRequest("state 'verified' cannot come with broken keys")
-    return state, checked, broken
+    finding: dict[str, Any] = {"state": state, "segments_checked": checked, "broken": broken}
+    # The first failure, named as takan verify names it ("FAILED: <where>: <reason>").
+    for name, limit in (("where", MAX_WHERE), ("reason", MAX_REASON)):
+        if name not in body:
+            continue
+        value = body[name]
+        if not isinstance(value, str) or not 0 < len(value) <= limit:
+            raise BadRequest(f"field '{name}' must be a string of 1..{limit} characters")
+        if state == "verified":
+            raise BadRequest(f"state 'verified' cannot come with a '{name}'")
+        finding[name] = value
+    return finding
 
 
 async def post_replay_verified(request: web.Request) -> web.Response:
     services, user, inspection = _ended_inspection(request)
-    state, checked, broken = _replay_finding(inspection.case_id, await api.json_body(request))
+    finding = _replay_finding(inspection.case_id, await api.json_body(request))
     entry = await services.archive.append(
         inspection.case_id,
         "replay_verified",
@@ -360,12 +387,12 @@ async def post_replay_verified(request: web.Request) -> web.Response:
             "by": user.username,
             "role": user.role,
             "inspection_id": inspection.inspection_id,
-            "state": state,
-            "segments_checked": checked,
-            "broken": broken,
+            **finding,
         },
     )
-    return web.json_response({"case_id": inspection.case_id, "seq": entry.seq, "state": state})
+    return web.json_response(
+        {"case_id": inspection.case_id, "seq": entry.seq, "state": finding["state"]}
+    )
 
 
 # the evidence package
@@ -511,6 +538,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/cases/{case_id}", get_case)
     app.router.add_get("/api/cases/{case_id}/audit", get_audit)
     app.router.add_get("/api/cases/{case_id}/integrity", get_integrity)
+    app.router.add_get("/api/cases/{case_id}/objects", get_objects)
     app.router.add_get("/api/cases/{case_id}/objects/{key:.+}", get_object)
     app.router.add_get("/api/cases/{case_id}/export", get_export)
     app.router.add_post("/api/inspections/{inspection_id}/replay", post_replay)

@@ -171,6 +171,14 @@ DOCUMENT: dict[str, Any] = {
                 (400, 401, 403, 404, 503),
             )
         },
+        "/api/cases/{case_id}/objects": {
+            "get": _op(
+                "The case's stored objects, keys relative to cases/{case_id}/ (a consistent cut)",
+                200,
+                _obj(["case_id", "objects"], objects={"type": "array", "items": _S}),
+                (400, 401, 403, 404, 503),
+            )
+        },
         "/api/cases/{case_id}/objects/{key}": {
             "get": {
                 "summary": "The raw bytes of an archived object (key relative to cases/{case_id}/)",
@@ -214,6 +222,8 @@ DOCUMENT: dict[str, Any] = {
                     state={"enum": ["verified", "broken"]},
                     segments_checked={"type": "integer", "minimum": 0},
                     broken={"type": "array", "items": _S, "maxItems": 1000},
+                    where={"type": "string", "maxLength": 300},
+                    reason={"type": "string", "maxLength": 1000},
                 ),
             )
         },

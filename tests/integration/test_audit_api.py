@@ -215,6 +215,12 @@ async def test_case_detail_integrity_objects_and_replay_of_a_recorded_case(
     assert status == 200
     assert headers["Content-Type"] == "video/webm"
     assert hashlib.sha256(raw).hexdigest() == segment["sha256"]
+    # The listing: every stored object of the case, relative keys, as verification sees them.
+    status, listing = await live_server.request("GET", f"/api/cases/{case_id}/objects", "auditor1")
+    assert status == 200, listing
+    assert listing["case_id"] == case_id
+    assert listing["objects"] == sorted(listing["objects"])
+    assert {manifest_key, relative, "chain/000000000000.json"} <= set(listing["objects"])
     fingerprint = manifest["key_fingerprint"].removeprefix("sha256:")
     status, headers, raw = await fetch(
         live_server, f"/api/cases/{case_id}/objects/keys/{fingerprint}.pub", "admin1"
@@ -299,6 +305,10 @@ async def test_object_keys_are_checked_against_the_layout(
         {"state": "broken", "segments_checked": 3, "broken": ["a.json"] * 1001},
         {"state": "verified", "segments_checked": 3, "broken": [], "extra": 1},
         {"state": "verified", "broken": []},
+        {"state": "verified", "segments_checked": 3, "broken": [], "where": "chain entry 1"},
+        {"state": "broken", "segments_checked": 3, "broken": [], "where": 7},
+        {"state": "broken", "segments_checked": 3, "broken": [], "reason": ""},
+        {"state": "broken", "segments_checked": 3, "broken": [], "reason": "x" * 1001},
     ],
 )
 async def test_replay_verified_refuses_bad_findings(
@@ -336,6 +346,7 @@ AUDITOR_PATHS = (
     ("GET", "/api/cases/{case}/export"),
     ("GET", "/api/cases/{case}/audit"),
     ("GET", "/api/cases/{case}/objects/chain/000000000000.json"),
+    ("GET", "/api/cases/{case}/objects"),
     ("GET", "/api/cases/{case}"),
     ("POST", "/api/inspections/{inspection}/replay"),
 )
@@ -389,6 +400,7 @@ async def test_the_owning_inspector_auditor_and_admin_may_read_the_audit_trail(
         "/api/cases/NO-SUCH-CASE/integrity",
         "/api/cases/NO-SUCH-CASE/export",
         "/api/cases/NO-SUCH-CASE/objects/chain/000000000000.json",
+        "/api/cases/NO-SUCH-CASE/objects",
         "/api/inspections/0123456789abcdef0123456789abcdef/replay",
     ],
 )
