@@ -170,21 +170,193 @@
     }
     if (!valid) throw new EvidenceError('signature', rel, 'Ed25519 signature does not verify');
     const segments = manifest.segments;
+    if (!Array.isArray(segments)) throw new EvidenceError('manifest', rel, 'not a signed manifest');
     const root = await merkleRoot(segments.map((s) => hexToBytes(s.sha256)));
     if (root !== manifest.merkle_root) throw new EvidenceError('merkle', rel, 'Merkle root does not match the segments');
-    const problems = [];
-    const head = entries[manifest.chain_head_seq];
-    if (manifest.chain_head_seq >= 0 && (!head || head.hash !== manifest.chain_head)) {
-      problems.push(`chain entry ${manifest.chain_head_seq}: not the head the manifest signed`);
+    return { manifest, fingerprint, rel };
+  }
+
+  // ---------------------------------------------------------------- the rules every verifier applies
+
+  // The object keys of docs/archive.md, relative to cases/{case_id}/.
+  const KEYS = {
+    chain: /^chain\/([0-9]{12})\.json$/,
+    checkpoint: /^checkpoints\/[0-9]{12}\.json$/,
+    publicKey: /^keys\/[0-9a-f]{64}\.pub$/,
+    manifest: /^inspections\/([0-9a-f]{32})\/manifest\.json$/,
+    segment: /^inspections\/[0-9a-f]{32}\/segments\/(applicant-video|applicant-audio|inspector-audio)\/[0-9]{6}\.webm$/,
+    evidence: /^inspections\/[0-9a-f]{32}\/(snapshots\/[0-9a-f]{32}\.png|annotations\/[0-9a-f]{32}\.json|reports\/[0-9]{3}\.(html|pdf))$/,
+  };
+
+  function isLayoutKey(rel) {
+    return Object.values(KEYS).some((pattern) => pattern.test(rel));
+  }
+
+  function segmentKey(caseId, body) {
+    return `cases/${caseId}/inspections/${body.inspection_id}/segments/${body.track}/${String(body.seq).padStart(6, '0')}.webm`;
+  }
+
+  const failure = (where, reason) => ({ where, reason });
+
+  // What recorder/verify.py checks about the stored objects of a case, in its order and with its
+  // words, so that every verifier gives one verdict: every stored object is recorded by exactly
+  // one chain entry, every recorded object is there with its size and SHA-256, and every
+  // manifest lists exactly the chained segments of its inspection, all chained before it.
+  // `keys`: the case's stored objects (relative keys) and `entries` the chain, one consistent
+  // cut of the archive (the chain may run on past the listed entries: the rest is ignored).
+  // Failures are {where, reason}, `where` a full object key or `chain entry N`, as takan verify
+  // prints them ("FAILED: <where>: <reason>").
+  class ArchiveRules {
+    constructor(source, caseId, keys, entries) {
+      this.source = source;
+      this.caseId = caseId;
+      this.prefix = `cases/${caseId}/`;
+      this.keys = [...keys].sort();
+      this.listed = new Set(this.keys.map((rel) => this.prefix + rel));
+      const chained = this.keys.map((rel) => KEYS.chain.exec(rel)).filter(Boolean).map((m) => Number(m[1]));
+      const cut = chained.length ? Math.max(...chained) + 1 : 0;
+      this.entries = entries.filter((e) => e.seq < cut);
+      this.manifests = new Map(); // full key → verified manifest content
+      this.digests = new Map(); // full key → Promise<{sha256, size} | {missing} | {error}>
     }
-    const chained = entries
-      .filter((e) => e.kind === 'segment' && e.body.inspection_id === inspectionId && e.seq <= manifest.chain_head_seq)
-      .map((e) => e.body);
-    const order = (a, b) => (a.track < b.track ? -1 : a.track > b.track ? 1 : a.seq - b.seq);
-    const signedList = segments.map(canonical).join('\n');
-    const chainList = chained.sort(order).map(canonical).join('\n');
-    if (signedList !== chainList) problems.push(`${rel}: segments differ from the chain's segment entries`);
-    return { manifest, fingerprint, rel, problems };
+
+    // Every manifest of the case, verified (signature, key, Merkle root); `known`: the ones the
+    // caller already verified, by relative key. A manifest that cannot be trusted is a failure.
+    async loadManifests(entries, known = {}) {
+      for (const rel of this.keys) {
+        const match = KEYS.manifest.exec(rel);
+        if (!match) continue;
+        try {
+          const result = known[rel] ?? (await verifyManifest(this.source, this.caseId, match[1], entries));
+          this.manifests.set(this.prefix + rel, result.manifest);
+        } catch (err) {
+          if (!(err instanceof EvidenceError)) throw err;
+          return failure(this.prefix + err.where, err.reason);
+        }
+      }
+      return null;
+    }
+
+    // Every manifest's signed chain head is the hash of its entry.
+    signedHeads(entries) {
+      for (const manifest of this.manifests.values()) {
+        const seq = manifest.chain_head_seq;
+        if (seq >= 0 && entries[seq]?.hash !== manifest.chain_head) return failure(`chain entry ${seq}`, 'not the head the manifest signed');
+      }
+      return null;
+    }
+
+    // The bytes of a stored object were read (by whoever played them): remember their digest.
+    recordDigest(rel, digest) {
+      this.digests.set(this.prefix + rel, Promise.resolve(digest));
+    }
+
+    #digest(key) {
+      if (!this.digests.has(key)) {
+        const rel = key.slice(this.prefix.length);
+        this.digests.set(
+          key,
+          this.source.get(rel).then(
+            async (bytes) => ({ sha256: await sha256Hex(bytes), size: bytes.length }),
+            (err) => (err.missing ? { missing: true } : { error: err.message }),
+          ),
+        );
+      }
+      return this.digests.get(key);
+    }
+
+    // What the chain says: object references (segments, snapshots, manifests…) well-formed,
+    // unique and inside the case; no stored object without one; manifests cover the chain.
+    structure() {
+      const references = [];
+      const seen = new Map();
+      const tracks = new Map(); // inspection + track → [{seq, record}], in chain order
+      for (const entry of this.entries) {
+        const where = `chain entry ${entry.seq}`;
+        const body = entry.body && typeof entry.body === 'object' ? entry.body : {};
+        if (entry.kind === 'segment') {
+          if (!TRACKS.includes(body.track) || !Number.isSafeInteger(body.seq) || body.key !== segmentKey(this.caseId, body)) {
+            return failure(where, `bad segment record: key ${JSON.stringify(body.key)} is not this segment's object key`);
+          }
+          const id = `${body.inspection_id}/${body.track}`;
+          if (!tracks.has(id)) tracks.set(id, []);
+          tracks.get(id).push({ seq: entry.seq, record: body });
+        } else if (!('key' in body && 'sha256' in body)) {
+          continue;
+        }
+        const { key, sha256: digest, size } = body;
+        if (
+          typeof key !== 'string' ||
+          !key.startsWith(this.prefix) ||
+          typeof digest !== 'string' ||
+          !/^[0-9a-f]{64}$/.test(digest) ||
+          !Number.isSafeInteger(size) ||
+          size < 0
+        ) {
+          return failure(where, 'object reference needs key (in this case), sha256, size');
+        }
+        const rel = key.slice(this.prefix.length);
+        if (KEYS.chain.test(rel) || KEYS.checkpoint.test(rel) || KEYS.publicKey.test(rel)) {
+          return failure(where, `refers to ${key}, which is not a recorded object`);
+        }
+        if (seen.has(key)) return failure(where, `refers to ${key}, already recorded by entry ${seen.get(key)}`);
+        seen.set(key, entry.seq);
+        references.push({ seq: entry.seq, key, sha256: digest, size });
+      }
+      this.references = references;
+      const segments = this.keys.filter((rel) => KEYS.segment.test(rel));
+      const others = this.keys.filter(
+        (rel) => !KEYS.segment.test(rel) && !KEYS.manifest.test(rel) && !KEYS.chain.test(rel) && !KEYS.checkpoint.test(rel) && !KEYS.publicKey.test(rel),
+      );
+      for (const rel of [...segments, ...others]) {
+        if (!seen.has(this.prefix + rel)) return failure(this.prefix + rel, 'stored object is not referenced by any chain entry');
+      }
+      for (const [key, manifest] of [...this.manifests].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+        const found = this.#manifestFailure(key, manifest, tracks);
+        if (found) return found;
+      }
+      return null;
+    }
+
+    #manifestFailure(key, manifest, tracks) {
+      const chained = [...tracks.values()].flat().filter(({ record }) => record.inspection_id === manifest.inspection_id);
+      for (const { seq, record } of chained) {
+        if (seq > manifest.chain_head_seq) return failure(key, `chain entry ${seq} adds segment ${record.key} after this manifest`);
+      }
+      const order = (a, b) => (a.track < b.track ? -1 : a.track > b.track ? 1 : a.seq - b.seq);
+      const ordered = chained.map(({ record }) => record).sort(order);
+      if (ordered.map(canonical).join('\n') === manifest.segments.map(canonical).join('\n')) return null;
+      const listed = new Set(manifest.segments.map((s) => s.key));
+      const inChain = new Set(ordered.map((s) => s.key));
+      const onlyListed = [...listed].filter((k) => !inChain.has(k)).sort();
+      const onlyChained = [...inChain].filter((k) => !listed.has(k)).sort();
+      return failure(
+        key,
+        "segments differ from the chain's" +
+          (onlyListed.length ? `; not in the chain: ${onlyListed[0]}` : '') +
+          (onlyChained.length ? `; not in the manifest: ${onlyChained[0]}` : ''),
+      );
+    }
+
+    // The bytes: every recorded object stored, with the recorded size and SHA-256, checked in
+    // chain order (objects not read yet are fetched and hashed here, two at a time).
+    async objects() {
+      const pending = this.references.filter((ref) => this.listed.has(ref.key));
+      let next = 0;
+      const worker = async () => {
+        while (next < pending.length) await this.#digest(pending[next++].key);
+      };
+      await Promise.all([worker(), worker()]);
+      for (const ref of this.references) {
+        const by = `recorded by chain entry ${ref.seq}`;
+        const found = this.listed.has(ref.key) ? await this.#digest(ref.key) : { missing: true };
+        if (found.missing) return failure(ref.key, `missing (${by})`);
+        if (found.error) return failure(ref.key, `unreadable: ${found.error}`);
+        if (found.size !== ref.size) return failure(ref.key, `size is ${found.size} bytes; chain entry ${ref.seq} recorded ${ref.size}`);
+        if (found.sha256 !== ref.sha256) return failure(ref.key, `SHA-256 is ${found.sha256}; chain entry ${ref.seq} recorded ${ref.sha256}`);
+      }
+      return null;
+    }
   }
 
   class EvidenceError extends Error {
@@ -210,6 +382,14 @@
     constructor(caseId, base = '') {
       this.caseId = caseId;
       this.base = base;
+    }
+
+    // Every stored object of the case (relative keys), the server's consistent cut.
+    async list() {
+      const url = `${this.base}/api/cases/${encodeURIComponent(this.caseId)}/objects`;
+      const response = await fetch(url, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } });
+      if (!response.ok) throw new Error(`objects: HTTP ${response.status}`);
+      return (await response.json()).objects;
     }
 
     async get(rel) {
@@ -266,6 +446,11 @@
       return ids.sort();
     }
 
+    // Every file of the case in the folder (relative keys): what the package holds.
+    async list() {
+      return [...(this.cases.get(this.caseId)?.keys() ?? [])].sort();
+    }
+
     async get(rel) {
       const file = this.cases.get(this.caseId)?.get(rel);
       if (!file) throw new MissingObject(rel);
@@ -298,14 +483,24 @@
     return num / den;
   }
 
+  // The segment records the chain holds for an inspection, in chain order: what is played (the
+  // signed manifest must list exactly these; ArchiveRules fails the verdict where it does not).
+  function chainedSegments(entries, caseId, inspectionId) {
+    return entries
+      .filter((e) => e.kind === 'segment' && e.body?.inspection_id === inspectionId)
+      .map((e) => e.body)
+      .filter((b) => TRACKS.includes(b.track) && Number.isSafeInteger(b.seq) && b.key === segmentKey(caseId, b));
+  }
+
   // Where every segment, event and gap of one inspection sits on one timeline (seconds from t0,
   // the first segment's start_utc). Tracks have unrelated media clocks: each run of contiguous
   // segments of a track gets one offset (its start_utc minus its media time); a jump starts a
-  // new run, and the hole between runs is a gap.
+  // new run, and the hole between runs is a gap. The segments are the chain's, every one of
+  // them to the last of each track.
   function buildTimeline(manifest, entries, caseId) {
     const prefix = `cases/${caseId}/`;
     const inspectionId = manifest.inspection_id;
-    const segs = manifest.segments;
+    const segs = chainedSegments(entries, caseId, inspectionId);
     const t0 = segs.length ? Math.min(...segs.map((s) => ms(s.start_utc))) : ms(manifest.created_at);
     const at = (iso) => (ms(iso) - t0) / 1000;
     const tracks = {};
@@ -340,6 +535,8 @@
           frame,
           state: 'pending', // → verified | broken
           reason: null,
+          appended: false, // its bytes went into the track's SourceBuffer
+          playedTo: null, // the furthest time its track's element played inside it
         };
         if (previous && seg.start - previous.end > RUN_JOIN_S) holes.push({ start: previous.end, end: seg.start, track });
         out.push(seg);
@@ -374,9 +571,10 @@
   // Fetches and hashes segments against the signed manifest; a segment's bytes are handed out
   // only when they match. Remembers each verdict so the timeline can colour it.
   class SegmentVerifier {
-    constructor(source, onState) {
+    constructor(source, onState, onDigest = null) {
       this.source = source;
       this.onState = onState;
+      this.onDigest = onDigest; // (rel, {sha256, size} | {missing} | {error}): what was read
     }
 
     async load(seg) {
@@ -384,14 +582,17 @@
       try {
         bytes = await this.source.get(seg.rel);
       } catch (err) {
+        this.onDigest?.(seg.rel, err.missing ? { missing: true } : { error: err.message });
         this.#set(seg, 'broken', err.missing ? 'missing' : `unreadable: ${err.message}`);
         return null;
       }
+      const digest = await sha256Hex(bytes);
+      this.onDigest?.(seg.rel, { sha256: digest, size: bytes.length });
       if (bytes.length !== seg.record.size) {
         this.#set(seg, 'broken', `size ${bytes.length} ≠ ${seg.record.size}`);
         return null;
       }
-      if ((await sha256Hex(bytes)) !== seg.record.sha256) {
+      if (digest !== seg.record.sha256) {
         this.#set(seg, 'broken', 'sha256');
         return null;
       }
@@ -416,12 +617,13 @@
   // One track in one media element through its own MediaSource: loads verified segments ahead
   // of the playhead, evicts behind it, never appends a segment that failed its hash.
   class TrackPlayer {
-    constructor(track, segments, media, verifier, duration) {
+    constructor(track, segments, media, verifier, duration, onAppended = null) {
       this.track = track;
       this.segments = segments;
       this.media = media;
       this.verifier = verifier;
       this.duration = duration;
+      this.onAppended = onAppended;
       this.target = 0;
       this.appended = new Set();
       this.closed = false;
@@ -461,11 +663,15 @@
         if (seg) {
           const bytes = await this.verifier.load(seg);
           if (bytes && !this.closed) {
-            await this.#update(() => {
+            const done = await this.#update(() => {
               this.buffer.timestampOffset = seg.offset;
               this.buffer.appendBuffer(bytes);
             });
             this.appended.add(seg);
+            if (done && !seg.appended) {
+              seg.appended = true;
+              this.onAppended?.(seg);
+            }
           }
           continue;
         }
@@ -487,44 +693,60 @@
       }
     }
 
+    // Runs a SourceBuffer action; true once it ended, false if it threw or failed.
     #update(action) {
       return new Promise((resolve) => {
-        const done = () => resolve();
+        let failed = false;
+        const error = () => (failed = true);
+        const done = () => {
+          this.buffer.removeEventListener('error', error);
+          resolve(!failed);
+        };
+        this.buffer.addEventListener('error', error, { once: true });
         this.buffer.addEventListener('updateend', done, { once: true });
         try {
           action();
         } catch (err) {
           this.buffer.removeEventListener('updateend', done);
+          this.buffer.removeEventListener('error', error);
           console.warn(`${this.track}: ${err.message}`);
-          resolve();
+          resolve(false);
         }
       });
     }
   }
 
-  // Plays the tracks together: the video element is the clock; each audio element follows it
-  // (re-seeked when it drifts by more than 150 ms, paused where its track has nothing). Holes
-  // in the video (gaps, broken segments) are jumped with a notice, never played through.
+  // Plays the tracks together. The clock is the video element while there is video to play;
+  // each audio element follows it (re-seeked when it drifts by more than 150 ms, paused where
+  // its track has nothing). Holes in the video (gaps, broken segments) are jumped with a notice,
+  // never played through. Past the video's last playable segment the clock runs on by itself
+  // for as long as an audio track has something to play, so the last chained segment of every
+  // track is played, to its end.
   class ReplayController {
     constructor(timeline, video, audios, verifier, hooks) {
       this.timeline = timeline;
       this.video = video;
       this.audios = audios;
       this.hooks = hooks;
+      const appended = (seg) => hooks.onSegment?.(seg);
       this.players = [
-        new TrackPlayer(VIDEO_TRACK, timeline.tracks[VIDEO_TRACK].segments, video, verifier, timeline.duration),
+        new TrackPlayer(VIDEO_TRACK, timeline.tracks[VIDEO_TRACK].segments, video, verifier, timeline.duration, appended),
         ...Object.entries(audios).map(
-          ([track, el]) => new TrackPlayer(track, timeline.tracks[track].segments, el, verifier, timeline.duration),
+          ([track, el]) => new TrackPlayer(track, timeline.tracks[track].segments, el, verifier, timeline.duration, appended),
         ),
       ];
+      this.elements = { [VIDEO_TRACK]: video, ...audios };
+      this.free = null; // {t, at, playing}: the clock past the last video, else null
+      this.ended = false;
       this.timer = null;
     }
 
     async start() {
       await Promise.all(this.players.map((p) => p.open()));
-      this.video.addEventListener('play', () => this.sync());
-      this.video.addEventListener('pause', () => this.sync());
+      this.video.addEventListener('play', () => this.#changed());
+      this.video.addEventListener('pause', () => this.#changed());
       this.video.addEventListener('seeking', () => this.sync());
+      for (const [track, el] of Object.entries(this.elements)) el.addEventListener('timeupdate', () => this.#played(track, el));
       this.timer = setInterval(() => this.tick(), 200);
       this.seek(0);
     }
@@ -534,13 +756,48 @@
       for (const p of this.players) p.close();
     }
 
+    get playing() {
+      return this.free ? this.free.playing : !this.video.paused;
+    }
+
     now() {
-      return this.video.currentTime;
+      const free = this.free;
+      if (!free) return this.video.currentTime;
+      return free.playing ? Math.min(this.timeline.duration, free.t + (performance.now() - free.at) / 1000) : free.t;
+    }
+
+    play() {
+      if (this.ended) this.seek(0); // from the start again, like any player
+      if (this.free) {
+        if (!this.free.playing) this.free = { t: this.free.t, at: performance.now(), playing: true };
+        this.#changed();
+      } else {
+        this.video.play().catch(() => {});
+      }
+    }
+
+    pause() {
+      if (this.free) {
+        this.free = { t: this.now(), at: performance.now(), playing: false };
+        this.#changed();
+      } else {
+        this.video.pause();
+      }
+    }
+
+    toggle() {
+      if (this.playing) this.pause();
+      else this.play();
+    }
+
+    #changed() {
+      this.sync();
+      this.hooks.onPlayState?.(this.playing);
     }
 
     // The first playable video time at or after t, and the hole skipped to reach it (or null).
     // `stalled`: the video has no data beyond t, so a segment whose successor is not adjacent
-    // has ended even if its last frame's duration was estimated longer.
+    // has ended even if its last frame's duration was estimated longer. `end`: no video ahead.
     playableFrom(t, stalled = false) {
       const list = this.timeline.tracks[VIDEO_TRACK].segments;
       const here = segmentAt(list, t);
@@ -555,33 +812,122 @@
       return { t: next.start + 0.001, hole: { start: t, end: next.start, broken: here && here.state === 'broken' ? here : null } };
     }
 
+    // The audio segments still to play after t (not broken), in time order.
+    #audioAfter(t) {
+      return Object.keys(this.audios)
+        .flatMap((track) => this.timeline.tracks[track].segments)
+        .filter((s) => s.state !== 'broken' && s.end > t + 0.05)
+        .sort((a, b) => a.start - b.start);
+    }
+
     seek(t) {
       const target = Math.max(0, Math.min(t, this.timeline.duration));
-      const { t: to, hole } = this.playableFrom(target);
+      const playing = this.playing;
+      this.ended = false;
+      const { t: to, hole, end } = this.playableFrom(target);
+      if (end) {
+        // No video from here on: the clock runs by itself over what the audio still has.
+        this.free = { t: target, at: performance.now(), playing };
+        if (!this.video.paused) this.video.pause();
+        for (const p of this.players) p.setTarget(target);
+        this.#changed();
+        return;
+      }
+      const wasFree = this.free;
+      this.free = null;
       if (hole && hole.end - hole.start >= GAP_NOTICE_S) this.hooks.onHole?.(hole);
       this.video.currentTime = to;
       for (const p of this.players) p.setTarget(to);
+      if (wasFree?.playing) this.video.play().catch(() => {});
       this.sync();
     }
 
     tick() {
+      if (this.free) {
+        this.#tickFree();
+      } else {
+        this.#tickVideo();
+      }
+      for (const [track, el] of Object.entries(this.elements)) this.#played(track, el);
+      this.sync();
+      this.hooks.onTime?.(this.now());
+    }
+
+    #tickVideo() {
       const t = this.video.currentTime;
       for (const p of this.players) p.setTarget(t);
-      if (!this.video.paused || this.video.readyState < 3) {
-        const stalled = this.#stalledAt(t);
-        const jump = stalled ? this.#bufferedJump(t) : null;
-        const { t: to, hole, end } = jump ? { t: jump.to, hole: jump.hole } : this.playableFrom(t, stalled);
-        if (hole) {
-          if (hole.end - hole.start >= GAP_NOTICE_S || hole.broken) this.hooks.onHole?.(hole);
-          this.video.currentTime = to;
-        } else if (jump) {
-          this.video.currentTime = to; // a few frames missing inside a segment: MSE would stall
-        } else if (end && stalled) {
-          this.video.pause();
+      if (this.video.paused && this.video.readyState >= 3) return;
+      const stalled = this.#stalledAt(t);
+      this.#unstick(t, stalled);
+      const jump = stalled ? this.#bufferedJump(t) : null;
+      const { t: to, hole, end } = jump ? { t: jump.to, hole: jump.hole } : this.playableFrom(t, stalled);
+      if (hole) {
+        if (hole.end - hole.start >= GAP_NOTICE_S || hole.broken) this.hooks.onHole?.(hole);
+        this.video.currentTime = to;
+      } else if (jump) {
+        this.video.currentTime = to; // a few frames missing inside a segment: MSE would stall
+      } else if (end && stalled) {
+        // The video has played its last segment. The audio may go on (the inspector speaking
+        // after the applicant left): the clock runs on without the video until it ends.
+        const rest = this.#audioAfter(t);
+        if (!rest.length) {
+          this.#finish(t);
+          return;
         }
+        this.free = { t, at: performance.now(), playing: !this.video.paused };
+        this.video.pause();
+        this.#changed();
       }
-      this.sync();
-      this.hooks.onTime?.(this.video.currentTime);
+    }
+
+    // A playing video that has data ahead but has not moved for 1.5 s (the decoder stalled) is
+    // nudged by a seek to where it is.
+    #unstick(t, stalled) {
+      if (this.video.paused || stalled || t !== this.lastVideoTime) {
+        this.stuckSince = null;
+      } else if (this.stuckSince == null) {
+        this.stuckSince = performance.now();
+      } else if (performance.now() - this.stuckSince > 1500) {
+        this.stuckSince = null;
+        console.warn(`${VIDEO_TRACK}: stalled at ${t.toFixed(3)} with data ahead, nudged`);
+        this.video.currentTime = t + 0.01;
+      }
+      this.lastVideoTime = t;
+    }
+
+    #tickFree() {
+      const t = this.now();
+      for (const p of this.players) p.setTarget(t);
+      if (!this.free.playing) return;
+      const rest = this.#audioAfter(t);
+      if (!rest.length || t >= this.timeline.duration) {
+        this.#finish(Math.min(t, this.timeline.duration));
+        return;
+      }
+      if (rest[0].start > t + 0.05) {
+        // Nothing plays here: jump to the next audio, as a hole in the video is jumped.
+        const hole = { start: t, end: rest[0].start, broken: null };
+        if (hole.end - hole.start >= GAP_NOTICE_S) this.hooks.onHole?.(hole);
+        this.free = { t: rest[0].start + 0.001, at: performance.now(), playing: true };
+      }
+    }
+
+    #finish(t) {
+      if (this.free) this.free = { t, at: performance.now(), playing: false };
+      else this.video.pause();
+      this.ended = true;
+      this.#changed();
+      this.hooks.onEnded?.(t);
+    }
+
+    // Where each track's element has played: the furthest time inside each segment.
+    #played(track, el) {
+      if (el.paused || el.seeking || !el.src) return;
+      const t = el.currentTime;
+      const seg = this.timeline.tracks[track].segments.find((s) => t >= s.start - 0.05 && t <= s.end + 0.05);
+      if (!seg || seg.state === 'broken' || (seg.playedTo !== null && seg.playedTo >= t)) return;
+      seg.playedTo = t;
+      this.hooks.onSegment?.(seg);
     }
 
     // Where to go when the video stalls at t with buffered data further on: the next range if it
@@ -613,8 +959,8 @@
     }
 
     sync() {
-      const t = this.video.currentTime;
-      const playing = !this.video.paused;
+      const t = this.now();
+      const playing = this.playing;
       for (const [track, el] of Object.entries(this.audios)) {
         const seg = segmentAt(this.timeline.tracks[track].segments, t);
         if (!seg || seg.state === 'broken' || !el.src) {
@@ -648,6 +994,9 @@
       'replay.verified': '全部 {total} 个片段与签名清单一致',
       'replay.broken': '{count} 个片段与签名清单不一致，未播放：',
       'replay.broken_item': '{track} 第 {seq} 段（{key}）：{reason}',
+      'replay.verdict': '存档核验结论',
+      'replay.verdict_pending': '正在核验每个存档对象…',
+      'replay.verdict_ok': '完整：每个存档对象都由哈希链记录且一致，签名清单覆盖链上全部片段',
       'replay.reason.sha256': 'SHA-256 与签名清单不符',
       'replay.reason.missing': '文件缺失',
       'replay.untrusted': '无法信任该存档：{reason}',
@@ -709,6 +1058,9 @@
       'replay.verified': 'all {total} segments match the signed manifest',
       'replay.broken': '{count} segment(s) do not match the signed manifest and are not played:',
       'replay.broken_item': '{track} segment {seq} ({key}): {reason}',
+      'replay.verdict': 'Archive verdict',
+      'replay.verdict_pending': 'checking every stored object…',
+      'replay.verdict_ok': 'intact: every stored object is recorded by the chain and matches it; the manifest covers every chained segment',
       'replay.reason.sha256': 'SHA-256 differs from the signed manifest',
       'replay.reason.missing': 'missing',
       'replay.untrusted': 'This archive cannot be trusted: {reason}',
@@ -826,9 +1178,12 @@
       container.dataset.verify = 'pending';
       const status = el('p', { class: 'muted', id: 'replay-status' }, t('replay.loading'));
       container.replaceChildren(status);
+      let keys;
       let entries;
       let result;
       try {
+        // The listing first: the chain read after it holds every entry of that cut.
+        keys = await this.o.source.list();
         entries = await this.o.source.chain();
         entries.sort((a, b) => a.seq - b.seq);
         this.chain = await verifyChain(entries, this.o.caseId);
@@ -842,9 +1197,22 @@
         return;
       }
       container.dataset.signature = 'valid';
+      // The case-wide rules, in takan verify's order: signatures, the chain, what the chain
+      // says; the bytes follow once every segment has been read (#verifyAll).
+      this.rules = new ArchiveRules(this.o.source, this.o.caseId, keys, entries);
+      this.verdict =
+        (await this.rules.loadManifests(entries, { [result.rel]: result })) ??
+        (this.chain.ok ? null : { where: this.chain.where, reason: this.chain.reason }) ??
+        this.rules.signedHeads(entries) ??
+        this.rules.structure();
       this.timeline = buildTimeline(result.manifest, entries, this.o.caseId);
       this.#render(result, entries);
-      this.verifier = new SegmentVerifier(this.o.source, (seg) => this.#segmentState(seg));
+      this.#showVerdict(false);
+      this.verifier = new SegmentVerifier(
+        this.o.source,
+        (seg) => this.#segmentState(seg),
+        (rel, digest) => this.rules.recordDigest(rel, digest),
+      );
       const audios = {};
       for (const track of ['applicant-audio', 'inspector-audio']) {
         if (this.timeline.tracks[track].segments.length) audios[track] = this.audioEls[track];
@@ -852,6 +1220,11 @@
       this.controller = new ReplayController(this.timeline, this.videoEl, audios, this.verifier, {
         onTime: (now) => this.#onTime(now),
         onHole: (hole) => this.#hole(hole),
+        onSegment: (seg) => this.#segmentPlayed(seg),
+        onPlayState: (playing) => this.#playState(playing),
+        onEnded: (t) => {
+          container.dataset.ended = t.toFixed(2);
+        },
         onAudioBlocked: () => {
           this.soundBtn.hidden = false;
         },
@@ -859,8 +1232,29 @@
       this.#watchFirstFrame();
       await this.controller.start();
       container.dataset.state = 'ready';
-      this.videoEl.play().catch(() => {});
+      this.controller.play();
       this.#verifyAll();
+    }
+
+    // The verdict as takan verify prints it: "FAILED: <where>: <reason>", or intact once every
+    // object has been read (`final`).
+    #showVerdict(final) {
+      const { container, t, verdict } = this;
+      const box = this.verdictEl;
+      if (verdict) {
+        box.dataset.state = 'failed';
+        box.dataset.where = verdict.where;
+        box.className = 'bad mono';
+        box.textContent = `FAILED: ${verdict.where}: ${verdict.reason}`;
+        container.dataset.verdict = 'failed';
+        container.dataset.where = verdict.where;
+        container.dataset.verify = 'broken';
+      } else if (final) {
+        box.dataset.state = 'verified';
+        box.className = 'ok';
+        box.textContent = t('replay.verdict_ok');
+        container.dataset.verdict = 'verified';
+      }
     }
 
     #render(result, entries) {
@@ -881,8 +1275,9 @@
         el('dd', { id: 'replay-chain', class: this.chain.ok ? 'ok' : 'bad' }, chainText),
         el('dt', {}, this.#label('replay.segments')),
         this.progress,
+        el('dt', {}, this.#label('replay.verdict')),
+        (this.verdictEl = el('dd', { id: 'replay-verdict', 'data-state': 'pending' }, t('replay.verdict_pending'))),
       );
-      this.problems = el('ul', { class: 'ev-problems', id: 'replay-problems' }, result.problems.map((p) => el('li', {}, p)));
       this.brokenBox = el('div', { class: 'ev-broken', id: 'replay-broken', role: 'alert', hidden: true });
       this.notice = el('p', { class: 'ev-notice', id: 'replay-notice', role: 'status', hidden: true });
       this.videoEl = el('video', { id: 'replay-video', playsinline: true, muted: true });
@@ -894,8 +1289,6 @@
       this.playBtn = el('button', { class: 'btn primary', type: 'button', id: 'replay-play', onclick: () => this.#toggle() }, t('replay.play'));
       this.soundBtn = el('button', { class: 'btn', type: 'button', id: 'replay-sound', hidden: true, onclick: () => this.#enableSound() }, this.#label('replay.sound'));
       this.timeLabel = el('span', { class: 'mono', id: 'replay-time' }, `00:00 / ${clock(timeline.duration)}`);
-      this.videoEl.addEventListener('play', () => (this.playBtn.textContent = t('replay.pause')));
-      this.videoEl.addEventListener('pause', () => (this.playBtn.textContent = t('replay.play')));
 
       this.playhead = el('div', { class: 'tl-playhead' });
       const lanes = ['applicant-video', 'applicant-audio', 'inspector-audio'].map((track) => this.#lane(track));
@@ -999,7 +1392,6 @@
             'aside',
             { class: 'ev-side' },
             facts,
-            this.problems,
             el('h2', {}, this.#label('replay.chat')),
             this.chatLog,
             el('h2', {}, this.#label('replay.events')),
@@ -1031,6 +1423,18 @@
         bar.append(seg.node);
       }
       return el('div', { class: 'tl-lane', 'data-track': track }, el('span', { class: 'tl-label' }, this.#label(`replay.track.${track}`)), bar);
+    }
+
+    #playState(playing) {
+      this.playBtn.textContent = this.t(playing ? 'replay.pause' : 'replay.play');
+      this.container.dataset.playing = String(playing);
+    }
+
+    // What a segment's track did with it: appended to its SourceBuffer, played up to a time.
+    #segmentPlayed(seg) {
+      if (!seg.node) return;
+      if (seg.appended) seg.node.setAttribute('data-appended', 'true');
+      if (seg.playedTo !== null) seg.node.setAttribute('data-played-to', seg.playedTo.toFixed(3));
     }
 
     #segmentState(seg) {
@@ -1065,22 +1469,33 @@
         }
       };
       await Promise.all([worker(), worker()]);
+      if (!this.verdict) this.verdict = await this.rules.objects();
+      this.#showVerdict(true);
       const broken = segs.filter((s) => s.state === 'broken');
-      const state = broken.length ? 'broken' : 'verified';
+      const state = broken.length || this.verdict ? 'broken' : 'verified';
       this.container.dataset.verify = state;
-      this.progress.textContent = state === 'verified' ? this.t('replay.verified', { total: segs.length }) : this.t('replay.broken', { count: broken.length });
-      this.progress.className = state === 'verified' ? 'ok' : 'bad';
-      await this.o.onVerified?.({ state, segments_checked: segs.length, broken: broken.map((s) => s.rel).slice(0, 1000) });
+      this.progress.textContent = broken.length ? this.t('replay.broken', { count: broken.length }) : this.t('replay.verified', { total: segs.length });
+      this.progress.className = broken.length ? 'bad' : 'ok';
+      const named = broken.map((s) => s.rel);
+      const finding = { state, segments_checked: segs.length, broken: named };
+      if (this.verdict) {
+        const prefix = `cases/${this.o.caseId}/`;
+        const rel = this.verdict.where.startsWith(prefix) ? this.verdict.where.slice(prefix.length) : null;
+        if (rel && isLayoutKey(rel) && !named.includes(rel)) named.unshift(rel);
+        finding.where = this.verdict.where.slice(0, 300);
+        finding.reason = this.verdict.reason.slice(0, 1000);
+      }
+      finding.broken = named.slice(0, 1000);
+      await this.o.onVerified?.(finding);
     }
 
     #seek(t) {
       this.controller.seek(t);
-      this.videoEl.play().catch(() => {});
+      this.controller.play();
     }
 
     #toggle() {
-      if (this.videoEl.paused) this.videoEl.play().catch(() => {});
-      else this.videoEl.pause();
+      this.controller?.toggle();
     }
 
     #enableSound() {
@@ -1152,6 +1567,8 @@
     merkleRoot,
     verifyEd25519,
     verifyManifest,
+    ArchiveRules,
+    chainedSegments,
     buildTimeline,
     describeEvent,
     EvidenceError,
