@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,12 +32,11 @@ from tests.conftest import LiveServer
 from tests.e2e.helpers import login, record_console
 from tests.e2e.test_offline_package import export_package, open_package, unzip
 from tests.e2e.test_replay import TIMEOUT_MS, Recorded, record_inspection
-from tests.integration.evidence_helpers import chain
+from tests.integration.evidence_helpers import chain, client_process
 from tests.integration.recorded_case import takan
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[2]
 TRACKS = ("applicant-video", "applicant-audio", "inspector-audio")
 PLAY_TIMEOUT_MS = 90_000
 TOLERANCE_S = 0.5
@@ -196,17 +193,6 @@ async def test_every_verifier_says_failed_naming_the_same_object(
 # the replay plays to the end
 
 
-async def _client(*arguments: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "client", *arguments,
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-
-
 async def _exits_cleanly(process: asyncio.subprocess.Process) -> None:
     async with asyncio.timeout(90):
         _, stderr = await process.communicate()
@@ -217,12 +203,12 @@ async def record_inspector_talking_on(server: LiveServer) -> Recorded:
     """An inspection whose inspector stays (and is recorded) ~6 s after the applicant left, so
     the inspector's audio outlasts the applicant's video."""
     invite = await server.new_inspection("inspector1")
-    watcher = await _client(
+    watcher = await client_process(
         "watch", invite["inspector_url"], "--token", await server.token("inspector1"),
         "--seconds", "15",
     )  # fmt: skip
     await asyncio.sleep(1)
-    publisher = await _client(
+    publisher = await client_process(
         "publish", invite["applicant_url"], "--source", "testsrc", "--seconds", "7"
     )
     await _exits_cleanly(publisher)

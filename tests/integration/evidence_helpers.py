@@ -17,20 +17,26 @@ from tests.conftest import LiveServer
 REPO = Path(__file__).resolve().parents[2]
 
 
-@contextlib.asynccontextmanager
-async def publishing(
-    server: LiveServer, invite: dict[str, Any], width: int = 640, height: int = 480
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    """The applicant streams a test picture until the block ends; entered once video flows."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "client", "publish", invite["applicant_url"],
-        "--source", "testsrc", "--width", str(width), "--height", str(height),
-        "--seconds", "120",
+async def client_process(*arguments: str) -> asyncio.subprocess.Process:
+    """``python -m client ARGUMENTS`` started in the background (its stderr piped)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "client", *arguments,
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def publishing(
+    server: LiveServer, invite: dict[str, Any], width: int = 640, height: int = 480
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """The applicant streams a test picture until the block ends; entered once video flows."""
+    process = await client_process(
+        "publish", invite["applicant_url"], "--source", "testsrc",
+        "--width", str(width), "--height", str(height), "--seconds", "120",
     )  # fmt: skip
     try:
         async with asyncio.timeout(60):
