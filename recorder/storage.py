@@ -14,13 +14,9 @@ import os
 import re
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol
-from urllib.parse import unquote, urlsplit
+from typing import BinaryIO, Protocol
 
 from recorder.errors import ObjectNotFound, StorageError
-
-if TYPE_CHECKING:
-    from recorder.minio_storage import S3Credentials
 
 KEY_PATTERN = re.compile(r"[A-Za-z0-9._/-]{1,1024}")
 PREFIX_PATTERN = re.compile(r"[A-Za-z0-9._/-]{0,1024}")
@@ -243,24 +239,3 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def open_storage(spec: str, credentials: S3Credentials | None = None) -> Storage:
-    """The storage a URL names. ``file:///absolute/path`` is a LocalStorage there;
-    ``minio://[ACCESS:SECRET@]host:port/bucket?secure=false&retention=GOVERNANCE&days=3650``
-    is a MinioStorage (``credentials`` are used when the URL carries none).
-    """
-    parts = urlsplit(spec)
-    if parts.scheme == "file":
-        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
-            raise ValueError(f"storage {spec!r}: use file:///absolute/path")
-        if parts.query or parts.fragment:
-            raise ValueError(f"storage {spec!r}: file URLs take no query or fragment")
-        return LocalStorage(Path(unquote(parts.path)))
-    if parts.scheme == "minio":
-        from recorder.minio_storage import MinioStorage
-
-        return MinioStorage.from_url(spec, credentials)
-    raise ValueError(
-        f"storage {spec!r}: unknown scheme {parts.scheme or '(none)'!r}; supported: file:///path"
-    )

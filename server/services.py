@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from recorder.archive import Archive
 from server.clock import Clock
-from server.db import Database
-from server.live import LiveRegistry
-from server.ratelimit import AttemptLimiter
 from server.settings import Settings
-from server.tokens import TokenSigner
+
+if TYPE_CHECKING:  # the composition root names every room's types; only http/app builds it
+    from server.live.registry import LiveRegistry
+    from server.security.ratelimit import AttemptLimiter
+    from server.security.tokens import TokenSigner
+    from server.store.db import Database
 
 
 @dataclass(slots=True)

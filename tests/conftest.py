@@ -17,12 +17,12 @@ import pytest
 from aiohttp import web
 
 from recorder.minio_storage import MinioStorage
-from server.app import create_app
 from server.clock import utc_iso
-from server.db import Database
-from server.passwords import hash_password
+from server.http.app import create_app
+from server.security.passwords import hash_password
 from server.services import SERVICES, Services
 from server.settings import Settings
+from server.store.db import Database
 from tests.s3server import S3Server, free_port, localstack_missing
 
 USERS = {

@@ -8,7 +8,7 @@ _harness.py). Reads one JSON spec line on stdin, connects every inspection, prin
 - Publishers send a pre-encoded clip (``EncodedClip``) from a MediaStreamTrack whose ``recv()``
   returns ``av.Packet``s: aiortc's sender packs them without encoding. Time stamps run on across
   loops, and frames are paced at the clip's rate.
-- Receivers do not decode: ``server.media.passthrough`` is installed in this process and every
+- Receivers do not decode: ``server.live.media.passthrough`` is installed in this process and every
   receiver is marked, so remote tracks yield packets, which are counted.
 - A publisher and its inspector live in the same process, so a received frame (identified by its
   bytes, then by its RTP time stamp) can be timed from the moment its publisher sent it: that is
@@ -40,7 +40,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from server.media import passthrough
+from server.live.media import passthrough
 from tests.bench._clip import EncodedClip
 from tests.bench._harness import AUDIO_CLOCK_RATE, VIDEO_CLOCK_RATE
 

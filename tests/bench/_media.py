@@ -21,7 +21,7 @@ from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
-from server.media.passthrough import encoded_packet, is_vp8_keyframe
+from server.live.media.passthrough import encoded_packet, is_vp8_keyframe
 
 WIDTH, HEIGHT, FPS = 640, 480, 30
 VIDEO_BITRATE = 1_200_000

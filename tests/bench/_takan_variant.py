@@ -14,8 +14,8 @@ import json
 import sys
 from typing import Any
 
-import server.cli as takan_cli
-from server.live import LiveInspection
+import server.cli.main as takan_cli
+from server.live.registry import LiveInspection
 from server.settings import Settings
 
 

@@ -38,7 +38,7 @@ import aiohttp
 from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
 
-from server.media import passthrough
+from server.live.media import passthrough
 from tests.bench._harness import (
     ClientRun,
     InspectionLinks,

@@ -56,9 +56,10 @@ from aiortc.contrib.media import MediaRecorder
 from recorder.archive import Archive
 from recorder.recording import FinishedSegment, Gap, TrackRecorder
 from recorder.signing import Signer
-from recorder.storage import LocalStorage, Storage, open_storage
+from recorder.storage import LocalStorage, Storage
+from recorder.storage_url import open_storage
 from recorder.verify import verify_case
-from server.media.relay import Subscription, TrackRelay
+from server.live.media.relay import Subscription, TrackRelay
 from tests.bench._media import DecodingTrack, EncodedMedia, PacketTrack, encode_media
 
 REPO = Path(__file__).resolve().parents[2]

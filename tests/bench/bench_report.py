@@ -30,11 +30,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: find `tests`
 
 from recorder import layout
-from server import report, site_checks
 from server.clock import utc_iso
-from server.geo import LocationFix
-from server.report_gather import chain_facts, gather
-from server.report_html import render_html
+from server.live import site_checks
+from server.live.geo import LocationFix
+from server.reports import publish
+from server.reports.gather import chain_facts, gather
+from server.reports.html import render_html
 from server.services import Services
 from tests.conftest import LiveServer, running_server
 
@@ -152,7 +153,7 @@ async def main(snapshots: int, runs: int) -> None:
                 json={"outcome": "pass", "reason": "现场情况与申报一致"},
             )
             assert status == 201, body
-            while report.latest_report(services, inspection_id) is None:
+            while publish.latest_report(services, inspection_id) is None:
                 await asyncio.sleep(0.05)
             first = time.perf_counter() - started
             print(f"conclusion → report v1 stored and chained: {first:.2f} s (cold: imports)")
@@ -160,7 +161,7 @@ async def main(snapshots: int, runs: int) -> None:
             times = []
             for _ in range(runs):
                 started = time.perf_counter()
-                record = await report.publish_report(services, inspection_id)
+                record = await publish.publish_report(services, inspection_id)
                 times.append(time.perf_counter() - started)
             print(
                 f"publish_report, {runs} runs: median {statistics.median(times):.2f} s,"
@@ -176,7 +177,7 @@ async def main(snapshots: int, runs: int) -> None:
             t2 = time.perf_counter()
             document = render_html(content)
             t3 = time.perf_counter()
-            pdf = await asyncio.to_thread(report.render_pdf, document)
+            pdf = await asyncio.to_thread(publish.render_pdf, document)
             t4 = time.perf_counter()
             print(
                 f"breakdown: chain read {t1 - t0:.2f} s, gather (50 PNG read+hash+thumbnail)"

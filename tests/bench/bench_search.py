@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script
 
-from server.case_search import CaseQuery, search
-from server.db import Database
+from server.store.case_search import CaseQuery, search
+from server.store.db import Database
 
 SURNAMES = "张王李赵刘陈杨黄周吴徐孙马朱胡郭何林罗高"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from server.live import LiveInspection, Participant
+from server.live.registry import LiveInspection, Participant
 from tests.conftest import LiveServer
 from tests.e2e.helpers import TIMEOUT_MS, login, record_console, wait_video_flowing
 

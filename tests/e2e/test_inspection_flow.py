@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, Geolocation, Page, expect
 
-from server.geo import haversine_m
+from server.live.geo import haversine_m
 from tests.conftest import LiveServer
 from tests.e2e.helpers import TIMEOUT_MS, login, record_console, wait_video_flowing
 

@@ -29,7 +29,7 @@ from recorder.recording import STORE_ATTEMPTS, InspectionRecording
 from recorder.signing import Signer
 from recorder.storage import LocalStorage
 from recorder.verify import verify_case
-from server.media.relay import TrackRelay
+from server.live.media.relay import TrackRelay
 from tests.bench._media import EncodedMedia, PacketTrack, encode_media
 
 CASE = "INTERRUPTED-1"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from recorder.chain import ChainEntry
-from server.media.snapshot import is_flowing
+from server.live.media.snapshot import is_flowing
 from tests.conftest import LiveServer
 
 REPO = Path(__file__).resolve().parents[2]

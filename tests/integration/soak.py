@@ -38,7 +38,7 @@ from recorder import layout
 from recorder.chain import parse_utc
 from recorder.recording import InspectionRecording
 from recorder.storage import LocalStorage
-from server.app import create_app
+from server.http.app import create_app
 from server.settings import ARCHIVE_DIR, SPOOL_DIR, Settings
 from tests.conftest import ApiClient, LiveServer, add_users, running_server
 from tests.fault.test_kill9 import ServerProcess

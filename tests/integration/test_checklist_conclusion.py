@@ -10,7 +10,7 @@ from recorder.conclusion import Conclusion
 from recorder.signing import verify_signature
 from recorder.storage import LocalStorage
 from recorder.verify import verify_case
-from server.api_report import REPORT_TASKS
+from server.http.api_report import REPORT_TASKS
 from tests.conftest import LiveServer
 from tests.integration.evidence_helpers import kinds, publishing
 from tests.integration.peers import join, wait_until

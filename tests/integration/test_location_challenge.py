@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from recorder.chain import ChainEntry
-from server.geo import haversine_m
+from server.live.geo import haversine_m
 from tests.conftest import LiveServer
 from tests.integration.test_signalling import applicant_of, inspector_of
 

@@ -11,7 +11,7 @@ from minio.error import S3Error
 
 from recorder.errors import ObjectNotFound, StorageError
 from recorder.minio_storage import MinioStorage, S3Credentials
-from recorder.storage import open_storage
+from recorder.storage_url import open_storage
 from tests.conftest import new_bucket
 from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, TcpGate, free_port
 

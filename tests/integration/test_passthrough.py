@@ -11,7 +11,7 @@ from aiortc import RTCPeerConnection
 from aiortc.mediastreams import VideoStreamTrack
 from aiortc.rtp import unpack_remb_fci
 
-from server.media import passthrough
+from server.live.media import passthrough
 from tests.conftest import LiveServer
 from tests.integration.peers import publishing_applicant, wait_until, watching_inspector
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import aiohttp
 
-from server import site_checks
-from server.geo import LocationFix
+from server.live import site_checks
+from server.live.geo import LocationFix
 from tests.conftest import LiveServer
 
 HOSTILE_TITLE = '新建厂房 <script>alert("x")</script> & 踏勘'

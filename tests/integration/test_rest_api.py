@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from server.tokens import InviteToken, SessionToken
+from server.security.tokens import InviteToken, SessionToken
 from tests.conftest import LiveServer
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.dashboard import local_day
+from server.inspection.dashboard import local_day
 from tests.conftest import LiveServer
 
 

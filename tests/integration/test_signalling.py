@@ -22,10 +22,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from server.accesslog import RedactingAccessLogger, redact
-from server.app import create_app
+from server.http.accesslog import RedactingAccessLogger, redact
+from server.http.app import create_app
+from server.security.tokens import InviteToken
 from server.settings import Settings
-from server.tokens import InviteToken
 from tests.conftest import LiveServer, add_users
 from tests.integration.peers import invite_token, join
 

@@ -14,10 +14,10 @@ from recorder.errors import IntegrityError
 from recorder.signing import Signer
 from recorder.storage import LocalStorage
 from recorder.verify import verify_case
-from server.annotations import parse_shapes
-from server.checklists import parse_items
-from server.conclusions import ConclusionRequest
 from server.errors import BadRequest
+from server.inspection.annotations import parse_shapes
+from server.inspection.checklists import parse_items
+from server.inspection.conclusions import ConclusionRequest
 from tests.unit.evidence_fixture import build_case
 
 INSPECTION = "ab" * 16

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.geo import LocationError, LocationFix, decimal_text, haversine_m, parse_fix_time
+from server.live.geo import LocationError, LocationFix, decimal_text, haversine_m, parse_fix_time
 
 
 def test_one_degree_of_latitude_is_about_111_km() -> None:

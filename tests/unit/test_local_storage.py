@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from recorder.errors import ObjectNotFound, StorageError
-from recorder.storage import LocalStorage, digest_stream, object_digest, open_storage
+from recorder.storage import LocalStorage, digest_stream, object_digest
+from recorder.storage_url import open_storage
 
 
 def sha(data: bytes) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.passwords import check_password, hash_password
+from server.security.passwords import check_password, hash_password
 
 
 def test_hash_verifies_the_right_password() -> None:

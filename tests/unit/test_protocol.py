@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from server.protocol import (
+from server.live.protocol import (
     MAX_MESSAGE_BYTES,
     SCHEMAS,
     ClientMessage,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.ratelimit import AttemptLimiter
+from server.security.ratelimit import AttemptLimiter
 
 
 def test_address_may_try_until_it_reaches_the_limit() -> None:

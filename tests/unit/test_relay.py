@@ -9,8 +9,8 @@ import av
 import pytest
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from server.media.passthrough import encoded_packet
-from server.media.relay import KEYFRAME_REQUEST_INTERVAL_S, RelayedTrack, TrackRelay
+from server.live.media.passthrough import encoded_packet
+from server.live.media.relay import KEYFRAME_REQUEST_INTERVAL_S, RelayedTrack, TrackRelay
 
 KEYFRAME = b"\x10\x02\x00\x9d\x01\x2a\x80\x02\xe0\x01" + b"\x00" * 20
 DELTA = b"\x31\x02\x00" + b"\x00" * 20

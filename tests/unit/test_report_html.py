@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 
-from server.db import Case, Inspection
-from server.report_html import (
+from server.reports.html import (
     ConclusionEvent,
     LocationFix,
     ManifestSummary,
@@ -16,6 +15,7 @@ from server.report_html import (
     render_html,
     trail_sample,
 )
+from server.store.db import Case, Inspection
 
 T = "2026-05-01T02:00:00.000Z"
 

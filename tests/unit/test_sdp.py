@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.media.peers import with_start_bitrate
+from server.live.media.peers import with_start_bitrate
 
 ANSWER = "\r\n".join(
     [

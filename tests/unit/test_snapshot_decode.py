@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from server.media.snapshot import SnapshotError, decode_keyframe
+from server.live.media.snapshot import SnapshotError, decode_keyframe
 
 
 def keyframe_of(image_bgr: np.ndarray) -> bytes:

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from server.tokens import InviteToken, SessionToken, TokenError, TokenSigner
+from server.security.tokens import InviteToken, SessionToken, TokenError, TokenSigner
 
 SECRET = b"s" * 32
 NOW = 1_800_000_000.0

@@ -27,7 +27,7 @@ from recorder.signing import Signer
 from recorder.storage import LocalStorage
 from recorder.verify import verify_case
 from recorder.zip_storage import ZipStorage
-from server.verify_cli import add_verify_parser, run_verify
+from server.cli.verify import add_verify_parser, run_verify
 from tests.unit.evidence_fixture import CLOCK, INSPECTIONS, CaseBuilder, build_case, put
 
 CASE = "case-1"

@@ -1,0 +1,118 @@
+"""``takan export``: write a case's evidence package from the archive storage, offline.
+
+The export is itself evidence: it is chained in the case as ``exported`` (by ``cli``) and signed
+with the server's key before the package is written, so the package holds its own export event.
+Like every writer of a chain, it must not run while a server is writing the same case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from recorder import layout
+from recorder.clock import utc_iso
+from recorder.errors import SigningKeyError, StorageError
+from recorder.export import ExportError, PackageAssets, write_package
+from recorder.storage import Storage
+from server.cli.verify import DEFAULT_DATA, add_archive_options, open_archive
+from server.settings import SIGNING_KEY_FILE
+
+if TYPE_CHECKING:
+    from recorder.minio_storage import S3Credentials
+    from recorder.signing import Signer
+
+DEFAULT_WEB = Path(__file__).resolve().parent.parent / "web"
+SETTLE_TIMEOUT_S = 120.0
+
+
+def add_export_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "export",
+        help="write a case's evidence package (zip) for offline verification",
+        description="Chain an 'exported' event, sign the chain head, and write every object of"
+        " the case with an offline replay page, a README and the public key into one zip."
+        " Do not run it on a case a running server is recording.",
+    )
+    parser.add_argument("case_id", metavar="CASE_ID")
+    add_archive_options(parser)
+    parser.add_argument(
+        "--signing-key",
+        type=Path,
+        help=f"the server's Ed25519 key file (default: DATA/{SIGNING_KEY_FILE})",
+    )
+    parser.add_argument("-o", "--output", type=Path, required=True, help="the zip to write")
+    parser.add_argument("--web", type=Path, default=DEFAULT_WEB, help=argparse.SUPPRESS)
+    return parser
+
+
+async def _chain_export(storage: Storage, spool: Path, signer: Signer, case_id: str) -> list[str]:
+    from recorder.archive import Archive
+
+    archive = Archive(storage, spool, signer)
+    await archive.start()
+    try:
+        await archive.append(case_id, "exported", {"by": "cli", "role": "cli"})
+        async with asyncio.timeout(SETTLE_TIMEOUT_S):
+            return await archive.settled_keys(case_id)
+    finally:
+        await archive.stop()
+
+
+def _write(
+    output: Path, storage: Storage, case_id: str, keys: list[str], assets: PackageAssets
+) -> int:
+    tmp = output.with_name(f".{output.name}.tmp")
+    try:
+        with tmp.open("wb") as handle:
+            summary = write_package(handle, storage, case_id, keys, assets, utc_iso(time.time()))
+        tmp.replace(output)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return summary.objects
+
+
+def run_export(
+    args: argparse.Namespace,
+    out: TextIO = sys.stdout,
+    credentials: S3Credentials | None = None,
+) -> int:
+    """Exit 0 with the package written, 1 if the case or storage fails, 2 on a usage error."""
+    from recorder.signing import Signer
+
+    data = args.data or DEFAULT_DATA
+    try:
+        case_id = layout.check_case_id(args.case_id)
+        storage = open_archive(args, credentials)
+        key_path = args.signing_key or data / SIGNING_KEY_FILE
+        if not key_path.is_file():
+            raise ValueError(f"no signing key at {key_path} (pass --signing-key)")
+        signer = Signer.load_or_create(key_path)
+        assets = PackageAssets.from_web_dir(args.web)
+    except (ValueError, SigningKeyError, ExportError) as exc:
+        print(f"takan export: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if not storage.list(layout.case_prefix(case_id)):
+            print(
+                f"takan export: case {case_id} has no archive in {storage.describe()}",
+                file=sys.stderr,
+            )
+            return 1
+        with tempfile.TemporaryDirectory(prefix="takan-export-") as spool:
+            keys = asyncio.run(_chain_export(storage, Path(spool), signer, case_id))
+        objects = _write(args.output, storage, case_id, keys, assets)
+    except (StorageError, ExportError, OSError, TimeoutError) as exc:
+        print(f"takan export: {exc or type(exc).__name__}", file=sys.stderr)
+        return 1
+    print(f"exported case {case_id}: {objects} objects to {args.output}", file=out)
+    return 0

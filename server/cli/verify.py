@@ -1,0 +1,183 @@
+"""``takan verify``: check a case's archive, or an export zip, and say plainly whether it is intact.
+
+Exit 0 with a one-screen summary when every hash, link, signature and Merkle root checks out;
+exit 1 with ``FAILED: <where>: <reason>`` naming the exact object or chain entry otherwise;
+exit 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from recorder.errors import IntegrityError, StorageError
+from recorder.layout import check_case_id
+from recorder.storage import LocalStorage, Storage
+from recorder.storage_url import open_storage
+from recorder.verify import DEFAULT_WORKERS, VerifyReport, verify_case
+from recorder.zip_storage import ZipStorage
+from server.settings import ARCHIVE_DIR
+
+if TYPE_CHECKING:
+    from recorder.minio_storage import S3Credentials
+
+DEFAULT_DATA = Path("data")
+
+
+def add_verify_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "verify",
+        help="verify a case's evidence or an export zip",
+        description="Recompute every hash, walk the hash chain, check every signature and"
+        " Merkle root, sequence continuity and time order. Exit 0 when intact, 1 naming the"
+        " first object or chain entry that is not.",
+    )
+    parser.add_argument("target", metavar="CASE_ID|EXPORT.zip")
+    add_archive_options(parser)
+    parser.add_argument("--case", help="the case to verify in an export holding several")
+    parser.add_argument(
+        "--key",
+        action="append",
+        dest="trusted_keys",
+        metavar="FINGERPRINT",
+        help="accept only signatures by this key (sha256:…, from GET /api/keys); repeatable",
+    )
+    parser.add_argument(
+        "--allow-unsigned-tail",
+        action="store_true",
+        help="accept chain entries after the last signed checkpoint (a recording cut short)",
+    )
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="parallel reads")
+    return parser
+
+
+def add_archive_options(parser: argparse.ArgumentParser) -> None:
+    """``--data DIR`` or ``--storage URL``: where the archive is (for ``open_archive``)."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--data",
+        type=Path,
+        help=f"data directory; the archive is DIR/{ARCHIVE_DIR} (default: data)",
+    )
+    source.add_argument(
+        "--storage",
+        metavar="URL",
+        help="archive storage, e.g. file:///srv/takan or minio://host:9000/bucket (credentials"
+        " from TAKAN_S3_ACCESS_KEY and TAKAN_S3_SECRET_KEY)",
+    )
+
+
+def open_archive(args: argparse.Namespace, credentials: S3Credentials | None) -> Storage:
+    """The storage ``add_archive_options`` named; ValueError for a bad ``--storage`` URL."""
+    if args.storage is not None:
+        return open_storage(args.storage, credentials)
+    return LocalStorage((args.data or DEFAULT_DATA) / ARCHIVE_DIR)
+
+
+def _is_export(args: argparse.Namespace) -> bool:
+    if args.data is not None or args.storage is not None:
+        return False
+    return bool(Path(args.target).is_file() or args.target.endswith(".zip"))
+
+
+def _open(
+    args: argparse.Namespace, stack: contextlib.ExitStack, credentials: S3Credentials | None
+) -> tuple[Storage, str]:
+    if _is_export(args):
+        export = stack.enter_context(ZipStorage(Path(args.target)))
+        cases = export.case_ids()
+        if args.case is not None:
+            return export, check_case_id(args.case)
+        if len(cases) != 1:
+            found = ", ".join(cases) or "none"
+            raise ValueError(f"{args.target} holds cases {found}; choose one with --case")
+        return export, cases[0]
+    case_id = check_case_id(args.target)
+    return open_archive(args, credentials), case_id
+
+
+def run_verify(
+    args: argparse.Namespace,
+    out: TextIO = sys.stdout,
+    credentials: S3Credentials | None = None,
+) -> int:
+    """``credentials``: for a minio:// ``--storage`` URL that carries none."""
+    with contextlib.ExitStack() as stack:
+        try:
+            storage, case_id = _open(args, stack, credentials)
+        except ValueError as exc:
+            print(f"takan verify: {exc}", file=sys.stderr)
+            return 2
+        except StorageError as exc:
+            print(f"FAILED: {args.target}: {exc}", file=out)
+            return 1
+        except IntegrityError as exc:
+            print(f"FAILED: {exc.where}: {exc.reason}", file=out)
+            return 1
+        try:
+            report = verify_case(
+                storage,
+                case_id,
+                require_signed_tail=not args.allow_unsigned_tail,
+                trusted_keys=args.trusted_keys,
+                workers=args.workers,
+            )
+        except IntegrityError as exc:
+            print(f"FAILED: {exc.where}: {exc.reason}", file=out)
+            return 1
+        except StorageError as exc:
+            print(f"FAILED: {storage.describe()}: {exc}", file=out)
+            return 1
+    out.write(format_report(report))
+    return 0
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{count} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{count} bytes"  # pragma: no cover
+
+
+def _duration(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d} ({seconds:.1f} s)"
+
+
+def format_report(report: VerifyReport) -> str:
+    """The one-screen summary of an intact case."""
+    lines = [
+        f"OK: case {report.case_id} is intact",
+        f"  storage      {report.storage}",
+        f"  chain        {report.chain_entries} entries, {report.checkpoints} signed checkpoints,"
+        f" {report.manifests} manifests",
+        f"  inspections  {report.inspections}",
+        f"  segments     {report.segments}, {_size(report.bytes)}, {_duration(report.duration_s)}",
+        f"  time (UTC)   {report.first_utc} to {report.last_utc}",
+        f"  signer key   {report.key_fingerprint or 'none: the chain is not signed'}",
+    ]
+    others = [k for k in report.key_fingerprints if k != report.key_fingerprint]
+    if others:
+        lines.append(f"  other keys   {', '.join(others)}")
+    lines.append(f"  gaps         {report.gaps}")
+    partial = report.partial_segments
+    lines.append(f"  partial      {len(partial)}" + (":" if partial else ""))
+    lines.extend(f"    {key}" for key in partial[:10])
+    if len(partial) > 10:
+        lines.append(f"    … and {len(partial) - 10} more")
+    lines.append(f"  conclusions  {report.conclusions} (signatures checked)")
+    lines.append(f"  snapshots    {len(report.snapshots)}" + (":" if report.snapshots else ""))
+    for s in report.snapshots[:50]:
+        lines.append(f"    #{s.seq} {s.snapshot_id or '-'} taken {s.taken_at or s.at}")
+        lines.append(f"      {s.key or '(no stored object)'}")
+        lines.append(f"      sha256 {s.sha256 or '-'}")
+    if len(report.snapshots) > 50:
+        lines.append(f"    … and {len(report.snapshots) - 50} more")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""The web face: app factory, REST handlers by area, signalling socket, pages, OpenAPI."""

@@ -1,0 +1,242 @@
+"""REST handlers (docs/api.md). Thin: validate, call server.inspections, answer JSON."""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+from typing import Any
+
+import segno
+from aiohttp import web
+
+from server.clock import utc_iso
+from server.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    TakanError,
+    Unauthorized,
+)
+from server.http import api_archive, api_evidence, api_report
+from server.http.requests import json_body
+from server.inspection import inspections
+from server.security.auth import COOKIE_NAME, bearer_or_cookie, current_user, login, open_session
+from server.security.ratelimit import AttemptLimiter
+from server.services import SERVICES, Services
+
+logger = logging.getLogger(__name__)
+
+
+def error_response(status: int, code: str, reason: str) -> web.Response:
+    return web.json_response({"error": code, "reason": reason}, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except TakanError as exc:
+        if isinstance(exc, Forbidden):
+            logger.warning(
+                "request denied",
+                extra={"path": request.path, "reason": exc.reason, "remote": request.remote},
+            )
+            try:
+                await api_archive.record_denial(request)
+            except Exception:  # the 403 must go out even if the chain cannot take the record
+                logger.exception("denial not chained", extra={"path": request.path})
+        response = error_response(exc.status, exc.code, exc.reason)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        return response
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith("/api/"):
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+            exc.status, "http_error"
+        )
+        return error_response(exc.status, code, exc.reason)
+
+
+def _client_address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def _limited(limiter: AttemptLimiter, services: Services, request: web.Request) -> None:
+    wait = limiter.retry_after(_client_address(request), services.clock.now())
+    if wait > 0:
+        raise RateLimited(f"too many failed attempts, retry in {max(1, round(wait))} s", wait)
+
+
+def _failed(limiter: AttemptLimiter, services: Services, request: web.Request) -> None:
+    limiter.record_failure(_client_address(request), services.clock.now())
+
+
+async def post_login(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body = await json_body(request)
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not username or len(username) > 64:
+        raise BadRequest("field 'username' is required and must be a string")
+    if not isinstance(password, str) or not password or len(password) > 256:
+        raise BadRequest("field 'password' is required and must be a string")
+    _limited(services.login_limiter, services, request)
+    try:
+        user, token, expires_at = await login(services, username, password)
+    except Unauthorized:
+        _failed(services.login_limiter, services, request)
+        raise
+    response = web.json_response(
+        {
+            "token": token,
+            "username": user.username,
+            "role": user.role,
+            "expires_at": utc_iso(expires_at),
+        }
+    )
+    response.set_cookie(
+        COOKIE_NAME,
+        token,
+        max_age=services.settings.session_ttl_s,
+        httponly=True,
+        samesite="Strict",
+        secure=services.settings.base_url.startswith("https:"),
+        path="/",
+    )
+    return response
+
+
+async def post_logout(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    token = bearer_or_cookie(request)
+    if not token:
+        raise Unauthorized("login required")
+    session = open_session(services, token)
+    services.db.revoke_session(session.session_id)
+    response = web.json_response({"ok": True})
+    response.del_cookie(COOKIE_NAME, path="/")
+    return response
+
+
+async def get_me(request: web.Request) -> web.Response:
+    user = current_user(request)
+    return web.json_response({"username": user.username, "role": user.role})
+
+
+async def post_case(request: web.Request) -> web.Response:
+    user = current_user(request, ("inspector", "admin"))
+    body = await json_body(request)
+    case = await inspections.create_case(request.app[SERVICES], user, body)
+    return web.json_response(case.to_json(), status=201)
+
+
+async def post_inspection(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    user = current_user(request, ("inspector",))
+    body = await json_body(request) if request.body_exists else {}
+    created = await inspections.create_inspection(
+        services, user, request.match_info["case_id"], body
+    )
+    return web.json_response(created, status=201)
+
+
+async def get_inspection(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    user = current_user(request)
+    inspection, case = inspections.inspection_and_case(
+        services, user, request.match_info["inspection_id"]
+    )
+    body = inspection.to_json()
+    body["case"] = case.to_json()
+    body["participants"] = services.db.participants(inspection.inspection_id)
+    if user.role == "inspector" and inspection.status == "active":
+        body["invite"] = inspections.invite_links(services, inspection)
+    return web.json_response(body)
+
+
+async def get_qr(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    user = current_user(request, ("inspector",))
+    inspection = inspections.inspection_for(services, user, request.match_info["inspection_id"])
+    if inspection.status != "active":
+        raise NotFound("the inspection has ended; its invite is void")
+    url = inspections.invite_links(services, inspection)["applicant_url"]
+    out = io.BytesIO()
+    segno.make(url, error="m").save(out, kind="svg", scale=6, border=2)
+    return web.Response(
+        body=out.getvalue(),
+        content_type="image/svg+xml",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def post_end(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    user = current_user(request, ("inspector",))
+    inspection = inspections.inspection_for(services, user, request.match_info["inspection_id"])
+    ended_at = await inspections.end_inspection(services, inspection.inspection_id, user.username)
+    return web.json_response(
+        {"inspection_id": inspection.inspection_id, "status": "ended", "ended_at": ended_at}
+    )
+
+
+async def post_join_code(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body = await json_body(request)
+    code = body.get("code")
+    if not isinstance(code, str) or len(code) != 6 or not code.isascii() or not code.isdigit():
+        raise BadRequest("field 'code' must be a string of 6 digits")
+    _limited(services.code_limiter, services, request)
+    inspection = services.db.active_inspection_by_code(code)
+    if inspection is None or inspection.invite_expires_at <= services.clock.now():
+        _failed(services.code_limiter, services, request)
+        raise NotFound("no active inspection has this code")
+    links = inspections.invite_links(services, inspection)
+    return web.json_response({"applicant_url": links["applicant_url"]})
+
+
+async def get_keys(request: web.Request) -> web.Response:
+    signer = request.app[SERVICES].archive.signer
+    return web.json_response(
+        {
+            "keys": [
+                {
+                    "algorithm": "Ed25519",
+                    "fingerprint": signer.fingerprint,
+                    "public_key": base64.b64encode(signer.public_key_bytes).decode("ascii"),
+                }
+            ]
+        }
+    )
+
+
+async def get_config(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    return web.json_response(
+        {"ice_servers": [{"urls": url} for url in services.settings.ice_servers]}
+    )
+
+
+async def get_health(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True, "live_inspections": len(request.app[SERVICES].live)})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/login", post_login)
+    app.router.add_post("/api/logout", post_logout)
+    app.router.add_get("/api/me", get_me)
+    app.router.add_post("/api/cases", post_case)
+    app.router.add_post("/api/cases/{case_id}/inspections", post_inspection)
+    app.router.add_get("/api/inspections/{inspection_id}", get_inspection)
+    app.router.add_get("/api/inspections/{inspection_id}/qr.svg", get_qr)
+    app.router.add_post("/api/inspections/{inspection_id}/end", post_end)
+    app.router.add_post("/api/join/code", post_join_code)
+    app.router.add_get("/api/keys", get_keys)
+    app.router.add_get("/api/config", get_config)
+    app.router.add_get("/api/health", get_health)
+    api_archive.add_routes(app)
+    api_evidence.add_routes(app)
+    api_report.add_routes(app)

@@ -1,0 +1,92 @@
+"""The application factory: everything a server needs, built from Settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from recorder.archive import Archive
+from recorder.signing import Signer
+from recorder.storage import LocalStorage, Storage
+from recorder.storage_url import open_storage
+from server.clock import Clock, SystemClock
+from server.http import api, pages
+from server.http.openapi import get_openapi
+from server.http.signalling import websocket_handler
+from server.inspection import checklists
+from server.live.media import passthrough
+from server.live.registry import LiveRegistry
+from server.security.ratelimit import AttemptLimiter
+from server.security.secrets_store import load_or_create_secret
+from server.security.tokens import TokenSigner
+from server.services import SERVICES, Services
+from server.settings import ARCHIVE_DIR, SIGNING_KEY_FILE, SPOOL_DIR, Settings
+from server.store.db import Database
+
+logger = logging.getLogger(__name__)
+
+
+def open_services(settings: Settings, clock: Clock | None = None) -> Services:
+    """Open the data dir (creating it, its database and its secret on first use)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.chmod(0o700)
+    secret = load_or_create_secret(settings.data_dir / "token-secret.key")
+    clock = clock or SystemClock()
+    archive = Archive(
+        storage=archive_storage(settings),
+        spool_root=settings.data_dir / SPOOL_DIR,
+        signer=Signer.load_or_create(settings.data_dir / SIGNING_KEY_FILE),
+        wall_clock=clock.now,
+        checkpoint_interval_s=settings.checkpoint_interval_s,
+    )
+    services = Services(
+        settings=settings,
+        db=Database(settings.data_dir / "takan.sqlite3"),
+        signer=TokenSigner(secret),
+        clock=clock,
+        live=LiveRegistry(),
+        login_limiter=AttemptLimiter(settings.login_attempts_per_minute),
+        code_limiter=AttemptLimiter(settings.code_attempts_per_minute),
+        archive=archive,
+    )
+    checklists.seed_defaults(services)
+    return services
+
+
+def archive_storage(settings: Settings) -> Storage:
+    if not settings.storage:
+        return LocalStorage(settings.data_dir / ARCHIVE_DIR)
+    return open_storage(settings.storage, settings.s3_credentials)
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
+    passthrough.install(remb_floor_bps=settings.remb_floor_bps)
+    app = web.Application(middlewares=[api.error_middleware], client_max_size=1024**2)
+    services = open_services(settings, clock)
+    app[SERVICES] = services
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await services.archive.start()
+        recovered = await services.archive.recover()
+        if recovered:
+            logger.warning("recovered partial segments", extra={"count": len(recovered)})
+        yield
+        await services.live.close_all()
+        await services.archive.stop()
+        services.db.close()
+
+    async def hang_up(app: web.Application) -> None:
+        # On shutdown, before the runner waits for open requests to finish: signalling sockets
+        # never finish by themselves, so a SIGTERM would first wait out aiohttp's shutdown
+        # timeout (60 s) with everyone still connected and recording.
+        await services.live.close_all()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(hang_up)
+    api.add_routes(app)
+    app.router.add_get("/api/openapi.json", get_openapi)
+    app.router.add_get("/ws", websocket_handler)
+    pages.add_routes(app)
+    return app

@@ -1,0 +1,1 @@
+"""What an inspection is made of: cases, checklists, snapshots, annotations, conclusions."""

@@ -1,0 +1,367 @@
+"""Checklist templates per case type (data, edited by admins) and an inspection's ticked items.
+
+An inspection uses the template of its case's type (``default`` when none matches), fixed the
+first time its checklist is read or marked. Every mark is chained before it is indexed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from server.clock import utc_iso
+from server.errors import BadRequest, NotFound
+from server.inspection.checklist_defaults import DEFAULT_TEMPLATE_ID, DEFAULT_TEMPLATES
+from server.inspection.evidence_access import owned_inspection, require_not_concluded
+from server.security.tokens import SessionToken
+from server.services import Services
+from server.store.db import Inspection
+
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+MAX_ITEMS = 100
+MAX_ITEM_TEXT = 500
+MAX_REQUIRED_PHOTOS = 20
+MAX_NOTE = 500
+MAX_PHOTOS_PER_ITEM = 50
+
+
+@dataclass(frozen=True, slots=True)
+class ChecklistItem:
+    item_id: str
+    text: str
+    required_photos: int
+
+    def __post_init__(self) -> None:
+        if not ID_PATTERN.fullmatch(self.item_id):
+            raise ValueError(
+                f"item_id {self.item_id!r} must be 1-64 of a-z 0-9 _ -, starting with a-z or 0-9"
+            )
+        if not self.text.strip() or len(self.text) > MAX_ITEM_TEXT:
+            raise ValueError(f"item {self.item_id}: text must be 1-{MAX_ITEM_TEXT} characters")
+        if not 0 <= self.required_photos <= MAX_REQUIRED_PHOTOS:
+            raise ValueError(
+                f"item {self.item_id}: required_photos must be within 0..{MAX_REQUIRED_PHOTOS}"
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"item_id": self.item_id, "text": self.text, "required_photos": self.required_photos}
+
+
+@dataclass(frozen=True, slots=True)
+class ChecklistTemplate:
+    template_id: str
+    case_type: str
+    name: str
+    items: tuple[ChecklistItem, ...]
+    version: int
+    updated_at: str
+
+    def item(self, item_id: str) -> ChecklistItem | None:
+        return next((item for item in self.items if item.item_id == item_id), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "template_id": self.template_id,
+            "case_type": self.case_type,
+            "name": self.name,
+            "version": self.version,
+            "updated_at": self.updated_at,
+            "items": [item.to_json() for item in self.items],
+        }
+
+
+def parse_items(value: Any) -> tuple[ChecklistItem, ...]:
+    """Items of a template body; BadRequest naming the first bad one."""
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_ITEMS:
+        raise BadRequest(f"field 'items' must be a list of 1 to {MAX_ITEMS} items")
+    items: list[ChecklistItem] = []
+    for index, raw in enumerate(value):
+        where = f"items[{index}]"
+        if not isinstance(raw, dict) or set(raw) - {"item_id", "text", "required_photos"}:
+            raise BadRequest(f"{where} must be an object of item_id, text, required_photos")
+        item_id, text = raw.get("item_id"), raw.get("text")
+        photos = raw.get("required_photos", 0)
+        if not isinstance(item_id, str) or not isinstance(text, str):
+            raise BadRequest(f"{where}: item_id and text must be strings")
+        if isinstance(photos, bool) or not isinstance(photos, int):
+            raise BadRequest(f"{where}: required_photos must be an integer")
+        try:
+            items.append(ChecklistItem(item_id, text.strip(), photos))
+        except ValueError as exc:
+            raise BadRequest(f"{where}: {exc}") from exc
+        if any(other.item_id == item_id for other in items[:-1]):
+            raise BadRequest(f"{where}: item_id '{item_id}' appears twice")
+    return tuple(items)
+
+
+def _template(row: sqlite3.Row) -> ChecklistTemplate:
+    items = tuple(ChecklistItem(**item) for item in json.loads(row["items_json"]))
+    return ChecklistTemplate(
+        row["template_id"],
+        row["case_type"],
+        row["name"],
+        items,
+        row["version"],
+        row["updated_at"],
+    )
+
+
+def seed_defaults(services: Services) -> None:
+    """Seed the default templates (at startup); an admin's edits are never overwritten."""
+    conn = services.db.conn
+    ids = [template["template_id"] for template in DEFAULT_TEMPLATES]
+    marks = ", ".join("?" * len(ids))
+    present = conn.execute(
+        f"SELECT COUNT(*) FROM checklist_templates WHERE template_id IN ({marks})",  # noqa: S608
+        ids,
+    ).fetchone()[0]
+    if present == len(ids):
+        return
+    now = utc_iso(services.clock.now())
+    for template in DEFAULT_TEMPLATES:
+        conn.execute(
+            "INSERT OR IGNORE INTO checklist_templates (template_id, case_type, name, items_json,"
+            " version, updated_at) VALUES (?, ?, ?, ?, 1, ?)",
+            (
+                template["template_id"],
+                template["case_type"],
+                template["name"],
+                json.dumps(template["items"], ensure_ascii=False),
+                now,
+            ),
+        )
+
+
+def check_template_id(template_id: str) -> str:
+    if not ID_PATTERN.fullmatch(template_id):
+        raise NotFound(f"checklist template {template_id[:64]!r} does not exist")
+    return template_id
+
+
+def templates(services: Services) -> list[ChecklistTemplate]:
+    rows = services.db.conn.execute("SELECT * FROM checklist_templates ORDER BY template_id")
+    return [_template(row) for row in rows]
+
+
+def _template_by_id(services: Services, template_id: str) -> ChecklistTemplate | None:
+    row = services.db.conn.execute(
+        "SELECT * FROM checklist_templates WHERE template_id = ?", (template_id,)
+    ).fetchone()
+    return _template(row) if row is not None else None
+
+
+def template(services: Services, template_id: str) -> ChecklistTemplate:
+    found = _template_by_id(services, check_template_id(template_id))
+    if found is None:
+        raise NotFound(f"checklist template '{template_id}' does not exist")
+    return found
+
+
+def put_template(
+    services: Services, user: SessionToken, template_id: str, body: dict[str, Any]
+) -> ChecklistTemplate:
+    """Create the template or replace its content, bumping its version."""
+    if not ID_PATTERN.fullmatch(template_id):
+        raise BadRequest("template_id must be 1-64 of a-z 0-9 _ -, starting with a-z or 0-9")
+    unknown = sorted(set(body) - {"case_type", "name", "items"})
+    if unknown:
+        raise BadRequest(f"unknown field '{unknown[0]}'")
+    case_type, name = body.get("case_type", ""), body.get("name")
+    if not isinstance(case_type, str) or len(case_type) > 64:
+        raise BadRequest("field 'case_type' must be a string of at most 64 characters")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise BadRequest("field 'name' is required: a non-empty string of at most 200 characters")
+    items = parse_items(body.get("items"))
+    now = utc_iso(services.clock.now())
+    items_json = json.dumps([item.to_json() for item in items], ensure_ascii=False)
+    with services.db.transaction():
+        services.db.conn.execute(
+            "INSERT INTO checklist_templates (template_id, case_type, name, items_json, version,"
+            " updated_by, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)"
+            " ON CONFLICT (template_id) DO UPDATE SET case_type = excluded.case_type,"
+            " name = excluded.name, items_json = excluded.items_json,"
+            " version = checklist_templates.version + 1, updated_by = excluded.updated_by,"
+            " updated_at = excluded.updated_at",
+            (template_id, case_type.strip(), name.strip(), items_json, user.user_id, now),
+        )
+    return template(services, template_id)
+
+
+def template_of(services: Services, inspection: Inspection) -> ChecklistTemplate:
+    """The inspection's template: fixed at first use from its case's type."""
+    conn = services.db.conn
+    if inspection.template_id is not None:
+        fixed = _template_by_id(services, inspection.template_id)
+        if fixed is not None:
+            return fixed
+    case = services.db.case(inspection.case_id)
+    case_type = case.case_type.strip() if case else ""
+    row = None
+    if case_type:
+        row = conn.execute(
+            "SELECT * FROM checklist_templates WHERE template_id = ? OR case_type = ?"
+            " ORDER BY template_id = ? DESC, template_id LIMIT 1",
+            (case_type.lower(), case_type, case_type.lower()),
+        ).fetchone()
+    chosen = _template(row) if row is not None else _template_by_id(services, DEFAULT_TEMPLATE_ID)
+    if chosen is None:  # pragma: no cover - seed_defaults put it there at startup
+        raise NotFound(f"checklist template '{DEFAULT_TEMPLATE_ID}' does not exist")
+    conn.execute(
+        "UPDATE inspections SET template_id = ? WHERE inspection_id = ?",
+        (chosen.template_id, inspection.inspection_id),
+    )
+    return chosen
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    item_id: str
+    done: bool
+    note: str
+    snapshot_ids: tuple[str, ...]
+    by: str
+    marked_at: str
+
+
+def marks_of(services: Services, inspection_id: str) -> dict[str, Mark]:
+    """The inspection's marks by item id."""
+    rows = services.db.conn.execute(
+        "SELECT m.item_id, m.done, m.note, m.snapshot_ids, COALESCE(u.username, '') AS by,"
+        " m.marked_at FROM checklist_marks m LEFT JOIN users u ON u.id = m.marked_by"
+        " WHERE m.inspection_id = ?",
+        (inspection_id,),
+    )
+    return {
+        row["item_id"]: Mark(
+            row["item_id"],
+            bool(row["done"]),
+            row["note"],
+            tuple(json.loads(row["snapshot_ids"])),
+            row["by"],
+            row["marked_at"],
+        )
+        for row in rows
+    }
+
+
+def checklist(services: Services, inspection: Inspection) -> dict[str, Any]:
+    """The inspection's checklist with what is still missing (not done, or too few photos)."""
+    chosen = template_of(services, inspection)
+    return _checklist_json(inspection, chosen, marks_of(services, inspection.inspection_id))
+
+
+def _checklist_json(
+    inspection: Inspection, chosen: ChecklistTemplate, marks: dict[str, Mark]
+) -> dict[str, Any]:
+    items, missing = [], []
+    for item in chosen.items:
+        mark = marks.get(item.item_id)
+        photos = list(mark.snapshot_ids) if mark else []
+        done = bool(mark and mark.done)
+        if not done or len(photos) < item.required_photos:
+            missing.append(item.item_id)
+        items.append(
+            {
+                **item.to_json(),
+                "done": done,
+                "note": mark.note if mark else "",
+                "photos": photos,
+                "marked_by": mark.by if mark else None,
+                "marked_at": mark.marked_at if mark else None,
+            }
+        )
+    return {
+        "inspection_id": inspection.inspection_id,
+        "template_id": chosen.template_id,
+        "name": chosen.name,
+        "version": chosen.version,
+        "items": items,
+        "missing": missing,
+    }
+
+
+def _snapshot_ids(services: Services, inspection_id: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(value) > MAX_PHOTOS_PER_ITEM:
+        raise BadRequest(f"field 'snapshot_ids' must be a list of at most {MAX_PHOTOS_PER_ITEM}")
+    if not all(isinstance(v, str) for v in value) or len(set(value)) != len(value):
+        raise BadRequest("field 'snapshot_ids' must hold distinct snapshot ids")
+    if value:
+        marks = ", ".join("?" * len(value))
+        found = {
+            row[0]
+            for row in services.db.conn.execute(
+                f"SELECT snapshot_id FROM snapshots WHERE inspection_id = ?"  # noqa: S608
+                f" AND snapshot_id IN ({marks})",
+                (inspection_id, *value),
+            )
+        }
+        strangers = [v for v in value if v not in found]
+        if strangers:
+            raise BadRequest(f"snapshot '{strangers[0][:64]}' is not a snapshot of this inspection")
+    return tuple(value)
+
+
+async def mark(
+    services: Services, user: SessionToken, inspection_id: str, item_id: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """Tick (or untick) an item with a note and its photos; chained, then indexed."""
+    inspection = owned_inspection(services, user, inspection_id)
+    require_not_concluded(inspection)
+    unknown = sorted(set(body) - {"done", "note", "snapshot_ids"})
+    if unknown:
+        raise BadRequest(f"unknown field '{unknown[0]}'")
+    done, note = body.get("done"), body.get("note", "")
+    if not isinstance(done, bool):
+        raise BadRequest("field 'done' is required and must be true or false")
+    if not isinstance(note, str) or len(note) > MAX_NOTE:
+        raise BadRequest(f"field 'note' must be a string of at most {MAX_NOTE} characters")
+    chosen = template_of(services, inspection)
+    if chosen.item(item_id) is None:
+        raise BadRequest(
+            f"item '{item_id[:64]}' is not in this inspection's checklist template"
+            f" '{chosen.template_id}'"
+        )
+    marks = marks_of(services, inspection.inspection_id)
+    previous = marks.get(item_id)
+    if "snapshot_ids" in body:
+        photos = _snapshot_ids(services, inspection.inspection_id, body["snapshot_ids"])
+    else:
+        photos = previous.snapshot_ids if previous else ()
+    entry = await services.archive.append(
+        inspection.case_id,
+        "checklist_mark",
+        {
+            "inspection_id": inspection.inspection_id,
+            "item_id": item_id,
+            "template_id": chosen.template_id,
+            "template_version": chosen.version,
+            "done": done,
+            "note": note.strip(),
+            "snapshot_ids": list(photos),
+            "by": user.username,
+        },
+    )
+    marked_at = utc_iso(services.clock.now())
+    services.db.conn.execute(
+        "INSERT INTO checklist_marks (inspection_id, item_id, done, note, marked_by, marked_at,"
+        " snapshot_ids) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (inspection_id, item_id) DO UPDATE SET done = excluded.done,"
+        " note = excluded.note, marked_by = excluded.marked_by, marked_at = excluded.marked_at,"
+        " snapshot_ids = excluded.snapshot_ids",
+        (
+            inspection.inspection_id,
+            item_id,
+            int(done),
+            note.strip(),
+            user.user_id,
+            marked_at,
+            json.dumps(list(photos)),
+        ),
+    )
+    marks[item_id] = Mark(item_id, done, note.strip(), photos, user.username, marked_at)
+    result = _checklist_json(inspection, chosen, marks)
+    result["chain_seq"] = entry.seq
+    return result

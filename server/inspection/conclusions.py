@@ -1,0 +1,133 @@
+"""The conclusion: pass, fail or needs correction, with a reason, signed by the server key.
+
+It is chained, indexed on the inspection, and ends the inspection (the recording closes and the
+manifest is signed). It is final: a later correction is a new signed entry whose ``refers_to``
+names the chain seq of the conclusion it replaces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from recorder.conclusion import MAX_REASON, OUTCOMES, Conclusion
+from server.clock import utc_iso
+from server.errors import BadRequest, Conflict
+from server.inspection import inspections
+from server.inspection.evidence_access import owned_inspection
+from server.security.tokens import SessionToken
+from server.services import Services
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ConclusionRequest:
+    outcome: str
+    reason: str
+    corrects: int | None
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> ConclusionRequest:
+        unknown = sorted(set(body) - {"outcome", "reason", "corrects"})
+        if unknown:
+            raise BadRequest(f"unknown field '{unknown[0]}'")
+        outcome, reason, corrects = body.get("outcome"), body.get("reason"), body.get("corrects")
+        if outcome not in OUTCOMES:
+            raise BadRequest(f"field 'outcome' must be one of {', '.join(OUTCOMES)}")
+        if not isinstance(reason, str) or not reason.strip():
+            raise BadRequest("field 'reason' is required: say why, in a non-empty string")
+        if len(reason) > MAX_REASON:
+            raise BadRequest(f"field 'reason' must be at most {MAX_REASON} characters")
+        if corrects is not None and (
+            isinstance(corrects, bool) or not isinstance(corrects, int) or corrects < 0
+        ):
+            raise BadRequest("field 'corrects' must be the chain seq of the earlier conclusion")
+        return cls(outcome, reason.strip(), corrects)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedConclusion:
+    conclusion: Conclusion
+    signature: str
+    key_fingerprint: str
+    chain_seq: int
+
+    def to_json(self) -> dict[str, Any]:
+        inspection_id = self.conclusion.inspection_id
+        return {
+            **self.conclusion.fields(),
+            "signature": self.signature,
+            "key_fingerprint": self.key_fingerprint,
+            "chain_seq": self.chain_seq,
+            "report_html_url": f"/api/inspections/{inspection_id}/report.html",
+            "report_pdf_url": f"/api/inspections/{inspection_id}/report.pdf",
+        }
+
+
+async def conclude(
+    services: Services,
+    user: SessionToken,
+    inspection_id: str,
+    body: dict[str, Any],
+    lock: asyncio.Lock,
+) -> SignedConclusion:
+    """Chain the signed conclusion, record it and end the inspection if it is still running.
+
+    ``lock`` serialises conclusions, so two at once cannot both be "the first".
+    """
+    request = ConclusionRequest.parse(body)
+    async with lock:
+        inspection = owned_inspection(services, user, inspection_id)
+        in_force = inspection.conclusion_seq
+        if in_force is None and request.corrects is not None:
+            raise Conflict("there is no conclusion to correct yet; leave out 'corrects'")
+        if in_force is not None and request.corrects is None:
+            raise Conflict(
+                f"the inspection is already concluded (chain entry {in_force}); a correction"
+                f" must say 'corrects': {in_force}"
+            )
+        if in_force is not None and request.corrects != in_force:
+            raise Conflict(
+                f"chain entry {request.corrects} is not the conclusion in force ({in_force})"
+            )
+        conclusion = Conclusion(
+            inspection_id=inspection.inspection_id,
+            outcome=request.outcome,
+            reason=request.reason,
+            by=user.username,
+            at=utc_iso(services.clock.now()),
+            refers_to=in_force,
+        )
+        signed = conclusion.signed_body(services.archive.signer)
+        entry = await services.archive.append(inspection.case_id, "conclusion", signed)
+        services.db.conn.execute(
+            "UPDATE inspections SET outcome = ?, concluded_at = ?, conclusion_reason = ?,"
+            " conclusion_seq = ? WHERE inspection_id = ?",
+            (
+                conclusion.outcome,
+                conclusion.at,
+                conclusion.reason,
+                entry.seq,
+                inspection.inspection_id,
+            ),
+        )
+    logger.info(
+        "inspection concluded",
+        extra={
+            "case_id": inspection.case_id,
+            "inspection_id": inspection.inspection_id,
+            "seq": entry.seq,
+        },
+    )
+    ended_now = False
+    if inspection.status == "active":
+        with contextlib.suppress(Conflict):  # ended meanwhile by the End button
+            await inspections.end_inspection(services, inspection.inspection_id, user.username)
+            ended_now = True
+    if not ended_now:
+        await services.archive.checkpoint(inspection.case_id)  # signed now, not in 30 s
+    return SignedConclusion(conclusion, signed["signature"], signed["key_fingerprint"], entry.seq)

@@ -1,0 +1,204 @@
+"""Snapshots: the inspector's click becomes a PNG of the applicant's next full frame, chained.
+
+The picture is stored as decoded (never changed afterwards) and chained with its SHA-256, the
+server's UTC time, the media timestamp on the recording's timeline, the applicant's last
+location fix and who took it. SQLite indexes it for pages and reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from recorder import layout
+from server.clock import utc_iso
+from server.errors import Conflict, NotFound
+from server.inspection.evidence_access import owned_inspection, readable_inspection
+from server.live.media.relay import CLOCK_RATES
+from server.live.media.snapshot import SnapshotError, is_flowing, take_snapshot
+from server.security.tokens import SessionToken
+from server.services import Services
+
+logger = logging.getLogger(__name__)
+
+VIDEO_TIME_BASE = f"1/{CLOCK_RATES['video']}"
+NO_VIDEO = "no video is flowing"
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRecord:
+    snapshot_id: str
+    inspection_id: str
+    case_id: str
+    key: str
+    sha256: str
+    size: int
+    width: int
+    height: int
+    taken_at: str
+    media_pts: int | None
+    lat: str | None
+    lon: str | None
+    by: str
+    chain_seq: int
+
+    @property
+    def url(self) -> str:
+        return f"/api/snapshots/{self.snapshot_id}.png"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "snapshot_id": self.snapshot_id,
+            "inspection_id": self.inspection_id,
+            "sha256": self.sha256,
+            "size": self.size,
+            "url": self.url,
+            "width": self.width,
+            "height": self.height,
+            "taken_at": self.taken_at,
+            "media_pts": self.media_pts,
+            "time_base": VIDEO_TIME_BASE,
+            "lat": self.lat,
+            "lon": self.lon,
+            "by": self.by,
+            "chain_seq": self.chain_seq,
+        }
+
+
+_SELECT = (
+    "SELECT s.snapshot_id, s.inspection_id, i.case_id, s.object_key AS key, s.sha256, s.size,"
+    " s.width, s.height, s.taken_at, s.media_pts, s.lat, s.lon,"
+    " COALESCE(u.username, '') AS by, s.chain_seq"
+    " FROM snapshots s JOIN inspections i ON i.inspection_id = s.inspection_id"
+    " LEFT JOIN users u ON u.id = s.taken_by"
+)
+
+
+def _record(row: sqlite3.Row) -> SnapshotRecord:
+    return SnapshotRecord(**dict(row))
+
+
+def latest_fix(services: Services, inspection_id: str) -> tuple[str | None, str | None]:
+    """The applicant's last reported (lat, lon) as decimal strings, or (None, None)."""
+    row = services.db.conn.execute(
+        "SELECT lat, lon FROM locations WHERE inspection_id = ? ORDER BY id DESC LIMIT 1",
+        (inspection_id,),
+    ).fetchone()
+    return (str(row["lat"]), str(row["lon"])) if row else (None, None)
+
+
+async def take(services: Services, user: SessionToken, inspection_id: str) -> SnapshotRecord:
+    inspection = owned_inspection(services, user, inspection_id)
+    if inspection.status != "active":
+        raise Conflict(f"{NO_VIDEO}: the inspection has ended")
+    live = services.live.get(inspection.inspection_id)
+    if live is None or live.ended or not is_flowing(live.relay.applicant_video):
+        raise Conflict(NO_VIDEO)
+    try:
+        keyframe, picture = await take_snapshot(live.relay.applicant_video, wall=services.clock.now)
+    except SnapshotError as exc:
+        raise Conflict(str(exc)) from exc
+    current = services.db.inspection(inspection.inspection_id)
+    if current is None or current.status != "active":
+        raise Conflict(f"{NO_VIDEO}: the inspection ended while the snapshot was taken")
+    lat, lon = latest_fix(services, inspection.inspection_id)
+    snapshot_id = secrets.token_hex(16)
+    key = layout.snapshot_key(inspection.case_id, inspection.inspection_id, snapshot_id)
+    taken_at = utc_iso(keyframe.received_wall)
+    time_base = f"{keyframe.time_base.numerator}/{keyframe.time_base.denominator}"
+    entry = await services.archive.store_object(
+        inspection.case_id,
+        key,
+        picture.png,
+        "snapshot",
+        {
+            "snapshot_id": snapshot_id,
+            "inspection_id": inspection.inspection_id,
+            "width": picture.width,
+            "height": picture.height,
+            "media_pts": keyframe.pts,
+            "time_base": time_base,
+            "taken_at": taken_at,
+            "lat": lat,
+            "lon": lon,
+            "by": user.username,
+        },
+    )
+    services.db.conn.execute(
+        "INSERT INTO snapshots (snapshot_id, inspection_id, object_key, sha256, size, width,"
+        " height, taken_at, media_pts, lat, lon, taken_by, chain_seq)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            snapshot_id,
+            inspection.inspection_id,
+            key,
+            entry.body["sha256"],
+            entry.body["size"],
+            picture.width,
+            picture.height,
+            taken_at,
+            keyframe.pts,
+            lat,
+            lon,
+            user.user_id,
+            entry.seq,
+        ),
+    )
+    logger.info(
+        "snapshot taken",
+        extra={
+            "case_id": inspection.case_id,
+            "inspection_id": inspection.inspection_id,
+            "seq": entry.seq,
+            "sha256": entry.body["sha256"],
+        },
+    )
+    return SnapshotRecord(
+        snapshot_id=snapshot_id,
+        inspection_id=inspection.inspection_id,
+        case_id=inspection.case_id,
+        key=key,
+        sha256=entry.body["sha256"],
+        size=entry.body["size"],
+        width=picture.width,
+        height=picture.height,
+        taken_at=taken_at,
+        media_pts=keyframe.pts,
+        lat=lat,
+        lon=lon,
+        by=user.username,
+        chain_seq=entry.seq,
+    )
+
+
+def snapshot_by_id(services: Services, snapshot_id: str) -> SnapshotRecord:
+    """The snapshot (404 if unknown), whoever asks: callers check who may see it."""
+    try:
+        layout.check_object_id(snapshot_id, "snapshot_id")
+    except ValueError:
+        raise NotFound(f"snapshot {snapshot_id[:64]!r} does not exist") from None
+    row = services.db.conn.execute(_SELECT + " WHERE s.snapshot_id = ?", (snapshot_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"snapshot '{snapshot_id}' does not exist")
+    return _record(row)
+
+
+def visible_snapshot(services: Services, user: SessionToken, snapshot_id: str) -> SnapshotRecord:
+    """The snapshot, if ``user`` may read its inspection."""
+    record = snapshot_by_id(services, snapshot_id)
+    readable_inspection(services, user, record.inspection_id)
+    return record
+
+
+def snapshots_of(services: Services, inspection_id: str) -> list[SnapshotRecord]:
+    rows = services.db.conn.execute(
+        _SELECT + " WHERE s.inspection_id = ? ORDER BY s.taken_at, s.chain_seq", (inspection_id,)
+    )
+    return [_record(row) for row in rows]
+
+
+async def png_bytes(services: Services, record: SnapshotRecord) -> bytes:
+    return await services.archive.read_object(record.key)

@@ -1,0 +1,1 @@
+"""Live inspections in this media process: the registry, protocol, site checks, media relay."""

@@ -1,0 +1,172 @@
+"""Live inspections in this media process: who is connected, their peers, and the relay.
+
+An inspection lives in exactly one media process. ``LiveRegistry`` is the local implementation of
+"where is inspection X": with several processes, a shared directory (Redis) would map inspection IDs
+to processes and the signalling front would route each socket there; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+
+from recorder.archive import Archive
+from recorder.recording import InspectionRecording
+from server.live.media.peers import PeerSession
+from server.live.media.relay import InspectionRelay
+from server.live.protocol import VERSION
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(eq=False, slots=True)
+class Participant:
+    participant_id: str
+    role: str  # "applicant" or "inspector"
+    name: str
+    user_id: int | None
+    socket: web.WebSocketResponse
+    peer: PeerSession | None = None
+    welcomed: bool = False  # broadcasts start after the welcome message
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if self.socket.closed:
+            return
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self.socket.send_json({"v": VERSION, **message})
+
+    async def close_peer(self) -> None:
+        peer, self.peer = self.peer, None
+        if peer is not None:
+            await peer.close()
+
+
+@dataclass(eq=False)
+class LiveInspection:
+    inspection_id: str
+    case_id: str
+    relay: InspectionRelay
+    participants: dict[str, Participant] = field(default_factory=dict)
+    ended: bool = False
+    recording: InspectionRecording | None = None
+
+    async def start_recording(self, archive: Archive, segment_s: float) -> None:
+        """Record every track from now until the inspection ends (idempotent)."""
+        if self.recording is not None or self.ended:
+            return
+        self.recording = InspectionRecording(
+            archive,
+            self.case_id,
+            self.inspection_id,
+            {
+                "applicant-video": self.relay.applicant_video,
+                "applicant-audio": self.relay.applicant_audio,
+                "inspector-audio": self.relay.inspector_audio,
+            },
+            segment_s,
+        )
+        await self.recording.start()
+
+    async def stop_recording(self) -> None:
+        recording, self.recording = self.recording, None
+        if recording is not None:
+            await recording.stop()
+
+    @property
+    def applicant(self) -> Participant | None:
+        return next((p for p in self.participants.values() if p.role == "applicant"), None)
+
+    def presence(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "participant_id": p.participant_id,
+                "role": p.role,
+                "name": p.name,
+                "connected": not p.socket.closed,
+            }
+            for p in self.participants.values()
+        ]
+
+    async def join(self, participant: Participant) -> Participant | None:
+        """Add a participant; a second connection of the same person replaces the first, which is
+        returned so the caller can close it."""
+        previous = self.participants.get(participant.participant_id)
+        self.participants[participant.participant_id] = participant
+        if previous is not None:
+            await previous.close_peer()
+            await previous.send({"type": "error", "code": "replaced", "reason": "joined again"})
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await previous.socket.close()
+        return previous
+
+    async def leave(self, participant: Participant) -> bool:
+        """Remove the participant if it is still the current connection of that person."""
+        await participant.close_peer()
+        if self.participants.get(participant.participant_id) is participant:
+            del self.participants[participant.participant_id]
+            return True
+        return False
+
+    async def broadcast(
+        self,
+        message: dict[str, Any],
+        roles: tuple[str, ...] = ("applicant", "inspector"),
+        exclude: Participant | None = None,
+    ) -> None:
+        targets = [
+            p
+            for p in self.participants.values()
+            if p.welcomed and p.role in roles and p is not exclude
+        ]
+        await asyncio.gather(*(p.send(message) for p in targets))
+
+    async def end(self, reason: str) -> None:
+        """The inspection is over: tell everybody, hang up, close the last segments."""
+        if self.ended:
+            return
+        self.ended = True
+        await self.broadcast({"type": "ended", "reason": reason})
+        await self.hang_up(WSCloseCode.OK)
+
+    async def hang_up(self, code: int) -> None:
+        for participant in list(self.participants.values()):
+            await participant.close_peer()
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await participant.socket.close(code=code)
+        self.participants.clear()
+        await self.stop_recording()
+        self.relay.close()
+
+
+class LiveRegistry:
+    def __init__(self) -> None:
+        self._inspections: dict[str, LiveInspection] = {}
+
+    def get(self, inspection_id: str) -> LiveInspection | None:
+        return self._inspections.get(inspection_id)
+
+    def open(self, inspection_id: str, case_id: str) -> LiveInspection:
+        live = self._inspections.get(inspection_id)
+        if live is None:
+            live = LiveInspection(inspection_id, case_id, InspectionRelay(inspection_id))
+            self._inspections[inspection_id] = live
+        return live
+
+    async def end(self, inspection_id: str, reason: str) -> None:
+        live = self._inspections.pop(inspection_id, None)
+        if live is not None:
+            await live.end(reason)
+
+    async def close_all(self) -> None:
+        """Server shutdown: hang up without ending anything; clients reconnect after a restart."""
+        inspections, self._inspections = list(self._inspections.values()), {}
+        for live in inspections:
+            await live.hang_up(WSCloseCode.SERVICE_RESTART)
+
+    def __len__(self) -> int:
+        return len(self._inspections)

@@ -1,0 +1,477 @@
+# ruff: noqa: RUF001, RUF002 - Chinese text uses full-width punctuation on purpose
+"""The inspection report's content and its HTML (pure: no database, no archive, no I/O).
+
+Every piece of text that comes from a user or the evidence is escaped exactly once, by ``_cell``
+and ``_text``; only ``Html`` fragments built here are inserted raw. The same HTML is stored as
+the report's HTML and rendered to its PDF, so both say the same thing.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from string import Template
+
+from server.store.db import Case, Inspection
+
+TEMPLATE_PATH = Path(__file__).with_name("templates") / "report.html"
+OUTCOME_ZH = {"pass": "通过", "fail": "不通过", "correction": "需补正"}
+JUDGEMENT_ZH = {"passed": "通过", "failed": "未通过"}
+CHALLENGE_KIND_ZH = {"code": "随机码", "instruction": "指令"}
+ROLE_ZH = {"applicant": "申请人", "inspector": "踏勘人员", "observer": "观察员"}
+BEIJING = timedelta(hours=8)
+MAX_TRAIL_ROWS = 60
+
+
+class Html(str):
+    """A fragment of markup built by this module: inserted without escaping."""
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    role: str
+    display_name: str
+    joined_at: str
+    left_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LocationFix:
+    lat: str
+    lon: str
+    accuracy_m: str
+    fix_at: str
+    received_at: str
+    chain_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeResult:
+    kind: str
+    prompt: str
+    issued_by: str
+    issued_at: str
+    shown_at: str | None
+    judgement: str | None
+    judged_at: str | None
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChecklistLine:
+    item_id: str
+    text: str
+    required_photos: int
+    done: bool | None  # None: never marked
+    note: str
+    marked_by: str
+    marked_at: str | None
+    photos: tuple[str, ...] = ()  # snapshot ids
+
+
+@dataclass(frozen=True, slots=True)
+class AnnotationRef:
+    annotation_id: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotEvidence:
+    snapshot_id: str
+    key: str
+    sha256: str
+    size: int
+    width: int
+    height: int
+    taken_at: str
+    media_pts: int | None
+    lat: str | None
+    lon: str | None
+    taken_by: str
+    chain_seq: int
+    thumbnail_jpeg: bytes
+    annotations: tuple[AnnotationRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ConclusionEvent:
+    chain_seq: int
+    outcome: str
+    reason: str
+    by: str
+    at: str
+    signature: str
+    key_fingerprint: str
+    refers_to: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestSummary:
+    key: str
+    sha256: str
+    chain_seq: int
+    merkle_root: str
+    signature: str
+    key_fingerprint: str
+    chain_head_seq: int
+    chain_head: str
+    created_at: str
+    segments: int
+    recorded_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReportContent:
+    version: int
+    generated_at: str
+    case: Case
+    inspection: Inspection
+    inspector: str
+    participants: tuple[Participant, ...]
+    locations: tuple[LocationFix, ...]
+    challenges: tuple[ChallengeResult, ...]
+    checklist_name: str
+    checklist_version: int | None
+    checklist: tuple[ChecklistLine, ...]
+    snapshots: tuple[SnapshotEvidence, ...]
+    conclusions: tuple[ConclusionEvent, ...]  # in chain order; the last one stands
+    manifest: ManifestSummary
+
+    def __post_init__(self) -> None:
+        if not self.conclusions:
+            raise ValueError("a report needs a conclusion")
+        if self.version < 1:
+            raise ValueError("report versions start at 1")
+
+
+# small pure helpers
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres (haversine, mean Earth radius)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _parse_utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def when(text: str | None) -> str:
+    """``2026-05-01 02:00:03 UTC（北京时间 10:00:03）`` for a stored UTC ISO time."""
+    if not text:
+        return "—"
+    try:
+        stamp = _parse_utc(text)
+    except ValueError:
+        return text
+    local = stamp + BEIJING
+    return f"{stamp:%Y-%m-%d %H:%M:%S} UTC（北京时间 {local:%m-%d %H:%M:%S}）"
+
+
+def utc_short(text: str | None) -> str:
+    """``2026-05-01 02:00:03`` (UTC) for table cells, where the column names the zone."""
+    if not text:
+        return "—"
+    try:
+        return f"{_parse_utc(text):%Y-%m-%d %H:%M:%S}"
+    except ValueError:
+        return text
+
+
+def response_ms(issued_at: str, shown_at: str | None) -> int | None:
+    if shown_at is None:
+        return None
+    try:
+        return round((_parse_utc(shown_at) - _parse_utc(issued_at)).total_seconds() * 1000)
+    except ValueError:
+        return None
+
+
+def trail_sample(fixes: Sequence[LocationFix], limit: int = MAX_TRAIL_ROWS) -> list[LocationFix]:
+    """At most ``limit`` fixes, evenly spread, always keeping the first and the last."""
+    if len(fixes) <= limit:
+        return list(fixes)
+    step = (len(fixes) - 1) / (limit - 1)
+    return [fixes[round(i * step)] for i in range(limit)]
+
+
+# markup
+
+
+def _text(value: object) -> Html:
+    return value if isinstance(value, Html) else Html(html.escape(str(value), quote=True))
+
+
+def _cell(value: object) -> Html:
+    return _text("—" if value is None or value == "" else value)
+
+
+def _hash(value: str) -> Html:
+    return Html(f'<span class="hash">{_text(value)}</span>')
+
+
+def _kv(rows: Iterable[tuple[str, object]]) -> Html:
+    body = "".join(f"<tr><th>{_text(k)}</th><td>{_cell(v)}</td></tr>" for k, v in rows)
+    return Html(f'<table class="kv">{body}</table>')
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> Html:
+    head = "".join(f"<th>{_text(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>" for row in rows)
+    if not body:
+        body = f'<tr><td colspan="{len(headers)}">无记录</td></tr>'
+    return Html(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+def _section(title: str, *parts: Html) -> Html:
+    return Html(f"<h2>{_text(title)}</h2>" + "".join(parts))
+
+
+def _outcome(outcome: str) -> Html:
+    label = OUTCOME_ZH.get(outcome, outcome)
+    css = outcome if outcome in OUTCOME_ZH else "other"
+    return Html(f'<span class="outcome outcome-{css}">{_text(label)}</span>')
+
+
+def _case_section(report: ReportContent) -> Html:
+    case, insp = report.case, report.inspection
+    site = f"{case.site_lat:.6f}, {case.site_lon:.6f}" if case.site_lat is not None else None
+    return _section(
+        "一、案件信息",
+        _kv(
+            [
+                ("案件编号", case.case_id),
+                ("案件名称", case.title),
+                ("踏勘地址", case.address),
+                ("申请人", case.applicant_name),
+                ("申请人电话", case.applicant_phone),
+                ("案件类型", case.case_type),
+                ("场地坐标", site),
+                ("踏勘编号", insp.inspection_id),
+                ("踏勘人员", report.inspector),
+                ("预约时间", when(insp.scheduled_at) if insp.scheduled_at else None),
+                ("发起时间", when(insp.created_at)),
+                ("申请人同意录像", when(insp.consented_at) if insp.consented_at else "未记录"),
+                ("结束时间", when(insp.ended_at)),
+            ]
+        ),
+    )
+
+
+def _participants_section(report: ReportContent) -> Html:
+    rows = [
+        (ROLE_ZH.get(p.role, p.role), p.display_name, utc_short(p.joined_at), utc_short(p.left_at))
+        for p in report.participants
+    ]
+    headers = ("角色", "姓名", "加入时间（UTC）", "离开时间（UTC）")
+    return _section("二、参与人员", _table(headers, rows))
+
+
+def _location_section(report: ReportContent) -> Html:
+    case, fixes = report.case, report.locations
+    shown = trail_sample(fixes)
+    rows = []
+    for fix in shown:
+        distance = None
+        if case.site_lat is not None and case.site_lon is not None:
+            try:
+                metres = distance_m(float(fix.lat), float(fix.lon), case.site_lat, case.site_lon)
+                distance = f"{metres:.0f}"
+            except ValueError:
+                distance = None
+        rows.append(
+            (utc_short(fix.fix_at), fix.lat, fix.lon, fix.accuracy_m, distance, fix.chain_seq)
+        )
+    intro = f"共 {len(fixes)} 条定位记录（申请人手机上报，时间为设备时间）。"
+    if len(shown) < len(fixes):
+        intro += f"下表均匀选取 {len(shown)} 条（含首末两条）；全部记录见哈希链。"
+    if case.site_lat is None:
+        intro += "案件未登记场地坐标，不计算距离。"
+    return _section(
+        "三、位置轨迹",
+        Html(f'<p class="muted">{_text(intro)}</p>'),
+        _table(("定位时间（UTC）", "纬度", "经度", "精度（米）", "距场地（米）", "链序号"), rows),
+    )
+
+
+def _challenge_section(report: ReportContent) -> Html:
+    rows = []
+    for c in report.challenges:
+        delay = response_ms(c.issued_at, c.shown_at)
+        rows.append(
+            (
+                CHALLENGE_KIND_ZH.get(c.kind, c.kind),
+                c.prompt,
+                utc_short(c.issued_at),
+                f"{delay} 毫秒" if delay is not None else "未显示",
+                JUDGEMENT_ZH.get(c.judgement, c.judgement) if c.judgement else "未判定",
+                c.note,
+                c.issued_by,
+            )
+        )
+    headers = ("类型", "内容", "发出时间（UTC）", "响应用时", "判定", "说明", "发起人")
+    return _section("四、在场核验（活体与地点）", _table(headers, rows))
+
+
+def _checklist_section(report: ReportContent) -> Html:
+    numbers = {s.snapshot_id: i for i, s in enumerate(report.snapshots, start=1)}
+    rows = []
+    for line in report.checklist:
+        state = (
+            Html('<span class="done">已完成</span>')
+            if line.done
+            else Html('<span class="missing">未完成</span>')
+        )
+        photos = "、".join(
+            f"照片 {numbers[s]}" if s in numbers else f"未知照片 {s}" for s in line.photos
+        )
+        rows.append(
+            (
+                line.text,
+                f"{len(line.photos)} / {line.required_photos}",
+                photos,
+                state,
+                line.note,
+                line.marked_by,
+                utc_short(line.marked_at),
+            )
+        )
+    missing = sum(1 for line in report.checklist if not line.done)
+    version = f"（第 {report.checklist_version} 版）" if report.checklist_version else ""
+    intro = (
+        f"检查模板：{report.checklist_name}{version}；"
+        f"共 {len(report.checklist)} 项，未完成 {missing} 项。"
+    )
+    headers = (
+        "检查项",
+        "照片（已拍/需拍）",
+        "对应照片",
+        "状态",
+        "备注",
+        "记录人",
+        "记录时间（UTC）",
+    )
+    return _section(
+        "五、检查清单", Html(f'<p class="muted">{_text(intro)}</p>'), _table(headers, rows)
+    )
+
+
+def _snapshot_block(index: int, shot: SnapshotEvidence) -> Html:
+    image = base64.b64encode(shot.thumbnail_jpeg).decode("ascii")
+    place = f"{shot.lat}, {shot.lon}" if shot.lat and shot.lon else "无定位"
+    notes = "".join(
+        f"<div>标注 {_text(a.annotation_id)} SHA-256：{_hash(a.sha256)}</div>"
+        for a in shot.annotations
+    )
+    lines = (
+        f"<div>拍摄时间：{_text(when(shot.taken_at))}；拍摄人：{_cell(shot.taken_by)}；"
+        f"位置：{_text(place)}</div>"
+        f"<div>原图 {shot.width}×{shot.height} PNG，{shot.size} 字节；"
+        f"媒体时间戳：{_cell(shot.media_pts)}；链序号：{shot.chain_seq}</div>"
+        f'<div>对象：<span class="mono">{_text(shot.key)}</span></div>'
+        f"<div>原图 SHA-256：{_hash(shot.sha256)}</div>{notes}"
+    )
+    return Html(
+        f'<div class="snapshot"><h3>照片 {index}（{_text(shot.snapshot_id)}）</h3>'
+        f'<img src="data:image/jpeg;base64,{image}" alt="照片 {index}">'
+        f'<div class="lines">{lines}</div></div>'
+    )
+
+
+def _snapshots_section(report: ReportContent) -> Html:
+    intro = (
+        f"共 {len(report.snapshots)} 张现场照片。下图为缩略图；原图（PNG）保存在存证库中，"
+        "其 SHA-256 已写入哈希链，标注另存，不改动原图。"
+    )
+    blocks = [_snapshot_block(i, s) for i, s in enumerate(report.snapshots, start=1)]
+    return _section("六、现场照片", Html(f'<p class="muted">{_text(intro)}</p>'), *blocks)
+
+
+def _conclusion_section(report: ReportContent) -> Html:
+    final = report.conclusions[-1]
+    parts = [
+        Html(f"<p>踏勘结论：{_outcome(final.outcome)}</p>"),
+        _kv(
+            [
+                ("结论", OUTCOME_ZH.get(final.outcome, final.outcome)),
+                ("理由", Html(f'<span class="note">{_text(final.reason)}</span>')),
+                ("作出人", final.by),
+                ("时间", when(final.at)),
+                ("链序号", final.chain_seq),
+                ("更正的结论（链序号）", final.refers_to),
+                ("签名密钥指纹", _hash(final.key_fingerprint)),
+                ("服务器签名（Ed25519）", _hash(final.signature)),
+            ]
+        ),
+    ]
+    if len(report.conclusions) > 1:
+        rows = [
+            (c.chain_seq, OUTCOME_ZH.get(c.outcome, c.outcome), c.reason, c.by, utc_short(c.at))
+            for c in report.conclusions
+        ]
+        parts += [
+            Html("<h3>结论记录（含更正）</h3>"),
+            _table(("链序号", "结论", "理由", "作出人", "时间（UTC）"), rows),
+        ]
+    return _section("七、踏勘结论", *parts)
+
+
+def _evidence_section(report: ReportContent) -> Html:
+    m = report.manifest
+    return _section(
+        "八、存证信息",
+        _kv(
+            [
+                ("清单对象", Html(f'<span class="mono">{_text(m.key)}</span>')),
+                ("清单 SHA-256", _hash(m.sha256)),
+                ("默克尔根", _hash(m.merkle_root)),
+                ("清单签名（Ed25519）", _hash(m.signature)),
+                ("签名密钥指纹", _hash(m.key_fingerprint)),
+                ("签名时链头", f"{m.chain_head_seq}"),
+                ("链头哈希", _hash(m.chain_head) if m.chain_head else None),
+                ("清单签署时间", when(m.created_at)),
+                ("录像分段", f"{m.segments} 段，约 {m.recorded_s:.0f} 秒"),
+            ]
+        ),
+        Html(
+            '<p class="muted">核验方法：takan verify --data &lt;数据目录&gt; '
+            f"{_text(report.case.case_id)}，核对哈希链、签名、录像分段、照片与本报告的哈希。"
+            "本报告（HTML 与 PDF）的 SHA-256 在生成后写入同一哈希链。</p>"
+        ),
+    )
+
+
+def render_html(report: ReportContent, template: str | None = None) -> str:
+    """The report as a complete HTML document."""
+    page = Template(template if template is not None else TEMPLATE_PATH.read_text("utf-8"))
+    final = report.conclusions[-1]
+    header = Html(
+        "<h1>远程踏勘报告</h1>"
+        f'<p class="subtitle">案件编号 {_text(report.case.case_id)} · 结论 '
+        f"{_text(OUTCOME_ZH.get(final.outcome, final.outcome))} · 第 {report.version} 版 · "
+        f"生成于 {_text(when(report.generated_at))}</p>"
+        '<p class="muted">表中时间为协调世界时（UTC），北京时间 = UTC + 8 小时。</p>'
+    )
+    body = "\n".join(
+        [
+            header,
+            _case_section(report),
+            _participants_section(report),
+            _location_section(report),
+            _challenge_section(report),
+            _checklist_section(report),
+            _snapshots_section(report),
+            _conclusion_section(report),
+            _evidence_section(report),
+        ]
+    )
+    title = _text(f"远程踏勘报告 {report.case.case_id} 第 {report.version} 版")
+    return page.substitute(title=title, body=body)

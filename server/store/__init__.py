@@ -1,0 +1,1 @@
+"""The database seam: SQLite today, one repository per aggregate as backends arrive."""
