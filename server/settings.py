@@ -29,7 +29,7 @@ class Settings:
     code_attempts_per_minute: int = 10
     web_dir: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "web")
     # The floor for the bandwidth aiortc reports to publishers (REMB), in bit/s; see
-    # server/media/passthrough.py for why it exists.
+    # server/live/media/passthrough.py for why it exists.
     remb_floor_bps: int = 1_500_000
     start_bitrate_kbps: int = 2500
     # Where the archive goes: "" = DATA/archive on the local disk, or file:///path, minio://...

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from recorder.minio_storage import S3Credentials
     from recorder.signing import Signer
 
-DEFAULT_WEB = Path(__file__).resolve().parent.parent / "web"
+DEFAULT_WEB = Path(__file__).resolve().parents[2] / "web"
 SETTLE_TIMEOUT_S = 120.0
 
 

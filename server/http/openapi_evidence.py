@@ -1,5 +1,5 @@
-"""OpenAPI paths of the inspection evidence routes (server/api_evidence.py), merged into
-server/openapi.py's document, which passes in its operation and object builders."""
+"""OpenAPI paths of the inspection evidence routes (server/http/api_evidence.py), merged into
+server/http/openapi.py's document, which passes in its operation and object builders."""
 
 from __future__ import annotations
 

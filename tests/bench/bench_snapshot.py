@@ -7,9 +7,9 @@ A Takan server runs in this process (as in the integration tests) with a real ai
 runs from the publisher's consent on. The bench then clicks "snapshot" --snapshots times, one
 after the other with 0.3 s between: each figure is POST sent → answer received, i.e. the next
 keyframe requested and received, decoded, PNG encoded, spooled with fsync, chained. Then it
-concludes the inspection and times conclusion → the report's PDF available (server/report.py:
-gathering, HTML, PDF with the embedded CJK font, stored and chained). Prints figures; asserts
-nothing.
+concludes the inspection and times conclusion → the report's PDF available
+(server/reports/publish.py: gathering, HTML, PDF with the embedded CJK font, stored and
+chained). Prints figures; asserts nothing.
 """
 
 from __future__ import annotations

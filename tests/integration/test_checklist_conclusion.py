@@ -247,7 +247,7 @@ async def test_conclusion_is_signed_ends_the_inspection_and_is_final(
     )
     assert inspection["outcome"] == "correction"
 
-    # The conclusion triggers the report (server/report.py): it appears and verifies.
+    # The conclusion triggers the report (server/reports/publish.py): it appears and verifies.
     async with asyncio.timeout(120):
         while True:
             status, html = await live_server.request("GET", signed["report_html_url"], "auditor1")
