@@ -133,11 +133,11 @@ class Archive:
             self._units[case_id].discard(task)
             if not self._units[case_id]:
                 del self._units[case_id]
-            if not task.cancelled() and task.exception() is not None:
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
                 # Whoever waited may have been cancelled: the failure is still written down.
                 logger.error(
-                    "archive store failed",
-                    extra={"case_id": case_id, "error": repr(task.exception())},
+                    "archive store failed", extra={"case_id": case_id, "error": repr(error)}
                 )
 
         return done
@@ -322,25 +322,23 @@ class Archive:
         evidence; after it, the object is moved and queued whatever happens to this task.
         """
         entry = await self._write_entry(case_id, state, kind, body)
-        moved = staged is None
-        key = body.get("key")
         try:
-            if staged is not None and isinstance(key, str):
-                state.objects[key] = str(body.get("sha256"))
-                moved = await self._move_committed(staged, key)
+            if staged is not None:
+                key = body["key"]
+                state.objects[key] = body["sha256"]
+                await self.move_committed(key, staged)
         finally:
-            if staged is not None and moved:
-                self._enqueue(str(key), None)
             # Uploads run in order, so a stored chain entry marks its object stored.
             self._enqueue(layout.chain_entry_key(case_id, entry.seq), closed_at)
         return entry
 
-    async def _move_committed(self, staged: Path, key: str) -> bool:
+    async def move_committed(self, key: str, staged: Path) -> None:
+        """Move an object whose entry is already chained into the spool and queue it; if the
+        move keeps failing it stays staged and the next start's recovery moves it."""
         delay = RETRY_FIRST_S
         for attempt in range(1, MOVE_ATTEMPTS + 1):
             try:
                 await self.run_blocking(move_durably, staged, self._spool_path(key))
-                return True
             except OSError as exc:
                 logger.error(
                     "cannot move a committed object into the spool",
@@ -349,8 +347,9 @@ class Archive:
                 if attempt < MOVE_ATTEMPTS:
                     await asyncio.sleep(delay)
                     delay *= 2
-        # Its entry is chained: the next start's recovery moves it (it stays staged, never lost).
-        return False
+                continue
+            self._enqueue(key, None)
+            return
 
     def segment_record(
         self, case_id: str, inspection_id: str, finished: FinishedSegment
@@ -417,8 +416,8 @@ class Archive:
     ) -> ChainEntry:
         state = await self._state(case_id)
         staged = self.staging_dir / key
+        await self.run_blocking(_write_durably, staged, data)  # keys are unique: no lock needed
         async with state.lock:
-            await self.run_blocking(_write_durably, staged, data)
             return await self._commit(case_id, state, kind, body, staged)
 
     async def read_object(self, key: str) -> bytes:
@@ -546,11 +545,6 @@ class Archive:
         """The SHA-256 the case's chain records for the object ``key``, if any entry does."""
         state = await self._state(case_id)
         return state.objects.get(key)
-
-    async def move_committed(self, key: str, staged: Path) -> None:
-        """Move an object whose entry is already chained into the spool and queue it."""
-        if await self._move_committed(staged, key):
-            self._enqueue(key, None)
 
     async def recover(self) -> list[SegmentRecord]:
         from recorder.recovery import recover

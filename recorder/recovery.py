@@ -96,7 +96,11 @@ async def recover(archive: Archive) -> list[SegmentRecord]:
     touched |= await _recover_staged(archive)
     recovered: list[SegmentRecord] = []
     groups: dict[tuple[str, str, str, int], list[Path]] = defaultdict(list)
-    for path in sorted(archive.recording_dir.glob("*/*/*.webm")):
+
+    def segment_files() -> list[Path]:
+        return sorted(archive.recording_dir.glob("*/*/*.webm"))
+
+    for path in await archive.run_blocking(segment_files):
         match = _SEGMENT_FILE.fullmatch(path.name)
         if match is None:
             continue
@@ -129,11 +133,11 @@ async def recover(archive: Archive) -> list[SegmentRecord]:
 
 async def _recover_staged(archive: Archive) -> set[str]:
     root = archive.staging_dir
-    staged = [
-        path
-        for path in sorted(root.rglob("*"))
-        if path.is_file() and not path.name.endswith(".tmp")
-    ]
+
+    def staged_files() -> list[Path]:
+        return [p for p in sorted(root.rglob("*")) if p.is_file() and not p.name.endswith(".tmp")]
+
+    staged = await archive.run_blocking(staged_files)
     cases: set[str] = set()
     for path in staged:
         key = path.relative_to(root).as_posix()

@@ -108,8 +108,11 @@ def _unreadable_segments(entries: list[ChainEntry]) -> set[tuple[str, str, int]]
     for entry in entries:
         body = entry.body
         if entry.kind == "recovered" and body.get("readable") is False:
-            where = (body.get("inspection_id"), body.get("track"), body.get("seq"))
-            inspection_id, track, seq = where
+            inspection_id, track, seq = (
+                body.get("inspection_id"),
+                body.get("track"),
+                body.get("seq"),
+            )
             if isinstance(inspection_id, str) and isinstance(track, str) and isinstance(seq, int):
                 found.add((inspection_id, track, seq))
     return found
