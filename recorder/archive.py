@@ -76,6 +76,11 @@ class DurabilityStats:
     upload_failures: int = 0
 
 
+SignedListener = Callable[[str, str, bytes], None]
+"""Called as ``(case_id, key, data)`` once a signed checkpoint or manifest is durable in the
+spool; it must not block (a listener schedules its own work: timestamping, witness push)."""
+
+
 class Archive:
     def __init__(
         self,
@@ -98,6 +103,7 @@ class Archive:
         self.stats = DurabilityStats()
         self._keys_spooled: set[str] = set()
         self._units: dict[str, set[asyncio.Task[Any]]] = defaultdict(set)
+        self.signed_listeners: list[SignedListener] = []
 
     @property
     def recording_dir(self) -> Path:
@@ -456,9 +462,18 @@ class Archive:
         signed = sign_checkpoint(self.signer, case_id, head.seq, head.hash, utc_iso(self._wall()))
         await self._spool_public_key(case_id)
         key = layout.checkpoint_key(case_id, head.seq)
-        await asyncio.to_thread(_write_durably, self._spool_path(key), canonical_json(signed))
+        data = canonical_json(signed)
+        await asyncio.to_thread(_write_durably, self._spool_path(key), data)
         self._enqueue(key, None)
         state.checkpointed_seq = head.seq
+        self._announce_signed(case_id, key, data)
+
+    def _announce_signed(self, case_id: str, key: str, data: bytes) -> None:
+        for listener in self.signed_listeners:
+            try:
+                listener(case_id, key, data)
+            except Exception:  # a listener's failure never fails a signature
+                logger.exception("signed-document listener failed", extra={"key": key})
 
     async def settled_keys(self, case_id: str) -> list[str]:
         """Sign the chain head, wait until everything spooled is stored, and list the case's
@@ -528,6 +543,7 @@ class Archive:
                 "size": len(data),
             }
             await self._commit(case_id, state, "manifest", body, staged)
+        self._announce_signed(case_id, key, data)
         return manifest
 
     async def _checkpoint_forever(self) -> None:
