@@ -182,6 +182,9 @@ def verify_entries(
     else:
         expected_case = entries[0].case_id if entries else ""
     failures: dict[int, str] = {}
+    # Positions whose blame is a range: the entry is self-consistent but not what its voucher
+    # committed, so the change may lie anywhere between the last anchor that holds and here.
+    ranged: set[int] = set()
 
     def fail(position: int, reason: str) -> None:
         failures.setdefault(position, reason)
@@ -207,7 +210,15 @@ def verify_entries(
         if trusted is not None:
             vouchers.append((trusted, f"the prev of chain entry {base + position + 1}"))
         wrong = [source for head, source in vouchers if head != computed]
-        if wrong:
+        if wrong and entry.hash == computed and position not in failures:
+            fail(
+                position,
+                "changed with its hash recomputed (so may be every entry up to it): entry"
+                f" {base + position} no longer has the hash committed by {wrong[0]}",
+            )
+            ranged.add(position)
+            trusted = None
+        elif wrong:
             fail(position, f"content does not match the hash committed by {wrong[0]}")
             trusted = None
         elif entry.hash != computed:
@@ -238,4 +249,15 @@ def verify_entries(
 
     if failures:
         position = min(failures)
-        raise IntegrityError(chain_where(base + position), failures[position])
+        where = chain_where(base + position)
+        if position in ranged:
+            # Every anchor below the lowest failure held, so the change lies above the highest,
+            # and at or above the highest entry whose link to its predecessor is broken.
+            low = max((seq - base + 1 for seq in by_seq if seq - base < position), default=0)
+            start = position
+            while start > low and entries[start].prev == hashes[start - 1]:
+                start -= 1
+            low = start
+            if low < position:
+                where = f"between chain entry {base + low} and {base + position}"
+        raise IntegrityError(where, failures[position])

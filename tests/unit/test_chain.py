@@ -147,7 +147,10 @@ def test_edited_entry_is_named_whether_or_not_its_hash_was_recomputed(
     edited = dataclasses.replace(entries[index], body={"n": "forged"})
     entries[index] = smart_edit(edited) if recompute else edited
     anchors = [Anchor(7, make_chain(8)[7].hash, "final checkpoint")]
-    assert blamed(entries, anchors=anchors) == f"chain entry {index}"
+    # With its own hash recomputed, the edit could be in any entry below it whose hash was
+    # recomputed too: nothing tells them apart, so the range is named.
+    named = f"between chain entry 0 and {index}" if recompute and index else f"chain entry {index}"
+    assert blamed(entries, anchors=anchors) == named
 
 
 @given(st.integers(1, 7))
@@ -202,12 +205,28 @@ def test_a_rewritten_suffix_is_named_at_the_first_signed_entry_it_contradicts() 
     for old in original[4:]:
         entries.append(next_entry(entries[-1], "case-1", old.kind, old.at, CLOCK, old.body))
     anchors = [Anchor(s, original[s].hash, f"checkpoint {s}") for s in (2, 6, 9)]
-    assert blamed(entries, anchors=anchors) == "chain entry 6"
+    # Checkpoint 2 holds, checkpoint 6 does not: the change lies between them.
+    assert blamed(entries, anchors=anchors) == "between chain entry 3 and 6"
 
 
-def test_a_mismatching_anchor_names_its_entry() -> None:
+def test_a_range_is_named_with_the_checkpoint_that_commits_it() -> None:
+    original = make_chain(26)
+    entries = original[:10]
+    entries.append(smart_edit(original[10], body={"n": "forged"}))
+    for old in original[11:]:
+        entries.append(next_entry(entries[-1], "case-1", old.kind, old.at, CLOCK, old.body))
+    source = "checkpoints/000000000025.json"
+    with pytest.raises(IntegrityError) as caught:
+        verify_entries(entries, case_id="case-1", anchors=[Anchor(25, original[25].hash, source)])
+    assert caught.value.where == "between chain entry 0 and 25"
+    assert source in caught.value.reason
+
+
+def test_a_mismatching_anchor_names_the_range_it_commits() -> None:
     entries = make_chain(5)
-    assert blamed(entries, anchors=[Anchor(3, "f" * 64, "checkpoint 3")]) == "chain entry 3"
+    # The checkpoint or any entry up to 3 may be the forgery: nothing below vouches.
+    named = "between chain entry 0 and 3"
+    assert blamed(entries, anchors=[Anchor(3, "f" * 64, "checkpoint 3")]) == named
 
 
 def test_verifying_a_continuation_checks_the_link_to_the_known_head() -> None:

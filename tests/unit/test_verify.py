@@ -143,13 +143,20 @@ def copy_over(root: Path, p: Pristine, source: str, target: str) -> set[str]:
     return {where_of(target)}
 
 
+def placed(p: Pristine, low_from: int, seq: int) -> str:
+    """How verify names a change it can only place at or below ``seq``, above the last signed
+    head below ``low_from``: the range, or the one entry when the range holds only it."""
+    low = max((a + 1 for a in p.anchor_seqs if a < low_from), default=0)
+    return f"chain entry {seq}" if low == seq else f"between chain entry {low} and {seq}"
+
+
 def edit_entry(root: Path, p: Pristine, seq: int, recompute: bool) -> set[str]:
     entry = load_entry(root, seq)
     edited = dataclasses.replace(entry, body={**entry.body, "forged": True})
     if recompute:
         edited = dataclasses.replace(edited, hash=edited.computed_hash())
     store_entry(root, edited)
-    return {f"chain entry {seq}"}
+    return {placed(p, seq, seq) if recompute else f"chain entry {seq}"}
 
 
 def edit_prev(root: Path, p: Pristine, seq: int) -> set[str]:
@@ -174,8 +181,8 @@ def insert_and_renumber(root: Path, p: Pristine, seq: int) -> set[str]:
     for entry in old[seq:]:
         head = next_entry(head, CASE, entry.kind, entry.at, entry.clock, entry.body)
         store_entry(root, head)
-    # The first signed head at or after the insertion no longer matches.
-    return {f"chain entry {min(a for a in p.anchor_seqs if a >= seq)}"}
+    # The first signed head at or after the insertion no longer matches; the ones below hold.
+    return {placed(p, seq, min(a for a in p.anchor_seqs if a >= seq))}
 
 
 def swap_key_content(root: Path, p: Pristine) -> set[str]:
