@@ -31,11 +31,14 @@ from recorder import layout
 from recorder.canonical import canonical_json
 from recorder.chain import ChainEntry, next_entry
 from recorder.clock import CLOCK_SOURCE, utc_iso
-from recorder.errors import StorageError
-from recorder.manifest import Manifest, SegmentRecord, sign_checkpoint
+from recorder.errors import IntegrityError, StorageError
+from recorder.head_ledger import HeadLedger, HeadRecord, ledger_mac_key
+from recorder.key_history import KeyHistory
+from recorder.manifest import Manifest, SegmentRecord, sign_checkpoint, verify_checkpoint
 from recorder.recording import FinishedSegment
 from recorder.signing import Signer
 from recorder.storage import Storage, fsync_dir, move_durably
+from recorder.tail import FLAG_KINDS, TailFinding, TrustedHead, account_for_tail
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ CHECKPOINT_INTERVAL_S = 30.0
 RETRY_FIRST_S = 0.25
 RETRY_MAX_S = 5.0
 MOVE_ATTEMPTS = 4  # a committed object's move into the spool; after these, recovery moves it
+KEY_KINDS = ("signing_key", "key_rotated")  # the entries that record a signing key
 T = TypeVar("T")
 
 
@@ -64,6 +68,12 @@ class CaseState:
     segments: dict[str, list[SegmentRecord]] = field(default_factory=lambda: defaultdict(list))
     # Every object key an entry records, with its SHA-256: what recovery moves, not quarantines.
     objects: dict[str, str] = field(default_factory=dict)
+    # Signing keys the chain records (fingerprint → seq of its entry); the last one is in use.
+    keys: dict[str, int] = field(default_factory=dict)
+    # A tail this process cannot account for, found on loading and not chained yet.
+    unflagged: TailFinding | None = None
+    # The flags the chain holds (foreign_tail, chain_cut entries): the case is not intact.
+    flags: list[ChainEntry] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -89,10 +99,18 @@ class Archive:
         signer: Signer,
         wall_clock: Callable[[], float] = time.time,
         checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
+        key_history: KeyHistory | None = None,
+        ledger_dir: Path | None = None,
     ) -> None:
         self.storage = storage
         self.spool_root = spool_root
         self.signer = signer
+        self.key_history = key_history or KeyHistory.starting_with(signer.public_key_bytes)
+        if self.key_history.current != signer.fingerprint:
+            raise ValueError(
+                f"the signing key {signer.fingerprint} is not the key history's current key"
+                f" {self.key_history.current}"
+            )
         self._wall = wall_clock
         self._checkpoint_interval_s = checkpoint_interval_s
         self._cases: dict[str, CaseState] = {}
@@ -101,9 +119,9 @@ class Archive:
         self._idle = asyncio.Event()
         self._idle.set()
         self.stats = DurabilityStats()
-        self._keys_spooled: set[str] = set()
         self._units: dict[str, set[asyncio.Task[Any]]] = defaultdict(set)
         self.signed_listeners: list[SignedListener] = []
+        self.ledger = HeadLedger(ledger_dir or spool_root, ledger_mac_key(signer))
 
     @property
     def recording_dir(self) -> Path:
@@ -166,6 +184,7 @@ class Archive:
     # lifecycle
 
     async def start(self) -> None:
+        await asyncio.to_thread(self.ledger.open)
         (self.spool_root / "objects").mkdir(parents=True, exist_ok=True)
         self.recording_dir.mkdir(parents=True, exist_ok=True)
         self.staging_dir.mkdir(parents=True, exist_ok=True)
@@ -186,6 +205,7 @@ class Archive:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.ledger.close()
 
     async def drain(self) -> None:
         """Wait until every spooled object is stored."""
@@ -273,20 +293,105 @@ class Archive:
         return await asyncio.to_thread(read)
 
     def _load_state(self, case_id: str) -> CaseState:
+        """The case as this process may build on it: the stored chain up to the head it can
+        vouch for (its head ledger, or a checkpoint by a key of the history), the stored head to
+        link to, and what it found above the vouched head, if anything (then flagged)."""
+        self.ledger.open()
+        entries = [self._read_entry(key) for key in self._chain_keys(case_id)]
+        checkpoints = self._keys_under(layout.checkpoint_prefix(case_id))
+        seqs = [layout.parse_checkpoint_key(case_id, key) for key in checkpoints]
         state = CaseState()
-        for key in self._chain_keys(case_id):
-            entry = self._read_entry(key)
-            state.head = entry
+        state.checkpointed_seq = max((s for s in seqs if s is not None), default=-1)
+        vouched, finding = account_for_tail(
+            entries,
+            case_id,
+            self.ledger.head(case_id),
+            self._trusted_checkpoint(case_id, entries, checkpoints),
+        )
+        state.head = entries[-1] if entries else None
+        for entry in entries[: vouched + 1]:  # what a foreign entry records is not evidence
+            fingerprint = entry.body.get("fingerprint")
+            if entry.kind in KEY_KINDS and isinstance(fingerprint, str):
+                state.keys[fingerprint] = entry.seq
+            if entry.kind in FLAG_KINDS:
+                state.flags.append(entry)
             if entry.kind == "segment":
                 record = SegmentRecord.from_json(entry.body)
                 state.segments[record.inspection_id].append(record)
             object_key, sha256 = entry.body.get("key"), entry.body.get("sha256")
             if isinstance(object_key, str) and isinstance(sha256, str):
                 state.objects[object_key] = sha256
-        checkpoints = self._keys_under(layout.checkpoint_prefix(case_id))
-        seqs = [layout.parse_checkpoint_key(case_id, key) for key in checkpoints]
-        state.checkpointed_seq = max((s for s in seqs if s is not None), default=-1)
+        if finding is not None:
+            logger.error(
+                "a chain tail this server cannot account for: %s",
+                finding.describe(),
+                extra={"case_id": case_id, "seq": finding.first_seq, "kind": finding.kind},
+            )
+            state.unflagged = finding
         return state
+
+    def _trusted_checkpoint(
+        self, case_id: str, entries: list[ChainEntry], checkpoint_keys: list[str]
+    ) -> TrustedHead | None:
+        """The highest checkpoint signed by a key of the history over a stored entry's hash."""
+        public_keys = dict(
+            zip(self.key_history.fingerprints, self.key_history.public_keys, strict=True)
+        )
+        for key in sorted(checkpoint_keys, reverse=True):
+            seq = layout.parse_checkpoint_key(case_id, key)
+            if seq is None or seq >= len(entries):
+                continue
+            try:
+                document = json.loads(self._read_spooled_or_stored(key))
+                fingerprint = document["checkpoint"]["key_fingerprint"]
+                public = public_keys.get(fingerprint)
+                if public is None:
+                    continue
+                checkpoint = verify_checkpoint(public, document, key)
+            except (StorageError, IntegrityError, ValueError, KeyError, TypeError) as exc:
+                logger.warning("a checkpoint vouches for nothing", extra={"key": key, "error": exc})
+                continue
+            if (checkpoint.case_id, checkpoint.head) == (case_id, entries[seq].hash):
+                return TrustedHead(seq, checkpoint.head, key)
+        return None
+
+    def _read_spooled_or_stored(self, key: str) -> bytes:
+        try:
+            return self._spool_path(key).read_bytes()
+        except FileNotFoundError:
+            return self.storage.get(key)
+
+    def flag_of(self, case_id: str) -> str | None:
+        """Plain words for why the case is not intact, if this process found or chained a
+        foreign tail or a cut (None for a case not loaded here or found sound)."""
+        state = self._cases.get(case_id)
+        if state is None:
+            return None
+        if state.unflagged is not None:
+            return state.unflagged.describe()
+        if state.flags:
+            from recorder.tail import describe_flag
+
+            return "; ".join(describe_flag(e.kind, e.body) for e in state.flags)
+        return None
+
+    @property
+    def _flags_dir(self) -> Path:
+        return self.ledger.path.parent / "flagged"
+
+    def flagged_cases(self) -> dict[str, str]:
+        """Every case this process flagged (now or before a restart) or found unsound, with
+        its plain words: for the admin page. Blocking (reads the flag notes)."""
+        found: dict[str, str] = {}
+        if self._flags_dir.is_dir():
+            for note in self._flags_dir.iterdir():
+                if note.is_file() and not note.name.endswith(".tmp"):
+                    found[note.name] = note.read_text(encoding="utf-8", errors="replace")
+        for case_id in list(self._cases):
+            words = self.flag_of(case_id)
+            if words is not None:
+                found[case_id] = words
+        return dict(sorted(found.items()))
 
     async def append(self, case_id: str, kind: str, body: dict[str, Any]) -> ChainEntry:
         """Chain an audit event for the case; durable on return, chained even if the caller is
@@ -308,9 +413,16 @@ class Archive:
         entry = next_entry(state.head, case_id, kind, at, CLOCK_SOURCE, body)
         key = layout.chain_entry_key(case_id, entry.seq)
         data = canonical_json(entry.to_json())
-        await self.run_blocking(_write_durably, self._spool_path(key), data)
+        record = HeadRecord(case_id, entry.seq, entry.hash, entry.prev)
+        await self.run_blocking(self._write_entry_files, record, self._spool_path(key), data)
         state.head = entry
         return entry
+
+    def _write_entry_files(self, record: HeadRecord, path: Path, data: bytes) -> None:
+        """The ledger first: a crash between the two leaves the ledger one entry ahead, which
+        the next load recognises; the other way round would leave an entry it cannot vouch for."""
+        self.ledger.record(record)
+        _write_durably(path, data)
 
     async def _commit(
         self,
@@ -327,6 +439,9 @@ class Archive:
         The durable entry is the commit: before it, nothing is queued and a staged object is not
         evidence; after it, the object is moved and queued whatever happens to this task.
         """
+        await self._chain_flag(case_id, state)
+        if kind not in KEY_KINDS:
+            await self._record_signing_key(case_id, state)
         entry = await self._write_entry(case_id, state, kind, body)
         try:
             if staged is not None:
@@ -459,8 +574,10 @@ class Archive:
         head = state.head
         if head is None or head.seq <= state.checkpointed_seq:
             return
+        await self._chain_flag(case_id, state)
+        await self._record_signing_key(case_id, state)
+        head = state.head or head
         signed = sign_checkpoint(self.signer, case_id, head.seq, head.hash, utc_iso(self._wall()))
-        await self._spool_public_key(case_id)
         key = layout.checkpoint_key(case_id, head.seq)
         data = canonical_json(signed)
         await asyncio.to_thread(_write_durably, self._spool_path(key), data)
@@ -488,15 +605,62 @@ class Archive:
             await self.drain()
             return await asyncio.to_thread(self.storage.list, layout.case_prefix(case_id))
 
-    async def _spool_public_key(self, case_id: str) -> None:
-        fingerprint_hex = self.signer.fingerprint.removeprefix("sha256:")
-        key = layout.public_key_key(case_id, fingerprint_hex)
-        if key in self._keys_spooled:
+    async def _chain_flag(self, case_id: str, state: CaseState) -> None:
+        """Before building on a tail it cannot account for, say so in the chain: the next entry
+        names the foreign (or missing) entries, so no later signature vouches for them."""
+        finding = state.unflagged
+        if finding is None:
             return
-        # No look at the store (it may be down): storing the same bytes again is accepted.
-        await asyncio.to_thread(_write_durably, self._spool_path(key), self.signer.public_key_bytes)
-        self._enqueue(key, None)
-        self._keys_spooled.add(key)
+        state.unflagged = None
+        try:
+            entry = await self._write_entry(case_id, state, finding.kind, finding.body())
+        except BaseException:
+            state.unflagged = finding
+            raise
+        self._enqueue(layout.chain_entry_key(case_id, entry.seq), None)
+        state.flags.append(entry)
+        note = self._flags_dir / case_id
+        await self.run_blocking(_write_durably, note, finding.describe().encode("utf-8"))
+
+    async def _record_signing_key(self, case_id: str, state: CaseState) -> None:
+        """Chain this server's signing key into the case before it signs or appends anything:
+        ``signing_key`` for the case's first key, else a ``key_rotated`` entry for each rotation
+        from the case's last key to this one (each signed by the key before it). Holds the lock.
+        """
+        current = self.signer.fingerprint
+        if current in state.keys:
+            return
+        if not state.keys:
+            steps: list[tuple[str, bytes, dict[str, Any]]] = [
+                ("signing_key", self.signer.public_key_bytes, {"fingerprint": current})
+            ]
+        else:
+            last = max(state.keys, key=state.keys.__getitem__)
+            steps = [
+                (
+                    "key_rotated",
+                    rotation.public_key,
+                    {
+                        "fingerprint": rotation.fingerprint,
+                        "previous": rotation.previous,
+                        "at": rotation.at,
+                        "signature": rotation.to_json()["signature"],
+                    },
+                )
+                for rotation in self.key_history.rotations_after(last)
+            ]
+        for kind, public_key, body in steps:
+            key = layout.public_key_key(case_id, body["fingerprint"])
+            staged = self.staging_dir / key
+            await self.run_blocking(_write_durably, staged, public_key)
+            full = {
+                **body,
+                "key": key,
+                "sha256": hashlib.sha256(public_key).hexdigest(),
+                "size": len(public_key),
+            }
+            entry = await self._commit(case_id, state, kind, full, staged)
+            state.keys[body["fingerprint"]] = entry.seq
 
     async def finish_inspection(
         self, case_id: str, inspection_id: str, ended: dict[str, Any] | None = None
@@ -515,8 +679,9 @@ class Archive:
         self, case_id: str, inspection_id: str, ended: dict[str, Any] | None
     ) -> Manifest:
         state = await self._state(case_id)
-        await self._spool_public_key(case_id)
         async with state.lock:
+            await self._chain_flag(case_id, state)
+            await self._record_signing_key(case_id, state)
             if ended is not None:
                 await self._commit(
                     case_id, state, "ended", {"inspection_id": inspection_id, **ended}

@@ -7,6 +7,8 @@ its victims: the chain and its signatures, then what the chain says, then the st
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -20,6 +22,7 @@ from recorder.canonical import canonical_json, parse_json
 from recorder.chain import Anchor, ChainEntry, chain_where, parse_utc, verify_entries
 from recorder.conclusion import verify_conclusion
 from recorder.errors import IntegrityError, ObjectNotFound, StorageError
+from recorder.key_history import KeyRotation
 from recorder.manifest import (
     Checkpoint,
     Manifest,
@@ -30,8 +33,10 @@ from recorder.manifest import (
 )
 from recorder.signing import PUBLIC_KEY_SIZE
 from recorder.storage import Storage, object_digest
+from recorder.tail import FLAG_KINDS, flag_reason, flag_span
 
 DEFAULT_WORKERS = 4
+KEY_KINDS = ("signing_key", "key_rotated")
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -80,6 +85,29 @@ class VerifyReport:
     conclusions: int = 0
     key_fingerprints: list[str] = field(default_factory=list)
     storage: str = ""
+    signers: list[KeyUse] = field(default_factory=list)
+    pinned: bool = False  # True when the trusted keys were given, not taken from the chain
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUse:
+    """A signing key of the case: where the chain records it and what it signed."""
+
+    fingerprint: str
+    recorded_by: int  # the seq of its signing_key or key_rotated entry
+    checkpoints: int
+    manifests: int
+    conclusions: int
+    rotated_from: str | None = None
+    retired_at: int | None = None  # the seq of the rotation away from it
+
+
+@dataclass(slots=True)
+class _KeyRecord:
+    seq: int
+    kind: str
+    rotated_from: str | None
+    retired_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +146,13 @@ def _unreadable_segments(entries: list[ChainEntry]) -> set[tuple[str, str, int]]
     return found
 
 
+def _public_key_key(case_id: str, fingerprint: str) -> str | None:
+    try:
+        return layout.public_key_key(case_id, fingerprint)
+    except ValueError:
+        return None
+
+
 def _guarded(fn: Callable[[T], R], item: T) -> R | Exception:
     """``fn(item)``, or the storage failure it raised."""
     try:
@@ -136,9 +171,13 @@ def verify_case(
 ) -> VerifyReport:
     """Verify everything stored for ``case_id``; IntegrityError on the first failure.
 
-    ``trusted_keys``: fingerprints (``sha256:…``) that may have signed; None trusts the keys in
-    the archive (the report names them, to compare with ``GET /api/keys``). With
-    ``require_signed_tail`` the last chain entry must be covered by a checkpoint or manifest.
+    ``trusted_keys``: fingerprints (``sha256:…``) of the server's key history; keys the chain
+    rotates to from a trusted key (a ``key_rotated`` entry signed by it) are trusted too. None
+    trusts the first key the chain records, and its rotations (the report names every key, to
+    compare with ``GET /api/keys``). Every signature (checkpoint, manifest, conclusion) must be
+    by a trusted key that the chain recorded at or before what it signs and had not rotated
+    away from. With ``require_signed_tail`` the last chain entry must be covered by a
+    checkpoint or manifest.
     """
     layout.check_case_id(case_id)
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
@@ -172,13 +211,9 @@ class _Verifier:
         public_keys = self._load_public_keys(listing)
         documents = self._load_documents(listing)
         checkpoints, manifests, used_keys = self._verify_signatures(documents, public_keys)
-        if trusted_keys is not None:
-            for fingerprint in sorted(used_keys):
-                if fingerprint not in trusted_keys:
-                    raise IntegrityError(
-                        layout.public_key_key(self.case_id, fingerprint),
-                        f"{fingerprint} is not one of the trusted signing keys",
-                    )
+        key_records = self._key_records(entries, public_keys)
+        trusted = self._trusted(key_records, trusted_keys)
+        self._check_signers(checkpoints, manifests, key_records, trusted)
         anchors = [Anchor(c.seq, c.head, key) for key, c in checkpoints.items()]
         anchors += [
             Anchor(m.chain_head_seq, m.chain_head, key)
@@ -196,17 +231,21 @@ class _Verifier:
                 + ("none" if latest is None else f"{latest}")
                 + ")",
             )
-        self._check_conclusions(entries, public_keys, trusted_keys)
+        self._check_flags(entries)
+        self._check_conclusions(entries, public_keys, key_records, trusted)
         segments, references = self._read_chain(entries)
         self._check_tracks(segments, _unreadable_segments(entries))
         referenced = {ref.key for ref in references}
-        for key in [*listing.segments, *listing.others]:
+        recorded_only = [*listing.public_keys.values(), *listing.manifests]
+        for key in [*listing.segments, *listing.others, *recorded_only]:
             if key not in referenced:
                 raise IntegrityError(key, "stored object is not referenced by any chain entry")
         for key, manifest in manifests.items():
             self._check_manifest(key, manifest, segments)
-        self._check_objects(references, {*listing.segments, *listing.others, *listing.manifests})
-        return self._report(entries, segments, checkpoints, manifests, signed_by, used_keys)
+        self._check_objects(references, {*listing.segments, *listing.others, *recorded_only})
+        report = self._report(entries, segments, checkpoints, manifests, signed_by, used_keys)
+        signers = self._key_uses(key_records, checkpoints, manifests, entries)
+        return dataclasses.replace(report, signers=signers, pinned=trusted_keys is not None)
 
     # listing and loading
 
@@ -377,11 +416,9 @@ class _Verifier:
                 )
             if any(
                 parse(self.case_id, key) is not None
-                for parse in (
-                    layout.parse_chain_entry_key,
-                    layout.parse_checkpoint_key,
-                    layout.parse_public_key_key,
-                )
+                for parse in (layout.parse_chain_entry_key, layout.parse_checkpoint_key)
+            ) or (layout.parse_public_key_key(self.case_id, key) is not None) != (
+                entry.kind in KEY_KINDS
             ):
                 raise IntegrityError(where, f"refers to {key}, which is not a recorded object")
             if key in seen:
@@ -392,25 +429,178 @@ class _Verifier:
             references.append(_Reference(entry.seq, key, sha256, size))
         return segments, references
 
+    def _check_flags(self, entries: list[ChainEntry]) -> None:
+        """A ``foreign_tail`` or ``chain_cut`` entry is Takan saying the case is not intact:
+        entries it did not write, or entries it wrote that are gone."""
+        for entry in entries:
+            if entry.kind not in FLAG_KINDS:
+                continue
+            raise IntegrityError(
+                flag_span(entry.body),
+                f"{flag_reason(entry.kind, entry.body)} (flagged by chain entry {entry.seq},"
+                f" {entry.kind})",
+            )
+
+    # signing keys: what the chain records, and whom to trust
+
+    def _key_records(
+        self, entries: list[ChainEntry], public_keys: dict[str, bytes]
+    ) -> dict[str, _KeyRecord]:
+        """Each key a ``signing_key`` or ``key_rotated`` entry records, in chain order. A
+        rotation must come from the key in use and carry that key's signature."""
+        records: dict[str, _KeyRecord] = {}
+        current: str | None = None
+        for entry in entries:
+            if entry.kind not in KEY_KINDS:
+                continue
+            where = chain_where(entry.seq)
+            body = entry.body
+            fingerprint = body.get("fingerprint")
+            if not isinstance(fingerprint, str) or body.get("key") != _public_key_key(
+                self.case_id, fingerprint
+            ):
+                raise IntegrityError(where, "a key entry names its fingerprint and key object")
+            if fingerprint in records:
+                raise IntegrityError(where, f"records {fingerprint} again")
+            previous: str | None = None
+            if entry.kind == "key_rotated":
+                previous = body.get("previous")
+                if previous != current or current is None:
+                    raise IntegrityError(
+                        where, f"rotates from {previous}, but the key in use is {current}"
+                    )
+                public = public_keys.get(fingerprint)
+                old = public_keys.get(current)
+                if public is None or old is None:
+                    raise IntegrityError(where, "the keys of this rotation are not stored")
+                try:
+                    rotation = KeyRotation.from_json(
+                        {
+                            "previous": previous,
+                            "fingerprint": fingerprint,
+                            "public_key": base64.b64encode(public).decode("ascii"),
+                            "at": body.get("at"),
+                            "signature": body.get("signature"),
+                        }
+                    )
+                except ValueError as exc:
+                    raise IntegrityError(where, f"bad key rotation: {exc}") from exc
+                if not rotation.verifies_with(old):
+                    raise IntegrityError(where, f"the rotation is not signed by {previous}")
+                records[current].retired_at = entry.seq
+            elif current is not None:
+                raise IntegrityError(
+                    where, f"records a second signing key {fingerprint} without a rotation"
+                )
+            records[fingerprint] = _KeyRecord(entry.seq, entry.kind, previous)
+            current = fingerprint
+        return records
+
+    def _trusted(
+        self, records: dict[str, _KeyRecord], trusted_keys: Collection[str] | None
+    ) -> set[str]:
+        """The given keys (or the chain's first key), and every key rotated to from one."""
+        if trusted_keys is not None:
+            trusted = set(trusted_keys)
+        else:
+            trusted = {f for f, r in records.items() if r.kind == "signing_key"}
+        for fingerprint, record in records.items():  # chain order: rotations follow their source
+            if record.rotated_from in trusted:
+                trusted.add(fingerprint)
+        return trusted
+
+    def _signer_fault(
+        self,
+        fingerprint: str,
+        seq: int,
+        records: dict[str, _KeyRecord],
+        trusted: set[str],
+        inclusive: bool,
+    ) -> str | None:
+        """Why a signature by ``fingerprint`` over chain position ``seq`` does not count."""
+        record = records.get(fingerprint)
+        if record is None:
+            return f"signed by {fingerprint}, which no chain entry records"
+        if fingerprint not in trusted:
+            return f"signed by {fingerprint}, which is not a trusted signing key of this case"
+        if record.seq > seq or (record.seq == seq and not inclusive):
+            return f"signed by {fingerprint}, which chain entry {record.seq} records only later"
+        if record.retired_at is not None and seq >= record.retired_at:
+            return (
+                f"signed by {fingerprint} after chain entry {record.retired_at} rotated away"
+                " from it"
+            )
+        return None
+
+    def _check_signers(
+        self,
+        checkpoints: dict[str, Checkpoint],
+        manifests: dict[str, Manifest],
+        records: dict[str, _KeyRecord],
+        trusted: set[str],
+    ) -> None:
+        signed: list[tuple[str, str, int]] = [
+            (key, c.key_fingerprint, c.seq) for key, c in checkpoints.items()
+        ]
+        signed += [(key, m.key_fingerprint, m.chain_head_seq) for key, m in manifests.items()]
+        for fingerprint in sorted({fingerprint for _, fingerprint, _ in signed}):
+            if fingerprint in records and fingerprint not in trusted:
+                # A key the chain records but nobody trusts: the whole case is in doubt.
+                raise IntegrityError(
+                    layout.public_key_key(self.case_id, fingerprint),
+                    f"{fingerprint} is not one of the trusted signing keys",
+                )
+        for key, fingerprint, seq in sorted(signed):
+            fault = self._signer_fault(fingerprint, seq, records, trusted, inclusive=True)
+            if fault is not None:
+                raise IntegrityError(key, fault)
+
     def _check_conclusions(
         self,
         entries: list[ChainEntry],
         public_keys: dict[str, bytes],
-        trusted_keys: Collection[str] | None,
+        records: dict[str, _KeyRecord],
+        trusted: set[str],
     ) -> None:
-        """Every conclusion carries a valid signature by a key of the archive (and trusted)."""
+        """Every conclusion carries a valid signature by a trusted, recorded key in use."""
         for entry in entries:
             if entry.kind != "conclusion":
                 continue
             where = chain_where(entry.seq)
             fingerprint = entry.body.get("key_fingerprint")
             public = public_keys.get(fingerprint) if isinstance(fingerprint, str) else None
-            if public is None:
+            if public is None or not isinstance(fingerprint, str):
                 raise IntegrityError(where, f"conclusion names signing key {fingerprint}, absent")
-            if trusted_keys is not None and fingerprint not in trusted_keys:
-                raise IntegrityError(where, f"{fingerprint} is not one of the trusted signing keys")
+            fault = self._signer_fault(fingerprint, entry.seq, records, trusted, inclusive=False)
+            if fault is not None:
+                raise IntegrityError(where, f"the conclusion is {fault}")
             if not verify_conclusion(public, entry.body):
                 raise IntegrityError(where, "the conclusion's signature does not verify")
+
+    def _key_uses(
+        self,
+        records: dict[str, _KeyRecord],
+        checkpoints: dict[str, Checkpoint],
+        manifests: dict[str, Manifest],
+        entries: list[ChainEntry],
+    ) -> list[KeyUse]:
+        conclusions = Counter(
+            e.body.get("key_fingerprint") for e in entries if e.kind == "conclusion"
+        )
+        by_checkpoints = Counter(c.key_fingerprint for c in checkpoints.values())
+        by_manifests = Counter(m.key_fingerprint for m in manifests.values())
+        return [
+            KeyUse(
+                fingerprint,
+                record.seq,
+                by_checkpoints[fingerprint],
+                by_manifests[fingerprint],
+                conclusions[fingerprint],
+                record.rotated_from,
+                record.retired_at,
+            )
+            for fingerprint, record in records.items()
+        ]
 
     def _check_tracks(
         self,

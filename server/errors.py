@@ -44,6 +44,13 @@ class Conflict(TakanError):
     status = 409
 
 
+class CaseFlagged(TakanError):
+    """The case's chain holds entries Takan did not write (or lost some): it is not exported."""
+
+    code = "case_flagged"
+    status = 409
+
+
 class UnsupportedMediaType(TakanError):
     code = "unsupported_media_type"
     status = 415

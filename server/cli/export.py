@@ -22,9 +22,10 @@ from recorder.errors import SigningKeyError, StorageError
 from recorder.export import ExportError, PackageAssets, write_package
 from recorder.storage import Storage
 from server.cli.verify import DEFAULT_DATA, add_archive_options, open_archive
-from server.settings import SIGNING_KEY_FILE
+from server.settings import SIGNING_KEY_FILE, SPOOL_DIR
 
 if TYPE_CHECKING:
+    from recorder.key_history import KeyHistory
     from recorder.minio_storage import S3Credentials
     from recorder.signing import Signer
 
@@ -54,12 +55,29 @@ def add_export_parser(
     return parser
 
 
-async def _chain_export(storage: Storage, spool: Path, signer: Signer, case_id: str) -> list[str]:
+class ExportRefused(Exception):
+    """The case holds a tail Takan cannot account for: exporting would vouch for it."""
+
+
+async def _chain_export(
+    storage: Storage,
+    spool: Path,
+    signer: Signer,
+    history: KeyHistory,
+    case_id: str,
+    ledger_dir: Path | None,
+) -> list[str]:
     from recorder.archive import Archive
 
-    archive = Archive(storage, spool, signer)
+    archive = Archive(storage, spool, signer, key_history=history, ledger_dir=ledger_dir)
     await archive.start()
     try:
+        await archive.open_case(case_id)
+        flag = archive.flag_of(case_id)
+        if flag is not None:
+            raise ExportRefused(
+                f"refusing to export case {case_id}: {flag}. Run `takan verify {case_id}`."
+            )
         await archive.append(case_id, "exported", {"by": "cli", "role": "cli"})
         async with asyncio.timeout(SETTLE_TIMEOUT_S):
             return await archive.settled_keys(case_id)
@@ -87,7 +105,7 @@ def run_export(
     credentials: S3Credentials | None = None,
 ) -> int:
     """Exit 0 with the package written, 1 if the case or storage fails, 2 on a usage error."""
-    from recorder.signing import Signer
+    from recorder.key_files import load_signing_key
 
     data = args.data or DEFAULT_DATA
     try:
@@ -96,7 +114,10 @@ def run_export(
         key_path = args.signing_key or data / SIGNING_KEY_FILE
         if not key_path.is_file():
             raise ValueError(f"no signing key at {key_path} (pass --signing-key)")
-        signer = Signer.load_or_create(key_path)
+        signer, history = load_signing_key(key_path)
+        # The server's record of what it wrote, when the archive is this data dir's own.
+        ledger = data / SPOOL_DIR
+        ledger_dir = ledger if args.storage is None and ledger.is_dir() else None
         assets = PackageAssets.from_web_dir(args.web)
     except (ValueError, SigningKeyError, ExportError) as exc:
         print(f"takan export: {exc}", file=sys.stderr)
@@ -109,9 +130,11 @@ def run_export(
             )
             return 1
         with tempfile.TemporaryDirectory(prefix="takan-export-") as spool:
-            keys = asyncio.run(_chain_export(storage, Path(spool), signer, case_id))
+            keys = asyncio.run(
+                _chain_export(storage, Path(spool), signer, history, case_id, ledger_dir)
+            )
         objects = _write(args.output, storage, case_id, keys, assets)
-    except (StorageError, ExportError, OSError, TimeoutError) as exc:
+    except (StorageError, ExportError, ExportRefused, OSError, TimeoutError) as exc:
         print(f"takan export: {exc or type(exc).__name__}", file=sys.stderr)
         return 1
     print(f"exported case {case_id}: {objects} objects to {args.output}", file=out)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from server.cli.export import add_export_parser, run_export
+from server.cli.keys import add_key_parser, run_key
 from server.cli.verify import add_verify_parser, run_verify
 from server.clock import utc_iso
 from server.security.passwords import hash_password
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--segment-seconds", type=float, default=4.0, help="segment length")
     add_verify_parser(commands)
     add_export_parser(commands)
+    add_key_parser(commands)
 
     user = commands.add_parser("user", help="manage users")
     user_commands = user.add_subparsers(dest="user_command", required=True)
@@ -125,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_verify(args, credentials=credentials)
     if args.command == "export":
         return run_export(args, credentials=credentials)
+    if args.command == "key":
+        return run_key(args)
     if args.command == "user":
         password = sys.stdin.readline().rstrip("\n")
         if len(password) < 8:

@@ -151,6 +151,31 @@ def _duration(seconds: float) -> str:
     return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d} ({seconds:.1f} s)"
 
 
+def format_signers(report: VerifyReport) -> list[str]:
+    """Every key the case records, which one signed what, and how far each is trusted."""
+    lines = [f"  keys         {len(report.signers)} recorded by the chain:"]
+    for use in report.signers:
+        how = f"rotated from {use.rotated_from}" if use.rotated_from else "the case's first key"
+        retired = f", retired by chain entry {use.retired_at}" if use.retired_at is not None else ""
+        lines.append(f"    {use.fingerprint}  (chain entry {use.recorded_by}: {how}{retired})")
+        lines.append(
+            f"      signed {use.checkpoints} checkpoints, {use.manifests} manifests,"
+            f" {use.conclusions} conclusions"
+        )
+    signing = [u for u in report.signers if u.checkpoints or u.manifests or u.conclusions]
+    if len(signing) > 1:
+        lines.append(
+            f"  WARNING      {len(signing)} keys sign this case; each hand-over is a key_rotated"
+            " entry signed by the key before it (listed above)"
+        )
+    if not report.pinned:
+        lines.append(
+            "  trust        the case's first key, unpinned: compare it with GET /api/keys or"
+            " pass --key FINGERPRINT"
+        )
+    return lines
+
+
 def format_report(report: VerifyReport) -> str:
     """The one-screen summary of an intact case."""
     lines = [
@@ -163,9 +188,7 @@ def format_report(report: VerifyReport) -> str:
         f"  time (UTC)   {report.first_utc} to {report.last_utc}",
         f"  signer key   {report.key_fingerprint or 'none: the chain is not signed'}",
     ]
-    others = [k for k in report.key_fingerprints if k != report.key_fingerprint]
-    if others:
-        lines.append(f"  other keys   {', '.join(others)}")
+    lines.extend(format_signers(report))
     lines.append(f"  gaps         {report.gaps}")
     partial = report.partial_segments
     lines.append(f"  partial      {len(partial)}" + (":" if partial else ""))

@@ -199,16 +199,24 @@ async def post_join_code(request: web.Request) -> web.Response:
 
 
 async def get_keys(request: web.Request) -> web.Response:
-    signer = request.app[SERVICES].archive.signer
+    """The server's key history, oldest first: the keys to pass to ``takan verify --key``."""
+    history = request.app[SERVICES].archive.key_history
+    since = [None, *(rotation.at for rotation in history.rotations)]
     return web.json_response(
         {
             "keys": [
                 {
                     "algorithm": "Ed25519",
-                    "fingerprint": signer.fingerprint,
-                    "public_key": base64.b64encode(signer.public_key_bytes).decode("ascii"),
+                    "fingerprint": fingerprint,
+                    "public_key": base64.b64encode(public_key).decode("ascii"),
+                    "current": fingerprint == history.current,
+                    "since": at,
                 }
-            ]
+                for fingerprint, public_key, at in zip(
+                    history.fingerprints, history.public_keys, since, strict=True
+                )
+            ],
+            "history": history.to_json(),
         }
     )
 

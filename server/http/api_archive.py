@@ -12,6 +12,7 @@ import contextlib
 import logging
 import re
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,7 +33,7 @@ from recorder.export import (
 from recorder.storage import Storage, check_key
 from recorder.verify import VerifyReport, verify_case
 from server.clock import utc_iso
-from server.errors import BadRequest, Conflict, NotFound, TakanError
+from server.errors import BadRequest, CaseFlagged, Conflict, Forbidden, NotFound, TakanError
 from server.http.requests import json_body
 from server.inspection import inspections
 from server.security.auth import current_user, requester
@@ -215,9 +216,9 @@ def _implicated_inspection(storage: Storage, case_id: str, where: str) -> str | 
     return None
 
 
-def _check(storage: Storage, case_id: str) -> Integrity:
+def _check(storage: Storage, case_id: str, trusted_keys: Collection[str]) -> Integrity:
     try:
-        report = verify_case(storage, case_id)
+        report = verify_case(storage, case_id, trusted_keys=trusted_keys)
     except IntegrityError as exc:
         inspection_id = _implicated_inspection(storage, case_id, exc.where)
         return Integrity("broken", exc.where, exc.reason, inspection_id, None)
@@ -231,7 +232,8 @@ async def get_integrity(request: web.Request) -> web.Response:
     keys = await _settled_keys(services, case.case_id)
     view = KeySetStorage(services.archive.storage, keys)
     try:
-        result = await asyncio.to_thread(_check, view, case.case_id)
+        trusted = services.archive.key_history.fingerprints
+        result = await asyncio.to_thread(_check, view, case.case_id, trusted)
     except StorageError as exc:
         raise ArchiveUnavailable(f"the archive storage cannot be read: {exc}") from exc
     per_inspection = {
@@ -264,6 +266,8 @@ async def get_integrity(request: web.Request) -> web.Response:
                 if result.report and result.report.key_fingerprint
                 else services.archive.signer.fingerprint
             ),
+            # In plain words, when this server found entries it did not write, or a cut.
+            "flag": services.archive.flag_of(case.case_id),
         }
     )
 
@@ -433,6 +437,20 @@ class _QueueWriter:
         self._send(None)
 
 
+async def get_flagged_cases(request: web.Request) -> web.Response:
+    """Cases whose chain holds entries this server did not write, or lost some (admins and
+    auditors): each with the plain words of what was found."""
+    services = _services(request)
+    user = current_user(request)
+    if user.role not in ("admin", "auditor"):
+        raise Forbidden("only admins and auditors see flagged cases")
+    flagged = await asyncio.to_thread(services.archive.flagged_cases)
+    return web.json_response(
+        {"cases": [{"case_id": case_id, "flag": words} for case_id, words in flagged.items()]},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
 async def get_export(request: web.Request) -> web.StreamResponse:
     services = _services(request)
     user = current_user(request)
@@ -442,6 +460,10 @@ async def get_export(request: web.Request) -> web.StreamResponse:
     except ExportError as exc:
         logger.error("export impossible", extra={"case_id": case.case_id, "error": str(exc)})
         raise ArchiveUnavailable(str(exc)) from exc
+    await services.archive.open_case(case.case_id)
+    flag = services.archive.flag_of(case.case_id)
+    if flag is not None:
+        raise CaseFlagged(f"case {case.case_id} is not exported: {flag}")
     await services.archive.append(
         case.case_id, "exported", {"by": user.username, "role": user.role}
     )
@@ -542,5 +564,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/cases/{case_id}/objects", get_objects)
     app.router.add_get("/api/cases/{case_id}/objects/{key:.+}", get_object)
     app.router.add_get("/api/cases/{case_id}/export", get_export)
+    app.router.add_get("/api/admin/flagged-cases", get_flagged_cases)
     app.router.add_post("/api/inspections/{inspection_id}/replay", post_replay)
     app.router.add_post("/api/inspections/{inspection_id}/replay-verified", post_replay_verified)

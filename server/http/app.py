@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from recorder.archive import Archive
-from recorder.signing import Signer
+from recorder.key_files import load_signing_key
 from recorder.storage import LocalStorage, Storage
 from recorder.storage_url import open_storage
 from server.clock import Clock, SystemClock
@@ -34,12 +34,14 @@ def open_services(settings: Settings, clock: Clock | None = None) -> Services:
     settings.data_dir.chmod(0o700)
     secret = load_or_create_secret(settings.data_dir / "token-secret.key")
     clock = clock or SystemClock()
+    signer, key_history = load_signing_key(settings.data_dir / SIGNING_KEY_FILE)
     archive = Archive(
         storage=archive_storage(settings),
         spool_root=settings.data_dir / SPOOL_DIR,
-        signer=Signer.load_or_create(settings.data_dir / SIGNING_KEY_FILE),
+        signer=signer,
         wall_clock=clock.now,
         checkpoint_interval_s=settings.checkpoint_interval_s,
+        key_history=key_history,
     )
     services = Services(
         settings=settings,

@@ -198,10 +198,19 @@ DOCUMENT: dict[str, Any] = {
                     "200": {"description": "zip", "content": {"application/zip": {}}},
                     **{
                         str(code): {"description": "error", **_json(_ERROR)}
-                        for code in (400, 401, 403, 404, 503)
+                        for code in (400, 401, 403, 404, 409, 503)
                     },
                 },
             }
+        },
+        "/api/admin/flagged-cases": {
+            "get": _op(
+                "Cases whose chain holds entries this server did not write, or lost some"
+                " (admins and auditors)",
+                200,
+                _obj(["cases"]),
+                (401, 403),
+            )
         },
         "/api/inspections/{inspection_id}/replay": {
             "post": _op(
@@ -229,9 +238,11 @@ DOCUMENT: dict[str, Any] = {
         },
         "/api/keys": {
             "get": _op(
-                "The server's Ed25519 public key (base64, raw 32 bytes) and its fingerprint",
+                "The server's signing-key history, oldest first: each Ed25519 public key"
+                " (base64, raw 32 bytes), its fingerprint, whether it is current, and the"
+                " rotations signed by the key before",
                 200,
-                _obj(["keys"]),
+                _obj(["keys", "history"]),
                 (),
                 auth=False,
             )

@@ -68,6 +68,9 @@ class Fault:
 
 def point_of(archive: Archive, fn: Callable[..., Any], args: tuple[Any, ...]) -> str | None:
     """Which step of the storing path a blocking call is."""
+    if getattr(fn, "__func__", None) is Archive._write_entry_files:
+        _, path, data = args
+        return "entry:" + str(json.loads(data)["kind"])
     if fn is archive_module._write_durably:
         path, data = args
         if archive.staging_dir in path.parents:

@@ -391,7 +391,7 @@ async def test_the_owning_inspector_auditor_and_admin_may_read_the_audit_trail(
             "GET", f"/api/cases/{invite['case_id']}/audit", username
         )
         assert status == 200, page
-        assert [e["kind"] for e in page["entries"]] == ["case_created", "invited"]
+        assert [e["kind"] for e in page["entries"]] == ["signing_key", "case_created", "invited"]
 
 
 @pytest.mark.parametrize(

@@ -129,11 +129,11 @@ async def test_auditor_pages_through_the_chain_with_each_entry_hash(
     path = f"/api/cases/{invite['case_id']}/audit"
     status, page = await live_server.request("GET", path + "?limit=1", "auditor1")
     assert status == 200, page
-    assert page["total"] == 2  # case_created, invited
-    assert [e["kind"] for e in page["entries"]] == ["case_created"]
+    assert page["total"] == 3  # the archive's signing key, case_created, invited
+    assert [e["kind"] for e in page["entries"]] == ["signing_key"]
     assert len(page["entries"][0]["hash"]) == 64
     status, page = await live_server.request("GET", path + "?offset=1&limit=5", "admin1")
-    assert [e["kind"] for e in page["entries"]] == ["invited"]
+    assert [e["kind"] for e in page["entries"]] == ["case_created", "invited"]
     assert (
         page["entries"][0]["prev"]
         == ((await live_server.request("GET", path, "auditor1"))[1]["entries"][0]["hash"])

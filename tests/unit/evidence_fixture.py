@@ -3,7 +3,7 @@
 Segment bytes are random stand-ins (the integration tests use real WebM). The archive holds
 everything verification knows about: chain entries of several kinds, segments on every track,
 a gap, a stored snapshot, periodic checkpoints, a manifest per inspection that is itself
-recorded in the chain, a final checkpoint and the public key.
+recorded in the chain, a final checkpoint and the public key, recorded by the first entry.
 """
 
 from __future__ import annotations
@@ -47,11 +47,17 @@ class CaseBuilder:
 
     def __post_init__(self) -> None:
         self.random = random.Random(self.seed)
-        fingerprint_hex = self.signer.fingerprint.removeprefix("sha256:")
-        put(
-            self.storage,
-            layout.public_key_key(self.case_id, fingerprint_hex),
-            self.signer.public_key_bytes,
+        key = layout.public_key_key(self.case_id, self.signer.fingerprint)
+        public = self.signer.public_key_bytes
+        put(self.storage, key, public)
+        self.append(
+            "signing_key",
+            {
+                "fingerprint": self.signer.fingerprint,
+                "key": key,
+                "sha256": hashlib.sha256(public).hexdigest(),
+                "size": len(public),
+            },
         )
 
     @property

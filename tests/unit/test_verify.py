@@ -404,13 +404,13 @@ def test_an_unsigned_tail_fails_unless_allowed(tmp_path: Path) -> None:
     builder, storage = fresh_builder(tmp_path)
     builder.append("created", {"title": "x"})
     builder.checkpoint()
-    builder.append("joined", {"who": "applicant"})
+    joined = builder.append("joined", {"who": "applicant"})
     with pytest.raises(IntegrityError) as failed:
         verify_case(storage, CASE)
-    assert failed.value.where == "chain entry 1"
+    assert failed.value.where == f"chain entry {joined.seq}"
     assert "not covered" in failed.value.reason
     report = verify_case(storage, CASE, require_signed_tail=False)
-    assert report.chain_entries == 2
+    assert report.chain_entries == joined.seq + 1
 
 
 def test_only_trusted_keys_are_accepted_when_named(archive: Path, pristine: Pristine) -> None:
@@ -468,7 +468,11 @@ def test_a_manifest_that_omits_a_chained_segment_is_named(tmp_path: Path) -> Non
         signer=other.signer,
     )
     key = layout.manifest_key(CASE, INSPECTIONS[0])
-    put(other_storage, key, canonical_json(short.signed_json()))
+    data = canonical_json(short.signed_json())
+    put(other_storage, key, data)
+    sha256 = hashlib.sha256(data).hexdigest()
+    body = {"inspection_id": INSPECTIONS[0], "key": key, "sha256": sha256, "size": len(data)}
+    other.append("manifest", body)
     other.checkpoint()
     with pytest.raises(IntegrityError, match="not in the manifest") as failed:
         verify_case(other_storage, CASE)

@@ -197,6 +197,8 @@
   }
 
   const failure = (where, reason) => ({ where, reason });
+  const KEY_KINDS = ['signing_key', 'key_rotated'];
+  const FLAG_KINDS = ['foreign_tail', 'chain_cut'];
 
   // What recorder/verify.py checks about the stored objects of a case, in its order and with its
   // words, so that every verifier gives one verdict: every stored object is recorded by exactly
@@ -268,6 +270,8 @@
     // What the chain says: object references (segments, snapshots, manifests…) well-formed,
     // unique and inside the case; no stored object without one; manifests cover the chain.
     structure() {
+      const flagged = this.#flag();
+      if (flagged) return flagged;
       const references = [];
       const seen = new Map();
       const tracks = new Map(); // inspection + track → [{seq, record}], in chain order
@@ -296,7 +300,8 @@
           return failure(where, 'object reference needs key (in this case), sha256, size');
         }
         const rel = key.slice(this.prefix.length);
-        if (KEYS.chain.test(rel) || KEYS.checkpoint.test(rel) || KEYS.publicKey.test(rel)) {
+        // A key object is recorded only by the entry that chains the key (signing_key, key_rotated).
+        if (KEYS.chain.test(rel) || KEYS.checkpoint.test(rel) || KEYS.publicKey.test(rel) !== KEY_KINDS.includes(entry.kind)) {
           return failure(where, `refers to ${key}, which is not a recorded object`);
         }
         if (seen.has(key)) return failure(where, `refers to ${key}, already recorded by entry ${seen.get(key)}`);
@@ -308,7 +313,8 @@
       const others = this.keys.filter(
         (rel) => !KEYS.segment.test(rel) && !KEYS.manifest.test(rel) && !KEYS.chain.test(rel) && !KEYS.checkpoint.test(rel) && !KEYS.publicKey.test(rel),
       );
-      for (const rel of [...segments, ...others]) {
+      const recordedOnly = this.keys.filter((rel) => KEYS.publicKey.test(rel) || KEYS.manifest.test(rel));
+      for (const rel of [...segments, ...others, ...recordedOnly]) {
         if (!seen.has(this.prefix + rel)) return failure(this.prefix + rel, 'stored object is not referenced by any chain entry');
       }
       for (const [key, manifest] of [...this.manifests].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
@@ -316,6 +322,24 @@
         if (found) return found;
       }
       return null;
+    }
+
+    // A foreign_tail or chain_cut entry is Takan saying the case is not intact (recorder/tail.py).
+    #flag() {
+      const entry = this.entries.find((e) => FLAG_KINDS.includes(e.kind));
+      if (!entry) return null;
+      const { first_seq: first, last_seq: last, trusted_seq: vouched, vouched_by: by } = entry.body;
+      const span = first === last ? `chain entry ${first}` : `chain entries ${first} to ${last}`;
+      let reason;
+      if (entry.kind === 'chain_cut') {
+        const held = Number.isSafeInteger(first) && first ? `up to chain entry ${first - 1}` : 'none';
+        reason = `missing: the chain was cut; Takan had written up to chain entry ${last}, the archive held ${held}`;
+      } else if (vouched === -1) {
+        reason = 'not written by Takan: nothing it signed or wrote vouches for them';
+      } else {
+        reason = `not written by Takan: the last entry it vouches for is ${vouched} (${by})`;
+      }
+      return failure(span, `${reason} (flagged by chain entry ${entry.seq}, ${entry.kind})`);
     }
 
     #manifestFailure(key, manifest, tracks) {
@@ -1012,6 +1036,10 @@
       'replay.track.events': '事件',
       'replay.legend': '绿色：与签名清单一致；红色：不一致（不播放）；斜线：中断',
       'event.case_created': '创建案件',
+      'event.signing_key': '记录签名公钥',
+      'event.key_rotated': '更换签名密钥',
+      'event.foreign_tail': '发现非本系统写入的记录',
+      'event.chain_cut': '发现记录被截断',
       'event.invited': '发出邀请',
       'event.joined': '加入',
       'event.left': '离开',
@@ -1076,6 +1104,10 @@
       'replay.track.events': 'Events',
       'replay.legend': 'green: matches the signed manifest; red: does not (not played); hatched: gap',
       'event.case_created': 'Case created',
+      'event.signing_key': 'Signing key recorded',
+      'event.key_rotated': 'Signing key rotated',
+      'event.foreign_tail': 'Entries not written by Takan found',
+      'event.chain_cut': 'The chain was cut',
       'event.invited': 'Invited',
       'event.joined': 'Joined',
       'event.left': 'Left',
