@@ -114,7 +114,8 @@ def add_users(data_dir: Path) -> dict[str, str]:
     try:
         for name, role in USERS.items():
             passwords[name] = f"pw-{name}-secret"
-            db.add_user(name, role, hash_password(passwords[name]), utc_iso(0))
+            if db.user_by_name(name) is None:  # a restart on the same data dir keeps them
+                db.add_user(name, role, hash_password(passwords[name]), utc_iso(0))
     finally:
         db.close()
     return passwords
