@@ -31,14 +31,20 @@ from recorder import layout
 from recorder.canonical import canonical_json
 from recorder.chain import ChainEntry, next_entry
 from recorder.clock import CLOCK_SOURCE, utc_iso
-from recorder.errors import IntegrityError, StorageError
+from recorder.errors import IntegrityError, StorageError, WriteConflict
 from recorder.head_ledger import HeadLedger, HeadRecord, ledger_mac_key
 from recorder.key_history import KeyHistory
 from recorder.manifest import Manifest, SegmentRecord, sign_checkpoint, verify_checkpoint
 from recorder.recording import FinishedSegment
 from recorder.signing import Signer
 from recorder.storage import Storage, fsync_dir, move_durably
-from recorder.tail import FLAG_KINDS, TailFinding, TrustedHead, account_for_tail
+from recorder.tail import (
+    FLAG_KINDS,
+    LEDGER_SOURCE,
+    TailFinding,
+    TrustedHead,
+    account_for_tail,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -235,6 +241,11 @@ class Archive:
                 try:
                     await asyncio.to_thread(self._upload_one, key)
                     break
+                except WriteConflict:
+                    # Someone wrote other bytes at this key first: retrying cannot help, and
+                    # must not hold up every other upload. Ours are kept, the case flagged.
+                    await asyncio.to_thread(self._set_aside, key)
+                    break
                 except (StorageError, OSError) as exc:
                     self.stats.upload_failures += 1
                     logger.warning(
@@ -246,6 +257,18 @@ class Archive:
                 self.stats.latencies.append(time.monotonic() - closed_at)
             if self._uploads.empty():
                 self._idle.set()
+
+    def _set_aside(self, key: str) -> None:
+        """Keep our bytes for ``key`` under ``spool/conflicts/`` and flag the case (blocking)."""
+        case_id = key.split("/")[1]
+        kept = self.spool_root / "conflicts" / key
+        move_durably(self._spool_path(key), kept)
+        words = (
+            f"{key}: the archive already holds other bytes at this key (written by someone"
+            f" else); Takan's own are kept at {kept}"
+        )
+        logger.error("write-once conflict: %s", words, extra={"case_id": case_id, "key": key})
+        _write_durably(self._flags_dir / case_id, words.encode("utf-8"))
 
     def _upload_one(self, key: str) -> None:
         path = self._spool_path(key)
@@ -600,10 +623,55 @@ class Archive:
         Waits as long as storage is down; callers bound it with a timeout.
         """
         state = await self._state(case_id)
+        prefix = layout.case_prefix(case_id)
         async with state.lock:
             await self._checkpoint_locked(case_id, state)
             await self.drain()
-            return await asyncio.to_thread(self.storage.list, layout.case_prefix(case_id))
+            keys = await asyncio.to_thread(self.storage.list, prefix)
+            if await asyncio.to_thread(self._adopt_foreign_entries, case_id, state, keys):
+                await self._checkpoint_locked(case_id, state)  # chains the flag, then signs
+                await self.drain()
+                keys = await asyncio.to_thread(self.storage.list, prefix)
+            return keys
+
+    def _adopt_foreign_entries(self, case_id: str, state: CaseState, keys: list[str]) -> bool:
+        """Entries that appeared in storage above this process's head while it held the case:
+        someone else wrote them. If they continue the chain, the next entry links to them and
+        flags them (True); if not, nothing can build on them, and the case is flagged."""
+        head = state.head
+        stored = [layout.parse_chain_entry_key(case_id, key) for key in keys]
+        top = max((seq for seq in stored if seq is not None), default=-1)
+        if head is None or top <= head.seq or state.unflagged is not None:
+            return False
+        entries: list[ChainEntry] = []
+        try:
+            for seq in range(head.seq + 1, top + 1):
+                key = layout.chain_entry_key(case_id, seq)
+                entries.append(ChainEntry.from_json(json.loads(self.storage.get(key))))
+        except (StorageError, ValueError) as exc:
+            entries = []
+            logger.error(
+                "unreadable foreign chain entries", extra={"case_id": case_id, "error": exc}
+            )
+        trusted = TrustedHead(head.seq, head.hash, LEDGER_SOURCE)
+        finding = TailFinding("foreign_tail", head.seq + 1, top, trusted)
+        logger.error(
+            "chain entries appeared that this server did not write: %s",
+            finding.describe(),
+            extra={"case_id": case_id, "seq": finding.first_seq},
+        )
+        linked = all(
+            entry.prev == (entries[i - 1].hash if i else head.hash)
+            and entry.seq == head.seq + 1 + i
+            and entry.hash == entry.computed_hash()
+            for i, entry in enumerate(entries)
+        )
+        if not entries or not linked:
+            _write_durably(self._flags_dir / case_id, finding.describe().encode("utf-8"))
+            return False
+        state.head = entries[-1]
+        state.unflagged = finding
+        return True
 
     async def _chain_flag(self, case_id: str, state: CaseState) -> None:
         """Before building on a tail it cannot account for, say so in the chain: the next entry

@@ -38,5 +38,13 @@ class ObjectNotFound(StorageError):
         return f"no object at {self.key}"
 
 
+class WriteConflict(StorageError):
+    """The key already holds other bytes: write-once storage never replaces them."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"{key} already exists with different content (write-once)")
+        self.key = key
+
+
 class SigningKeyError(Exception):
     """The signing key file is unusable: unsafe permissions, wrong type, unreadable."""

@@ -40,7 +40,7 @@ from minio.helpers import genheaders
 from minio.retention import Retention
 from urllib3.util import Retry, Timeout
 
-from recorder.errors import ObjectNotFound, StorageError
+from recorder.errors import ObjectNotFound, StorageError, WriteConflict
 from recorder.storage import HASH_CHUNK, SHA256_HEX, check_key, check_prefix, digest_stream
 
 logger = logging.getLogger(__name__)
@@ -298,7 +298,7 @@ class MinioStorage:
     def _same_or_conflict(self, key: str, sha256: str) -> None:
         stored, _ = self._digest(key, None)
         if stored != sha256:
-            raise StorageError(f"{key} already exists with different content (write-once)")
+            raise WriteConflict(key)
 
     def _read_back(self, key: str, version_id: str | None, sha256: str, size: int) -> None:
         info = self._client.stat_object(

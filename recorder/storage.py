@@ -16,7 +16,7 @@ import secrets
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from recorder.errors import ObjectNotFound, StorageError
+from recorder.errors import ObjectNotFound, StorageError, WriteConflict
 
 KEY_PATTERN = re.compile(r"[A-Za-z0-9._/-]{1,1024}")
 PREFIX_PATTERN = re.compile(r"[A-Za-z0-9._/-]{0,1024}")
@@ -162,7 +162,7 @@ class LocalStorage:
     @staticmethod
     def _same_or_conflict(key: str, path: Path, data: bytes) -> None:
         if path.read_bytes() != data:
-            raise StorageError(f"{key} already exists with different content (write-once)")
+            raise WriteConflict(key)
 
     def _make_dirs(self, directory: Path) -> None:
         missing: builtins.list[Path] = []

@@ -3,6 +3,7 @@ entries, or a cut-off end, are flagged in the chain, and every later signature s
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from pathlib import Path
@@ -168,3 +169,51 @@ async def test_a_ledger_line_without_the_key_s_mac_is_ignored(
     with pytest.raises(IntegrityError) as failed:
         verify_case(storage, CASE)
     assert failed.value.where == f"chain entry {forged[0]}"
+
+
+async def test_entries_appearing_while_the_server_holds_the_case_are_flagged(
+    tmp_path: Path, signer: Signer
+) -> None:
+    storage = LocalStorage(tmp_path / "archive")
+    archive = Archive(storage, tmp_path / "spool", signer)
+    await archive.start()
+    try:
+        await archive.append(CASE, "one", {})
+        await archive.checkpoint(CASE)
+        await archive.drain()
+        forged = forge_tail(storage, 1)
+        keys = await archive.settled_keys(CASE)  # what integrity and export list
+        assert layout.checkpoint_key(CASE, forged[0] + 1) in keys  # the flag, signed
+        await archive.append(CASE, "after", {})
+        await archive.checkpoint(CASE)
+        await archive.drain()
+    finally:
+        await archive.stop()
+    with pytest.raises(IntegrityError) as failed:
+        verify_case(storage, CASE)
+    assert failed.value.where == f"chain entry {forged[0]}"
+
+
+async def test_a_foreign_object_at_the_next_key_does_not_stall_uploads(
+    tmp_path: Path, signer: Signer
+) -> None:
+    storage = LocalStorage(tmp_path / "archive")
+    archive = Archive(storage, tmp_path / "spool", signer)
+    await archive.start()
+    try:
+        await archive.append(CASE, "one", {})
+        await archive.drain()
+        forge_tail(storage, 1)  # lands at the seq this server writes next
+        entry = await archive.append(CASE, "two", {})
+        async with asyncio.timeout(10):
+            await archive.drain()  # the conflict is set aside, not retried forever
+        await archive.append("other-case", "still", {})
+        async with asyncio.timeout(10):
+            await archive.drain()
+        assert storage.list(layout.chain_prefix("other-case"))
+        flagged = await asyncio.to_thread(archive.flagged_cases)
+        assert CASE in flagged
+        kept = tmp_path / "spool" / "conflicts" / layout.chain_entry_key(CASE, entry.seq)
+        assert kept.read_bytes() == canonical_json(entry.to_json())
+    finally:
+        await archive.stop()
