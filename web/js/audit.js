@@ -125,11 +125,34 @@ $('logout').addEventListener('click', signOut);
 
 onLangChange(render);
 
+// Cases whose chain this server found tampered with (GET /api/admin/flagged-cases).
+async function loadFlagged() {
+  let body;
+  try {
+    body = await api('/api/admin/flagged-cases');
+  } catch {
+    return; // not an admin or auditor, or unreachable: the search still works
+  }
+  const items = Array.isArray(body.cases) ? body.cases : [];
+  $('flagged').hidden = items.length === 0;
+  $('flagged-list').replaceChildren(
+    ...items.map((item) =>
+      h(
+        'li',
+        { 'data-case-id': item.case_id },
+        h('a', { class: 'mono', href: `/cases/${encodeURIComponent(item.case_id)}` }, item.case_id),
+        h('div', { class: 'error small' }, item.flag),
+      ),
+    ),
+  );
+}
+
 async function init() {
   try {
     const me = await api('/api/me');
     $('whoami').textContent = t('ev.signed_in_as', { name: me.username, role: t(`ev.role.${me.role}`) });
     $('my-cases').hidden = me.role !== 'inspector';
+    if (me.role === 'admin' || me.role === 'auditor') loadFlagged();
   } catch (err) {
     if (redirectIfSignedOut(err)) return;
   }
