@@ -320,17 +320,21 @@ class Archive:
         vouch for (its head ledger, or a checkpoint by a key of the history), the stored head to
         link to, and what it found above the vouched head, if anything (then flagged)."""
         self.ledger.open()
-        entries = [self._read_entry(key) for key in self._chain_keys(case_id)]
+        entries: list[ChainEntry] = []
+        for key in self._chain_keys(case_id):
+            try:
+                entries.append(self._read_entry(key))
+            except (ValueError, StorageError) as exc:
+                # Nothing can link to an entry that cannot be read: build on what precedes it
+                # (the next entry's upload then meets it, is set aside, and flags the case).
+                logger.error("unreadable chain entry", extra={"key": key, "error": str(exc)})
+                break
         checkpoints = self._keys_under(layout.checkpoint_prefix(case_id))
-        seqs = [layout.parse_checkpoint_key(case_id, key) for key in checkpoints]
+        trusted = self._trusted_checkpoint(case_id, entries, checkpoints)
         state = CaseState()
-        state.checkpointed_seq = max((s for s in seqs if s is not None), default=-1)
-        vouched, finding = account_for_tail(
-            entries,
-            case_id,
-            self.ledger.head(case_id),
-            self._trusted_checkpoint(case_id, entries, checkpoints),
-        )
+        # Only a checkpoint by a key of the history counts as this server's signature.
+        state.checkpointed_seq = trusted.seq if trusted is not None else -1
+        vouched, finding = account_for_tail(entries, case_id, self.ledger.head(case_id), trusted)
         state.head = entries[-1] if entries else None
         for entry in entries[: vouched + 1]:  # what a foreign entry records is not evidence
             fingerprint = entry.body.get("fingerprint")
