@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, TextIO
 
 from recorder import layout
 from recorder.chain import ChainEntry
-from recorder.errors import IntegrityError, StorageError
+from recorder.errors import IntegrityError, SigningKeyError, StorageError
+from recorder.key_files import HISTORY_FILE, history_path, read_history
 from recorder.storage import Storage
 from recorder.verify import DEFAULT_WORKERS, verify_case
 from server.cli.verify import DEFAULT_DATA, open_archive
@@ -35,7 +36,7 @@ from server.inspection.reindex import (
     has_evidence,
     index_case,
 )
-from server.settings import ARCHIVE_DIR
+from server.settings import ARCHIVE_DIR, SIGNING_KEY_FILE
 from server.store.db import Database
 
 if TYPE_CHECKING:
@@ -88,8 +89,27 @@ def add_reindex_parser(
         action="store_true",
         help="also index cases whose last entries no signature covers yet (a crash)",
     )
+    parser.add_argument(
+        "--key",
+        action="append",
+        dest="trusted_keys",
+        metavar="FINGERPRINT",
+        help="accept only signatures by this key (sha256:…) and its rotations; repeatable"
+        f" (default: the key history in the data directory, DIR/{HISTORY_FILE})",
+    )
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="parallel reads")
     return parser
+
+
+def trusted_keys(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """``--key``s, else the data directory's key history (the server's trust root), else None:
+    then each case's first chained key is trusted, as ``takan verify`` does."""
+    if args.trusted_keys:
+        return tuple(args.trusted_keys)
+    if args.database is not None:
+        return None
+    path = history_path(Path(args.data or DEFAULT_DATA) / SIGNING_KEY_FILE)
+    return read_history(path).fingerprints if path.is_file() else None
 
 
 def database_path(args: argparse.Namespace) -> Path:
@@ -134,12 +154,18 @@ class Totals:
 
 
 def _reindex_case(
-    storage: Storage, db: Database, case_id: str, accounts: Accounts, args: argparse.Namespace
+    storage: Storage,
+    db: Database,
+    case_id: str,
+    accounts: Accounts,
+    args: argparse.Namespace,
+    trusted: tuple[str, ...] | None,
 ) -> IndexedCase:
     verify_case(
         storage,
         case_id,
         require_signed_tail=not args.allow_unsigned_tail,
+        trusted_keys=trusted,
         workers=args.workers,
     )
     record = CaseRecord.from_entries(case_id, read_chain(storage, case_id))
@@ -157,7 +183,8 @@ def run_reindex(
     try:
         path = database_path(args)
         storage = open_archive(args, credentials)
-    except ValueError as exc:
+        trusted = trusted_keys(args)
+    except (ValueError, SigningKeyError) as exc:
         print(f"takan reindex: {exc}", file=sys.stderr)
         return 2
     try:
@@ -181,7 +208,7 @@ def run_reindex(
         totals, failed = Totals(), 0
         for case_id in cases:
             try:
-                totals.add(_reindex_case(storage, db, case_id, accounts, args))
+                totals.add(_reindex_case(storage, db, case_id, accounts, args, trusted))
             except IntegrityError as exc:
                 print(f"FAILED: case {case_id}: {exc.where}: {exc.reason} (skipped)", file=out)
                 failed += 1
@@ -198,6 +225,10 @@ def run_reindex(
         f" {totals.reports} reports",
         file=out,
     )
+    if trusted is None:
+        print("trusted: each case's first chained key (pass --key to name the server's)", file=out)
+    else:
+        print(f"trusted: {', '.join(trusted)} (and their chained rotations)", file=out)
     print(NOT_RESTORED, file=out)
     if accounts.restored:
         names = ", ".join(f"{name} ({role})" for name, role in sorted(accounts.restored.items()))

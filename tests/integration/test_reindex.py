@@ -15,7 +15,7 @@ from server.reports.publish import publish_report, read_report
 from server.security.passwords import check_password
 from server.store.db import Database
 from tests.conftest import USERS, LiveServer, running_server, user_password
-from tests.integration.evidence_helpers import object_files, publishing
+from tests.integration.evidence_helpers import chain, object_files, publishing
 from tests.integration.recorded_case import REPO, flip_byte, record_inspection, takan
 
 FORGED_ENDED_AT = "2020-01-01T00:00:00.000Z"
@@ -136,6 +136,7 @@ async def test_a_deleted_database_is_rebuilt_from_the_archive_and_every_case_is_
     code, out, err = await takan("reindex", "--data", str(data))
     assert code == 0, out + err
     assert "reindexed 2 of 2 cases" in out, out
+    assert "trusted: sha256:" in out, out  # the data directory's key history: the trust root
     assert "not restored: user passwords and sessions" in out, out
     assert "locked accounts made for names the chains cite: inspector1 (inspector)" in out, out
     for name, role in USERS.items():  # the locked inspector1 gets its password back
@@ -193,13 +194,14 @@ async def test_rows_edited_in_the_database_are_named_and_a_new_report_keeps_the_
         assert integrity["inspections"] == {inspection_id: "disagrees"}
         said = "\n".join(d["text"] for d in integrity["disagreements"])
         seq = concluded["chain_seq"]
+        [created] = [e.seq for e in await chain(server, case_id) if e.kind == "case_created"]
         for expected in (
             f"database says outcome fail; chain entry {seq} says pass",
             f"database says ended at {FORGED_ENDED_AT}; chain entry",
             "participant 1 (applicant) name '李四'; chain entry",
-            "database says address '伪造路 1 号'; chain entry 0 says '杭州市西湖区文三路 100 号'",
-            "database says title '伪造标题'; chain entry 0 says '新建厂房踏勘'",
-            "database says applicant name '李四'; chain entry 0 says '张三'",
+            f"database says address '伪造路 1 号'; chain entry {created} says '{case['address']}'",
+            f"database says title '伪造标题'; chain entry {created} says '新建厂房踏勘'",
+            f"database says applicant name '李四'; chain entry {created} says '张三'",
             f"database lacks inspection {deleted['inspection_id']}; chain entry",
         ):
             assert expected in said, (expected, said)
