@@ -108,12 +108,16 @@ class LiveServer(ApiClient):
         return self.app[SERVICES]
 
 
+def user_password(name: str) -> str:
+    return f"pw-{name}-secret"
+
+
 def add_users(data_dir: Path) -> dict[str, str]:
     passwords = {}
     db = Database(data_dir / "takan.sqlite3")
     try:
         for name, role in USERS.items():
-            passwords[name] = f"pw-{name}-secret"
+            passwords[name] = user_password(name)
             if db.user_by_name(name) is None:  # a restart on the same data dir keeps them
                 db.add_user(name, role, hash_password(passwords[name]), utc_iso(0))
     finally:

@@ -1,4 +1,4 @@
-"""The ``takan`` command: serve, and manage users."""
+"""The ``takan`` command: serve, verify, export, keys, reindex, and manage users."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 
 from server.cli.export import add_export_parser, run_export
 from server.cli.keys import add_key_parser, run_key
+from server.cli.reindex import add_reindex_parser, run_reindex
 from server.cli.verify import add_verify_parser, run_verify
 from server.clock import utc_iso
+from server.inspection.reindex import LOCKED_PASSWORD
 from server.security.passwords import hash_password
 from server.settings import Settings
 
@@ -66,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_verify_parser(commands)
     add_export_parser(commands)
     add_key_parser(commands)
+    add_reindex_parser(commands)
 
     user = commands.add_parser("user", help="manage users")
     user_commands = user.add_subparsers(dest="user_command", required=True)
@@ -81,7 +84,11 @@ def _add_user(settings: Settings, name: str, role: str, password: str) -> None:
 
     services = open_services(settings)
     try:
-        if services.db.user_by_name(name) is not None:
+        existing = services.db.user_by_name(name)
+        if existing is not None and existing.password_hash == LOCKED_PASSWORD:
+            services.db.unlock_user(existing.id, role, hash_password(password))  # reindexed
+            return
+        if existing is not None:
             raise SystemExit(f"takan: user {name!r} already exists")
         services.db.add_user(name, role, hash_password(password), utc_iso(services.clock.now()))
     finally:
@@ -129,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_export(args, credentials=credentials)
     if args.command == "key":
         return run_key(args)
+    if args.command == "reindex":
+        return run_reindex(args, credentials=credentials)
     if args.command == "user":
         password = sys.stdin.readline().rstrip("\n")
         if len(password) < 8:

@@ -3,6 +3,7 @@ audit trail, integrity, raw objects, replay events and the evidence package.
 
 Auditors and admins see every case, an inspector only their own (``inspections.visible_case``);
 nobody can change anything here. Every replay, verification and export is chained in the case.
+Integrity also cross-checks the database against the verified chain and names each difference.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from aiohttp import web
 
 from recorder import layout
 from recorder.canonical import parse_json
+from recorder.chain import ChainEntry, chain_where
 from recorder.errors import IntegrityError, ObjectNotFound, StorageError
 from recorder.export import (
     ExportError,
@@ -36,6 +38,8 @@ from server.clock import utc_iso
 from server.errors import BadRequest, CaseFlagged, Conflict, Forbidden, NotFound, TakanError
 from server.http.requests import json_body
 from server.inspection import inspections
+from server.inspection.chain_record import CaseRecord
+from server.inspection.cross_check import Disagreement, disagreements
 from server.security.auth import current_user, requester
 from server.security.tokens import SessionToken
 from server.services import SERVICES, Services
@@ -178,6 +182,7 @@ class Integrity:
     reason: str | None
     broken_inspection: str | None  # None with state "broken": the whole case
     report: VerifyReport | None
+    entries: tuple[ChainEntry, ...] = ()  # the verified chain, for the database's cross-check
 
 
 async def _settled_keys(services: Services, case_id: str) -> list[str]:
@@ -222,7 +227,25 @@ def _check(storage: Storage, case_id: str, trusted_keys: Collection[str]) -> Int
     except IntegrityError as exc:
         inspection_id = _implicated_inspection(storage, case_id, exc.where)
         return Integrity("broken", exc.where, exc.reason, inspection_id, None)
-    return Integrity("verified", None, None, None, report)
+    chain = tuple(
+        ChainEntry.from_json(parse_json(storage.get(key)))
+        for key in storage.list(layout.chain_prefix(case_id))
+    )
+    return Integrity("verified", None, None, None, report, chain)
+
+
+async def _disagreements(
+    services: Services, case_id: str, verified: tuple[ChainEntry, ...]
+) -> list[Disagreement]:
+    """What the database says otherwise than the verified chain. A row indexed for an entry
+    chained after the verified cut is no disagreement: those are read from the live chain."""
+    found = disagreements(services.db, CaseRecord.from_entries(case_id, verified))
+    if found:
+        _, later = await services.archive.chain_page(case_id, len(verified), 10**9)
+        if later:
+            chain = [*verified, *later]
+            found = disagreements(services.db, CaseRecord.from_entries(case_id, chain))
+    return found
 
 
 async def get_integrity(request: web.Request) -> web.Response:
@@ -236,26 +259,40 @@ async def get_integrity(request: web.Request) -> web.Response:
         result = await asyncio.to_thread(_check, view, case.case_id, trusted)
     except StorageError as exc:
         raise ArchiveUnavailable(f"the archive storage cannot be read: {exc}") from exc
+    found = []
+    if result.state == "verified":
+        found = await _disagreements(services, case.case_id, result.entries)
+    differing = {d.inspection_id for d in found}
+    state = "disagrees" if found else result.state
     per_inspection = {
         i.inspection_id: (
             "broken"
             if result.state == "broken" and result.broken_inspection in (None, i.inspection_id)
+            else "disagrees"
+            if i.inspection_id in differing
             else "verified"
         )
         for i in services.db.inspections_of_case(case.case_id)
     }
-    await services.archive.append(
-        case.case_id,
-        "verified",
-        {"by": user.username, "role": user.role, "state": result.state, "where": result.where},
-    )
+    where = result.where
+    if found and found[0].seq is not None:
+        where = chain_where(found[0].seq)
+    chained: dict[str, Any] = {"by": user.username, "role": user.role, "state": state}
+    chained["where"] = where
+    if result.state == "verified":
+        chained["disagreements"] = len(found)
+    await services.archive.append(case.case_id, "verified", chained)
     return web.json_response(
         {
             "case_id": case.case_id,
-            "state": result.state,
+            "state": state,
             "checked_at": utc_iso(services.clock.now()),
             "where": result.where,
             "reason": result.reason,
+            "database": "unchecked"
+            if result.state != "verified"
+            else state.replace("verified", "agrees"),
+            "disagreements": [d.to_json() for d in found],
             "inspections": per_inspection,
             "segments": sum(1 for k in keys if layout.parse_segment_key(case.case_id, k)),
             "chain_entries": sum(

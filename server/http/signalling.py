@@ -162,12 +162,11 @@ class SignallingConnection:
         await live.join(participant)
         self.participant, self.live = participant, live
         self.consented = inspection.consented_at is not None
-        db.add_participant(
-            inspection.inspection_id, participant_id, role, user_id, name, utc_iso(now)
-        )
+        joined_at = utc_iso(now)
+        db.add_participant(inspection.inspection_id, participant_id, role, user_id, name, joined_at)
         await self.audit(
             "rejoined" if resumed else "joined",
-            {"participant_id": participant_id, "role": role, "name": name},
+            {"participant_id": participant_id, "role": role, "name": name, "joined_at": joined_at},
         )
         if role == "applicant" and self.consented:
             await self._record(live)
@@ -228,11 +227,17 @@ class SignallingConnection:
         if participant is None or live is None:
             return
         if await live.leave(participant):
+            left_at = utc_iso(self.services.clock.now())
+            if live.ended:  # hung up by the end: left when the inspection ended, as chained
+                inspection = self.services.db.inspection(live.inspection_id)
+                left_at = (inspection.ended_at if inspection else None) or left_at
             self.services.db.participant_left(
-                participant.participant_id, utc_iso(self.services.clock.now())
+                live.inspection_id, participant.participant_id, left_at
             )
             if not live.ended:
-                await self.audit("left", {"participant_id": participant.participant_id})
+                await self.audit(
+                    "left", {"participant_id": participant.participant_id, "left_at": left_at}
+                )
             await live.broadcast({"type": "presence", "participants": live.presence()})
 
     async def audit(self, kind: str, body: dict[str, Any]) -> None:
@@ -252,11 +257,16 @@ class SignallingConnection:
     async def on_consent(
         self, message: ClientMessage, p: Participant, live: LiveInspection
     ) -> None:
-        self.services.db.record_consent(live.inspection_id, utc_iso(self.services.clock.now()))
+        consented_at = utc_iso(self.services.clock.now())
+        self.services.db.record_consent(live.inspection_id, consented_at)
         self.consented = True
         await self.audit(
             "consented",
-            {"participant_id": p.participant_id, "lang": message.get("lang") or "zh-CN"},
+            {
+                "participant_id": p.participant_id,
+                "lang": message.get("lang") or "zh-CN",
+                "consented_at": consented_at,
+            },
         )
         await self._record(live)
         await live.broadcast({"type": "presence", "participants": live.presence()})

@@ -161,6 +161,7 @@ async def annotate(
             "snapshot_id": snapshot.snapshot_id,
             "inspection_id": snapshot.inspection_id,
             "by": user.username,
+            "created_at": created_at,
         },
     )
     services.db.conn.execute(

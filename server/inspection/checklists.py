@@ -344,7 +344,7 @@ async def mark(
             "by": user.username,
         },
     )
-    marked_at = utc_iso(services.clock.now())
+    marked_at = entry.at
     services.db.conn.execute(
         "INSERT INTO checklist_marks (inspection_id, item_id, done, note, marked_by, marked_at,"
         " snapshot_ids) VALUES (?, ?, ?, ?, ?, ?, ?)"

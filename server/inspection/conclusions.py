@@ -16,7 +16,7 @@ from typing import Any
 from recorder.conclusion import MAX_REASON, OUTCOMES, Conclusion
 from server.clock import utc_iso
 from server.errors import BadRequest, Conflict
-from server.inspection import inspections
+from server.inspection import checklists, inspections
 from server.inspection.evidence_access import owned_inspection
 from server.security.tokens import SessionToken
 from server.services import Services
@@ -103,7 +103,17 @@ async def conclude(
             refers_to=in_force,
         )
         signed = conclusion.signed_body(services.archive.signer)
-        entry = await services.archive.append(inspection.case_id, "conclusion", signed)
+        # The checklist it was reached against, as the report shows it (templates change).
+        template = checklists.template_of(services, inspection)
+        checklist = {
+            "template_id": template.template_id,
+            "version": template.version,
+            "name": template.name,
+            "items": [item.to_json() for item in template.items],
+        }
+        entry = await services.archive.append(
+            inspection.case_id, "conclusion", {**signed, "checklist": checklist}
+        )
         services.db.conn.execute(
             "UPDATE inspections SET outcome = ?, concluded_at = ?, conclusion_reason = ?,"
             " conclusion_seq = ? WHERE inspection_id = ?",

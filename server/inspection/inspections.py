@@ -60,6 +60,11 @@ def _coordinate(body: dict[str, Any], name: str, limit: float) -> float | None:
     return float(value)
 
 
+def coordinate_text(value: float | None) -> str | None:
+    """A site coordinate as the chain holds it: the shortest decimal that reads back as it."""
+    return None if value is None else repr(value)
+
+
 async def create_case(services: Services, user: SessionToken, body: dict[str, Any]) -> Case:
     case_id = body.get("case_id")
     if not isinstance(case_id, str):
@@ -87,7 +92,11 @@ async def create_case(services: Services, user: SessionToken, body: dict[str, An
             "title": case.title,
             "address": case.address,
             "applicant_name": case.applicant_name,
+            "applicant_phone": case.applicant_phone,
             "case_type": case.case_type,
+            "site_lat": coordinate_text(case.site_lat),
+            "site_lon": coordinate_text(case.site_lon),
+            "created_at": case.created_at,
         },
     )
     logger.info("case created", extra={"case_id": case.case_id})
@@ -173,6 +182,7 @@ async def create_inspection(
             "by": user.username,
             "invite_expires_at": utc_iso(inspection.invite_expires_at),
             "scheduled_at": inspection.scheduled_at,
+            "created_at": inspection.created_at,
         },
     )
     logger.info(
@@ -209,7 +219,9 @@ async def end_inspection(services: Services, inspection_id: str, by: str) -> str
 
     async def close() -> None:
         await services.live.end(inspection_id, f"ended by {by}")
-        await services.archive.finish_inspection(inspection.case_id, inspection_id, {"by": by})
+        await services.archive.finish_inspection(
+            inspection.case_id, inspection_id, {"by": by, "ended_at": now}
+        )
 
     await asyncio.shield(asyncio.ensure_future(close()))
     logger.info("inspection ended", extra={"inspection_id": inspection_id})

@@ -101,7 +101,7 @@ async def record_location(
             "distance_m": None if distance is None else decimal_text(distance, 1),
         },
     )
-    received_at = utc_iso(services.clock.now())
+    received_at = entry.at
     services.db.conn.execute(
         "INSERT INTO locations (inspection_id, lat, lon, accuracy_m, fix_at, received_at,"
         " chain_seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -230,6 +230,7 @@ async def issue_challenge(
             "kind": kind,
             "prompt": challenge.prompt,
             "by": by,
+            "issued_at": challenge.issued_at,
         },
     )
     services.db.conn.execute(
@@ -264,6 +265,7 @@ async def mark_shown(
             "inspection_id": inspection_id,
             "challenge_id": challenge_id,
             "response_ms": shown.response_ms,
+            "shown_at": shown_at,
         },
     )
     services.db.conn.execute(
@@ -295,6 +297,7 @@ async def judge(
             "judgement": judgement,
             "note": note,
             "by": by,
+            "judged_at": judged_at,
         },
     )
     services.db.conn.execute(

@@ -1,13 +1,13 @@
-"""What a report says, read from the database and the archive: the chain's conclusions and
-manifest, the inspection's rows, the snapshots (checked against their recorded SHA-256, then
-shrunk to thumbnails)."""
+"""What a report says, read from the chain and the archive (never from the database's copies):
+the case, the inspection's times, participants, site checks, checklist, conclusions and manifest
+as chained, the snapshots checked against their recorded SHA-256, then shrunk to thumbnails."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -17,8 +17,14 @@ from recorder.chain import ChainEntry
 from recorder.manifest import Manifest
 from server.errors import Conflict, NotFound
 from server.inspection import checklists
-from server.inspection.snapshots import SnapshotRecord, snapshots_of
-from server.live.site_checks import challenges_of
+from server.inspection.chain_record import (
+    CaseFacts,
+    CaseRecord,
+    ConclusionFacts,
+    InspectionFacts,
+    MarkFacts,
+    SnapshotFacts,
+)
 from server.reports.html import (
     AnnotationRef,
     ChallengeResult,
@@ -31,7 +37,7 @@ from server.reports.html import (
     SnapshotEvidence,
 )
 from server.services import Services
-from server.store.db import Inspection
+from server.store.db import Case, Inspection
 
 CHAIN_PAGE = 500
 THUMBNAIL_WIDTH = 640
@@ -44,8 +50,10 @@ class ReportError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ChainFacts:
-    """What the case's chain says about one inspection."""
+    """What the case's chain says about one inspection: everything a report shows."""
 
+    case: CaseFacts | None
+    inspection: InspectionFacts | None
     conclusions: tuple[ConclusionEvent, ...]
     manifest: ChainEntry | None
     reported_versions: tuple[int, ...]
@@ -54,69 +62,62 @@ class ChainFacts:
 # reading the chain
 
 
-def _conclusion(entry: ChainEntry) -> ConclusionEvent:
-    body = entry.body
-    refers_to = body.get("refers_to")
+def _conclusion(facts: ConclusionFacts) -> ConclusionEvent:
     return ConclusionEvent(
-        chain_seq=entry.seq,
-        outcome=str(body.get("outcome", "")),
-        reason=str(body.get("reason", "")),
-        by=str(body.get("by", "")),
-        at=str(body.get("at", entry.at)),
-        signature=str(body.get("signature", "")),
-        key_fingerprint=str(body.get("key_fingerprint", "")),
-        refers_to=refers_to if isinstance(refers_to, int) else None,
+        chain_seq=facts.seq,
+        outcome=facts.outcome,
+        reason=facts.reason,
+        by=facts.by,
+        at=facts.at,
+        signature=facts.signature,
+        key_fingerprint=facts.key_fingerprint,
+        refers_to=facts.refers_to,
     )
 
 
 async def chain_facts(services: Services, case_id: str, inspection_id: str) -> ChainFacts:
-    conclusions: list[ConclusionEvent] = []
-    manifest: ChainEntry | None = None
-    versions: list[int] = []
-    offset = 0
+    entries: list[ChainEntry] = []
     while True:
-        total, entries = await services.archive.chain_page(case_id, offset, CHAIN_PAGE)
-        for entry in entries:
-            if entry.body.get("inspection_id") != inspection_id:
-                continue
-            if entry.kind == "conclusion":
-                conclusions.append(_conclusion(entry))
-            elif entry.kind == "manifest":
-                manifest = entry  # the last one: an inspection is finished once
-            elif entry.kind == "report" and isinstance(entry.body.get("version"), int):
-                versions.append(entry.body["version"])
-        offset += len(entries)
-        if not entries or offset >= total:
-            return ChainFacts(tuple(conclusions), manifest, tuple(versions))
+        total, page = await services.archive.chain_page(case_id, len(entries), CHAIN_PAGE)
+        entries += page
+        if not page or len(entries) >= total:
+            break
+    record = CaseRecord.from_entries(case_id, entries)
+    inspection = record.inspection(inspection_id)
+    if inspection is None:
+        return ChainFacts(record.case, None, (), None, ())
+    manifest = None if inspection.manifest_seq is None else entries[inspection.manifest_seq]
+    return ChainFacts(
+        case=record.case,
+        inspection=inspection,
+        conclusions=tuple(_conclusion(c) for c in inspection.conclusions),
+        manifest=manifest,
+        reported_versions=tuple(r.version for r in inspection.reports),
+    )
 
 
-# reading the database
-
-
-def _username(services: Services, user_id: int | None, cache: dict[int, str]) -> str:
-    if user_id is None:
-        return ""
-    if user_id not in cache:
-        user = services.db.user_by_id(user_id)
-        cache[user_id] = user.username if user else f"#{user_id}"
-    return cache[user_id]
-
-
-def _checklist(services: Services, inspection: Inspection) -> tuple[str, int, list[ChecklistLine]]:
-    """The template's items with their marks, then marks of items the template no longer has."""
-    template = checklists.template_of(services, inspection)
-    marks = checklists.marks_of(services, inspection.inspection_id)
+def _checklist(
+    services: Services, inspection: Inspection, facts: InspectionFacts
+) -> tuple[str, int | None, list[ChecklistLine]]:
+    """The chained template's items with their chained marks, then marks of items it lacks."""
+    marks = {mark.item_id: mark for mark in facts.marks}
+    conclusion = facts.conclusion
+    chained = conclusion.checklist if conclusion is not None else None
+    if chained is not None:
+        name, version = chained.name, chained.version
+        items = [(i.item_id, i.text, i.required_photos) for i in chained.items]
+    else:  # a conclusion chained before conclusions carried their checklist
+        template = checklists.template_of(services, inspection)
+        name, version = template.name, template.version
+        items = [(i.item_id, i.text, i.required_photos) for i in template.items]
     lines = [
-        _line(item.item_id, item.text, item.required_photos, marks.pop(item.item_id, None))
-        for item in template.items
+        _line(item_id, text, photos, marks.pop(item_id, None)) for item_id, text, photos in items
     ]
     lines += [_line(item_id, item_id, 0, mark) for item_id, mark in sorted(marks.items())]
-    return template.name, template.version, lines
+    return name, version, lines
 
 
-def _line(
-    item_id: str, text: str, required_photos: int, mark: checklists.Mark | None
-) -> ChecklistLine:
+def _line(item_id: str, text: str, required_photos: int, mark: MarkFacts | None) -> ChecklistLine:
     if mark is None:
         return ChecklistLine(item_id, text, required_photos, None, "", "", None)
     return ChecklistLine(
@@ -126,7 +127,7 @@ def _line(
         done=mark.done,
         note=mark.note,
         marked_by=mark.by,
-        marked_at=mark.marked_at,
+        marked_at=mark.marked_at.at,
         photos=mark.snapshot_ids,
     )
 
@@ -160,18 +161,11 @@ def thumbnail_jpeg(png: bytes, width: int = THUMBNAIL_WIDTH) -> bytes:
     return bytes(encoded)
 
 
-def _annotations(services: Services, inspection_id: str) -> dict[str, tuple[AnnotationRef, ...]]:
-    """The annotations of the inspection's snapshots, by snapshot id."""
+def _annotations(facts: InspectionFacts) -> dict[str, tuple[AnnotationRef, ...]]:
+    """The chained annotations of the inspection's snapshots, by snapshot id."""
     found: dict[str, list[AnnotationRef]] = {}
-    for row in services.db.conn.execute(
-        "SELECT a.annotation_id, a.snapshot_id, a.sha256 FROM annotations a"
-        " JOIN snapshots s ON s.snapshot_id = a.snapshot_id"
-        " WHERE s.inspection_id = ? ORDER BY a.created_at, a.annotation_id",
-        (inspection_id,),
-    ).fetchall():
-        found.setdefault(row["snapshot_id"], []).append(
-            AnnotationRef(row["annotation_id"], row["sha256"])
-        )
+    for a in sorted(facts.annotations, key=lambda a: (a.created_at.at, a.annotation_id)):
+        found.setdefault(a.snapshot_id, []).append(AnnotationRef(a.annotation_id, a.sha256))
     return {snapshot_id: tuple(refs) for snapshot_id, refs in found.items()}
 
 
@@ -180,7 +174,7 @@ def _checked_thumbnail(key: str, png: bytes, sha256: str) -> bytes:
 
 
 async def _load_snapshot(
-    archive: Archive, record: SnapshotRecord, annotations: tuple[AnnotationRef, ...]
+    archive: Archive, record: SnapshotFacts, annotations: tuple[AnnotationRef, ...]
 ) -> SnapshotEvidence:
     png = await archive.read_object(record.key)
     thumbnail = await asyncio.to_thread(_checked_thumbnail, record.key, png, record.sha256)
@@ -196,7 +190,7 @@ async def _load_snapshot(
         lat=record.lat,
         lon=record.lon,
         taken_by=record.by,
-        chain_seq=record.chain_seq,
+        chain_seq=record.seq,
         thumbnail_jpeg=thumbnail,
         annotations=annotations,
     )
@@ -221,58 +215,84 @@ async def _manifest_summary(archive: Archive, entry: ChainEntry) -> ManifestSumm
     )
 
 
+def chained_case(indexed: Case, facts: CaseFacts) -> Case:
+    """The case as the chain states it (the database's row only says whose it is)."""
+    site = facts.site()
+    return replace(
+        indexed,
+        title=facts.title,
+        address=facts.address,
+        applicant_name=facts.applicant_name,
+        applicant_phone=facts.applicant_phone,
+        case_type=facts.case_type,
+        site_lat=site[0] if site else None,
+        site_lon=site[1] if site else None,
+        created_at=facts.created_at.at,
+    )
+
+
+def chained_inspection(indexed: Inspection, facts: InspectionFacts) -> Inspection:
+    """The inspection as the chain states it."""
+    conclusion = facts.conclusion
+    return replace(
+        indexed,
+        status=facts.status,
+        created_at=facts.created_at.at,
+        ended_at=facts.ended_at.at if facts.ended_at else None,
+        consented_at=facts.consented_at.at if facts.consented_at else None,
+        outcome=conclusion.outcome if conclusion else None,
+        concluded_at=conclusion.at if conclusion else None,
+        conclusion_reason=conclusion.reason if conclusion else None,
+        conclusion_seq=conclusion.seq if conclusion else None,
+        scheduled_at=facts.scheduled_at,
+    )
+
+
 async def gather(
     services: Services, inspection: Inspection, facts: ChainFacts, version: int, now: str
 ) -> ReportContent:
-    """Everything the report says. The database is read on the loop (its connection is the
-    server's one); hashing and thumbnails run in a thread."""
-    case = services.db.case(inspection.case_id)
-    if case is None:
-        raise NotFound(f"case '{inspection.case_id}' does not exist")
+    """Everything the report says, from the chain's values: the database only names the case
+    and inspection whose entries are read. Hashing and thumbnails run in a thread."""
+    indexed_case = services.db.case(inspection.case_id)
+    if indexed_case is None or facts.case is None or facts.inspection is None:
+        raise NotFound(f"the chain of case '{inspection.case_id}' does not hold this inspection")
     if facts.manifest is None:
         raise Conflict("the inspection's manifest is not signed yet: end the inspection first")
-    names: dict[int, str] = {}
-    conn = services.db.conn
-    insp_id = inspection.inspection_id
+    chained = facts.inspection
     participants = tuple(
-        Participant(p["role"], p["display_name"], p["joined_at"], p["left_at"])
-        for p in services.db.participants(insp_id)
+        Participant(p.role, p.display_name, p.joined_at.at, p.left_at.at if p.left_at else None)
+        for p in chained.participants
     )
     locations = tuple(
-        LocationFix(
-            r["lat"], r["lon"], r["accuracy_m"], r["fix_at"], r["received_at"], r["chain_seq"]
-        )
-        for r in conn.execute(
-            "SELECT * FROM locations WHERE inspection_id = ? ORDER BY id", (insp_id,)
-        ).fetchall()
+        LocationFix(f.lat, f.lon, f.accuracy_m, f.fix_at, f.received_at, f.seq)
+        for f in chained.locations
     )
     challenges = tuple(
         ChallengeResult(
             kind=c.kind,
             prompt=c.prompt,
-            issued_by=_username(services, c.issued_by, names),
-            issued_at=c.issued_at,
-            shown_at=c.shown_at,
+            issued_by=c.by,
+            issued_at=c.issued_at.at,
+            shown_at=c.shown_at.at if c.shown_at else None,
             judgement=c.judgement,
-            judged_at=c.judged_at,
+            judged_at=c.judged_at.at if c.judged_at else None,
             note=c.note,
         )
-        for c in challenges_of(services.db, insp_id)
+        for c in sorted(chained.challenges, key=lambda c: c.issued_at.at)
     )
-    template_name, template_version, checklist = _checklist(services, inspection)
-    annotations = _annotations(services, insp_id)
-    inspector = _username(services, inspection.created_by, names)
+    template_name, template_version, checklist = _checklist(services, inspection, chained)
+    annotations = _annotations(chained)
     snapshots = [
         await _load_snapshot(services.archive, record, annotations.get(record.snapshot_id, ()))
-        for record in snapshots_of(services, insp_id)
+        for record in sorted(chained.snapshots, key=lambda s: (s.taken_at, s.seq))
     ]
     manifest = await _manifest_summary(services.archive, facts.manifest)
     return ReportContent(
         version=version,
         generated_at=now,
-        case=case,
-        inspection=inspection,
-        inspector=inspector,
+        case=chained_case(indexed_case, facts.case),
+        inspection=chained_inspection(inspection, chained),
+        inspector=chained.created_by,
         participants=participants,
         locations=locations,
         challenges=challenges,

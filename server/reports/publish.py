@@ -185,7 +185,12 @@ async def publish_report(services: Services, inspection_id: str) -> ReportRecord
         entries = {}
         for report_format, data in (("html", html_bytes), ("pdf", pdf_bytes)):
             key = layout.report_key(case_id, inspection_id, version, report_format)
-            body = {"inspection_id": inspection_id, "version": version, "format": report_format}
+            body = {
+                "inspection_id": inspection_id,
+                "version": version,
+                "format": report_format,
+                "generated_at": now,
+            }
             entries[report_format] = await services.archive.store_object(
                 case_id, key, data, "report", body
             )

@@ -296,6 +296,13 @@ class Database:
         ).fetchone()
         return User(**dict(row)) if row else None
 
+    def unlock_user(self, user_id: int, role: str, password_hash: str) -> None:
+        """Give an account (one ``takan reindex`` restored locked) its role and password."""
+        self._conn.execute(
+            "UPDATE users SET role = ?, password_hash = ? WHERE id = ?",
+            (role, password_hash, user_id),
+        )
+
     def count_users(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM users").fetchone()[0])
 
@@ -424,10 +431,11 @@ class Database:
             (inspection_id, participant_id, role, user_id, display_name, now),
         )
 
-    def participant_left(self, participant_id: str, now: str) -> None:
+    def participant_left(self, inspection_id: str, participant_id: str, now: str) -> None:
         self._conn.execute(
-            "UPDATE participants SET left_at = ? WHERE participant_id = ? AND left_at IS NULL",
-            (now, participant_id),
+            "UPDATE participants SET left_at = ?"
+            " WHERE inspection_id = ? AND participant_id = ? AND left_at IS NULL",
+            (now, inspection_id, participant_id),
         )
 
     def participants(self, inspection_id: str) -> list[dict[str, Any]]:

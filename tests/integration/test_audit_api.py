@@ -196,6 +196,7 @@ async def test_case_detail_integrity_objects_and_replay_of_a_recorded_case(
         "role": "auditor",
         "state": "verified",
         "where": None,
+        "disagreements": 0,
     }
 
     # Raw objects: the stored bytes, typed by suffix.

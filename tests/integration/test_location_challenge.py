@@ -235,6 +235,7 @@ async def test_code_challenge_shown_and_judged_is_audited_with_response_time(
             "kind": "code",
             "prompt": code,
             "by": "inspector1",
+            "issued_at": issued["issued_at"],
         }
     ]
     assert of_kind(entries, "challenge_shown") == [
@@ -242,6 +243,7 @@ async def test_code_challenge_shown_and_judged_is_audited_with_response_time(
             "inspection_id": invite["inspection_id"],
             "challenge_id": challenge_id,
             "response_ms": shown["response_ms"],
+            "shown_at": shown["shown_at"],
         }
     ]
     assert of_kind(entries, "challenge_judged") == [
@@ -251,6 +253,7 @@ async def test_code_challenge_shown_and_judged_is_audited_with_response_time(
             "judgement": "passed",
             "note": "看清了",
             "by": "inspector1",
+            "judged_at": judged["judged_at"],
         }
     ]
 

@@ -68,7 +68,7 @@ function participants(list) {
 function integrityCell(inspection) {
   if (!integrity) return h('td', { class: 'ev-state', 'data-state': 'pending' }, integrityError ? '?' : t('case.verifying'));
   const state = integrity.inspections?.[inspection.inspection_id] ?? (inspection.status === 'active' ? 'pending' : integrity.state);
-  const text = state === 'verified' ? t('case.verified') : state === 'broken' ? t('case.broken') : '–';
+  const text = state === 'verified' ? t('case.verified') : state === 'broken' ? t('case.broken') : state === 'disagrees' ? t('case.disagrees_short') : '–';
   const where = state === 'broken' && integrity.where ? h('div', { class: 'small mono' }, integrity.where) : null;
   return h('td', { class: 'ev-state', 'data-state': state }, text, where);
 }
@@ -115,7 +115,9 @@ function renderIntegrity() {
   const box = $('integrity');
   const where = $('integrity-where');
   const detail = $('integrity-detail');
+  const differences = $('integrity-disagreements');
   where.hidden = true;
+  differences.hidden = true;
   if (integrityError) {
     box.dataset.state = 'error';
     box.textContent = t('case.integrity_failed', { reason: integrityError });
@@ -128,7 +130,12 @@ function renderIntegrity() {
     return;
   }
   box.dataset.state = integrity.state;
-  box.textContent = integrity.state === 'verified' ? t('case.verified') : t('case.broken');
+  box.textContent = { verified: t('case.verified'), disagrees: t('case.disagrees') }[integrity.state] ?? t('case.broken');
+  if (integrity.disagreements?.length) {
+    // The database is an index of the chain: every row that says otherwise is named.
+    $('disagreement-list').replaceChildren(...integrity.disagreements.map((d) => h('li', { 'data-seq': d.seq ?? '' }, d.text)));
+    differences.hidden = false;
+  }
   if (integrity.state === 'broken') {
     where.textContent = t('case.broken_where', { where: integrity.where ?? '?', reason: integrity.reason ?? '' });
     where.hidden = false;
