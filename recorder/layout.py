@@ -10,6 +10,8 @@ Everything of a case is under ``cases/{case_id}/``::
     inspections/{inspection_id}/snapshots/{snapshot_id}.png   a snapshot, as decoded (PNG)
     inspections/{inspection_id}/annotations/{annotation_id}.json   an overlay on a snapshot
     inspections/{inspection_id}/reports/{version:03d}.html|.pdf    a generated report
+    timestamps/{tsa_id}/checkpoints/{seq:012d}.tsr            RFC 3161 reply over a checkpoint
+    timestamps/{tsa_id}/inspections/{inspection_id}/manifest.tsr   ... over a manifest
 
 IDs are validated before they become part of a key, so no key can leave its case's prefix.
 """
@@ -22,6 +24,7 @@ CASE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 INSPECTION_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 HEX64_PATTERN = re.compile(r"[0-9a-f]{64}")
 OBJECT_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
+TSA_ID_PATTERN = re.compile(r"[0-9a-f]{16}")
 REPORT_FORMATS = ("html", "pdf")
 MAX_REPORT_VERSION = 999
 TRACKS = ("applicant-video", "applicant-audio", "inspector-audio")
@@ -50,6 +53,10 @@ _ANNOTATION_KEY = re.compile(
 _REPORT_KEY = re.compile(
     r"cases/" + _CASE + r"/inspections/(?P<insp>[0-9a-f]{32})/reports/"
     r"(?P<version>[0-9]{3})\.(?P<format>html|pdf)"
+)
+_TIMESTAMP_KEY = re.compile(
+    r"cases/" + _CASE + r"/timestamps/(?P<tsa>[0-9a-f]{16})/"
+    r"(?:checkpoints/(?P<seq>[0-9]{12})|inspections/(?P<insp>[0-9a-f]{32})/manifest)\.tsr"
 )
 
 
@@ -223,3 +230,25 @@ def parse_report_key(case_id: str, key: str) -> tuple[str, int, str] | None:
     if not match or match["case"] != case_id or match["version"] == "000":
         return None
     return match["insp"], int(match["version"]), match["format"]
+
+
+def timestamp_key(case_id: str, tsa_id: str, document_key: str) -> str:
+    """Key of the timestamp token by TSA ``tsa_id`` over a checkpoint or a manifest of the case."""
+    if not isinstance(tsa_id, str) or not TSA_ID_PATTERN.fullmatch(tsa_id):
+        raise ValueError(f"tsa_id {tsa_id!r} must be 16 lower-case hex digits")
+    base = f"{case_prefix(case_id)}timestamps/{tsa_id}/"
+    if (seq := parse_checkpoint_key(case_id, document_key)) is not None:
+        return f"{base}checkpoints/{seq:012d}.tsr"
+    if (inspection_id := parse_manifest_key(case_id, document_key)) is not None:
+        return f"{base}inspections/{inspection_id}/manifest.tsr"
+    raise ValueError(f"{document_key!r} is not a checkpoint or manifest of case {case_id!r}")
+
+
+def parse_timestamp_key(case_id: str, key: str) -> tuple[str, str] | None:
+    """``(tsa_id, key of the stamped checkpoint or manifest)`` of a token key of this case."""
+    match = _TIMESTAMP_KEY.fullmatch(key)
+    if not match or match["case"] != case_id:
+        return None
+    if match["seq"] is not None:
+        return match["tsa"], checkpoint_key(case_id, int(match["seq"]))
+    return match["tsa"], manifest_key(case_id, match["insp"])

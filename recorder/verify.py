@@ -34,6 +34,13 @@ from recorder.manifest import (
 from recorder.signing import PUBLIC_KEY_SIZE
 from recorder.storage import Storage, object_digest
 from recorder.tail import FLAG_KINDS, flag_reason, flag_span
+from recorder.timestamps import (
+    TIMESTAMP_FAILED_KIND,
+    UNSIGNED_TAIL_KINDS,
+    TsaTrust,
+    VerifiedTimestamp,
+    verify_timestamps,
+)
 
 DEFAULT_WORKERS = 4
 KEY_KINDS = ("signing_key", "key_rotated")
@@ -87,6 +94,9 @@ class VerifyReport:
     storage: str = ""
     signers: list[KeyUse] = field(default_factory=list)
     pinned: bool = False  # True when the trusted keys were given, not taken from the chain
+    timestamps: list[VerifiedTimestamp] = field(default_factory=list)
+    timestamp_failures: int = 0  # ``timestamp_failed`` entries: a TSA that did not answer
+    unsigned_timestamps: int = 0  # timestamp entries after the last signature
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +178,7 @@ def verify_case(
     require_signed_tail: bool = True,
     trusted_keys: Collection[str] | None = None,
     workers: int = DEFAULT_WORKERS,
+    tsa_trust: TsaTrust | None = None,
 ) -> VerifyReport:
     """Verify everything stored for ``case_id``; IntegrityError on the first failure.
 
@@ -176,22 +187,31 @@ def verify_case(
     trusts the first key the chain records, and its rotations (the report names every key, to
     compare with ``GET /api/keys``). Every signature (checkpoint, manifest, conclusion) must be
     by a trusted key that the chain recorded at or before what it signs and had not rotated
-    away from. With ``require_signed_tail`` the last chain entry must be covered by a
-    checkpoint or manifest.
+    away from. With ``require_signed_tail`` every chain entry but timestamps must be
+    covered by a checkpoint or manifest. ``tsa_trust``: the certificates timestamp tokens are
+    checked against (a token they do not cover is reported as not checked).
     """
     layout.check_case_id(case_id)
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     try:
-        return _Verifier(storage, case_id, pool).run(require_signed_tail, trusted_keys)
+        verifier = _Verifier(storage, case_id, pool, tsa_trust)
+        return verifier.run(require_signed_tail, trusted_keys)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # a failure need not hash the rest
 
 
 class _Verifier:
-    def __init__(self, storage: Storage, case_id: str, pool: ThreadPoolExecutor) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        case_id: str,
+        pool: ThreadPoolExecutor,
+        tsa_trust: TsaTrust | None = None,
+    ) -> None:
         self.storage = storage
         self.case_id = case_id
         self.pool = pool
+        self.tsa_trust = tsa_trust
         self._digests: dict[str, Future[tuple[str, int] | Exception]] = {}
 
     def _map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R | Exception]:
@@ -222,11 +242,12 @@ class _Verifier:
         ]
         verify_entries(entries, case_id=self.case_id, anchors=anchors)
         signed_by = {a.seq: a for a in anchors}
-        last = entries[-1].seq
-        if require_signed_tail and last not in signed_by:
-            latest = max(signed_by, default=None)
+        latest = max(signed_by, default=None)
+        tail = [e for e in entries if latest is None or e.seq > latest]
+        unsigned = [e.seq for e in tail if e.kind not in UNSIGNED_TAIL_KINDS]
+        if require_signed_tail and unsigned:
             raise IntegrityError(
-                chain_where(last),
+                chain_where(unsigned[-1]),
                 "not covered by a signed checkpoint or manifest (the last signed entry is "
                 + ("none" if latest is None else f"{latest}")
                 + ")",
@@ -243,9 +264,20 @@ class _Verifier:
         for key, manifest in manifests.items():
             self._check_manifest(key, manifest, segments)
         self._check_objects(references, {*listing.segments, *listing.others, *recorded_only})
+        signed_documents = {key: canonical_json(value) for key, (_, value, _) in documents.items()}
+        timestamps = verify_timestamps(
+            self.case_id, entries, signed_documents, self.storage.get, self.tsa_trust
+        )
         report = self._report(entries, segments, checkpoints, manifests, signed_by, used_keys)
         signers = self._key_uses(key_records, checkpoints, manifests, entries)
-        return dataclasses.replace(report, signers=signers, pinned=trusted_keys is not None)
+        return dataclasses.replace(
+            report,
+            signers=signers,
+            pinned=trusted_keys is not None,
+            timestamps=timestamps,
+            timestamp_failures=sum(1 for e in entries if e.kind == TIMESTAMP_FAILED_KIND),
+            unsigned_timestamps=len(tail) - len(unsigned),
+        )
 
     # listing and loading
 

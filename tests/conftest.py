@@ -24,6 +24,7 @@ from server.services import SERVICES, Services
 from server.settings import Settings
 from server.store.db import Database
 from tests.s3server import S3Server, free_port, localstack_missing
+from tests.tsa_server import LocalTsa, TsaCerts, make_tsa_certs
 
 USERS = {
     "inspector1": "inspector",
@@ -201,3 +202,27 @@ async def live_server_s3(tmp_path: Path, s3_server: S3Server) -> AsyncIterator[S
     bucket = new_bucket()
     async with running_server(tmp_path / "data", s3_server.url(bucket)) as server:
         yield S3LiveServer(server, s3_server.storage(bucket), bucket)
+
+
+# A local RFC 3161 timestamp authority (tests/tsa_server.py): certificates once per session.
+
+
+@pytest.fixture(scope="session")
+def tsa_certs(tmp_path_factory: pytest.TempPathFactory) -> TsaCerts:
+    return make_tsa_certs(tmp_path_factory.mktemp("tsa-certs"))
+
+
+@pytest.fixture(scope="session")
+def other_tsa_certs(tmp_path_factory: pytest.TempPathFactory) -> TsaCerts:
+    """Another TSA under a root of its own, which no test trusts."""
+    return make_tsa_certs(tmp_path_factory.mktemp("other-tsa-certs"), "Other TSA", "Other Root CA")
+
+
+@pytest.fixture
+async def local_tsa(tsa_certs: TsaCerts, tmp_path: Path) -> AsyncIterator[LocalTsa]:
+    tsa = LocalTsa(tsa_certs, tmp_path / "tsa")
+    await tsa.start()
+    try:
+        yield tsa
+    finally:
+        await tsa.stop()

@@ -17,6 +17,7 @@ from recorder.errors import IntegrityError, StorageError
 from recorder.layout import check_case_id
 from recorder.storage import LocalStorage, Storage
 from recorder.storage_url import open_storage
+from recorder.timestamps import load_tsa_trust
 from recorder.verify import DEFAULT_WORKERS, VerifyReport, verify_case
 from recorder.zip_storage import ZipStorage
 from server.settings import ARCHIVE_DIR
@@ -51,6 +52,15 @@ def add_verify_parser(
         "--allow-unsigned-tail",
         action="store_true",
         help="accept chain entries after the last signed checkpoint (a recording cut short)",
+    )
+    parser.add_argument(
+        "--tsa-cert",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="check timestamp tokens against this TSA root CA certificate (PEM; may also hold"
+        " intermediates and the TSA's own certificate); repeatable",
     )
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="parallel reads")
     return parser
@@ -107,6 +117,11 @@ def run_verify(
     credentials: S3Credentials | None = None,
 ) -> int:
     """``credentials``: for a minio:// ``--storage`` URL that carries none."""
+    try:
+        tsa_trust = load_tsa_trust(args.tsa_cert)
+    except ValueError as exc:
+        print(f"takan verify: --tsa-cert {exc}", file=sys.stderr)
+        return 2
     with contextlib.ExitStack() as stack:
         try:
             storage, case_id = _open(args, stack, credentials)
@@ -126,6 +141,7 @@ def run_verify(
                 require_signed_tail=not args.allow_unsigned_tail,
                 trusted_keys=args.trusted_keys,
                 workers=args.workers,
+                tsa_trust=tsa_trust,
             )
         except IntegrityError as exc:
             print(f"FAILED: {exc.where}: {exc.reason}", file=out)
@@ -203,4 +219,33 @@ def format_report(report: VerifyReport) -> str:
         lines.append(f"      sha256 {s.sha256 or '-'}")
     if len(report.snapshots) > 50:
         lines.append(f"    … and {len(report.snapshots) - 50} more")
+    lines.extend(_timestamp_lines(report))
     return "\n".join(lines) + "\n"
+
+
+def _timestamp_lines(report: VerifyReport) -> list[str]:
+    stamps = report.timestamps
+    unchecked = [t for t in stamps if not t.checked]
+    head = f"  timestamps   {len(stamps)}"
+    if stamps:
+        head += (
+            f" ({len(stamps) - len(unchecked)} checked against --tsa-cert,"
+            f" {len(unchecked)} not checked)"
+            if unchecked
+            else " (all checked against --tsa-cert)"
+        )
+    if report.unsigned_timestamps:
+        head += f"; {report.unsigned_timestamps} after the last signature (each checked alone)"
+    lines = [head + (":" if stamps else "")]
+    for t in stamps[:50]:
+        line = f"    {t.stamps} at {t.gen_time} by {t.signer}"
+        if not t.checked:
+            line += f"  NOT CHECKED: no --tsa-cert for its issuer {t.signer_issuer}"
+        lines.append(line)
+    if len(stamps) > 50:
+        lines.append(f"    … and {len(stamps) - 50} more")
+    if report.timestamp_failures:
+        lines.append(
+            f"  TSA outages  {report.timestamp_failures} (timestamp_failed entries in the chain)"
+        )
+    return lines
