@@ -45,6 +45,7 @@ from recorder.tail import (
     TrustedHead,
     account_for_tail,
 )
+from recorder.timestamps import UNSIGNED_TAIL_KINDS
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,9 @@ def _write_durably(path: Path, data: bytes) -> None:
 class CaseState:
     head: ChainEntry | None = None
     checkpointed_seq: int = -1
+    # The last entry a checkpoint must cover: timestamp entries never call for one, or each
+    # token would move the head, be signed, be stamped again, forever (docs/archive.md).
+    signable_seq: int = -1
     segments: dict[str, list[SegmentRecord]] = field(default_factory=lambda: defaultdict(list))
     # Every object key an entry records, with its SHA-256: what recovery moves, not quarantines.
     objects: dict[str, str] = field(default_factory=dict)
@@ -336,6 +340,9 @@ class Archive:
         state.checkpointed_seq = trusted.seq if trusted is not None else -1
         vouched, finding = account_for_tail(entries, case_id, self.ledger.head(case_id), trusted)
         state.head = entries[-1] if entries else None
+        state.signable_seq = max(
+            (e.seq for e in entries if e.kind not in UNSIGNED_TAIL_KINDS), default=-1
+        )
         for entry in entries[: vouched + 1]:  # what a foreign entry records is not evidence
             fingerprint = entry.body.get("fingerprint")
             if entry.kind in KEY_KINDS and isinstance(fingerprint, str):
@@ -443,6 +450,8 @@ class Archive:
         record = HeadRecord(case_id, entry.seq, entry.hash, entry.prev)
         await self.run_blocking(self._write_entry_files, record, self._spool_path(key), data)
         state.head = entry
+        if kind not in UNSIGNED_TAIL_KINDS:
+            state.signable_seq = entry.seq
         return entry
 
     def _write_entry_files(self, record: HeadRecord, path: Path, data: bytes) -> None:
@@ -592,14 +601,16 @@ class Archive:
     # signatures
 
     async def checkpoint(self, case_id: str) -> None:
-        """Sign the chain head if it moved since the last checkpoint."""
+        """Sign the chain head if an entry other than a timestamp was chained since the last
+        checkpoint."""
         state = await self._state(case_id)
         async with state.lock:
             await self._checkpoint_locked(case_id, state)
 
     async def _checkpoint_locked(self, case_id: str, state: CaseState) -> None:
         head = state.head
-        if head is None or head.seq <= state.checkpointed_seq:
+        unsigned = state.signable_seq > state.checkpointed_seq or state.unflagged is not None
+        if head is None or not unsigned:
             return
         await self._chain_flag(case_id, state)
         await self._record_signing_key(case_id, state)
@@ -622,7 +633,8 @@ class Archive:
     async def settled_keys(self, case_id: str) -> list[str]:
         """Sign the chain head, wait until everything spooled is stored, and list the case's
         stored objects, holding the case's chain still meanwhile: the list is a consistent cut
-        (the last listed entry is signed, every object a listed entry names is listed).
+        (the last listed entries are signed or timestamps, every object a listed entry names is
+        listed).
 
         Waits as long as storage is down; callers bound it with a timeout.
         """

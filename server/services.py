@@ -12,6 +12,7 @@ from server.clock import Clock
 from server.settings import Settings
 
 if TYPE_CHECKING:  # the composition root names every room's types; only http/app builds it
+    from recorder.timestamper import Timestamper
     from server.live.registry import LiveRegistry
     from server.security.ratelimit import AttemptLimiter
     from server.security.tokens import TokenSigner
@@ -28,6 +29,7 @@ class Services:
     login_limiter: AttemptLimiter
     code_limiter: AttemptLimiter
     archive: Archive
+    timestamper: Timestamper | None = None  # with --tsa
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

@@ -38,6 +38,11 @@ class Settings:
     s3_credentials: S3Credentials | None = None
     segment_s: float = 4.0
     checkpoint_interval_s: float = 30.0
+    # RFC 3161 timestamp authorities that stamp every checkpoint and manifest, and the
+    # certificates (PEM) their replies must verify against (none: replies are parsed only).
+    tsa_urls: tuple[str, ...] = ()
+    tsa_cert_files: tuple[Path, ...] = ()
+    tsa_retry_max_s: float = 60.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -46,6 +51,15 @@ class Settings:
             raise ValueError("token lifetimes must be positive")
         if not 0.5 <= self.segment_s <= 60:
             raise ValueError(f"segment length must be 0.5-60 s, not {self.segment_s}")
+        for url in self.tsa_urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"TSA URL must start with http:// or https://: {url}")
+        if len(set(self.tsa_urls)) != len(self.tsa_urls):
+            raise ValueError("a TSA URL is given twice")
+        if self.tsa_cert_files and not self.tsa_urls:
+            raise ValueError("--tsa-cert needs --tsa")
+        if self.tsa_retry_max_s <= 0:
+            raise ValueError("the TSA retry delay must be positive")
         for url in self.ice_servers:
             if not url.startswith(("stun:", "turn:", "turns:")):
                 raise ValueError(f"ICE server URL must start with stun:, turn: or turns:: {url}")

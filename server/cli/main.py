@@ -65,6 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
         " TAKAN_S3_ACCESS_KEY and TAKAN_S3_SECRET_KEY, or ACCESS:SECRET@ in the URL)",
     )
     serve.add_argument("--segment-seconds", type=float, default=4.0, help="segment length")
+    serve.add_argument(
+        "--tsa",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="RFC 3161 timestamp authority that stamps every checkpoint and manifest; repeatable",
+    )
+    serve.add_argument(
+        "--tsa-cert",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="the TSAs' root CA certificate (PEM) their replies must verify against; repeatable",
+    )
     add_verify_parser(commands)
     add_export_parser(commands)
     add_key_parser(commands)
@@ -164,7 +179,13 @@ def main(argv: list[str] | None = None) -> int:
             storage=args.storage,
             s3_credentials=credentials,
             segment_s=args.segment_seconds,
+            tsa_urls=tuple(args.tsa),
+            tsa_cert_files=tuple(args.tsa_cert),
         )
+        if settings.tsa_cert_files:
+            from recorder.timestamps import load_tsa_trust
+
+            load_tsa_trust(settings.tsa_cert_files)  # refuse a bad certificate before serving
         if settings.storage:
             from recorder.storage_url import open_storage
 

@@ -11,6 +11,9 @@ from recorder.archive import Archive
 from recorder.key_files import load_signing_key
 from recorder.storage import LocalStorage, Storage
 from recorder.storage_url import open_storage
+from recorder.timestamper import RetryPolicy, Timestamper
+from recorder.timestamps import load_tsa_trust
+from recorder.tsa_http import HttpTsaClient
 from server.clock import Clock, SystemClock
 from server.http import api, pages
 from server.http.openapi import get_openapi
@@ -53,6 +56,17 @@ def open_services(settings: Settings, clock: Clock | None = None) -> Services:
         code_limiter=AttemptLimiter(settings.code_attempts_per_minute),
         archive=archive,
     )
+    if settings.tsa_urls:
+        retry = RetryPolicy(
+            first_s=min(1.0, settings.tsa_retry_max_s), max_s=settings.tsa_retry_max_s
+        )
+        services.timestamper = Timestamper(
+            archive,
+            settings.tsa_urls,
+            HttpTsaClient(),
+            load_tsa_trust(settings.tsa_cert_files),
+            retry,
+        )
     checklists.seed_defaults(services)
     return services
 
@@ -74,9 +88,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
         recovered = await services.archive.recover()
         if recovered:
             logger.warning("recovered partial segments", extra={"count": len(recovered)})
+        if services.timestamper is not None:
+            await services.timestamper.start()
         yield
         await services.live.close_all()
         await services.archive.stop()
+        if services.timestamper is not None:
+            # Tokens over the last checkpoints are chained into the spool and uploaded at the
+            # next start; requests still unanswered stay pending on disk.
+            await services.timestamper.stop()
         services.db.close()
 
     async def hang_up(app: web.Application) -> None:

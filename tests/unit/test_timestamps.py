@@ -26,6 +26,7 @@ from recorder.timestamps import (
     tsa_id,
 )
 from recorder.verify import verify_case
+from server.cli.main import main
 from server.cli.verify import run_verify
 from tests.tsa_server import TsaCerts, make_tsa_certs, reply_now
 from tests.unit.evidence_fixture import CaseBuilder, build_case, put
@@ -279,3 +280,18 @@ def test_a_token_recorded_by_another_kind_of_entry_fails(stamped: CaseBuilder) -
         verify_case(stamped.storage, CASE)
     assert failed.value.where == f"chain entry {entry.seq}"
     assert failed.value.reason == f"records the timestamp token {copy} as snapshot"
+
+
+def test_takan_serve_refuses_a_bad_tsa_url_or_certificate(
+    tsa_certs: TsaCerts, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = ["--data", str(tmp_path / "data")]
+    assert main(["serve", *data, "--tsa", "ftp://tsa.test/"]) == 2
+    assert "TSA URL must start with http:// or https://" in capsys.readouterr().err
+    assert main(["serve", *data, "--tsa-cert", str(tsa_certs.ca)]) == 2
+    assert "--tsa-cert needs --tsa" in capsys.readouterr().err
+    bad = ["--tsa", TSA_URL, "--tsa-cert", str(tsa_certs.tsa_cert)]
+    assert main(["serve", *data, *bad]) == 2
+    assert "no root CA certificate" in capsys.readouterr().err
+    assert run(CASE, "--tsa-cert", str(tmp_path / "none.pem"))[0] == 2
+    assert "--tsa-cert" in capsys.readouterr().err
