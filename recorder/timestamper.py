@@ -123,8 +123,12 @@ class Timestamper:
         self._tasks: set[asyncio.Task[None]] = set()
         self._under_way: set[_Request] = set()
         self._down: set[tuple[str, str]] = set()  # (tsa id, case) whose outage is chained
+        self._started = False
         self._stopping = False
+        # Signed before ``start`` (by recovery, which must not meet tokens being staged).
+        self._early: list[tuple[_Request, bytes, float]] = []
         self.stats = TimestampStats()
+        archive.signed_listeners.append(self.on_signed)
 
     @property
     def pending_dir(self) -> Path:
@@ -136,10 +140,14 @@ class Timestamper:
     # lifecycle
 
     async def start(self) -> None:
-        """Listen to the archive's signatures and take up the requests a previous run left."""
-        self.archive.signed_listeners.append(self.on_signed)
+        """Take up the requests a previous run left and those signed since construction (the
+        archive's listener is registered then); call it after the archive's recovery."""
+        self._started = True
         for request in await asyncio.to_thread(self._pending_requests):
             self._spawn(request, None, time.monotonic(), persisted=True)
+        for request, data, durable_at in self._early:
+            self._spawn(request, data, durable_at, persisted=False)
+        self._early.clear()
 
     async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """Give the requests under way ``grace_s`` to finish (the rest stay pending on disk),
@@ -196,7 +204,11 @@ class Timestamper:
             return
         durable_at = time.monotonic()
         for tsa in self._tsas.values():
-            self._spawn(_Request(tsa, case_id, key), data, durable_at, persisted=False)
+            request = _Request(tsa, case_id, key)
+            if self._started:
+                self._spawn(request, data, durable_at, persisted=False)
+            else:
+                self._early.append((request, data, durable_at))
 
     def _spawn(
         self, request: _Request, document: bytes | None, durable_at: float, persisted: bool

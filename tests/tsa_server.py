@@ -116,6 +116,10 @@ class LocalTsa:
             return web.Response(status=500, text=err.decode(errors="replace"))
         return web.Response(body=out, content_type="application/timestamp-reply")
 
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/tsa", self._answer)

@@ -60,6 +60,7 @@ CONTENT_TYPES = {
     ".json": "application/json",
     ".png": "image/png",
     ".pdf": "application/pdf",
+    ".tsr": "application/timestamp-reply",
 }
 _INSPECTION_IN_KEY = re.compile(r"cases/[^/]+/inspections/([0-9a-f]{32})/")
 _CHAIN_WHERE = re.compile(r"chain entry ([0-9]{1,12})")
@@ -72,6 +73,7 @@ _OBJECT_PARSERS = (
     layout.parse_snapshot_key,
     layout.parse_annotation_key,
     layout.parse_report_key,
+    layout.parse_timestamp_key,
 )
 
 

@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from recorder import layout
@@ -82,6 +83,19 @@ async def test_a_token_is_chained_and_never_calls_for_another_checkpoint(
     report = verify_case(archive.storage, CASE, tsa_trust=load_tsa_trust([local_tsa.certs.ca]))
     assert [(t.stamps, t.checked) for t in report.timestamps] == [("checkpoint 000000000000", True)]
     assert report.unsigned_timestamps == 1
+    await stamper.stop()
+
+
+async def test_what_is_signed_before_the_timestamper_starts_is_stamped_once_it_does(
+    archive: Archive, local_tsa: LocalTsa
+) -> None:
+    stamper = timestamper(archive, local_tsa)  # listening, not yet started (recovery runs now)
+    await archive.append(CASE, "recovered", {"how": "moved"})
+    await archive.checkpoint(CASE)
+    assert await kinds(archive, CASE) == ["recovered"]
+    await stamper.start()
+    await stamper.idle()
+    assert await kinds(archive, CASE) == ["recovered", "timestamp"]
     await stamper.stop()
 
 
@@ -168,6 +182,23 @@ async def test_an_inspection_recorded_with_a_tsa_has_tokens_takan_verify_accepts
 
         tokens = server.services.archive.storage.list(f"cases/{case_id}/timestamps/")
         assert any(key.endswith("/manifest.tsr") for key in tokens)
+        status, integrity = await server.request(
+            "GET", f"/api/cases/{case_id}/integrity", "auditor1"
+        )
+        assert (status, integrity["state"]) == (200, "verified"), integrity
+        status, listed = await server.request("GET", f"/api/cases/{case_id}/objects", "auditor1")
+        relative = tokens[0].removeprefix(f"cases/{case_id}/")
+        assert relative in listed["objects"]
+        headers = {"Authorization": f"Bearer {await server.token('auditor1')}"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(
+                f"{server.base_url}/api/cases/{case_id}/objects/{relative}", headers=headers
+            ) as response,
+        ):  # the replay page hashes it like any recorded object
+            assert response.status == 200
+            assert response.content_type == "application/timestamp-reply"
+            assert await response.read() == server.services.archive.storage.get(tokens[0])
         flip_byte(server.data_dir / "archive" / tokens[0], -5)
         code, out = await verify_cli(server, case_id, "--tsa-cert", str(tsa_certs.ca))
         assert code == 1
