@@ -11,7 +11,8 @@ checkpoints are stamped while segments are stored. Runs, in one process and in t
 - tsa up: a ``Timestamper`` with the local TSA of tests/tsa_server.py (``openssl ts -reply``
   behind aiohttp on loopback; P-256), replies checked against its root CA as the server does;
 - tsa down: the same with the TSA stopped (connection refused, retried with backoff);
-- baseline again, to show the run-to-run noise.
+
+and again (``--rounds``), to show the run-to-run noise.
 
 Per run: segment closed → stored (``Archive.stats.latencies``), the time ``Archive.checkpoint``
 takes (the checkpoint path: lock, sign, write, fsync, announce), and, with a TSA, checkpoint
@@ -108,7 +109,7 @@ def ms(values: list[float], p: float) -> str:
 def show(run: Run) -> None:
     print(
         f"{run.name:14} segments {len(run.segments):4d}: closed → stored p50 {ms(run.segments, 50)}"
-        f" p95 {ms(run.segments, 95)} ms | checkpoints {len(run.checkpoints):4d}: call p50"
+        f" p95 {ms(run.segments, 95)} ms | checkpoint() calls {len(run.checkpoints):4d}: p50"
         f" {ms(run.checkpoints, 50)} p95 {ms(run.checkpoints, 95)} ms"
     )
     if run.tokens:
@@ -127,6 +128,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=12, help="media per stream")
     parser.add_argument("--streams", type=int, default=3, help="concurrent streams")
+    parser.add_argument("--rounds", type=int, default=2, help="baseline, tsa up, tsa down: times")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)  # the TSA-down run retries, logging each attempt
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
@@ -138,13 +140,13 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         certs = await asyncio.to_thread(make_tsa_certs, Path(scratch) / "certs")
         tsa = LocalTsa(certs, Path(scratch) / "tsa")
-        await tsa.start()
         try:
-            show(await one_run("baseline", media, args.streams, None))
-            show(await one_run("tsa up", media, args.streams, tsa))
-            await tsa.stop()
-            show(await one_run("tsa down", media, args.streams, tsa))
-            show(await one_run("baseline again", media, args.streams, None))
+            for round_no in range(1, args.rounds + 1):
+                show(await one_run(f"{round_no}. baseline", media, args.streams, None))
+                await tsa.start()
+                show(await one_run(f"{round_no}. tsa up", media, args.streams, tsa))
+                await tsa.stop()
+                show(await one_run(f"{round_no}. tsa down", media, args.streams, tsa))
         finally:
             await tsa.stop()
 

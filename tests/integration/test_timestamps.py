@@ -34,8 +34,9 @@ async def until(condition: Callable[[], Awaitable[bool]], timeout: float = 60) -
 
 
 async def kinds(archive: Archive, case_id: str) -> list[str]:
+    """The kinds of the case's chain entries, but the signing key the archive chains first."""
     _, entries = await archive.chain_page(case_id, 0, 100_000)
-    return [entry.kind for entry in entries]
+    return [entry.kind for entry in entries if entry.kind != "signing_key"]
 
 
 def stored(archive: Archive, prefix: str) -> list[str]:
@@ -57,20 +58,33 @@ async def archive(tmp_path: Path) -> AsyncIterator[Archive]:
         await archive.stop()
 
 
-def timestamper(archive: Archive, tsa: LocalTsa) -> Timestamper:
-    trust = load_tsa_trust([tsa.certs.ca])
-    return Timestamper(archive, [tsa.url], HttpTsaClient(), trust, FAST)
+Stampers = Callable[[Archive, LocalTsa], Timestamper]
+
+
+@pytest.fixture
+async def timestamper() -> AsyncIterator[Stampers]:
+    """Makes timestampers (with fast retries) and stops them all at the end."""
+    made: list[Timestamper] = []
+
+    def make(archive: Archive, tsa: LocalTsa) -> Timestamper:
+        trust = load_tsa_trust([tsa.certs.ca])
+        made.append(Timestamper(archive, [tsa.url], HttpTsaClient(), trust, FAST))
+        return made[-1]
+
+    yield make
+    for stamper in made:
+        await stamper.stop(grace_s=0)
 
 
 # the archive and its timestamper
 
 
 async def test_a_token_is_chained_and_never_calls_for_another_checkpoint(
-    archive: Archive, local_tsa: LocalTsa
+    archive: Archive, local_tsa: LocalTsa, timestamper: Stampers
 ) -> None:
     stamper = timestamper(archive, local_tsa)
     await stamper.start()
-    await archive.append(CASE, "created", {"title": "x"})
+    created = await archive.append(CASE, "created", {"title": "x"})
     await archive.checkpoint(CASE)
     await stamper.idle()
     assert await kinds(archive, CASE) == ["created", "timestamp"]
@@ -78,16 +92,20 @@ async def test_a_token_is_chained_and_never_calls_for_another_checkpoint(
         await archive.checkpoint(CASE)
         await stamper.idle()
     await archive.drain()
-    assert stored(archive, layout.checkpoint_prefix(CASE)) == [layout.checkpoint_key(CASE, 0)]
+    assert stored(archive, layout.checkpoint_prefix(CASE)) == [
+        layout.checkpoint_key(CASE, created.seq)
+    ]
     assert local_tsa.requests == 1
     report = verify_case(archive.storage, CASE, tsa_trust=load_tsa_trust([local_tsa.certs.ca]))
-    assert [(t.stamps, t.checked) for t in report.timestamps] == [("checkpoint 000000000000", True)]
+    assert [(t.stamps, t.checked) for t in report.timestamps] == [
+        (f"checkpoint {created.seq:012d}", True)
+    ]
     assert report.unsigned_timestamps == 1
     await stamper.stop()
 
 
 async def test_what_is_signed_before_the_timestamper_starts_is_stamped_once_it_does(
-    archive: Archive, local_tsa: LocalTsa
+    archive: Archive, local_tsa: LocalTsa, timestamper: Stampers
 ) -> None:
     stamper = timestamper(archive, local_tsa)  # listening, not yet started (recovery runs now)
     await archive.append(CASE, "recovered", {"how": "moved"})
@@ -100,14 +118,16 @@ async def test_what_is_signed_before_the_timestamper_starts_is_stamped_once_it_d
 
 
 async def test_a_tsa_that_is_down_delays_no_checkpoint_and_its_outage_is_chained(
-    archive: Archive, local_tsa: LocalTsa
+    archive: Archive, local_tsa: LocalTsa, timestamper: Stampers
 ) -> None:
     await local_tsa.stop()
     stamper = timestamper(archive, local_tsa)
     await stamper.start()
-    await archive.append(CASE, "created", {"title": "x"})
+    created = await archive.append(CASE, "created", {"title": "x"})
     await archive.checkpoint(CASE)  # returns while the TSA is unreachable
-    assert layout.checkpoint_key(CASE, 0) in stored(archive, layout.checkpoint_prefix(CASE))
+    assert layout.checkpoint_key(CASE, created.seq) in stored(
+        archive, layout.checkpoint_prefix(CASE)
+    )
 
     async def outage_chained() -> bool:
         return "timestamp_failed" in await kinds(archive, CASE)
@@ -130,18 +150,20 @@ async def test_a_tsa_that_is_down_delays_no_checkpoint_and_its_outage_is_chained
 
 
 async def test_requests_left_pending_by_a_stop_are_taken_up_by_the_next_start(
-    archive: Archive, local_tsa: LocalTsa
+    archive: Archive, local_tsa: LocalTsa, timestamper: Stampers
 ) -> None:
     await local_tsa.stop()
     first = timestamper(archive, local_tsa)
     await first.start()
-    await archive.append(CASE, "created", {"title": "x"})
+    created = await archive.append(CASE, "created", {"title": "x"})
     await archive.checkpoint(CASE)
     await until(lambda: asyncio.to_thread(lambda: any(first.pending_dir.rglob("*.json"))))
     await first.stop(grace_s=0)
     pending = sorted(p for p in (archive.spool_root / PENDING_DIR).rglob("*") if p.is_file())
     assert len(pending) == 1
-    assert json.loads(pending[0].read_bytes())["document"] == layout.checkpoint_key(CASE, 0)
+    assert json.loads(pending[0].read_bytes())["document"] == layout.checkpoint_key(
+        CASE, created.seq
+    )
 
     await local_tsa.start()
     second = timestamper(archive, local_tsa)
