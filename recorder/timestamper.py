@@ -167,10 +167,6 @@ class Timestamper:
         while self._tasks:
             await asyncio.wait(set(self._tasks))
 
-    @property
-    def requests_under_way(self) -> int:
-        return len(self._under_way)
-
     def _pending_requests(self) -> list[_Request]:
         found: list[_Request] = []
         if not self.pending_dir.is_dir():
@@ -189,7 +185,7 @@ class Timestamper:
                 continue
             if request is None or path != self._pending_path(request):
                 logger.warning(
-                    "pending timestamp request for a TSA no longer configured, left in place",
+                    "pending timestamp request not for a configured TSA, left in place",
                     extra={"path": str(path), "tsa": saved["tsa"]},
                 )
                 continue
