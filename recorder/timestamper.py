@@ -76,6 +76,8 @@ class TimestampStats:
     """Signed document durable → its token chained, in seconds (the most recent ones)."""
 
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    # Of which: the granted attempt's request → checked reply.
+    round_trips: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
     failed_attempts: int = 0
 
 
@@ -281,6 +283,7 @@ class Timestamper:
             query = build_query(document)  # a fresh nonce each time
             try:
                 async with self._limits[tsa.id]:
+                    sent = time.monotonic()
                     reply = await self._client.post(tsa.url, query.der)
                 token = check_token(reply, digest, self._trust, nonce=query.nonce)
             except (TsaUnavailable, TokenError) as exc:
@@ -300,6 +303,7 @@ class Timestamper:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._retry.max_s)
                 continue
+            self.stats.round_trips.append(time.monotonic() - sent)
             return reply, token.gen_time
 
     async def _record_outage(self, request: _Request, attempts: int, error: str) -> None:

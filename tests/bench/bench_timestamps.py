@@ -14,7 +14,8 @@ checkpoints are stamped while segments are stored. Runs, in one process and in t
 
 and again (``--rounds``), to show the run-to-run noise.
 
-Per run: segment closed → stored (``Archive.stats.latencies``), the time ``Archive.checkpoint``
+First, on an idle archive, 100 checkpoints one after another, each waiting for its token. Then
+per run: segment closed → stored (``Archive.stats.latencies``), the time ``Archive.checkpoint``
 takes (the checkpoint path: lock, sign, write, fsync, announce), and, with a TSA, checkpoint
 durable → its token chained (``Timestamper.stats.latencies``). Prints figures; asserts nothing.
 """
@@ -64,6 +65,7 @@ class Run:
     segments: list[float]
     checkpoints: list[float]
     tokens: list[float]
+    round_trips: list[float]
     failed_attempts: int
 
 
@@ -98,8 +100,27 @@ async def one_run(name: str, media: EncodedMedia, streams: int, tsa: LocalTsa | 
             list(archive.stats.latencies),
             archive.checkpoint_times,
             list(stamper.stats.latencies) if stamper else [],
+            list(stamper.stats.round_trips) if stamper else [],
             stamper.stats.failed_attempts if stamper else 0,
         )
+
+
+async def sequential_tokens(tsa: LocalTsa, count: int) -> tuple[list[float], list[float]]:
+    """Checkpoint durable → token chained, one checkpoint at a time on an otherwise idle
+    archive: what the TSA round trip, the reply's check and the chained store take."""
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        archive = Archive(LocalStorage(root / "archive"), root / "spool", Signer.generate())
+        stamper = Timestamper(archive, [tsa.url], HttpTsaClient(), load_tsa_trust([tsa.certs.ca]))
+        await archive.start()
+        await stamper.start()
+        for i in range(count):
+            await archive.append("bench", "note", {"n": i})
+            await archive.checkpoint("bench")
+            await stamper.idle()
+        await archive.stop()
+        await stamper.stop()
+        return list(stamper.stats.latencies), list(stamper.stats.round_trips)
 
 
 def ms(values: list[float], p: float) -> str:
@@ -116,7 +137,8 @@ def show(run: Run) -> None:
         print(
             f"{'':14} tokens {len(run.tokens):4d}: checkpoint durable → token chained p50"
             f" {ms(run.tokens, 50)} p95 {ms(run.tokens, 95)} ms, max"
-            f" {max(run.tokens) * 1000:.1f} ms, mean {statistics.fmean(run.tokens) * 1000:.1f} ms"
+            f" {max(run.tokens) * 1000:.1f} ms, mean {statistics.fmean(run.tokens) * 1000:.1f} ms;"
+            f" TSA round trip p50 {ms(run.round_trips, 50)} p95 {ms(run.round_trips, 95)} ms"
         )
     if run.failed_attempts:
         print(
@@ -141,6 +163,14 @@ async def main() -> None:
         certs = await asyncio.to_thread(make_tsa_certs, Path(scratch) / "certs")
         tsa = LocalTsa(certs, Path(scratch) / "tsa")
         try:
+            await tsa.start()
+            alone, trips = await sequential_tokens(tsa, 100)
+            print(
+                f"idle archive  tokens {len(alone):4d}, one checkpoint at a time: durable → token"
+                f" chained p50 {ms(alone, 50)} p95 {ms(alone, 95)} ms; of which TSA round trip"
+                f" (POST → reply checked) p50 {ms(trips, 50)} p95 {ms(trips, 95)} ms\n"
+            )
+            await tsa.stop()
             for round_no in range(1, args.rounds + 1):
                 show(await one_run(f"{round_no}. baseline", media, args.streams, None))
                 await tsa.start()
