@@ -120,6 +120,7 @@ class Timestamper:
         self._tsas = {t.id: t for t in (_Tsa(url, tsa_id(url)) for url in tsa_urls)}
         self._client = client
         self._trust = trust
+        self.trust = trust  # what integrity checks stored tokens against
         self._retry = retry or RetryPolicy()
         self._limits = {key: asyncio.Semaphore(CONCURRENT_REQUESTS_PER_TSA) for key in self._tsas}
         self._tasks: set[asyncio.Task[None]] = set()

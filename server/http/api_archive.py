@@ -33,6 +33,7 @@ from recorder.export import (
     write_package,
 )
 from recorder.storage import Storage, check_key
+from recorder.timestamps import TsaTrust
 from recorder.verify import VerifyReport, verify_case
 from server.clock import utc_iso
 from server.errors import BadRequest, CaseFlagged, Conflict, Forbidden, NotFound, TakanError
@@ -223,9 +224,11 @@ def _implicated_inspection(storage: Storage, case_id: str, where: str) -> str | 
     return None
 
 
-def _check(storage: Storage, case_id: str, trusted_keys: Collection[str]) -> Integrity:
+def _check(
+    storage: Storage, case_id: str, trusted_keys: Collection[str], tsa_trust: TsaTrust | None
+) -> Integrity:
     try:
-        report = verify_case(storage, case_id, trusted_keys=trusted_keys)
+        report = verify_case(storage, case_id, trusted_keys=trusted_keys, tsa_trust=tsa_trust)
     except IntegrityError as exc:
         inspection_id = _implicated_inspection(storage, case_id, exc.where)
         return Integrity("broken", exc.where, exc.reason, inspection_id, None)
@@ -258,7 +261,9 @@ async def get_integrity(request: web.Request) -> web.Response:
     view = KeySetStorage(services.archive.storage, keys)
     try:
         trusted = services.archive.key_history.fingerprints
-        result = await asyncio.to_thread(_check, view, case.case_id, trusted)
+        stamper = services.timestamper
+        tsa_trust = stamper.trust if stamper is not None else None
+        result = await asyncio.to_thread(_check, view, case.case_id, trusted, tsa_trust)
     except StorageError as exc:
         raise ArchiveUnavailable(f"the archive storage cannot be read: {exc}") from exc
     found = []
