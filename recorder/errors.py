@@ -46,5 +46,18 @@ class WriteConflict(StorageError):
         self.key = key
 
 
+class NotAStoredObject(ObjectNotFound):
+    """Something is at the key's place that is not a stored object: a symlink (on the path or
+    at the end), a FIFO, a device, a socket or a directory. ``reason`` says which."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(key)
+        self.args = (key, reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"no object at {self.key}: {self.reason}"
+
+
 class SigningKeyError(Exception):
     """The signing key file is unusable: unsafe permissions, wrong type, unreadable."""

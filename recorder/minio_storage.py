@@ -41,7 +41,14 @@ from minio.retention import Retention
 from urllib3.util import Retry, Timeout
 
 from recorder.errors import ObjectNotFound, StorageError, WriteConflict
-from recorder.storage import HASH_CHUNK, SHA256_HEX, check_key, check_prefix, digest_stream
+from recorder.storage import (
+    HASH_CHUNK,
+    SHA256_HEX,
+    check_key,
+    check_prefix,
+    digest_stream,
+    is_object_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -274,7 +281,7 @@ class MinioStorage:
         self._ensure_bucket()
         with self._translated(key):
             if self._exists(key):
-                self._same_or_conflict(key, sha256)
+                self._same_or_conflict(key, sha256, len(data))
                 return
             headers = genheaders(
                 {SHA256_METADATA: sha256}, None, None, self._retention(), legal_hold=False
@@ -290,14 +297,14 @@ class MinioStorage:
                 result = self._client._put_object(self.bucket, key, data, headers)
             except S3Error as exc:
                 if exc.code in ("PreconditionFailed", "ConditionalRequestConflict"):
-                    self._same_or_conflict(key, sha256)  # someone else stored it meanwhile
+                    self._same_or_conflict(key, sha256, len(data))  # stored by another meanwhile
                     return
                 raise
             self._read_back(key, result.version_id, sha256, len(data))
 
-    def _same_or_conflict(self, key: str, sha256: str) -> None:
-        stored, _ = self._digest(key, None)
-        if stored != sha256:
+    def _same_or_conflict(self, key: str, sha256: str, size: int) -> None:
+        stored, stored_size = self._digest(key, None, size + 1)
+        if stored != sha256 or stored_size != size:
             raise WriteConflict(key)
 
     def _read_back(self, key: str, version_id: str | None, sha256: str, size: int) -> None:
@@ -319,7 +326,7 @@ class MinioStorage:
         mode = metadata.get("x-amz-object-lock-mode")
         if mode != self.retention_mode:
             problems.append(f"object lock mode {mode!r}, asked {self.retention_mode}")
-        stored, stored_size = self._digest(key, version_id)
+        stored, stored_size = self._digest(key, version_id, size + 1)
         if stored != sha256 or stored_size != size:
             problems.append(f"read back SHA-256 {stored} ({stored_size} bytes)")
         if problems:
@@ -327,10 +334,10 @@ class MinioStorage:
                 f"{key}: stored object differs from what was sent: " + "; ".join(problems)
             )
 
-    def _digest(self, key: str, version_id: str | None) -> tuple[str, int]:
+    def _digest(self, key: str, version_id: str | None, limit: int) -> tuple[str, int]:
         response = self._client.get_object(self.bucket, key, version_id=version_id)
         with io.BufferedReader(_ObjectStream(response, key), HASH_CHUNK) as stream:
-            return digest_stream(stream)
+            return digest_stream(stream, limit=limit)
 
     # reads
 
@@ -368,13 +375,16 @@ class MinioStorage:
             return self._exists(key)
 
     def list(self, prefix: str) -> builtins.list[str]:
+        """Keys under ``prefix`` that can name a stored object (``is_object_key``): no
+        directory marker, dot-file, temporary or key outside the layout's characters, exactly
+        what the local store would list; ``get`` refuses the rest by ``check_key``."""
         check_prefix(prefix)
         self._ensure_bucket()
         with self._translated(f"listing {prefix!r}"):
             names = [
                 obj.object_name
                 for obj in self._client.list_objects(self.bucket, prefix=prefix, recursive=True)
-                if obj.object_name is not None and not obj.is_dir
+                if obj.object_name is not None and is_object_key(obj.object_name)
             ]
         return sorted(names)
 

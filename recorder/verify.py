@@ -163,6 +163,17 @@ def _public_key_key(case_id: str, fingerprint: str) -> str | None:
         return None
 
 
+def _recorded_sizes(entries: list[ChainEntry]) -> dict[str, int]:
+    """The size each object reference (``key`` and ``sha256``) records, by key: the read limit
+    of its hash. A malformed or repeated reference fails later, in ``_read_chain``."""
+    sizes = {}
+    for entry in entries:
+        key, size = entry.body.get("key"), entry.body.get("size")
+        if "sha256" in entry.body and isinstance(key, str) and isinstance(size, int):
+            sizes[key] = max(size, 0)
+    return sizes
+
+
 def _guarded(fn: Callable[[T], R], item: T) -> R | Exception:
     """``fn(item)``, or the storage failure it raised."""
     try:
@@ -218,16 +229,21 @@ class _Verifier:
         """``fn`` over ``items`` on the pool, in order; a failure is yielded, not raised."""
         return self.pool.map(partial(_guarded, fn), items)
 
-    def _digest(self, key: str) -> tuple[str, int]:
-        return object_digest(self.storage, key)
+    def _digest(self, key: str, recorded_size: int) -> tuple[str, int]:
+        """SHA-256 and size, reading at most ``recorded_size`` + 1 bytes."""
+        return object_digest(self.storage, key, limit=recorded_size + 1)
 
     def run(self, require_signed_tail: bool, trusted_keys: Collection[str] | None) -> VerifyReport:
         listing = self._list()
-        # Hash the segments on the pool while this thread walks the chain and the signatures.
-        self._digests = {
-            key: self.pool.submit(_guarded, self._digest, key) for key in listing.segments
-        }
         entries = self._load_chain(listing)
+        # Hash the recorded segments on the pool while this thread checks the chain and the
+        # signatures; an unrecorded one fails before its bytes matter.
+        sizes = _recorded_sizes(entries)
+        self._digests = {
+            key: self.pool.submit(_guarded, partial(self._digest, recorded_size=sizes[key]), key)
+            for key in listing.segments
+            if key in sizes
+        }
         public_keys = self._load_public_keys(listing)
         documents = self._load_documents(listing)
         checkpoints, manifests, used_keys = self._verify_signatures(documents, public_keys)
@@ -697,9 +713,10 @@ class _Verifier:
     # the stored bytes
 
     def _check_objects(self, references: list[_Reference], stored: set[str]) -> None:
-        later = [r.key for r in references if r.key in stored and r.key not in self._digests]
+        later = [r for r in references if r.key in stored and r.key not in self._digests]
         digests = {key: future.result() for key, future in self._digests.items()}
-        digests.update(zip(later, self._map(self._digest, later), strict=True))
+        read = self._map(lambda ref: self._digest(ref.key, ref.size), later)
+        digests.update(zip([r.key for r in later], read, strict=True))
         for ref in references:
             by = f"recorded by chain entry {ref.seq}"
             result = digests.get(ref.key)
@@ -708,6 +725,12 @@ class _Verifier:
             if isinstance(result, Exception):
                 raise IntegrityError(ref.key, f"unreadable: {result}")
             sha256, size = result
+            if size > ref.size:
+                raise IntegrityError(
+                    ref.key,
+                    f"size is more than {ref.size} bytes;"
+                    f" chain entry {ref.seq} recorded {ref.size}",
+                )
             if size != ref.size:
                 raise IntegrityError(
                     ref.key, f"size is {size} bytes; chain entry {ref.seq} recorded {ref.size}"

@@ -75,7 +75,7 @@ class ZipStorage:
         raise StorageError(f"{key}: an export is read-only")
 
     def _info(self, key: str) -> zipfile.ZipInfo:
-        info = self._members.get(key)
+        info = self._members.get(check_key(key))
         if info is None:
             raise ObjectNotFound(key)
         return info

@@ -23,7 +23,7 @@ from aiohttp import web
 from recorder import layout
 from recorder.canonical import parse_json
 from recorder.chain import ChainEntry, chain_where
-from recorder.errors import IntegrityError, ObjectNotFound, StorageError
+from recorder.errors import IntegrityError, NotAStoredObject, ObjectNotFound, StorageError
 from recorder.export import (
     ExportError,
     ExportSummary,
@@ -339,6 +339,9 @@ async def get_object(request: web.Request) -> web.Response:
     key = _object_key(case.case_id, request.match_info["key"])
     try:
         data = await services.archive.read_object(key)
+    except NotAStoredObject as exc:
+        relative = _relative(case.case_id, key)
+        raise NotFound(f"object {relative!r} is not stored: {exc.reason}") from exc
     except ObjectNotFound as exc:
         raise NotFound(f"object {_relative(case.case_id, key)!r} does not exist") from exc
     except StorageError as exc:

@@ -13,6 +13,7 @@ from typing import Any
 
 from recorder import layout
 from recorder.canonical import canonical_json
+from recorder.errors import ObjectNotFound
 from server.clock import utc_iso
 from server.errors import BadRequest, NotFound
 from server.inspection.evidence_access import (
@@ -203,4 +204,7 @@ async def annotation_bytes(services: Services, user: SessionToken, annotation_id
     if row is None:
         raise NotFound(f"annotation '{annotation_id}' does not exist")
     readable_inspection(services, user, row["inspection_id"])
-    return await services.archive.read_object(row["object_key"])
+    try:
+        return await services.archive.read_object(row["object_key"])
+    except ObjectNotFound as exc:
+        raise NotFound(f"annotation '{annotation_id}' is not in the archive: {exc}") from exc

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from recorder import layout
+from recorder.errors import ObjectNotFound
 from server.clock import utc_iso
 from server.errors import Conflict, NotFound
 from server.inspection.evidence_access import owned_inspection, readable_inspection
@@ -201,4 +202,7 @@ def snapshots_of(services: Services, inspection_id: str) -> list[SnapshotRecord]
 
 
 async def png_bytes(services: Services, record: SnapshotRecord) -> bytes:
-    return await services.archive.read_object(record.key)
+    try:
+        return await services.archive.read_object(record.key)
+    except ObjectNotFound as exc:
+        raise NotFound(f"snapshot '{record.snapshot_id}' is not in the archive: {exc}") from exc

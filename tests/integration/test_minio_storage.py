@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from minio.error import S3Error
 
-from recorder.errors import ObjectNotFound, StorageError
+from recorder import layout
+from recorder.canonical import parse_json
+from recorder.errors import IntegrityError, ObjectNotFound, StorageError
 from recorder.minio_storage import MinioStorage, S3Credentials
+from recorder.signing import Signer
+from recorder.storage import LocalStorage, check_key, object_digest
 from recorder.storage_url import open_storage
+from recorder.verify import verify_case
 from tests.conftest import new_bucket
 from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, TcpGate, free_port
+from tests.unit.evidence_fixture import INSPECTIONS, build_case
 
 SEGMENT = "cases/C-1/inspections/" + "a" * 32 + "/segments/applicant-video/000000.webm"
 
@@ -232,3 +240,96 @@ def test_bad_storage_urls_are_refused_plainly(url: str, complaint: str) -> None:
     with pytest.raises(ValueError, match=complaint) as refused:
         open_storage(url)
     assert ":b@" not in str(refused.value)
+
+
+# The same objects as a local directory: one key rule, bounded reads.
+
+GOOD_KEYS = ["cases/C-1/ok.bin", "cases/C-1/sub/ok.bin"]
+TRICKY_KEYS = [  # put into the bucket (or the directory) by other means than Takan
+    "cases/C-1/.hidden",
+    "cases/C-1/.d/x.bin",
+    "cases/C-1/x.tmp",
+    "cases/C-1/.ok.bin.0123456789ab.tmp",
+    "cases/C-1/x y.bin",
+    "cases/C-1/é.bin",
+    "cases/C-1/back\\slash.bin",
+    "cases/C-1//twice.bin",
+    "cases/C-1/dir/",
+]
+
+
+def plant(s3_server: S3Server, bucket: str, key: str, data: bytes) -> None:
+    """Store ``data`` under ``key`` with the plain S3 client, past every check of ours."""
+    s3_server.client().put_object(bucket, key, io.BytesIO(data), len(data))
+
+
+def test_s3_lists_and_reads_exactly_what_a_local_directory_would(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    bucket = new_bucket()
+    s3 = s3_server.storage(bucket)
+    local = LocalStorage(tmp_path)
+    for key in GOOD_KEYS:
+        s3.put(key, b"object", sha(b"object"))
+        local.put(key, b"object", sha(b"object"))
+    for key in TRICKY_KEYS:
+        plant(s3_server, bucket, key, b"planted")
+        path = tmp_path / key
+        if key.endswith("/"):
+            path.mkdir(parents=True, exist_ok=True)
+        elif "//" not in key:  # a file system has no empty names
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"planted")
+    client = s3_server.client()
+    in_bucket = {o.object_name for o in client.list_objects(bucket, recursive=True)}
+    assert in_bucket == {*GOOD_KEYS, *TRICKY_KEYS}
+    assert s3.list("") == local.list("") == GOOD_KEYS
+    assert s3.list("cases/C-1/") == local.list("cases/C-1/") == GOOD_KEYS
+    for key in TRICKY_KEYS:
+        refusals = []
+        for storage in (s3, local):
+            with pytest.raises(StorageError) as refused:
+                storage.get(key)
+            assert not isinstance(refused.value, ObjectNotFound)
+            refusals.append(str(refused.value))
+        assert refusals[0] == refusals[1] == str(key_refusal(key))
+
+
+def key_refusal(key: str) -> StorageError:
+    try:
+        check_key(key)
+    except StorageError as exc:
+        return exc
+    raise AssertionError(f"{key!r} is a valid key")
+
+
+def test_a_streamed_digest_of_an_s3_object_stops_at_its_limit(storage: MinioStorage) -> None:
+    data = bytes(range(256)) * 16_000  # 4 MB
+    storage.put(SEGMENT, data, sha(data))
+    assert object_digest(storage, SEGMENT, limit=11) == (sha(data[:11]), 11)
+    assert object_digest(storage, SEGMENT, limit=len(data) + 1) == (sha(data), len(data))
+
+
+def test_verify_on_s3_names_an_object_larger_than_recorded_and_ignores_planted_junk(
+    s3_server: S3Server,
+) -> None:
+    bucket = new_bucket()
+    storage = s3_server.storage(bucket)
+    build_case(storage, Signer.generate(), "case-1")
+    for key in TRICKY_KEYS:
+        plant(s3_server, bucket, key.replace("C-1", "case-1"), b"planted")
+    verify_case(storage, "case-1")
+    key = layout.segment_key("case-1", INSPECTIONS[0], "applicant-audio", 2)
+    entry = next(
+        parse_json(storage.get(k))
+        for k in storage.list("cases/case-1/chain/")
+        if parse_json(storage.get(k))["body"].get("key") == key
+    )
+    size = entry["body"]["size"]
+    plant(s3_server, bucket, key, b"\0" * (size + 5_000_000))  # a new version of the key
+    with pytest.raises(IntegrityError) as failed:
+        verify_case(storage, "case-1")
+    assert (failed.value.where, failed.value.reason) == (
+        key,
+        f"size is more than {size} bytes; chain entry {entry['seq']} recorded {size}",
+    )

@@ -377,6 +377,7 @@
         const found = this.listed.has(ref.key) ? await this.#digest(ref.key) : { missing: true };
         if (found.missing) return failure(ref.key, `missing (${by})`);
         if (found.error) return failure(ref.key, `unreadable: ${found.error}`);
+        if (found.size > ref.size) return failure(ref.key, `size is more than ${ref.size} bytes; chain entry ${ref.seq} recorded ${ref.size}`);
         if (found.size !== ref.size) return failure(ref.key, `size is ${found.size} bytes; chain entry ${ref.seq} recorded ${ref.size}`);
         if (found.sha256 !== ref.sha256) return failure(ref.key, `SHA-256 is ${found.sha256}; chain entry ${ref.seq} recorded ${ref.sha256}`);
       }
