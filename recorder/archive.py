@@ -31,13 +31,13 @@ from recorder import layout
 from recorder.canonical import canonical_json
 from recorder.chain import ChainEntry, next_entry
 from recorder.clock import CLOCK_SOURCE, utc_iso
-from recorder.errors import IntegrityError, StorageError, WriteConflict
+from recorder.errors import IntegrityError, ObjectNotFound, StorageError, WriteConflict
 from recorder.head_ledger import HeadLedger, HeadRecord, ledger_mac_key
 from recorder.key_history import KeyHistory
 from recorder.manifest import Manifest, SegmentRecord, sign_checkpoint, verify_checkpoint
 from recorder.recording import FinishedSegment
 from recorder.signing import Signer
-from recorder.storage import Storage, fsync_dir, move_durably
+from recorder.storage import LocalStorage, Storage, fsync_dir, move_durably
 from recorder.tail import (
     FLAG_KINDS,
     LEDGER_SOURCE,
@@ -132,6 +132,7 @@ class Archive:
         self._units: dict[str, set[asyncio.Task[Any]]] = defaultdict(set)
         self.signed_listeners: list[SignedListener] = []
         self.ledger = HeadLedger(ledger_dir or spool_root, ledger_mac_key(signer))
+        self._spool = LocalStorage(spool_root / "objects")
 
     @property
     def recording_dir(self) -> Path:
@@ -301,12 +302,7 @@ class Archive:
         return self._keys_under(layout.chain_prefix(case_id))
 
     def _read_entry(self, key: str) -> ChainEntry:
-        spooled = self._spool_path(key)
-        try:
-            raw = spooled.read_bytes()
-        except FileNotFoundError:  # uploaded (and unspooled) meanwhile
-            raw = self.storage.get(key)
-        return ChainEntry.from_json(json.loads(raw))
+        return ChainEntry.from_json(json.loads(self._read_spooled_or_stored(key)))
 
     async def chain_page(
         self, case_id: str, offset: int, limit: int
@@ -390,9 +386,12 @@ class Archive:
         return None
 
     def _read_spooled_or_stored(self, key: str) -> bytes:
+        """The spool's copy while its upload is pending, else the stored object. The spool is
+        read with the store's own rules (regular files only, no symlinks): it is on the same
+        disk an insider may write to."""
         try:
-            return self._spool_path(key).read_bytes()
-        except FileNotFoundError:
+            return self._spool.get(key)
+        except ObjectNotFound:  # uploaded (and unspooled) meanwhile, or never spooled here
             return self.storage.get(key)
 
     def flag_of(self, case_id: str) -> str | None:
@@ -580,13 +579,7 @@ class Archive:
     async def read_object(self, key: str) -> bytes:
         """A stored object's bytes, from the spool while its upload is pending."""
 
-        def read() -> bytes:
-            try:
-                return self._spool_path(key).read_bytes()
-            except FileNotFoundError:  # uploaded (and unspooled), or never spooled here
-                return self.storage.get(key)
-
-        return await asyncio.to_thread(read)
+        return await asyncio.to_thread(self._read_spooled_or_stored, key)
 
     def next_segment_seq(self, case_id: str, inspection_id: str, track: str) -> int:
         state = self._cases.get(case_id)
