@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 from dataclasses import replace
 from pathlib import Path
 
@@ -52,15 +53,27 @@ def receipt_path(services: Services, case_id: str, inspection_id: str) -> Path:
     )
 
 
-def _write_durably(path: Path, data: bytes) -> None:
+def _write_durably(path: Path, data: bytes, replace_existing: bool) -> bool:
+    """Write ``data`` at ``path``; unless ``replace_existing``, only if nothing is there yet
+    (False then: whoever wrote first wins, as two requests may issue at once)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
-    fsync_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if replace_existing:
+            tmp.replace(path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+        fsync_dir(path.parent)
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _read_stored(path: Path) -> SignedReceipt | None:
@@ -86,7 +99,7 @@ async def receipt_of(services: Services, inspection: Inspection) -> SignedReceip
             again = replace(
                 stored.receipt, timestamp=stamp, issued_at=utc_iso(services.clock.now())
             )
-            return await _keep(services, sign_receipt(services.archive.signer, again))
+            return await _keep(services, sign_receipt(services.archive.signer, again), True)
     return stored
 
 
@@ -125,14 +138,21 @@ async def issue_receipt(services: Services, inspection: Inspection) -> SignedRec
         key_fingerprint=archive.signer.fingerprint,
     )
     stamp = await _timestamp(services, receipt)
-    return await _keep(services, sign_receipt(archive.signer, replace(receipt, timestamp=stamp)))
+    signed = sign_receipt(archive.signer, replace(receipt, timestamp=stamp))
+    return await _keep(services, signed, False)
 
 
-async def _keep(services: Services, signed: SignedReceipt) -> SignedReceipt:
+async def _keep(services: Services, signed: SignedReceipt, again: bool) -> SignedReceipt:
+    """Keep and push ``signed``: the first receipt of the inspection, or (``again``) the one
+    that replaces it; a first receipt that lost the race to another returns that one."""
     receipt = signed.receipt
     path = receipt_path(services, receipt.case_id, receipt.inspection_id)
     data = signed.to_bytes()
-    await asyncio.to_thread(_write_durably, path, data)
+    if not await asyncio.to_thread(_write_durably, path, data, again):
+        kept = await asyncio.to_thread(_read_stored, path)
+        if kept is None:
+            raise StorageError(f"{path} vanished while a receipt was issued")
+        return kept
     services.witness.push_receipt(receipt.case_id, data)
     logger.info(
         "receipt issued",

@@ -15,6 +15,7 @@ import aiohttp
 from recorder import layout
 from recorder.canonical import canonical_json
 from recorder.signing import verify_signature
+from server.inspection import receipts
 from tests.conftest import LiveServer
 from tests.integration.recorded_case import record_inspection, takan
 
@@ -169,3 +170,25 @@ async def test_report_prints_the_receipt(live_server: LiveServer) -> None:
     assert receipt["signature"] in text
     assert receipt["receipt"]["chain_head"] in text
     assert 'alt="回执二维码"' in text
+
+
+async def test_receipt_missing_after_a_stop_is_issued_once_even_when_asked_twice_at_once(
+    live_server: LiveServer,
+) -> None:
+    invite = await live_server.new_inspection()
+    inspection_id = invite["inspection_id"]
+    status, body = await live_server.request(
+        "POST", f"/api/inspections/{inspection_id}/end", "inspector1"
+    )
+    assert status == 200, body
+    services = live_server.services
+    # As if the server had stopped between signing the manifest and issuing the receipt.
+    receipts.receipt_path(services, invite["case_id"], inspection_id).unlink()
+    inspection = services.db.inspection(inspection_id)
+    assert inspection is not None
+    first, second = await asyncio.gather(
+        receipts.receipt_of(services, inspection), receipts.receipt_of(services, inspection)
+    )
+    assert first.to_bytes() == second.to_bytes()
+    _, _, served = await get_raw(live_server, f"/api/inspections/{inspection_id}/receipt", "admin1")
+    assert served == first.to_bytes()
