@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -246,29 +246,37 @@ def check_receipt(
     storage: Storage,
     case_id: str,
     signed: SignedReceipt,
-    trusted_keys: Collection[str] | None,
+    case_keys: Mapping[str, int | None],
     where: str,
 ) -> None:
     """Whether the archive still holds what the receipt says it held; IntegrityError naming
     ``where`` (the receipt) if not.
 
-    Run after the case verified (so the chain below the receipted entry is known to be intact
-    and the case's public keys well-formed). The receipt's key must be one the case stores
-    under ``keys/`` (and in ``trusted_keys``, if given).
+    Run after the case verified, so the chain below the receipted entry is known to be intact;
+    ``case_keys`` are the fingerprints that verification found recorded and trusted as the
+    case's signing keys, each with the seq of the entry that retired it (or None). The
+    receipt's key must be one of them, not retired at or before the receipted entry.
     """
     receipt = signed.receipt
     if receipt.case_id != case_id:
         raise IntegrityError(where, f"is a receipt for case {receipt.case_id}, not {case_id}")
     fingerprint = receipt.key_fingerprint
     key_object = layout.public_key_key(case_id, fingerprint)
+    if fingerprint not in case_keys:
+        raise IntegrityError(
+            where, f"is signed by key {fingerprint}, which does not sign this case"
+        )
+    retired = case_keys[fingerprint]
+    if retired is not None and retired <= receipt.chain_head_seq:
+        raise IntegrityError(
+            where,
+            f"is signed by key {fingerprint}, retired by chain entry {retired}, at or before the"
+            f" receipted entry {receipt.chain_head_seq}",
+        )
     try:
         public_key = _read(storage, key_object)
         if public_key is None:
-            raise IntegrityError(
-                where, f"is signed by key {fingerprint}, which does not sign this case"
-            )
-        if trusted_keys is not None and fingerprint not in trusted_keys:
-            raise IntegrityError(where, f"{fingerprint} is not one of the trusted signing keys")
+            raise IntegrityError(where, f"is signed by key {fingerprint}, absent ({key_object})")
         verify_receipt_signature(public_key, signed, where)
         _check_covered(storage, receipt, where)
     except StorageError as exc:

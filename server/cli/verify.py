@@ -151,7 +151,9 @@ def run_verify(
                 workers=args.workers,
                 tsa_trust=tsa_trust,
             )
-            check_receipts(storage, case_id, receipts, args.trusted_keys)
+            check_receipts(
+                storage, case_id, receipts, {u.fingerprint: u.retired_at for u in report.signers}
+            )
         except IntegrityError as exc:
             print(f"FAILED: {exc.where}: {exc.reason}", file=out)
             return 1

@@ -1,15 +1,16 @@
 """``takan verify --receipt FILE``: the archive must still hold what each receipt names.
 
 A receipt (docs/archive.md, "Receipts") was handed out when an inspection ended. The archive is
-verified first; then each receipt's signature (by a key the case stores), its chain entry
-(that seq, that hash, recording the manifest), its manifest and its timestamp token, by SHA-256.
+verified first; then each receipt's signature (by a key the verified chain records and trusts),
+its chain entry (that seq, that hash, recording the manifest), its manifest and its timestamp
+token, by SHA-256.
 Since the chain verified, an intact receipted entry vouches for every entry below it.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Collection
+from collections.abc import Mapping
 from pathlib import Path
 
 from recorder.receipt import MAX_RECEIPT_BYTES, SignedReceipt, check_receipt, parse_receipt
@@ -50,10 +51,10 @@ def check_receipts(
     storage: Storage,
     case_id: str,
     receipts: list[tuple[str, SignedReceipt]],
-    trusted_keys: Collection[str] | None,
+    case_keys: Mapping[str, int | None],
 ) -> None:
     for path, signed in receipts:
-        check_receipt(storage, case_id, signed, trusted_keys, receipt_where(path))
+        check_receipt(storage, case_id, signed, case_keys, receipt_where(path))
 
 
 def format_receipts(receipts: list[tuple[str, SignedReceipt]]) -> str:

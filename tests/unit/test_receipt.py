@@ -218,7 +218,13 @@ def test_receipt_of_a_rewritten_entry_fails_naming_the_receipt(
     signed = receipt_of(case, INSPECTIONS[1], signer)
     forged = dataclasses.replace(signed.receipt, chain_head="12" * 32)
     with pytest.raises(IntegrityError) as failed:
-        check_receipt(case.storage, CASE, sign_receipt(signer, forged), None, "receipt r")
+        check_receipt(
+            case.storage,
+            CASE,
+            sign_receipt(signer, forged),
+            {signer.fingerprint: None},
+            "receipt r",
+        )
     assert failed.value.where == "receipt r"
     assert f"has hash {signed.receipt.chain_head}" in failed.value.reason
 
@@ -271,6 +277,21 @@ def test_removed_manifest_fails_the_receipt_naming_it(
     manifest.chmod(stat.S_IRUSR | stat.S_IWUSR)
     manifest.write_bytes(b"{}")
     with pytest.raises(IntegrityError) as failed:
-        check_receipt(case.storage, CASE, signed, None, "receipt r")
+        check_receipt(case.storage, CASE, signed, {signer.fingerprint: None}, "receipt r")
     assert failed.value.where == "receipt r"
     assert failed.value.reason.startswith(f"{signed.receipt.manifest_key} has SHA-256")
+
+
+def test_receipt_signed_by_a_key_retired_before_its_entry_fails_naming_it(
+    case: CaseBuilder, signer: Signer
+) -> None:
+    signed = receipt_of(case, INSPECTIONS[1], signer)
+    seq = signed.receipt.chain_head_seq
+    check_receipt(case.storage, CASE, signed, {signer.fingerprint: seq + 1}, "receipt r")
+    with pytest.raises(IntegrityError) as failed:
+        check_receipt(case.storage, CASE, signed, {signer.fingerprint: seq}, "receipt r")
+    assert failed.value.where == "receipt r"
+    assert failed.value.reason == (
+        f"is signed by key {signer.fingerprint}, retired by chain entry {seq}, at or before the"
+        f" receipted entry {seq}"
+    )
