@@ -59,8 +59,9 @@ def _exact(obj: Any, required: frozenset[str], optional: frozenset[str], what: s
 
 @dataclass(frozen=True, slots=True)
 class ReceiptTimestamp:
-    """The manifest's RFC 3161 token as the archive stores it: its object key and SHA-256, and
-    its bytes (``token``, standard base64), so the receipt holds the token itself."""
+    """The manifest's RFC 3161 reply as the archive stores it (``TimeStampResp``, DER): its
+    object key and SHA-256, and its bytes (``token``, standard base64), so that the receipt
+    holds the token itself."""
 
     key: str
     sha256: str
@@ -221,16 +222,21 @@ def verify_receipt_signature(public_key: bytes, signed: SignedReceipt, where: st
 def find_timestamp(
     entries: Iterable[ChainEntry], case_id: str, manifest_key: str, manifest_sha256: str
 ) -> tuple[str, str] | None:
-    """``(key, sha256)`` of the first chained timestamp object of the manifest: an entry whose
-    object key is under ``cases/{case}/timestamps/`` and whose body names the manifest (by key
-    or SHA-256)."""
+    """``(key, sha256)`` of the first chained RFC 3161 reply over the manifest: a ``timestamp``
+    entry (docs/archive.md, "Timestamps") whose ``document`` is the manifest's key and whose
+    ``document_sha256`` its SHA-256, recording an object under ``cases/{case}/timestamps/``."""
     prefix = layout.case_prefix(case_id) + "timestamps/"
     for entry in entries:
-        key, sha256 = entry.body.get("key"), entry.body.get("sha256")
-        if not (isinstance(key, str) and key.startswith(prefix) and isinstance(sha256, str)):
-            continue
-        named = {v for k, v in entry.body.items() if k not in ("key", "sha256")}
-        if manifest_key in named or manifest_sha256 in named:
+        body = entry.body
+        key, sha256 = body.get("key"), body.get("sha256")
+        if (
+            entry.kind == "timestamp"
+            and body.get("document") == manifest_key
+            and body.get("document_sha256") == manifest_sha256
+            and isinstance(key, str)
+            and key.startswith(prefix)
+            and isinstance(sha256, str)
+        ):
             return key, sha256
     return None
 

@@ -16,8 +16,9 @@ from recorder import layout
 from recorder.canonical import canonical_json
 from recorder.signing import verify_signature
 from server.inspection import receipts
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, running_server
 from tests.integration.recorded_case import record_inspection, takan
+from tests.tsa_server import LocalTsa, TsaCerts
 
 
 async def get_raw(
@@ -192,3 +193,39 @@ async def test_receipt_missing_after_a_stop_is_issued_once_even_when_asked_twice
     assert first.to_bytes() == second.to_bytes()
     _, _, served = await get_raw(live_server, f"/api/inspections/{inspection_id}/receipt", "admin1")
     assert served == first.to_bytes()
+
+
+async def test_receipt_carries_the_manifests_tsa_token_once_it_is_chained(
+    tmp_path: Path, local_tsa: LocalTsa, tsa_certs: TsaCerts
+) -> None:
+    async with running_server(
+        tmp_path / "data", tsa_urls=(local_tsa.url,), tsa_cert_files=(tsa_certs.ca,)
+    ) as server:
+        invite = await record_inspection(server, seconds=0)
+        assert server.services.timestamper is not None
+        await server.services.timestamper.idle()
+        await server.services.archive.drain()
+        path = f"/api/inspections/{invite['inspection_id']}/receipt"
+        status, _, data = await get_raw(server, path, "auditor1")
+        assert status == 200, data
+        receipt = json.loads(data)["receipt"]
+        stamp = receipt["timestamp"]
+        manifest_tsr = f"/inspections/{invite['inspection_id']}/manifest.tsr"
+        assert stamp["key"].endswith(manifest_tsr)
+        stored = server.services.archive.storage.get(stamp["key"])
+        assert base64.b64decode(stamp["token"]) == stored
+        status, _, again = await get_raw(server, path, token=invite_token(invite))
+        assert (status, again) == (200, data)  # issued again once, then kept
+
+        status, headers, _ = await get_raw(server, path + "/qr.svg", "auditor1")
+        assert status == 200
+        assert headers["X-Takan-QR-Holds"] == "url-and-sha256"
+
+        receipt_file = tmp_path / "receipt.json"
+        receipt_file.write_bytes(data)
+        code, out, err = await takan(
+            "verify", invite["case_id"], "--data", str(server.data_dir),
+            "--tsa-cert", str(tsa_certs.ca), "--receipt", str(receipt_file),
+        )  # fmt: skip
+        assert code == 0, out + err
+        assert "with timestamp token" in out

@@ -163,21 +163,21 @@ def test_timestamp_token_travels_inside_the_signed_receipt(
 
 def test_find_timestamp_takes_the_chained_token_of_that_manifest(case: CaseBuilder) -> None:
     manifest = layout.manifest_key(CASE, INSPECTIONS[1])
+    manifest_sha256 = case.entries[case.manifest_heads[manifest] + 1].body["sha256"]
     token = os.urandom(64)
     body = {
-        "of": manifest,
-        "key": f"cases/{CASE}/timestamps/a.tsr",
+        "document": manifest,
+        "document_sha256": manifest_sha256,
+        "tsa": "http://tsa.example/",
+        "gen_time": "2026-03-01T09:10:00Z",
+        "key": f"cases/{CASE}/timestamps/0123/inspections/{INSPECTIONS[1]}/manifest.tsr",
         "sha256": hashlib.sha256(token).hexdigest(),
         "size": 64,
     }
-    other = {
-        **body,
-        "of": layout.manifest_key(CASE, INSPECTIONS[0]),
-        "key": "cases/case-1/timestamps/b.tsr",
-    }
+    other = {**body, "document_sha256": "ff" * 32}
     entries = [case.append("timestamp", other), case.append("timestamp", body)]
-    assert find_timestamp(entries, CASE, manifest, "ff" * 32) == (body["key"], body["sha256"])
-    assert find_timestamp(entries[:1], CASE, manifest, "ff" * 32) is None
+    assert find_timestamp(entries, CASE, manifest, manifest_sha256) == (body["key"], body["sha256"])
+    assert find_timestamp(entries[:1], CASE, manifest, manifest_sha256) is None
 
 
 # against the archive
