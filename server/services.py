@@ -13,6 +13,7 @@ from server.settings import Settings
 
 if TYPE_CHECKING:  # the composition root names every room's types; only http/app builds it
     from recorder.timestamper import Timestamper
+    from server.inspection.witness import WitnessPush
     from server.live.registry import LiveRegistry
     from server.security.ratelimit import AttemptLimiter
     from server.security.tokens import TokenSigner
@@ -29,6 +30,7 @@ class Services:
     login_limiter: AttemptLimiter
     code_limiter: AttemptLimiter
     archive: Archive
+    witness: WitnessPush
     timestamper: Timestamper | None = None  # with --tsa
 
 

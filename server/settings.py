@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 ARCHIVE_DIR = "archive"
 SPOOL_DIR = "spool"
 SIGNING_KEY_FILE = "signing.key"
+RECEIPTS_DIR = "receipts"
+WITNESS_SPOOL_DIR = "witness"  # under SPOOL_DIR
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,8 @@ class Settings:
     tsa_urls: tuple[str, ...] = ()
     tsa_cert_files: tuple[Path, ...] = ()
     tsa_retry_max_s: float = 60.0
+    # Outside systems that get every signed checkpoint and receipt (POST, see docs/archive.md).
+    witnesses: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -63,6 +67,11 @@ class Settings:
         for url in self.ice_servers:
             if not url.startswith(("stun:", "turn:", "turns:")):
                 raise ValueError(f"ICE server URL must start with stun:, turn: or turns:: {url}")
+        for url in self.witnesses:
+            if not url.startswith(("http://", "https://")) or len(url) > 2000:
+                raise ValueError(f"witness URL must be http:// or https://: {url}")
+        if len(set(self.witnesses)) != len(self.witnesses):
+            raise ValueError("a witness URL is given twice")
 
     @property
     def base_url(self) -> str:

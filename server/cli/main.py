@@ -80,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="the TSAs' root CA certificate (PEM) their replies must verify against; repeatable",
     )
+    serve.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="POST every signed checkpoint and receipt to this outside system (retried until"
+        " it answers 2xx, queued in the spool); repeatable",
+    )
     add_verify_parser(commands)
     add_export_parser(commands)
     add_key_parser(commands)
@@ -181,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             segment_s=args.segment_seconds,
             tsa_urls=tuple(args.tsa),
             tsa_cert_files=tuple(args.tsa_cert),
+            witnesses=tuple(args.witness),
         )
         if settings.tsa_cert_files:
             from recorder.timestamps import load_tsa_trust

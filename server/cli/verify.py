@@ -20,6 +20,12 @@ from recorder.storage_url import open_storage
 from recorder.timestamps import load_tsa_trust
 from recorder.verify import DEFAULT_WORKERS, VerifyReport, verify_case
 from recorder.zip_storage import ZipStorage
+from server.cli.verify_receipts import (
+    add_receipt_option,
+    check_receipts,
+    format_receipts,
+    load_receipts,
+)
 from server.settings import ARCHIVE_DIR
 
 if TYPE_CHECKING:
@@ -63,6 +69,7 @@ def add_verify_parser(
         " intermediates and the TSA's own certificate); repeatable",
     )
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="parallel reads")
+    add_receipt_option(parser)
     return parser
 
 
@@ -124,6 +131,7 @@ def run_verify(
         return 2
     with contextlib.ExitStack() as stack:
         try:
+            receipts = load_receipts(args.receipts)
             storage, case_id = _open(args, stack, credentials)
         except ValueError as exc:
             print(f"takan verify: {exc}", file=sys.stderr)
@@ -143,13 +151,16 @@ def run_verify(
                 workers=args.workers,
                 tsa_trust=tsa_trust,
             )
+            check_receipts(
+                storage, case_id, receipts, {u.fingerprint: u.retired_at for u in report.signers}
+            )
         except IntegrityError as exc:
             print(f"FAILED: {exc.where}: {exc.reason}", file=out)
             return 1
         except StorageError as exc:
             print(f"FAILED: {storage.describe()}: {exc}", file=out)
             return 1
-    out.write(format_report(report))
+    out.write(format_report(report) + format_receipts(receipts))
     return 0
 
 

@@ -19,7 +19,7 @@ from server.errors import (
     TakanError,
     Unauthorized,
 )
-from server.http import api_archive, api_evidence, api_report
+from server.http import api_archive, api_evidence, api_receipt, api_report
 from server.http.requests import json_body
 from server.inspection import inspections
 from server.security.auth import COOKIE_NAME, bearer_or_cookie, current_user, login, open_session
@@ -248,3 +248,4 @@ def add_routes(app: web.Application) -> None:
     api_archive.add_routes(app)
     api_evidence.add_routes(app)
     api_report.add_routes(app)
+    api_receipt.add_routes(app)

@@ -19,13 +19,14 @@ from server.http import api, pages
 from server.http.openapi import get_openapi
 from server.http.signalling import websocket_handler
 from server.inspection import checklists
+from server.inspection.witness import WitnessPush
 from server.live.media import passthrough
 from server.live.registry import LiveRegistry
 from server.security.ratelimit import AttemptLimiter
 from server.security.secrets_store import load_or_create_secret
 from server.security.tokens import TokenSigner
 from server.services import SERVICES, Services
-from server.settings import ARCHIVE_DIR, SIGNING_KEY_FILE, SPOOL_DIR, Settings
+from server.settings import ARCHIVE_DIR, SIGNING_KEY_FILE, SPOOL_DIR, WITNESS_SPOOL_DIR, Settings
 from server.store.db import Database
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,11 @@ def open_services(settings: Settings, clock: Clock | None = None) -> Services:
         login_limiter=AttemptLimiter(settings.login_attempts_per_minute),
         code_limiter=AttemptLimiter(settings.code_attempts_per_minute),
         archive=archive,
+        witness=WitnessPush(
+            settings.witnesses,
+            settings.data_dir / SPOOL_DIR / WITNESS_SPOOL_DIR,
+            archive.signer.public_key_bytes,
+        ),
     )
     if settings.tsa_urls:
         retry = RetryPolicy(
@@ -84,6 +90,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app[SERVICES] = services
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        # The witness push first and last: it hears of the checkpoints recovery and stop sign.
+        await services.witness.start()
+        services.archive.signed_listeners.append(services.witness.on_signed)
         await services.archive.start()
         recovered = await services.archive.recover()
         if recovered:
@@ -97,6 +106,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
             # Tokens over the last checkpoints are chained into the spool and uploaded at the
             # next start; requests still unanswered stay pending on disk.
             await services.timestamper.stop()
+        await services.witness.stop()
         services.db.close()
 
     async def hang_up(app: web.Application) -> None:

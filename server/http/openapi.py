@@ -137,6 +137,23 @@ DOCUMENT: dict[str, Any] = {
                 },
             }
         },
+        "/api/inspections/{inspection_id}/receipt": {
+            "get": _op(
+                "The signed receipt of an ended inspection (docs/archive.md, Receipts)",
+                200,
+                _obj(["receipt", "signature"], receipt=_obj([]), signature=_S),
+                (401, 403, 404, 409),
+            )
+        },
+        "/api/inspections/{inspection_id}/receipt/qr.svg": {
+            "get": {
+                "summary": "QR code of the receipt, or of its URL and SHA-256",
+                "responses": {
+                    "200": {"description": "SVG", "content": {"image/svg+xml": {}}},
+                    "409": {"description": "error", **_json(_ERROR)},
+                },
+            }
+        },
         "/api/inspections/{inspection_id}/end": {
             "post": _op(
                 "End the inspection; the invite stops working",

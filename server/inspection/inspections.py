@@ -13,6 +13,7 @@ from typing import Any
 from recorder.chain import parse_utc
 from server.clock import utc_iso
 from server.errors import BadRequest, Conflict, Forbidden, NotFound
+from server.inspection import receipts
 from server.security.tokens import InviteToken, SessionToken
 from server.services import Services
 from server.store.db import Case, Inspection
@@ -208,7 +209,7 @@ def inspection_for(services: Services, user: SessionToken, inspection_id: str) -
 
 async def end_inspection(services: Services, inspection_id: str, by: str) -> str:
     """End an inspection now: the invite stops working, everybody is hung up, the last segments
-    are chained and the inspection's manifest is signed.
+    are chained, the inspection's manifest is signed and its receipt issued.
 
     Once the database says ended, the rest runs to its end even if the request is cancelled:
     an ended inspection always gets its ``ended`` entry and its manifest."""
@@ -222,6 +223,7 @@ async def end_inspection(services: Services, inspection_id: str, by: str) -> str
         await services.archive.finish_inspection(
             inspection.case_id, inspection_id, {"by": by, "ended_at": now}
         )
+        await receipts.issue_at_end(services, inspection_id)
 
     await asyncio.shield(asyncio.ensure_future(close()))
     logger.info("inspection ended", extra={"inspection_id": inspection_id})

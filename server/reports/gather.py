@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
+import segno
 
 from recorder.archive import Archive
 from recorder.chain import ChainEntry
+from recorder.errors import StorageError
 from recorder.manifest import Manifest
 from server.errors import Conflict, NotFound
-from server.inspection import checklists
+from server.inspection import checklists, receipts
 from server.inspection.chain_record import (
     CaseFacts,
     CaseRecord,
@@ -33,6 +36,7 @@ from server.reports.html import (
     LocationFix,
     ManifestSummary,
     Participant,
+    ReceiptSummary,
     ReportContent,
     SnapshotEvidence,
 )
@@ -287,6 +291,7 @@ async def gather(
         for record in sorted(chained.snapshots, key=lambda s: (s.taken_at, s.seq))
     ]
     manifest = await _manifest_summary(services.archive, facts.manifest)
+    receipt = await _receipt_summary(services, inspection)
     return ReportContent(
         version=version,
         generated_at=now,
@@ -302,4 +307,34 @@ async def gather(
         snapshots=tuple(snapshots),
         conclusions=facts.conclusions,
         manifest=manifest,
+        receipt=receipt,
+    )
+
+
+async def _receipt_summary(services: Services, inspection: Inspection) -> ReceiptSummary | None:
+    try:
+        signed = await receipts.receipt_of(services, inspection)
+    except (Conflict, StorageError, ValueError):
+        return None  # the report says that no receipt was issued
+    url = f"{services.settings.base_url}/api/inspections/{inspection.inspection_id}/receipt"
+    content = receipts.qr_content(signed, url)
+    out = io.BytesIO()
+    segno.make(content, error=receipts.QR_ERROR, micro=False).save(
+        out, kind="svg", scale=4, border=4, xmldecl=False
+    )
+    r = signed.receipt
+    return ReceiptSummary(
+        document=signed.to_bytes().decode("utf-8"),
+        sha256=signed.sha256,
+        chain_head_seq=r.chain_head_seq,
+        chain_head=r.chain_head,
+        started_at=r.started_at,
+        ended_at=r.ended_at,
+        clock=r.clock,
+        issued_at=r.issued_at,
+        key_fingerprint=r.key_fingerprint,
+        signature=signed.signature,
+        has_timestamp=r.timestamp is not None,
+        qr_svg=out.getvalue().decode("utf-8"),
+        qr_holds_receipt=isinstance(content, bytes),
     )

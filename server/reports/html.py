@@ -126,6 +126,26 @@ class ManifestSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class ReceiptSummary:
+    """The inspection's receipt as handed out: its document (canonical JSON), and its QR code
+    (SVG markup made by the server, holding the receipt or its URL and SHA-256)."""
+
+    document: str
+    sha256: str
+    chain_head_seq: int
+    chain_head: str
+    started_at: str
+    ended_at: str
+    clock: str
+    issued_at: str
+    key_fingerprint: str
+    signature: str
+    has_timestamp: bool
+    qr_svg: str
+    qr_holds_receipt: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ReportContent:
     version: int
     generated_at: str
@@ -141,6 +161,7 @@ class ReportContent:
     snapshots: tuple[SnapshotEvidence, ...]
     conclusions: tuple[ConclusionEvent, ...]  # in chain order; the last one stands
     manifest: ManifestSummary
+    receipt: ReceiptSummary | None = None
 
     def __post_init__(self) -> None:
         if not self.conclusions:
@@ -446,6 +467,37 @@ def _evidence_section(report: ReportContent) -> Html:
             f"{_text(report.case.case_id)}，核对哈希链、签名、录像分段、照片与本报告的哈希。"
             "本报告（HTML 与 PDF）的 SHA-256 在生成后写入同一哈希链。</p>"
         ),
+        _receipt_part(report.receipt),
+    )
+
+
+def _receipt_part(receipt: ReceiptSummary | None) -> Html:
+    if receipt is None:
+        return Html('<h3>存证回执</h3><p class="muted">本次踏勘尚未签发回执。</p>')
+    qr = base64.b64encode(receipt.qr_svg.encode("utf-8")).decode("ascii")
+    holds = "回执全文" if receipt.qr_holds_receipt else "回执地址及其 SHA-256"
+    return Html(
+        "<h3>存证回执</h3>"
+        + _kv(
+            [
+                ("回执 SHA-256", _hash(receipt.sha256)),
+                ("回执链序号", f"{receipt.chain_head_seq}（记录清单的链条目）"),
+                ("该条目哈希", _hash(receipt.chain_head)),
+                ("踏勘开始", when(receipt.started_at)),
+                ("踏勘结束", when(receipt.ended_at)),
+                ("时间来源", receipt.clock),
+                ("签发时间", when(receipt.issued_at)),
+                ("时间戳令牌（RFC 3161）", "有" if receipt.has_timestamp else "无"),
+                ("签名密钥指纹", _hash(receipt.key_fingerprint)),
+                ("回执签名（Ed25519）", _hash(receipt.signature)),
+            ]
+        )
+        + f'<p><img class="qr" src="data:image/svg+xml;base64,{qr}" alt="回执二维码"'
+        ' style="width:45mm;height:45mm"></p>'
+        + f'<p class="muted">二维码内容：{_text(holds)}。回执全文（JSON）：</p>'
+        + f'<p class="mono" style="word-break:break-all">{_text(receipt.document)}</p>'
+        + '<p class="muted">回执由存证库之外的人保存：takan verify --receipt &lt;回执文件&gt; '
+        "在存证库缺少回执所记录的链条目或清单时报错，即使链尾与其签名一并被删除。</p>"
     )
 
 

@@ -7,10 +7,13 @@ Waits are generous and poll what a user would see; nothing asserts on timing.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -154,7 +157,9 @@ async def test_reloaded_applicant_page_resumes_without_consent(session: Session)
     await expect(inspector.locator("body")).to_have_attribute("data-media", "connected")
 
 
-async def test_applicant_link_after_the_end_says_it_is_over(session: Session) -> None:
+async def test_applicant_link_after_the_end_says_it_is_over(
+    session: Session, live_server: LiveServer
+) -> None:
     inspector, applicant = session.inspector, session.applicant
     await wait_video_flowing(inspector)
 
@@ -165,6 +170,24 @@ async def test_applicant_link_after_the_end_says_it_is_over(session: Session) ->
     )
     await expect(inspector.locator("#ended-banner")).to_be_visible()
     await expect(applicant.locator("#screen-ended")).to_be_visible(timeout=TIMEOUT_MS)
+
+    # The applicant's page offers the signed receipt: a download and its QR code.
+    await expect(applicant.locator("#receipt")).to_have_attribute(
+        "data-state", "shown", timeout=TIMEOUT_MS
+    )
+    await expect(applicant.locator("#receipt-qr")).to_be_visible()
+    await expect(applicant.locator("#receipt-qr-holds")).to_have_text("二维码中是回执全文。")
+    async with applicant.expect_download() as download:
+        await applicant.click("#receipt-download")
+    kept = await asyncio.to_thread(Path(await (await download.value).path()).read_bytes)
+    status, served = await live_server.request(
+        "GET", f"/api/inspections/{session.inspection['inspection_id']}/receipt", "auditor1"
+    )
+    assert status == 200, served
+    assert json.loads(kept) == served
+    assert hashlib.sha256(kept).hexdigest() in (
+        await applicant.locator("#receipt-sha256").inner_text()
+    )
 
     again = await _open_applicant(
         session.applicant_context, session.inspection["applicant_url"], session.console

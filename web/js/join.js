@@ -8,6 +8,7 @@ import { LocationShare } from './location-share.js';
 import { FATAL_ERRORS, PeerSession, Signalling, StatsMeter, preferCodec } from './rtc.js';
 import { lang, onLangChange, setupLangToggle, t } from './i18n.js';
 import { $, ChatView, formatTime, renderStats, startQualityLoop } from './ui.js';
+import { inviteInspection, showReceipt } from './receipt-view.js';
 
 setupLangToggle();
 
@@ -199,6 +200,10 @@ function finish(screen) {
   $('control-toast').hidden = true;
   showScreen(screen);
   renderConn();
+  if (screen === 'ended') {
+    const inspectionId = state.welcome?.inspection?.inspection_id ?? inviteInspection(token).inspectionId;
+    if (inspectionId) showReceipt(token, inspectionId);
+  }
 }
 
 // ---------------------------------------------------------------- camera and microphone
