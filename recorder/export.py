@@ -1,26 +1,30 @@
 """The evidence package: one case's archived objects plus an offline verifier, as one zip.
 
 Members, in this order: ``README.md``, ``public-key.txt``, ``index.html``, ``offline/…`` (the
-offline page), then every listed object under ``cases/{case_id}/`` in key order, named by its key
-and holding its stored bytes (``recorder.zip_storage`` reads exactly this, so ``takan verify
-FILE.zip`` checks it). Media and images are stored, JSON is deflated. The zip is written in one
-pass to any writable stream (no seeking), reading each object as a stream, so a large case goes
-out without being held in memory.
+offline page), every listed object under ``cases/{case_id}/`` in key order, named by its key
+and holding its stored bytes, and last ``package-index.json``: every other member's name, size
+and SHA-256, signed by the archive key (``recorder.package_index``; ``takan verify FILE.zip``
+checks it, then the case). Media and images are stored, JSON is deflated. The zip is written in
+one pass to any writable stream (no seeking), each object read as a stream and hashed as it
+goes out, so a large case goes out without being held in memory or read twice.
 """
 
 from __future__ import annotations
 
 import base64
 import builtins
-import shutil
+import hashlib
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import IO, BinaryIO, Protocol
 
 from recorder import layout
+from recorder.clock import CLOCK_SOURCE
 from recorder.errors import ObjectNotFound, StorageError
+from recorder.package_index import INDEX_NAME, PUBLIC_KEY_TEXT, IndexBuilder
+from recorder.signing import Signer
 from recorder.storage import Storage
 
 README_TEMPLATE = Path(__file__).with_name("package_readme.md")
@@ -156,6 +160,17 @@ def _date_time(exported_at: str) -> tuple[int, int, int, int, int, int]:
     return (max(year, 1980), month, day, hour, minute, second)
 
 
+def _copy(source: BinaryIO, target: IO[bytes]) -> tuple[str, int]:
+    """Copy ``source`` to ``target``; the SHA-256 and size of what was copied."""
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := source.read(COPY_CHUNK):
+        digest.update(chunk)
+        target.write(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
 def write_package(
     out: Writable,
     storage: Storage,
@@ -163,8 +178,10 @@ def write_package(
     keys: Iterable[str],
     assets: PackageAssets,
     exported_at: str,
+    signer: Signer,
 ) -> ExportSummary:
-    """Write the package of ``case_id``'s objects ``keys`` (all under its prefix) to ``out``.
+    """Write the package of ``case_id``'s objects ``keys`` (all under its prefix) to ``out``,
+    its index signed by ``signer`` (the archive key, which signs the case's checkpoints).
 
     ExportError if there is no object; StorageError if an object cannot be read.
     """
@@ -177,16 +194,18 @@ def write_package(
         raise ExportError(f"case {case_id} has no archived objects")
     public_keys = _fingerprints(storage, objects, case_id)
     stamp = _date_time(exported_at)
+    index = IndexBuilder(case_id)
     total = 0
     with zipfile.ZipFile(out, "w", allowZip64=True) as package:
-        package.writestr(
-            _zip_info("README.md", stamp), render_readme(case_id, exported_at, public_keys)
-        )
-        package.writestr(
-            _zip_info("public-key.txt", stamp), render_public_keys(case_id, public_keys)
-        )
+
+        def write(name: str, data: bytes) -> None:
+            package.writestr(_zip_info(name, stamp), data)
+            index.add(name, len(data), hashlib.sha256(data).hexdigest())
+
+        write("README.md", render_readme(case_id, exported_at, public_keys))
+        write(PUBLIC_KEY_TEXT, render_public_keys(case_id, public_keys))
         for name, path in assets.files:
-            package.writestr(_zip_info(name, stamp), path.read_bytes())
+            write(name, path.read_bytes())
         for key in objects:
             info = _zip_info(key, stamp)
             try:
@@ -194,6 +213,10 @@ def write_package(
             except ObjectNotFound as exc:
                 raise ExportError(f"{key} was listed but is not stored") from exc
             with source, package.open(info, "w", force_zip64=True) as target:
-                shutil.copyfileobj(source, target, COPY_CHUNK)
-            total += info.file_size
+                sha256, size = _copy(source, target)
+            index.add(key, size, sha256)
+            total += size
+        package.writestr(
+            _zip_info(INDEX_NAME, stamp), index.sign(signer, exported_at, CLOCK_SOURCE)
+        )
     return ExportSummary(case_id, len(objects), total, tuple(sorted(public_keys)))

@@ -11,7 +11,7 @@ import base64
 import dataclasses
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -190,6 +190,7 @@ def verify_case(
     trusted_keys: Collection[str] | None = None,
     workers: int = DEFAULT_WORKERS,
     tsa_trust: TsaTrust | None = None,
+    known_digests: Mapping[str, tuple[str, int]] | None = None,
 ) -> VerifyReport:
     """Verify everything stored for ``case_id``; IntegrityError on the first failure.
 
@@ -201,11 +202,13 @@ def verify_case(
     away from. With ``require_signed_tail`` every chain entry but timestamps must be
     covered by a checkpoint or manifest. ``tsa_trust``: the certificates timestamp tokens are
     checked against (a token they do not cover is reported as not checked).
+    ``known_digests``: (SHA-256, size) by key, already computed from these same stored bytes
+    (an export's members, hashed for its package index), so they are not read twice.
     """
     layout.check_case_id(case_id)
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     try:
-        verifier = _Verifier(storage, case_id, pool, tsa_trust)
+        verifier = _Verifier(storage, case_id, pool, tsa_trust, known_digests or {})
         return verifier.run(require_signed_tail, trusted_keys)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # a failure need not hash the rest
@@ -218,8 +221,10 @@ class _Verifier:
         case_id: str,
         pool: ThreadPoolExecutor,
         tsa_trust: TsaTrust | None = None,
+        known_digests: Mapping[str, tuple[str, int]] | None = None,
     ) -> None:
         self.storage = storage
+        self.known_digests = known_digests or {}
         self.case_id = case_id
         self.pool = pool
         self.tsa_trust = tsa_trust
@@ -231,7 +236,8 @@ class _Verifier:
 
     def _digest(self, key: str, recorded_size: int) -> tuple[str, int]:
         """SHA-256 and size, reading at most ``recorded_size`` + 1 bytes."""
-        return object_digest(self.storage, key, limit=recorded_size + 1)
+        known = self.known_digests.get(key)
+        return known or object_digest(self.storage, key, limit=recorded_size + 1)
 
     def run(self, require_signed_tail: bool, trusted_keys: Collection[str] | None) -> VerifyReport:
         listing = self._list()

@@ -1,4 +1,6 @@
-"""A read-only Storage over an export zip whose member names are the archive's object keys."""
+"""A read-only Storage over an export zip: the case's objects are the members under ``cases/``,
+named by their keys; ``list("")`` gives every member (``recorder.package_verify`` checks them
+all against the package index)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from recorder.errors import IntegrityError, ObjectNotFound, StorageError
+from recorder.package_index import check_member_name
 from recorder.storage import check_key
 
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError)
@@ -39,7 +42,8 @@ class _Member(io.RawIOBase):
 
 
 class ZipStorage:
-    """Objects are zip members. Duplicate or unsafe member names make the export invalid."""
+    """Objects are zip members. A member name that is not a valid name (a directory entry is
+    not: a package holds files only) or that appears twice makes the package invalid."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -49,14 +53,12 @@ class ZipStorage:
             raise StorageError(f"{self.path}: not a readable zip file: {exc}") from exc
         self._members: dict[str, zipfile.ZipInfo] = {}
         for info in self._zip.infolist():
-            if info.is_dir():
-                continue
             try:
-                check_key(info.filename)
-            except StorageError as exc:
-                raise IntegrityError(info.filename, f"not a valid object key: {exc}") from exc
+                check_member_name(info.filename)
+            except ValueError as exc:
+                raise IntegrityError(info.filename, f"not a valid member name: {exc}") from exc
             if info.filename in self._members:
-                raise IntegrityError(info.filename, "appears twice in the export")
+                raise IntegrityError(info.filename, "appears twice in the package")
             self._members[info.filename] = info
 
     def close(self) -> None:

@@ -86,12 +86,18 @@ async def _chain_export(
 
 
 def _write(
-    output: Path, storage: Storage, case_id: str, keys: list[str], assets: PackageAssets
+    output: Path,
+    storage: Storage,
+    case_id: str,
+    keys: list[str],
+    assets: PackageAssets,
+    signer: Signer,
 ) -> int:
     tmp = output.with_name(f".{output.name}.tmp")
+    exported_at = utc_iso(time.time())
     try:
         with tmp.open("wb") as handle:
-            summary = write_package(handle, storage, case_id, keys, assets, utc_iso(time.time()))
+            summary = write_package(handle, storage, case_id, keys, assets, exported_at, signer)
         tmp.replace(output)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -133,7 +139,7 @@ def run_export(
             keys = asyncio.run(
                 _chain_export(storage, Path(spool), signer, history, case_id, ledger_dir)
             )
-        objects = _write(args.output, storage, case_id, keys, assets)
+        objects = _write(args.output, storage, case_id, keys, assets, signer)
     except (StorageError, ExportError, ExportRefused, OSError, TimeoutError) as exc:
         print(f"takan export: {exc or type(exc).__name__}", file=sys.stderr)
         return 1

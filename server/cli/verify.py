@@ -1,8 +1,9 @@
 """``takan verify``: check a case's archive, or an export zip, and say plainly whether it is intact.
 
 Exit 0 with a one-screen summary when every hash, link, signature and Merkle root checks out;
-exit 1 with ``FAILED: <where>: <reason>`` naming the exact object or chain entry otherwise;
-exit 2 on a usage error.
+exit 1 with ``FAILED: <where>: <reason>`` naming the exact object, chain entry or package member
+otherwise; exit 2 on a usage error. An export is checked against its signed package index first,
+then the case the index names (``recorder.package_verify``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from typing import TYPE_CHECKING, TextIO
 
 from recorder.errors import IntegrityError, StorageError
 from recorder.layout import check_case_id
+from recorder.package_index import INDEX_NAME
+from recorder.package_verify import verify_package
 from recorder.storage import LocalStorage, Storage
 from recorder.storage_url import open_storage
-from recorder.timestamps import load_tsa_trust
+from recorder.timestamps import TsaTrust, load_tsa_trust
 from recorder.verify import DEFAULT_WORKERS, VerifyReport, verify_case
 from recorder.zip_storage import ZipStorage
 from server.cli.verify_receipts import (
@@ -46,7 +49,7 @@ def add_verify_parser(
     )
     parser.add_argument("target", metavar="CASE_ID|EXPORT.zip")
     add_archive_options(parser)
-    parser.add_argument("--case", help="the case to verify in an export holding several")
+    parser.add_argument("--case", help="with an export: the case the package must be of")
     parser.add_argument(
         "--key",
         action="append",
@@ -104,18 +107,42 @@ def _is_export(args: argparse.Namespace) -> bool:
 
 def _open(
     args: argparse.Namespace, stack: contextlib.ExitStack, credentials: S3Credentials | None
-) -> tuple[Storage, str]:
+) -> tuple[Storage, str | None]:
+    """The storage, and the case to verify (None for an export: its index names it)."""
     if _is_export(args):
-        export = stack.enter_context(ZipStorage(Path(args.target)))
-        cases = export.case_ids()
-        if args.case is not None:
-            return export, check_case_id(args.case)
-        if len(cases) != 1:
-            found = ", ".join(cases) or "none"
-            raise ValueError(f"{args.target} holds cases {found}; choose one with --case")
-        return export, cases[0]
-    case_id = check_case_id(args.target)
-    return open_archive(args, credentials), case_id
+        return stack.enter_context(ZipStorage(Path(args.target))), None
+    return open_archive(args, credentials), check_case_id(args.target)
+
+
+def _check(
+    storage: Storage, case_id: str | None, args: argparse.Namespace, tsa_trust: TsaTrust | None
+) -> tuple[VerifyReport, str]:
+    """The report, and the summary's package line (empty for an archive)."""
+    signed_tail = not args.allow_unsigned_tail
+    if case_id is not None:
+        report = verify_case(
+            storage,
+            case_id,
+            require_signed_tail=signed_tail,
+            trusted_keys=args.trusted_keys,
+            workers=args.workers,
+            tsa_trust=tsa_trust,
+        )
+        return report, ""
+    package = verify_package(
+        storage,
+        case_id=check_case_id(args.case) if args.case is not None else None,
+        require_signed_tail=signed_tail,
+        trusted_keys=args.trusted_keys,
+        workers=args.workers,
+        tsa_trust=tsa_trust,
+    )
+    index = package.index
+    line = (
+        f"  package      {len(index.members) + 1} members, each as {INDEX_NAME} lists it,"
+        f" signed by {index.key_fingerprint} at {index.exported_at}\n"
+    )
+    return package.case, line
 
 
 def run_verify(
@@ -132,6 +159,8 @@ def run_verify(
     with contextlib.ExitStack() as stack:
         try:
             receipts = load_receipts(args.receipts)
+            if args.case is not None:
+                check_case_id(args.case)
             storage, case_id = _open(args, stack, credentials)
         except ValueError as exc:
             print(f"takan verify: {exc}", file=sys.stderr)
@@ -143,16 +172,12 @@ def run_verify(
             print(f"FAILED: {exc.where}: {exc.reason}", file=out)
             return 1
         try:
-            report = verify_case(
-                storage,
-                case_id,
-                require_signed_tail=not args.allow_unsigned_tail,
-                trusted_keys=args.trusted_keys,
-                workers=args.workers,
-                tsa_trust=tsa_trust,
-            )
+            report, package_line = _check(storage, case_id, args, tsa_trust)
             check_receipts(
-                storage, case_id, receipts, {u.fingerprint: u.retired_at for u in report.signers}
+                storage,
+                report.case_id,
+                receipts,
+                {u.fingerprint: u.retired_at for u in report.signers},
             )
         except IntegrityError as exc:
             print(f"FAILED: {exc.where}: {exc.reason}", file=out)
@@ -160,7 +185,7 @@ def run_verify(
         except StorageError as exc:
             print(f"FAILED: {storage.describe()}: {exc}", file=out)
             return 1
-    out.write(format_report(report) + format_receipts(receipts))
+    out.write(format_report(report) + package_line + format_receipts(receipts))
     return 0
 
 

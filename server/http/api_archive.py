@@ -529,10 +529,11 @@ async def get_export(request: web.Request) -> web.StreamResponse:
     queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=8)
     writer = _QueueWriter(queue, asyncio.get_running_loop())
     storage = services.archive.storage
+    signer = services.archive.signer
 
     def produce() -> ExportSummary:
         try:
-            return write_package(writer, storage, case.case_id, keys, assets, exported_at)
+            return write_package(writer, storage, case.case_id, keys, assets, exported_at, signer)
         finally:
             writer.finish()
 

@@ -8,7 +8,8 @@ then, twice in turn (the first round warms the page cache, the second is reporte
 
 - plain ``zipfile`` over every object file of the case, media stored and JSON deflated, one pass;
 - ``recorder.export.write_package`` of the same objects from the ``LocalStorage`` (streamed
-  through ``Storage.open``, plus README, public key and the offline page) to a file;
+  through ``Storage.open`` and hashed as they go, plus README, public key, the offline page and
+  the signed package index) to a file;
 - ``takan export CASE --data DATA`` as a subprocess (chaining, signing, interpreter start).
 
 MB/s are object bytes over elapsed time. Prints figures; asserts nothing.
@@ -49,9 +50,12 @@ def plain_zip(case: BuiltCase, keys: list[str], target: Path) -> None:
             )
 
 
-def package(case: BuiltCase, keys: list[str], assets: PackageAssets, target: Path) -> None:
+def package(
+    case: BuiltCase, keys: list[str], assets: PackageAssets, signer: Signer, target: Path
+) -> None:
     with target.open("wb") as handle:
-        write_package(handle, case.storage, CASE_ID, keys, assets, utc_iso(time.time()))
+        exported_at = utc_iso(time.time())
+        write_package(handle, case.storage, CASE_ID, keys, assets, exported_at, signer)
 
 
 def cli_export(data_dir: Path, target: Path) -> None:
@@ -76,7 +80,7 @@ def main() -> None:
         case = asyncio.run(build_case(data_dir, args.mb))
         # `takan export` signs with the key a server keeps in DATA (a new one here: the case
         # then holds two public keys, which verification accepts).
-        Signer.load_or_create(data_dir / "signing.key")
+        signer = Signer.load_or_create(data_dir / "signing.key")
         keys = case.storage.list(f"cases/{CASE_ID}/")
         megabytes = case.object_bytes / 1e6
         print(
@@ -87,7 +91,7 @@ def main() -> None:
         for _ in range(2):
             results = {
                 "plain zipfile": timed(plain_zip, case, keys, root / "plain.zip"),
-                "write_package": timed(package, case, keys, assets, root / "package.zip"),
+                "write_package": timed(package, case, keys, assets, signer, root / "package.zip"),
                 "takan export (CLI)": timed(cli_export, data_dir, root / "cli.zip"),
             }
         baseline = results["plain zipfile"]
