@@ -57,6 +57,7 @@ class PackageAssets:
             ("index.html", web_dir / "offline" / "index.html"),
             ("offline/evidence-core.js", web_dir / "js" / "evidence-core.js"),
             ("offline/offline.js", web_dir / "offline" / "offline.js"),
+            ("offline/package-index.js", web_dir / "offline" / "package-index.js"),
             ("offline/style.css", web_dir / "offline" / "style.css"),
         )
         missing = [str(path) for _, path in files if not path.is_file()]

@@ -47,7 +47,13 @@ async def export_package(server: LiveServer, case_id: str) -> bytes:
 def unzip(package: bytes, folder: Path) -> None:
     with zipfile.ZipFile(io.BytesIO(package)) as archive:
         names = archive.namelist()
-        for required in ("index.html", "offline/evidence-core.js", "offline/offline.js"):
+        for required in (
+            "index.html",
+            "offline/evidence-core.js",
+            "offline/offline.js",
+            "offline/package-index.js",
+            "package-index.json",
+        ):
             assert required in names, names
         archive.extractall(folder)
 
@@ -87,6 +93,11 @@ async def test_offline_page_from_file_url_replays_and_verifies_the_export(
         await expect(page.locator('.tl-seg[data-state="verified"]')).to_have_count(
             len(recorded.segment_keys())
         )
+        # Every file of the package, the page's own included, is what the signed index lists.
+        await expect(page.locator("#package-verdict")).to_have_attribute(
+            "data-state", "verified", timeout=TIMEOUT_MS
+        )
+        await expect(replay).to_have_attribute("data-verdict", "verified")
         for kind in ("joined", "consented", "chat", "ended"):
             assert await page.locator(f".tl-event[data-kind={kind}]").count() >= 1, kind
         # The export itself is in the package's chain, under a signature.

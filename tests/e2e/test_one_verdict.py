@@ -9,14 +9,20 @@ must say FAILED and name the same object for the same reason, in takan verify's 
 The archives are really recorded through the live server and then broken as a tamperer or a
 faulty store would: a segment object stored with no chain entry recording it (what the bug
 report saw), the object of the last chained segment deleted, and the manifest re-signed with the
-server's own key with one segment left out.
+server's own key with one segment left out. An export is also changed around the case (a file
+added, the page's script, the README or public-key.txt changed, a member removed, a member of
+another case, the package index removed or re-signed by another key): ``takan verify`` on the
+zip and the offline page on its folder must name the same member for the same reason.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import json
 import re
+import zipfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +33,10 @@ from playwright.async_api import BrowserContext, Page, expect
 
 from recorder import layout
 from recorder.canonical import canonical_json
+from recorder.export import render_public_keys
 from recorder.manifest import Manifest, SegmentRecord
+from recorder.package_index import IndexedMember, parse_index
+from recorder.signing import Signer
 from tests.conftest import LiveServer
 from tests.e2e.helpers import login, record_console
 from tests.e2e.test_offline_package import export_package, open_package, unzip
@@ -186,6 +195,140 @@ async def test_every_verifier_says_failed_naming_the_same_object(
         offline = await open_package(desktop, folder, console)
         assert await browser_verdict(offline) == (broken.where, broken.line)
         await expect(offline.locator("#replay")).to_have_attribute("data-verify", "broken")
+    finally:
+        print("\n".join(console))
+
+
+# the package around the case
+
+INDEX = "package-index.json"
+FORGER = Signer.generate()
+
+
+@dataclass(frozen=True)
+class Tampering:
+    """A change to an export: members replaced (bytes) or dropped (None), members added, and
+    the line takan verify must print for it."""
+
+    broken: Broken
+    replaced: dict[str, bytes | None] = dataclasses.field(default_factory=dict)
+    added: dict[str, bytes] = dataclasses.field(default_factory=dict)
+
+    def apply(self, source: Path, target: Path) -> Path:
+        with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+            for info in old.infolist():
+                data = self.replaced.get(info.filename, old.read(info))
+                if data is not None:
+                    new.writestr(info, data)
+            for name, data in self.added.items():
+                new.writestr(name, data)
+        return target
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _changed(members: dict[str, bytes], name: str, data: bytes) -> Tampering:
+    """``name`` holding ``data`` instead, named with the index's size or SHA-256."""
+    was = members[name]
+    reason = (
+        f"SHA-256 is {_sha256(data)}; the package index records {_sha256(was)}"
+        if len(data) == len(was)
+        else f"size is {len(data)} bytes; the package index records {len(was)}"
+    )
+    return Tampering(Broken(name, reason), replaced={name: data})
+
+
+def _resigned_by_a_forger(case_id: str, members: dict[str, bytes]) -> Tampering:
+    """A forger's own key put into the case and public-key.txt, and the index signed again by
+    it: a package consistent with itself, but not signed by the key that signs the case."""
+    key_name = layout.public_key_key(case_id, FORGER.fingerprint)
+    key_text = render_public_keys(case_id, {FORGER.fingerprint: FORGER.public_key_bytes})
+    index = parse_index(members[INDEX]).index
+    listed = [
+        IndexedMember(m.name, len(key_text), _sha256(key_text)) if m.name == "public-key.txt" else m
+        for m in index.members
+    ]
+    listed.append(IndexedMember(key_name, 32, _sha256(FORGER.public_key_bytes)))
+    forged = dataclasses.replace(index, key_fingerprint=FORGER.fingerprint, members=tuple(listed))
+    return Tampering(
+        Broken(
+            INDEX, f"signed by {FORGER.fingerprint}, which signs no checkpoint of case {case_id}"
+        ),
+        replaced={INDEX: None, "public-key.txt": key_text},
+        added={key_name: FORGER.public_key_bytes, INDEX: forged.signed(FORGER)},
+    )
+
+
+def tamperings(case_id: str, members: dict[str, bytes]) -> dict[str, Tampering]:
+    key_text = members["public-key.txt"]
+    fingerprint = re.search(rb"fingerprint: (sha256:[0-9a-f]{64})", key_text)
+    assert fingerprint is not None
+    script = members["offline/offline.js"]
+    assert script.endswith(b"\n")
+    stray = f"cases/{case_id}-other/chain/000000000000.json"
+    return {
+        "extra-member": Tampering(
+            Broken("evil.html", "not listed in the package index"),
+            added={"evil.html": b"<!doctype html><script>alert(1)</script>"},
+        ),
+        "changed-script": _changed(members, "offline/offline.js", script[:-1] + b" "),
+        "changed-readme": _changed(
+            members, "README.md", members["README.md"] + "已核验 / verified\n".encode()
+        ),
+        "changed-public-key": _changed(
+            members, "public-key.txt", key_text.replace(fingerprint[1], b"sha256:" + b"0" * 64)
+        ),
+        "removed-readme": Tampering(
+            Broken("README.md", "listed in the package index but absent"),
+            replaced={"README.md": None},
+        ),
+        "member-of-another-case": Tampering(
+            Broken(stray, f"a member of case {case_id}-other; this package is of case {case_id}"),
+            added={stray: members[f"cases/{case_id}/chain/000000000000.json"]},
+        ),
+        "index-removed": Tampering(
+            Broken(INDEX, "missing: the package has no index of its members"),
+            replaced={INDEX: None},
+        ),
+        "index-resigned-by-another-key": _resigned_by_a_forger(case_id, members),
+    }
+
+
+async def test_a_tampered_package_gets_one_verdict_from_takan_verify_and_the_offline_page(
+    live_server: LiveServer, desktop: BrowserContext, tmp_path: Path
+) -> None:
+    """Each change to an export, outside ``cases/`` as inside, is named by ``takan verify`` on
+    the zip and by the offline page on the unzipped folder, at the same place in the same words;
+    the page still opens the package's own case."""
+    recorded = await record_inspection(live_server)
+    case_id = recorded.case_id
+    original = tmp_path / "original.zip"
+    original.write_bytes(await export_package(live_server, case_id))
+    code, out = await cli_verdict(str(original))
+    assert code == 0, out
+    with zipfile.ZipFile(original) as package:
+        members = {info.filename: package.read(info) for info in package.infolist()}
+    console: list[str] = []
+    try:
+        for name, tampering in tamperings(case_id, members).items():
+            broken = tampering.broken
+            tampered = tampering.apply(original, tmp_path / f"{name}.zip")
+            assert await cli_verdict(str(tampered)) == (1, broken.line), name
+            folder = tmp_path / name
+            with zipfile.ZipFile(tampered) as archive:
+                archive.extractall(folder)
+            page = await open_package(desktop, folder, console)
+            verdict = page.locator("#package-verdict")
+            await expect(verdict).to_have_attribute("data-state", "failed", timeout=TIMEOUT_MS)
+            assert (await verdict.get_attribute("data-where"), await verdict.inner_text()) == (
+                broken.where,
+                broken.line,
+            ), name
+            assert await page.locator("#case-select").input_value() == case_id, name
+            assert await browser_verdict(page) == (broken.where, broken.line), name
+            await page.close()
     finally:
         print("\n".join(console))
 

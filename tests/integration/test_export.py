@@ -14,7 +14,13 @@ import aiohttp
 from tests.conftest import LiveServer, running_server
 from tests.integration.recorded_case import record_inspection, takan
 
-OFFLINE_PAGE = ("index.html", "offline/evidence-core.js", "offline/offline.js", "offline/style.css")
+OFFLINE_PAGE = (
+    "index.html",
+    "offline/evidence-core.js",
+    "offline/offline.js",
+    "offline/package-index.js",
+    "offline/style.css",
+)
 
 
 async def download_export(server: LiveServer, case_id: str, username: str, target: Path) -> str:

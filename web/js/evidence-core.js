@@ -1070,6 +1070,9 @@
       'offline.inspections': '踏勘记录',
       'offline.no_case': '所选文件夹中没有 cases/<案件编号>/ 目录',
       'offline.replay': '回放并核验',
+      'offline.package': '证据包',
+      'offline.package_pending': '正在按签名的包索引核验每个文件…',
+      'offline.package_ok': '完整：包内 {n} 个文件都与签名的包索引一致（签名公钥 {key}）',
     },
     en: {
       'replay.title': 'Inspection replay',
@@ -1138,6 +1141,9 @@
       'offline.inspections': 'Inspections',
       'offline.no_case': 'The chosen folder has no cases/<case id>/ directory',
       'offline.replay': 'Replay and verify',
+      'offline.package': 'Package',
+      'offline.package_pending': 'checking every file against the signed package index…',
+      'offline.package_ok': 'intact: all {n} files of the package match its signed index (signing key {key})',
     },
   };
 
@@ -1183,7 +1189,9 @@
   }
 
   // Builds the replay page inside `container`, verifies, plays. Options: source, caseId,
-  // inspectionId, t(key, params), onVerified({state, segments_checked, broken}), status(el).
+  // inspectionId, t(key, params), onVerified({state, segments_checked, broken}), status(el), and
+  // for an evidence package `package` (a TakanPackage.PackageCheck): its rules before the case's
+  // and after them, so the verdict is takan verify EXPORT.zip's.
   // State for tests and people: container dataset.state (loading|ready|error), .verify
   // (pending|verified|broken), .signature (valid|invalid), .firstFrame (ms since the click that
   // led here, when known).
@@ -1232,16 +1240,26 @@
       }
       container.dataset.signature = 'valid';
       // The case-wide rules, in takan verify's order: signatures, the chain, what the chain
-      // says; the bytes follow once every segment has been read (#verifyAll).
+      // says; the bytes follow once every segment has been read (#verifyAll). A package's own
+      // rules come first: nothing is shown before they have spoken.
       this.rules = new ArchiveRules(this.o.source, this.o.caseId, keys, entries);
-      this.verdict =
+      const pkg = this.o.package;
+      if (pkg) {
+        const prefix = `cases/${this.o.caseId}/`;
+        for (const rel of keys) if (pkg.files.has(prefix + rel)) this.rules.recordDigest(rel, pkg.digest(prefix + rel));
+      }
+      this.caseVerdict =
         (await this.rules.loadManifests(entries, { [result.rel]: result })) ??
         (this.chain.ok ? null : { where: this.chain.where, reason: this.chain.reason }) ??
         this.rules.signedHeads(entries) ??
         this.rules.structure();
+      this.packageVerdict = pkg ? pkg.first() : Promise.resolve(null);
       this.timeline = buildTimeline(result.manifest, entries, this.o.caseId);
       this.#render(result, entries);
-      this.#showVerdict(false);
+      this.packageVerdict.then((first) => {
+        this.verdict = first ?? this.caseVerdict;
+        this.#showVerdict(false);
+      });
       this.verifier = new SegmentVerifier(
         this.o.source,
         (seg) => this.#segmentState(seg),
@@ -1503,7 +1521,8 @@
         }
       };
       await Promise.all([worker(), worker()]);
-      if (!this.verdict) this.verdict = await this.rules.objects();
+      this.verdict =
+        (await this.packageVerdict) ?? this.caseVerdict ?? (await this.rules.objects()) ?? (await this.o.package?.last()) ?? null;
       this.#showVerdict(true);
       const broken = segs.filter((s) => s.state === 'broken');
       const state = broken.length || this.verdict ? 'broken' : 'verified';

@@ -1,15 +1,18 @@
 // The offline page of an evidence package (index.html at the root of the export zip). The user
-// picks the unzipped folder; every file is read in the browser, and the evidence core checks the
-// chain, the manifest's signature and every segment's hash before it plays, exactly as the
-// server's replay page does. A classic script: no modules, no network.
+// picks the unzipped folder; every file is read in the browser: the package index (every file's
+// size and SHA-256, signed) is checked as takan verify EXPORT.zip checks it, and the evidence
+// core checks the chain, the manifest's signature and every segment's hash before it plays,
+// exactly as the server's replay page does. A classic script: no modules, no network.
 
 (function () {
   'use strict';
 
   const E = globalThis.TakanEvidence;
+  const P = globalThis.TakanPackage;
   const LANGS = ['zh-CN', 'en'];
   let lang = pickLang();
   let source = null;
+  let check = null;
   let view = null;
 
   function pickLang() {
@@ -62,7 +65,7 @@
     document.getElementById('replay-section').hidden = false;
     const container = document.getElementById('replay');
     container.dataset.inspectionId = inspectionId;
-    view = new E.ReplayView(container, { source, caseId: source.caseId, inspectionId, t });
+    view = new E.ReplayView(container, { source, caseId: source.caseId, inspectionId, t, package: check });
     view.run();
   }
 
@@ -72,14 +75,45 @@
     if (ids.length) replay(ids[0]);
   }
 
-  document.getElementById('folder').addEventListener('change', (event) => {
+  // The package's own verdict (its index: rules 1-6 and 8 of docs/archive.md, "Checking an
+  // export"), beside the replay's, which follows takan verify's order over the case too.
+  async function showPackage(current) {
+    const box = document.getElementById('package-verdict');
+    box.dataset.state = 'pending';
+    delete box.dataset.where;
+    box.className = 'muted';
+    box.textContent = t('offline.package_pending');
+    const verdict = (await current.first()) ?? (await current.last());
+    if (current !== check) return;
+    if (verdict) {
+      box.dataset.state = 'failed';
+      box.dataset.where = verdict.where;
+      box.className = 'bad mono';
+      box.textContent = `FAILED: ${verdict.where}: ${verdict.reason}`;
+    } else {
+      const { index } = await current.index();
+      box.dataset.state = 'verified';
+      box.className = 'ok';
+      box.textContent = t('offline.package_ok', { n: index.members.length + 1, key: index.key_fingerprint });
+    }
+  }
+
+  document.getElementById('folder').addEventListener('change', async (event) => {
     fail('');
-    source = new E.FolderSource(event.target.files);
+    const files = event.target.files;
+    check = new P.PackageCheck(files);
+    source = new E.FolderSource(files);
+    const current = check;
+    document.getElementById('package').hidden = false;
+    showPackage(current);
     const caseIds = source.caseIds();
     if (!caseIds.length) {
       fail(t('offline.no_case'));
       return;
     }
+    const { index } = await current.index();
+    if (current !== check) return;
+    const first = index && caseIds.includes(index.case_id) ? index.case_id : caseIds[0];
     const select = document.getElementById('case-select');
     select.replaceChildren(
       ...caseIds.map((id) => {
@@ -89,9 +123,9 @@
         return option;
       }),
     );
+    select.value = first;
     select.onchange = () => useCase(select.value);
-    document.getElementById('package').hidden = false;
-    useCase(caseIds[0]);
+    useCase(first);
   });
 
   document.getElementById('lang-toggle').addEventListener('click', () => {
