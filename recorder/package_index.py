@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -208,13 +208,6 @@ def check_signature(signed: SignedIndex, public_key: bytes) -> None:
         )
 
 
-def check_trusted(index: PackageIndex, trusted_keys: Collection[str] | None) -> None:
-    if trusted_keys is not None and index.key_fingerprint not in trusted_keys:
-        raise IntegrityError(
-            INDEX_NAME, f"{index.key_fingerprint} is not one of the trusted signing keys"
-        )
-
-
 def check_listing(index: PackageIndex, present: Iterable[str]) -> None:
     """Every member there is listed (names in order), then every listed member is there (in
     the index's order). ``present``: the package's member names, the index among them."""
@@ -288,11 +281,22 @@ def check_public_key_text(data: bytes, index: PackageIndex) -> None:
         )
 
 
-def check_case_signer(index: PackageIndex, checkpoint_signers: Collection[str]) -> None:
-    """The index is signed by a key that signs the case's checkpoints (``checkpoint_signers``:
-    the fingerprints of the case's verified checkpoints)."""
-    if index.key_fingerprint not in checkpoint_signers:
+def check_case_signer(
+    index: PackageIndex, checkpoint_signers: Collection[str], retired: Mapping[str, int]
+) -> None:
+    """The index is signed by the key the case is signed with at its end: one that signs the
+    case's checkpoints and that no ``key_rotated`` entry has retired. ``checkpoint_signers``:
+    the keys of the case's verified checkpoints; ``retired``: key → the seq of the rotation
+    away from it."""
+    fingerprint = index.key_fingerprint
+    if fingerprint in retired:
         raise IntegrityError(
             INDEX_NAME,
-            f"signed by {index.key_fingerprint}, which signs no checkpoint of case {index.case_id}",
+            f"signed by {fingerprint} after chain entry {retired[fingerprint]} rotated away"
+            " from it",
+        )
+    if fingerprint not in checkpoint_signers:
+        raise IntegrityError(
+            INDEX_NAME,
+            f"signed by {fingerprint}, which signs no checkpoint of case {index.case_id}",
         )

@@ -1,17 +1,19 @@
 """Verify an export zip: the package index first, then the case it names.
 
-The order (docs/archive.md, *Exports*), the first failure raised as IntegrityError naming the
-member:
+The rules of docs/archive.md, *Checking an export*, in order, the first failure raised as
+IntegrityError naming the member:
 
 1. member names valid and unique (``ZipStorage``, when it opens the zip);
 2. ``package-index.json``: there, canonical, a signed index (of ``case_id`` when one is asked
-   for), its key trusted (with ``trusted_keys``), the key's member holding that key, and the
-   signature valid;
-3. every member listed in the index (sorted by name), every listed member there (index order);
-4. every member's size and SHA-256 as the index records them (index order);
-5. ``public-key.txt`` names the index's key;
-6. the case: ``recorder.verify.verify_case``;
-7. the index's key signs the case's checkpoints.
+   for), the key's member holding its key, and the signature valid;
+3. every member listed in the index (in name order);
+4. every listed member there (in the index's order);
+5. every member's size and SHA-256 as the index records them (in the index's order);
+6. ``public-key.txt`` names the index's key;
+7. the case: ``recorder.verify.verify_case``, its objects' digests taken from rule 5;
+8. the index's key is the case's at its end: it signs the case's checkpoints (so it is trusted
+   as the case's keys are: ``trusted_keys`` and the keys the chain rotates to from them) and no
+   ``key_rotated`` entry retired it.
 """
 
 from __future__ import annotations
@@ -20,10 +22,7 @@ from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from recorder import layout
-from recorder.canonical import parse_json
 from recorder.errors import IntegrityError, ObjectNotFound, StorageError
-from recorder.manifest import Checkpoint
 from recorder.package_index import (
     INDEX_NAME,
     PUBLIC_KEY_TEXT,
@@ -35,7 +34,6 @@ from recorder.package_index import (
     check_public_key,
     check_public_key_text,
     check_signature,
-    check_trusted,
     parse_index,
 )
 from recorder.storage import Storage, object_digest
@@ -62,11 +60,11 @@ def verify_package(
 ) -> PackageReport:
     """Verify the package ``export`` (a ``ZipStorage``) and the case its index names.
 
-    ``case_id``: the case the package must be of (``--case``); ``trusted_keys``, as for
-    ``verify_case``, applies to the index's signature too.
+    ``case_id``: the case the package must be of (``--case``); ``trusted_keys`` as for
+    ``verify_case``, whose trust the index's key must share.
     """
     names = export.list("")
-    index = _signed_index(export, names, case_id, trusted_keys)
+    index = _signed_index(export, names, case_id)
     check_listing(index, names)
     digests = _check_members(export, index, workers)
     check_public_key_text(_read(export, PUBLIC_KEY_TEXT), index)
@@ -79,7 +77,11 @@ def verify_package(
         tsa_trust=tsa_trust,
         known_digests=digests,
     )
-    check_case_signer(index, _checkpoint_signers(export, index.case_id))
+    check_case_signer(
+        index,
+        {use.fingerprint for use in report.signers if use.checkpoints},
+        {use.fingerprint: use.retired_at for use in report.signers if use.retired_at is not None},
+    )
     return PackageReport(index, report)
 
 
@@ -92,19 +94,13 @@ def _read(export: Storage, name: str) -> bytes:
         raise IntegrityError(name, f"unreadable: {exc}") from exc
 
 
-def _signed_index(
-    export: Storage,
-    names: list[str],
-    case_id: str | None,
-    trusted_keys: Collection[str] | None,
-) -> PackageIndex:
+def _signed_index(export: Storage, names: list[str], case_id: str | None) -> PackageIndex:
     if INDEX_NAME not in names:
         raise IntegrityError(INDEX_NAME, "missing: the package has no index of its members")
     signed = parse_index(_read(export, INDEX_NAME))
     index = signed.index
     if case_id is not None and case_id != index.case_id:
         raise IntegrityError(INDEX_NAME, f"the package is of case {index.case_id}, not {case_id}")
-    check_trusted(index, trusted_keys)
     key_name = index.public_key_name
     if key_name not in names:
         raise IntegrityError(
@@ -141,13 +137,3 @@ def _check_members(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # a failure need not hash the rest
     return digests
-
-
-def _checkpoint_signers(export: Storage, case_id: str) -> set[str]:
-    """The keys of the case's checkpoints, which ``verify_case`` has verified."""
-    signers = set()
-    for key in export.list(layout.checkpoint_prefix(case_id)):
-        if layout.parse_checkpoint_key(case_id, key) is not None:
-            document = parse_json(export.get(key))
-            signers.add(Checkpoint.from_json(document["checkpoint"]).key_fingerprint)
-    return signers

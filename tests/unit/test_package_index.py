@@ -21,8 +21,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from recorder import layout
+from recorder.archive import Archive
 from recorder.canonical import canonical_json
 from recorder.export import PackageAssets, render_public_keys, write_package
+from recorder.key_history import KeyHistory
 from recorder.package_index import (
     INDEX_NAME,
     IndexBuilder,
@@ -360,9 +362,44 @@ def test_an_index_resigned_by_another_key_fails_naming_the_index(
         1,
         f"FAILED: {key_name}: stored object is not referenced by any chain entry",
     )
-    assert verify(path, "--key", exported.signer.fingerprint) == (
+    assert verify(path, "--key", exported.signer.fingerprint) == verify(path)
+
+
+async def test_an_index_signed_by_a_retired_key_fails_naming_the_index(tmp_path: Path) -> None:
+    """After a rotation the old key signs nothing new, the package index included; the new key,
+    trusted through the rotation, does."""
+    storage = LocalStorage(tmp_path / "archive")
+    old, new = Signer.generate(), Signer.generate()
+    history = KeyHistory.starting_with(old.public_key_bytes)
+    rotated = history.rotated(old, new, "2026-12-06T10:00:00.000Z")
+    for signer, keys, kind in ((old, history, "before"), (new, rotated, "after")):
+        archive = Archive(storage, tmp_path / "spool", signer, key_history=keys)
+        await archive.start()
+        try:
+            await archive.append(CASE, kind, {"n": kind})
+            await archive.checkpoint(CASE)
+            await archive.drain()
+        finally:
+            await archive.stop()
+    rotation = next(
+        seq
+        for seq, key in enumerate(storage.list(layout.chain_prefix(CASE)))
+        if b'"kind":"key_rotated"' in storage.get(key)
+    )
+
+    def export(signer: Signer) -> Path:
+        path = tmp_path / f"{signer.fingerprint[7:15]}.zip"
+        with path.open("wb") as out:
+            keys = storage.list(layout.case_prefix(CASE))
+            assets = PackageAssets.from_web_dir(WEB)
+            write_package(out, storage, CASE, keys, assets, EXPORTED_AT, signer)
+        return path
+
+    assert verify(export(new), "--key", old.fingerprint)[0] == 0
+    assert verify(export(old)) == (
         1,
-        f"FAILED: {INDEX_NAME}: {forger.fingerprint} is not one of the trusted signing keys",
+        f"FAILED: {INDEX_NAME}: signed by {old.fingerprint} after chain entry {rotation}"
+        " rotated away from it",
     )
 
 

@@ -23,6 +23,7 @@
   const UTC = /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z$/;
   const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
   const CHECKPOINT = /^checkpoints\/[0-9]{12}\.json$/;
+  const CHAIN_ENTRY = /^chain\/[0-9]{12}\.json$/;
   const MAX_CLOCK_LENGTH = 128;
   const MAX_SIZE = Number.MAX_SAFE_INTEGER;
   const HASHING = 3; // files hashed at a time
@@ -311,24 +312,37 @@
       return null;
     }
 
-    // Rule 8: the index's key signs one of the case's checkpoints (its signature checked here).
+    // Rule 8: the index's key is the case's at its end: no key_rotated entry retired it, and it
+    // signs one of the case's checkpoints (the signature checked here).
     async last() {
       const { index, verdict } = await this.index();
       if (verdict) return verdict;
       const prefix = `cases/${index.case_id}/`;
+      const fingerprint = index.key_fingerprint;
+      for (const name of this.files.names()) {
+        if (!name.startsWith(prefix) || !CHAIN_ENTRY.test(name.slice(prefix.length))) continue;
+        try {
+          const entry = E.parseCanonical(await this.files.get(name));
+          if (entry.kind === 'key_rotated' && entry.body?.previous === fingerprint) {
+            return failure(INDEX_NAME, `signed by ${fingerprint} after chain entry ${entry.seq} rotated away from it`);
+          }
+        } catch {
+          // the case's rules name an unreadable entry
+        }
+      }
       for (const name of this.files.names()) {
         if (!name.startsWith(prefix) || !CHECKPOINT.test(name.slice(prefix.length))) continue;
         try {
           const document = E.parseCanonical(await this.files.get(name));
           const checkpoint = document.checkpoint;
-          if (checkpoint?.key_fingerprint !== index.key_fingerprint) continue;
+          if (checkpoint?.key_fingerprint !== fingerprint) continue;
           const message = new TextEncoder().encode(E.canonical({ checkpoint }));
           if (await E.verifyEd25519(this.publicKey, E.base64ToBytes(document.signature), message)) return null;
         } catch {
           // not a checkpoint this key signs; the case's rules name a broken one
         }
       }
-      return failure(INDEX_NAME, `signed by ${index.key_fingerprint}, which signs no checkpoint of case ${index.case_id}`);
+      return failure(INDEX_NAME, `signed by ${fingerprint}, which signs no checkpoint of case ${index.case_id}`);
     }
   }
 
