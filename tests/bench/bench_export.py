@@ -78,9 +78,7 @@ def main() -> None:
         root = Path(tmp)
         data_dir = root / "data"
         case = asyncio.run(build_case(data_dir, args.mb))
-        # `takan export` signs with the key a server keeps in DATA (a new one here: the case
-        # then holds two public keys, which verification accepts).
-        signer = Signer.load_or_create(data_dir / "signing.key")
+        signer = Signer.load_or_create(data_dir / "signing.key")  # the case's, as `takan export`'s
         keys = case.storage.list(f"cases/{CASE_ID}/")
         megabytes = case.object_bytes / 1e6
         print(

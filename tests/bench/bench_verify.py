@@ -76,7 +76,8 @@ def write_segment(path: Path, size: int) -> tuple[str, int]:
 async def build_case(data_dir: Path, megabytes: int) -> BuiltCase:
     started = time.perf_counter()
     storage = LocalStorage(data_dir / "archive")  # where `takan verify --data DATA` looks
-    archive = Archive(storage, data_dir / "spool", Signer.generate())
+    # The key a server keeps in DATA, so that `takan export --data DATA` signs as the case's own.
+    archive = Archive(storage, data_dir / "spool", Signer.load_or_create(data_dir / "signing.key"))
     await archive.start()
     inspection_id = uuid.uuid4().hex
     await archive.open_case(CASE_ID)
