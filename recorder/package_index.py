@@ -226,6 +226,13 @@ def check_listing(index: PackageIndex, present: Iterable[str]) -> None:
 
 
 def check_digest(member: IndexedMember, sha256: str, size: int) -> None:
+    """``sha256`` and ``size`` of at most ``member.size`` + 1 bytes read: a size above the
+    listed one is "more than" it, however large the member is."""
+    if size > member.size:
+        raise IntegrityError(
+            member.name,
+            f"size is more than {member.size} bytes; the package index records {member.size}",
+        )
     if size != member.size:
         raise IntegrityError(
             member.name, f"size is {size} bytes; the package index records {member.size}"

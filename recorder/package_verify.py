@@ -113,8 +113,9 @@ def _signed_index(export: Storage, names: list[str], case_id: str | None) -> Pac
 
 
 def _digest(export: Storage, member: IndexedMember) -> tuple[str, int] | IntegrityError:
+    """SHA-256 and size, reading at most the listed size + 1 bytes (as verify_case does)."""
     try:
-        return object_digest(export, member.name)
+        return object_digest(export, member.name, limit=member.size + 1)
     except (StorageError, OSError) as exc:
         return IntegrityError(member.name, f"unreadable: {exc}")
 

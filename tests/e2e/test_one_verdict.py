@@ -235,11 +235,11 @@ def _sha256(data: bytes) -> str:
 def _changed(members: dict[str, bytes], name: str, data: bytes) -> Tampering:
     """``name`` holding ``data`` instead, named with the index's size or SHA-256."""
     was = members[name]
-    reason = (
-        f"SHA-256 is {_sha256(data)}; the package index records {_sha256(was)}"
-        if len(data) == len(was)
-        else f"size is {len(data)} bytes; the package index records {len(was)}"
-    )
+    if len(data) == len(was):
+        reason = f"SHA-256 is {_sha256(data)}; the package index records {_sha256(was)}"
+    else:
+        size = f"more than {len(was)}" if len(data) > len(was) else str(len(data))
+        reason = f"size is {size} bytes; the package index records {len(was)}"
     return Tampering(Broken(name, reason), replaced={name: data})
 
 

@@ -100,6 +100,10 @@ def rezip(
     return target
 
 
+def replacing(name: str, data: bytes) -> Change:
+    return lambda member, old: data if member == name else old
+
+
 def resigned(
     exported: Exported, signer: Signer, edit: Callable[[PackageIndex], PackageIndex]
 ) -> bytes:
@@ -215,6 +219,22 @@ def test_a_changed_offline_script_is_named_with_both_hashes(
         f"FAILED: offline/offline.js: SHA-256 is {sha256(changed)};"
         f" the package index records {listed}",
     )
+
+
+def test_a_grown_or_shrunk_member_is_named_with_the_listed_size(
+    exported: Exported, tmp_path: Path
+) -> None:
+    style = exported.read("offline/style.css")
+    listed = len(style)
+    for name, data, reason in (
+        ("grown", style + b"x" * 5_000_000, f"size is more than {listed} bytes"),
+        ("shrunk", style[:-1], f"size is {listed - 1} bytes"),
+    ):
+        path = rezip(exported.path, tmp_path / f"{name}.zip", replacing("offline/style.css", data))
+        assert verify(path) == (
+            1,
+            f"FAILED: offline/style.css: {reason}; the package index records {listed}",
+        )
 
 
 def test_a_removed_readme_is_named_as_absent(exported: Exported, tmp_path: Path) -> None:

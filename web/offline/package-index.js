@@ -298,6 +298,7 @@
       for (const member of index.members) {
         const found = await this.digest(member.name);
         if (found.error) return failure(member.name, `unreadable: ${found.error}`);
+        if (found.size > member.size) return failure(member.name, `size is more than ${member.size} bytes; the package index records ${member.size}`);
         if (found.size !== member.size) return failure(member.name, `size is ${found.size} bytes; the package index records ${member.size}`);
         if (found.sha256 !== member.sha256) return failure(member.name, `SHA-256 is ${found.sha256}; the package index records ${member.sha256}`);
       }
