@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import logging
 import os
+import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +90,14 @@ class HeadLedger:
                     "head ledger lines rejected (torn or not written with this key)",
                     extra={"path": str(self.path), "lines": self.rejected_lines},
                 )
-            self._compact_locked()
+            if self._lines > COMPACT_AFTER_LINES:
+                self._compact_locked()
+            else:
+                # Appending only: another process with this ledger open (``takan export``)
+                # keeps appending to the same file.
+                self._fd = os.open(
+                    self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600
+                )
 
     def close(self) -> None:
         with self._lock:
@@ -119,7 +127,7 @@ class HeadLedger:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         with tmp.open("wb") as handle:
             for record in self._heads.values():
                 handle.write(record.line(self._mac_key))
