@@ -255,7 +255,7 @@ class _Verifier:
         checkpoints, manifests, used_keys = self._verify_signatures(documents, public_keys)
         key_records = self._key_records(entries, public_keys)
         trusted = self._trusted(key_records, trusted_keys)
-        self._check_signers(checkpoints, manifests, key_records, trusted)
+        self._check_signers(checkpoints, manifests, key_records, trusted, entries)
         anchors = [Anchor(c.seq, c.head, key) for key, c in checkpoints.items()]
         anchors += [
             Anchor(m.chain_head_seq, m.chain_head, key)
@@ -592,6 +592,7 @@ class _Verifier:
         manifests: dict[str, Manifest],
         records: dict[str, _KeyRecord],
         trusted: set[str],
+        entries: list[ChainEntry],
     ) -> None:
         signed: list[tuple[str, str, int]] = [
             (key, c.key_fingerprint, c.seq) for key, c in checkpoints.items()
@@ -607,7 +608,20 @@ class _Verifier:
         for key, fingerprint, seq in sorted(signed):
             fault = self._signer_fault(fingerprint, seq, records, trusted, inclusive=True)
             if fault is not None:
+                if fingerprint not in records:
+                    self._check_key_not_misrecorded(entries, fingerprint)
                 raise IntegrityError(key, fault)
+
+    def _check_key_not_misrecorded(self, entries: list[ChainEntry], fingerprint: str) -> None:
+        """A signer's key object recorded by an entry of another kind: that entry was changed
+        (its kind edited), not the documents the key signs."""
+        key_object = _public_key_key(self.case_id, fingerprint)
+        for entry in entries:
+            if entry.kind not in KEY_KINDS and entry.body.get("key") == key_object:
+                raise IntegrityError(
+                    chain_where(entry.seq),
+                    f"refers to {key_object}, which is not a recorded object",
+                )
 
     def _check_conclusions(
         self,

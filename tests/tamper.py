@@ -26,7 +26,7 @@ from recorder.signing import Signer
 from recorder.storage import LocalStorage
 from recorder.verify import verify_case
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 OBJECT_REASONS = ("SHA-256 is", "size is")
 
 
