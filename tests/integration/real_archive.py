@@ -13,7 +13,7 @@ import shutil
 import stat
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,6 @@ class RealArchive:
     full: RealCase  # snapshot, annotation, checklist, conclusion, report
     plain: RealCase  # media only
     build_s: float = 0.0
-    notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def archive(self) -> Path:
@@ -186,7 +185,7 @@ async def _wait_for_report(server: LiveServer, inspection_id: str) -> None:
 
 async def _record_full_case(server: LiveServer) -> str:
     case = await server.new_case(case_type="建设工程")
-    case_id = case["case_id"]
+    case_id: str = case["case_id"]
     status, invite = await server.request("POST", f"/api/cases/{case_id}/inspections", "inspector1")
     assert status == 201, invite
     inspection_id = invite["inspection_id"]
