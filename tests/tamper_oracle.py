@@ -222,7 +222,6 @@ def mutations(facts: CaseFacts) -> st.SearchStrategy[Mutation]:
     chain = facts.keys_where(layout.parse_chain_entry_key)
     checkpoints = facts.keys_where(layout.parse_checkpoint_key)
     final = layout.checkpoint_key(case, facts.last_seq)
-    signed_documents = [*checkpoints, *facts.keys_where(layout.parse_manifest_key)]
     segments = facts.keys_where(layout.parse_segment_key)
     inspection = layout.parse_segment_key(case, segments[0])
     assert inspection is not None
@@ -247,7 +246,8 @@ def mutations(facts: CaseFacts) -> st.SearchStrategy[Mutation]:
     def two(of: list[str]) -> st.SearchStrategy[list[str]]:
         return st.lists(st.sampled_from(of), min_size=2, max_size=2, unique=True).map(sorted)
 
-    kinds = [of for of in (facts.recorded, chain, checkpoints) if len(of) > 1]
+    manifests = facts.keys_where(layout.parse_manifest_key)
+    kinds = [of for of in (facts.recorded, chain, checkpoints, manifests) if len(of) > 1]
     pairs = st.one_of(*(two(of) for of in kinds))
     return st.one_of(
         st.builds(
@@ -263,7 +263,7 @@ def mutations(facts: CaseFacts) -> st.SearchStrategy[Mutation]:
         st.integers(1, 3).map(lambda n: _forge_tail(facts, n)),
         st.builds(
             lambda k, s: _respell(facts, k, s),
-            st.sampled_from([*chain, *signed_documents]),
+            st.sampled_from([*chain, *checkpoints, *manifests]),
             st.sampled_from(sorted(SPELLINGS)),
         ),
         *(

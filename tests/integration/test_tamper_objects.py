@@ -339,3 +339,19 @@ def test_a_json_object_respelled_non_canonically_fails_naming_it(
     else:
         expect = Expect(where_of(case.case_id, key), "not in canonical JSON form")
     assert_named(root, case.case_id, expect)
+
+
+@pytest.mark.parametrize("kind", ["checkpoint", "manifest"])
+def test_garbage_at_a_signed_document_s_key_fails_naming_it(
+    real_archive: RealArchive, tampered: Path, kind: str
+) -> None:
+    case = case_of(real_archive)
+    if kind == "checkpoint":
+        key = layout.checkpoint_key(case.case_id, case.last_seq + 3)
+    else:
+        key = layout.manifest_key(case.case_id, "9" * 32)
+    rewrite(archive_of(tampered), key, b"planted")
+    assert_named(archive_of(tampered), case.case_id, Expect(key, "not JSON"))
+    code, out = takan_verify(tampered, case.case_id)
+    assert code == 1
+    assert out.startswith(f"FAILED: {key}: not JSON"), out
