@@ -13,7 +13,7 @@ import pytest
 from recorder import layout
 from recorder.chain import chain_where
 from recorder.signing import Signer
-from tests.integration.real_archive import RealArchive
+from tests.integration.real_archive import RealArchive, RealCase
 from tests.integration.tamper_targets import (
     archive_of,
     case_of,
@@ -253,22 +253,42 @@ def test_an_entry_inserted_or_removed_with_every_later_hash_recomputed_is_placed
     assert_named(root, case.case_id, expect)
 
 
+def widest_gap(case: RealCase) -> tuple[int, int]:
+    """The longest run of entries between two signed heads: (first, signed head above it)."""
+    runs = [(range_from(case.anchor_seqs, a), a) for a in case.anchor_seqs]
+    low, high = max(runs, key=lambda run: run[1] - run[0])
+    assert low < high, f"no two unsigned entries in a row: {case.anchor_seqs}"
+    return low, high
+
+
 def test_a_rewritten_range_is_named_by_takan_verify(
     real_archive: RealArchive, tampered: Path
 ) -> None:
     case = case_of(real_archive)
     root = archive_of(tampered)
-    seq = case.checkpoint_seqs[1] - 1
-    rewrite_chain_from(
-        root,
-        case.case_id,
-        [with_body(case.entries[seq], forged=True), *case.entries[seq + 1 :]],
-        seq,
-    )
-    low, high = placed(case.anchor_seqs, seq)
+    low, high = widest_gap(case)
+    later = [with_body(case.entries[high - 1], forged=True), *case.entries[high:]]
+    rewrite_chain_from(root, case.case_id, later, high - 1)
     code, out = takan_verify(tampered, case.case_id)
     assert code == 1
-    assert out.startswith(f"FAILED: {span(low, high)}: changed with its hash recomputed"), out
+    assert out.startswith(
+        f"FAILED: between chain entry {low} and {high}: changed with its hash recomputed"
+    ), out
+
+
+def test_a_rewrite_from_a_broken_link_is_placed_from_that_link(
+    real_archive: RealArchive, tampered: Path
+) -> None:
+    """docs/archive.md: the range starts at the highest entry below whose prev link is
+    broken, when that is above the last signed head that holds."""
+    case = case_of(real_archive)
+    root = archive_of(tampered)
+    low, high = widest_gap(case)
+    middle = (low + high + 1) // 2  # above the signed head below, at or below the one above
+    relinked = dataclasses.replace(case.entries[middle], prev=hashlib.sha256(b"x").hexdigest())
+    store_entry(root, dataclasses.replace(relinked, hash=relinked.computed_hash()))
+    rewrite_chain_from(root, case.case_id, case.entries[middle + 1 :], middle + 1)
+    assert_named(root, case.case_id, Expect(span(middle, high), "changed with its hash"))
 
 
 def test_a_removed_entry_below_the_manifest_head_is_placed_by_the_manifest(

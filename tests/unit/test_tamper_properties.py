@@ -29,7 +29,7 @@ def build(root: Path, seed: int, checkpoint_every: int, inspections: int, per_tr
     builder.checkpoint()
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 2**32),
     checkpoint_every=st.integers(2, 12),
