@@ -598,6 +598,10 @@ class _Verifier:
             (key, c.key_fingerprint, c.seq) for key, c in checkpoints.items()
         ]
         signed += [(key, m.key_fingerprint, m.chain_head_seq) for key, m in manifests.items()]
+        heads = {key: (c.key_fingerprint, c.seq, c.head) for key, c in checkpoints.items()}
+        heads |= {
+            key: (m.key_fingerprint, m.chain_head_seq, m.chain_head) for key, m in manifests.items()
+        }
         for fingerprint in sorted({fingerprint for _, fingerprint, _ in signed}):
             if fingerprint in records and fingerprint not in trusted:
                 # A key the chain records but nobody trusts: the whole case is in doubt.
@@ -610,6 +614,15 @@ class _Verifier:
             if fault is not None:
                 if fingerprint not in records:
                     self._check_key_not_misrecorded(entries, fingerprint)
+                if fingerprint in trusted:
+                    # A key the verifier was told to trust signed it, so the document holds:
+                    # if the chain contradicts such signatures, the chain is what changed.
+                    anchors = [
+                        Anchor(seq, head, source)
+                        for source, (signer, seq, head) in heads.items()
+                        if signer in trusted and seq >= 0
+                    ]
+                    verify_entries(entries, case_id=self.case_id, anchors=anchors)
                 raise IntegrityError(key, fault)
 
     def _check_key_not_misrecorded(self, entries: list[ChainEntry], fingerprint: str) -> None:
