@@ -22,14 +22,15 @@ def test_random_tampering_of_the_real_archive_is_named(real_archive: RealArchive
     }
 
     @settings(max_examples=60, deadline=None)
-    @given(case_id=st.sampled_from(sorted(facts)), data=st.data())
-    def run(case_id: str, data: st.DataObject) -> None:
+    @given(case_id=st.sampled_from(sorted(facts)), pinned=st.booleans(), data=st.data())
+    def run(case_id: str, pinned: bool, data: st.DataObject) -> None:
         mutation = data.draw(mutations(facts[case_id]), label="mutation")
         with tempfile.TemporaryDirectory() as scratch:
             root = Path(scratch) / "archive"
             shutil.copytree(real_archive.archive / "cases" / case_id, root / "cases" / case_id)
             allowed = mutation.apply(root)
-            found = failure(root, case_id)
+            trusted = real_archive.fingerprint if pinned else None  # --key, or the first key
+            found = failure(root, case_id, trusted=trusted)
             assert found is not None, f"{mutation!r}: verify passed"
             assert found.where in allowed, (
                 f"{mutation!r}: named {found.where!r} ({found.reason}), allowed {sorted(allowed)}"
