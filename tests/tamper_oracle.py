@@ -53,6 +53,29 @@ class CaseFacts:
     def anchor_seqs(self) -> list[int]:
         return sorted({*self.checkpoint_seqs, *self.manifest_heads})
 
+    @property
+    def last_signed(self) -> int:
+        """The highest signed head; above it only ``timestamp`` entries (the tail rule)."""
+        return max(self.anchor_seqs)
+
+    def token_of(self, document: str) -> str | None:
+        """The timestamp token over a checkpoint or manifest, if a TSA stamped it."""
+        for entry in self.entries:
+            if entry.kind == "timestamp" and entry.body.get("document") == document:
+                return str(entry.body["key"])
+        return None
+
+    def unsigned_without(self, checkpoint_seq: int) -> set[str]:
+        """Where verify names a removed final checkpoint: the last event above the highest
+        signed head left is not covered; if only timestamps are above it, the token over the
+        removed checkpoint stamps what is not stored."""
+        latest = max(a for a in self.anchor_seqs if a != checkpoint_seq or a in self.manifest_heads)
+        events = [e.seq for e in self.entries if e.seq > latest and e.kind != "timestamp"]
+        if events:
+            return {chain_where(events[-1])}
+        token = self.token_of(layout.checkpoint_key(self.case_id, checkpoint_seq))
+        return {token} if token is not None else set()
+
     def keys_where(self, parse: Callable[[str, str], object]) -> list[str]:
         return [key for key in self.keys if parse(self.case_id, key) is not None]
 
@@ -123,8 +146,14 @@ def _truncate(facts: CaseFacts, key: str, fraction: float) -> Mutation:
 def _delete(facts: CaseFacts, key: str) -> Mutation:
     def apply(root: Path) -> set[str]:
         (root / key).unlink()
-        if key == layout.checkpoint_key(facts.case_id, facts.last_seq):
-            return {chain_where(facts.last_seq)}  # the tail is no longer signed
+        checkpoint = layout.parse_checkpoint_key(facts.case_id, key)
+        if checkpoint == facts.checkpoint_seqs[-1]:
+            return facts.unsigned_without(checkpoint)  # the tail is no longer signed
+        if checkpoint is not None:  # an intermediate one: only its token can tell
+            return {facts.token_of(key) or key}
+        last = facts.entries[-1]
+        if key == layout.chain_entry_key(facts.case_id, last.seq) and last.seq > facts.last_signed:
+            return {last.body["key"]}  # an unsigned timestamp entry: its token is left over
         return {where_of(facts.case_id, key)}
 
     return Mutation(f"delete({key})", apply)
@@ -221,7 +250,7 @@ def mutations(facts: CaseFacts) -> st.SearchStrategy[Mutation]:
     case = facts.case_id
     chain = facts.keys_where(layout.parse_chain_entry_key)
     checkpoints = facts.keys_where(layout.parse_checkpoint_key)
-    final = layout.checkpoint_key(case, facts.last_seq)
+    final = checkpoints[-1]
     segments = facts.keys_where(layout.parse_segment_key)
     inspection = layout.parse_segment_key(case, segments[0])
     assert inspection is not None
@@ -232,9 +261,12 @@ def mutations(facts: CaseFacts) -> st.SearchStrategy[Mutation]:
         layout.public_key_key(case, "0" * 64),
     ]
     keys = st.sampled_from(facts.keys)
-    seqs = st.integers(0, facts.last_seq)
-    # A removed intermediate checkpoint loses a redundant signature only (documented).
-    deletable = [k for k in facts.keys if k not in checkpoints or k == final]
+    # Edits and insertions inside the signed chain; the unsigned timestamp tail has tests of
+    # its own (tests/integration/test_tamper_chain.py).
+    seqs = st.integers(0, facts.last_signed)
+    # A removed intermediate checkpoint loses a redundant signature only (documented), unless
+    # a timestamp token over it says what it stamped.
+    deletable = [k for k in facts.keys if k not in checkpoints or k == final or facts.token_of(k)]
     unused = [s for s in range(facts.last_seq + 3) if s not in facts.anchor_seqs]
     unused_checkpoint = [layout.checkpoint_key(case, s) for s in unused]
     renames = st.one_of(
@@ -259,7 +291,7 @@ def mutations(facts: CaseFacts) -> st.SearchStrategy[Mutation]:
         renames.map(lambda kn: _rename(facts, kn[0], kn[1])),
         st.sampled_from(planted).map(lambda k: _plant(facts, k)),
         st.builds(lambda s, r: _edit(facts, s, r), seqs, st.sampled_from(["none", "own", "later"])),
-        st.integers(1, facts.last_seq).map(lambda s: _insert(facts, s)),
+        st.integers(1, facts.last_signed).map(lambda s: _insert(facts, s)),
         st.integers(1, 3).map(lambda n: _forge_tail(facts, n)),
         st.builds(
             lambda k, s: _respell(facts, k, s),

@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 
 from tests.integration.real_archive import RealArchive, build_real_archive, copy_data_dir
+from tests.tsa_server import TsaCerts
 
 
 @pytest.fixture(scope="session")
-def real_archive(tmp_path_factory: pytest.TempPathFactory) -> RealArchive:
+def real_archive(tmp_path_factory: pytest.TempPathFactory, tsa_certs: TsaCerts) -> RealArchive:
     """Two cases recorded through the real server (see tests/integration/real_archive.py)."""
     data_dir = tmp_path_factory.mktemp("pristine") / "data"
-    return asyncio.run(build_real_archive(data_dir))
+    return asyncio.run(build_real_archive(data_dir, tsa_certs))
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
 """A real archive, made once through the real server, for the tamper suite to break copies of.
 
 Two cases, each with real media from ``python -m client publish`` of the test source (1 s
-segments, a checkpoint every second): the first with a snapshot, an annotation on it, a
-checklist mark, a signed conclusion and its generated report (HTML and PDF); the second with
-media only. The server is stopped before anything reads the archive, so it is final.
+segments, a checkpoint every second, each checkpoint and manifest stamped by a local RFC 3161
+TSA): the first with a snapshot, an annotation on it, a checklist mark, a signed conclusion and
+its generated report (HTML and PDF); the second with media only. Every token is chained before
+the server stops, and nothing is written after, so the archive is final.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from recorder.storage import LocalStorage
 from server.http.api_report import REPORT_TASKS
 from tests.conftest import LiveServer, running_server
 from tests.integration.recorded_case import record_inspection, run
+from tests.tsa_server import LocalTsa, TsaCerts
 
 SEGMENT_S = 1.0
 CHECKPOINT_S = 1.0
@@ -52,6 +54,26 @@ class RealCase:
         """Every chain position a signature vouches for (checkpoints and manifests)."""
         return sorted({*self.checkpoint_seqs, *self.manifest_heads})
 
+    @property
+    def last_signed(self) -> int:
+        """The highest signed head: above it only ``timestamp`` entries (the tail rule)."""
+        return max(self.anchor_seqs)
+
+    def last_unsigned_event(self, above: int) -> int | None:
+        """The last entry above ``above`` that is not a timestamp: what verify names as not
+        covered when ``above`` is the highest signed head left."""
+        found = [e.seq for e in self.entries if e.seq > above and e.kind != "timestamp"]
+        return found[-1] if found else None
+
+    def token_of(self, document: str) -> str:
+        """The key of the timestamp token over a checkpoint or manifest."""
+        [key] = [
+            e.body["key"]
+            for e in self.entries
+            if e.kind == "timestamp" and e.body["document"] == document
+        ]
+        return str(key)
+
     def of_kind(self, kind: str) -> list[str]:
         """Stored keys of one object kind (see ``kind_of``), in key order."""
         return [key for key in self.keys if kind_of(self.case_id, key) == kind]
@@ -63,7 +85,7 @@ class RealCase:
 
 def kind_of(case_id: str, key: str) -> str:
     """What an object of a case is: chain, checkpoint, public_key, segment, manifest, snapshot,
-    annotation, report_html, report_pdf, or other."""
+    annotation, report_html, report_pdf, timestamp_token, or other."""
     if layout.parse_chain_entry_key(case_id, key) is not None:
         return "chain"
     if layout.parse_checkpoint_key(case_id, key) is not None:
@@ -81,6 +103,8 @@ def kind_of(case_id: str, key: str) -> str:
     report = layout.parse_report_key(case_id, key)
     if report is not None:
         return f"report_{report[2]}"
+    if layout.parse_timestamp_key(case_id, key) is not None:
+        return "timestamp_token"
     return "other"
 
 
@@ -90,6 +114,7 @@ class RealArchive:
 
     data_dir: Path
     fingerprint: str
+    tsa_ca: Path  # the root certificate of the TSA that stamped it (takan verify --tsa-cert)
     full: RealCase  # snapshot, annotation, checklist, conclusion, report
     plain: RealCase  # media only
     build_s: float = 0.0
@@ -222,21 +247,36 @@ async def _record_full_case(server: LiveServer) -> str:
     return case_id
 
 
-async def build_real_archive(data_dir: Path) -> RealArchive:
+async def build_real_archive(data_dir: Path, tsa_certs: TsaCerts) -> RealArchive:
     started = time.monotonic()
-    async with running_server(
-        data_dir, segment_s=SEGMENT_S, checkpoint_interval_s=CHECKPOINT_S
-    ) as server:
-        full = await _record_full_case(server)
-        plain = (await record_inspection(server, seconds=MIN_VIDEO_SEGMENTS + 1))["case_id"]
-        fingerprint = server.services.archive.signer.fingerprint
-        await server.app[REPORT_TASKS].close()
-        await server.services.archive.drain()
-    archive = data_dir / "archive"
+    tsa = LocalTsa(tsa_certs, data_dir.parent / "tsa")
+    await tsa.start()
+    try:
+        async with running_server(
+            data_dir,
+            segment_s=SEGMENT_S,
+            checkpoint_interval_s=CHECKPOINT_S,
+            tsa_urls=(tsa.url,),
+            tsa_cert_files=(tsa_certs.ca,),
+        ) as server:
+            full = await _record_full_case(server)
+            plain = (await record_inspection(server, seconds=MIN_VIDEO_SEGMENTS + 1))["case_id"]
+            fingerprint = server.services.archive.signer.fingerprint
+            await server.app[REPORT_TASKS].close()
+            archive, timestamper = server.services.archive, server.services.timestamper
+            assert timestamper is not None
+            for case_id in (full, plain):
+                await archive.checkpoint(case_id)  # the last one; stopping signs nothing new
+            await timestamper.idle()
+            await archive.drain()
+    finally:
+        await tsa.stop()
+    stored = data_dir / "archive"
     return RealArchive(
         data_dir=data_dir,
         fingerprint=fingerprint,
-        full=read_case(archive, full),
-        plain=read_case(archive, plain),
+        tsa_ca=tsa_certs.ca,
+        full=read_case(stored, full),
+        plain=read_case(stored, plain),
         build_s=time.monotonic() - started,
     )

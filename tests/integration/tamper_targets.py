@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from recorder import layout
 from tests.integration.real_archive import RealArchive, RealCase
 from tests.tamper import OBJECT_REASONS, Expect, where_of
 
@@ -24,8 +23,10 @@ KINDS = [
     "annotation",
     "report_html",
     "report_pdf",
+    "timestamp_token",
 ]
-RECORDED = ["segment", "last_segment", "snapshot", "annotation", "report_html", "report_pdf"]
+RECORDED = ["segment", "last_segment", "snapshot", "annotation", "report_html", "report_pdf",
+            "timestamp_token"]  # fmt: skip
 JSON_KINDS = ["first_chain_entry", "chain_entry", "last_chain_entry", "checkpoint",
               "final_checkpoint", "manifest", "annotation"]  # fmt: skip
 
@@ -63,7 +64,9 @@ def target(case: RealCase, kind: str) -> str:
         "chain_entry": lambda: chain[len(chain) // 2],
         "last_chain_entry": lambda: chain[-1],
         "checkpoint": lambda: case.of_kind("checkpoint")[0],
-        "final_checkpoint": lambda: layout.checkpoint_key(case.case_id, case.last_seq),
+        "final_checkpoint": lambda: case.of_kind("checkpoint")[-1],
+        # over the first checkpoint: a token deep inside the signed chain
+        "timestamp_token": lambda: case.token_of(case.of_kind("checkpoint")[0]),
     }
     if kind in picks:
         return picks[kind]()

@@ -207,8 +207,8 @@ async def test_a_cut_off_tail_is_flagged_as_chain_cut_after_a_restart(
 ) -> None:
     case = real_archive.full
     storage = archive_of(tampered)
-    if end == "signed":
-        first = [s for s in case.checkpoint_seqs if s < case.last_seq][-1] + 1
+    if end == "signed":  # below the last signature: its tokens are a tail of their own
+        first = [s for s in case.checkpoint_seqs if s < case.last_signed][-1] + 1
     else:  # at least two entries gone: one is what a crash may lose in flight
         first = [s for s in range(case.last_seq - 1) if s not in case.anchor_seqs][-1] + 1
     cut(storage, case, first)
@@ -238,10 +238,13 @@ async def test_a_forged_tail_recording_a_planted_object_is_flagged_after_a_resta
     data = storage.get(snapshot.body["key"])
     storage.put(planted, data, hashlib.sha256(data).hexdigest())
     body = {**snapshot.body, "key": planted, "snapshot_id": "b" * 32}
-    first = append_forged(storage, case.case_id, "snapshot", body)
+    forged = append_forged(storage, case.case_id, "snapshot", body)
     last = append_forged(storage, case.case_id, "chat", {"text": "现场合格", "by": "forger"})
     if ledger != "kept":
         (tampered / "spool" / "heads.log").unlink()
+    # Without its ledger the server vouches only up to its last checkpoint, so the timestamp
+    # entries it chained after that are not vouched for either.
+    first = forged if ledger == "kept" else case.checkpoint_seqs[-1] + 1
     where = f"chain entries {first} to {last}"
     async with running_server(tampered) as server:
         await server.services.archive.checkpoint(case.case_id)  # what the 30 s timer does
@@ -249,8 +252,8 @@ async def test_a_forged_tail_recording_a_planted_object_is_flagged_after_a_resta
     [flag] = [e for e in stored_entries_of(storage, case.case_id) if e.kind == "foreign_tail"]
     assert flag.seq == last + 1
     assert (flag.body["first_seq"], flag.body["last_seq"]) == (first, last)
-    assert flag.body["trusted_seq"] == case.last_seq
-    vouched = layout.checkpoint_key(case.case_id, case.last_seq)
+    assert flag.body["trusted_seq"] == first - 1
+    vouched = layout.checkpoint_key(case.case_id, case.checkpoint_seqs[-1])
     # Both vouch for the same head when the ledger is kept; either may be named.
     assert flag.body["vouched_by"] in ({LEDGER_SOURCE, vouched} if ledger == "kept" else {vouched})
     await assert_named_offline(tampered, case.case_id, real_archive.fingerprint, where)
@@ -263,7 +266,7 @@ async def test_a_tail_replaced_by_forged_entries_is_flagged_from_the_last_checkp
     others, linked, at the same seqs: the ledger's head no longer matches, a checkpoint does."""
     case = real_archive.full
     storage = archive_of(tampered)
-    kept = [s for s in case.checkpoint_seqs if s < case.last_seq][-1]
+    kept = [s for s in case.checkpoint_seqs if s < case.last_signed][-1]
     cut(storage, case, kept + 1)
     forged = [
         append_forged(storage, case.case_id, "chat", {"text": f"forged {n}"})

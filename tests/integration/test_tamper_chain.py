@@ -31,6 +31,7 @@ from tests.tamper import (
     forged_tail,
     load_entry,
     placed,
+    put_object,
     range_from,
     read,
     rewrite,
@@ -57,7 +58,7 @@ def test_a_forged_tail_hashed_and_linked_fails_as_unsigned(
     assert_named(
         root,
         case.case_id,
-        Expect(chain_where(seqs[-1]), f"the last signed entry is {case.last_seq}"),
+        Expect(chain_where(seqs[-1]), f"the last signed entry is {case.last_signed}"),
     )
     assert failure(root, case.case_id, allow_unsigned_tail=True) is None
     code, out = takan_verify(tampered, case.case_id)
@@ -152,7 +153,9 @@ def test_an_older_checkpoint_alone_at_the_end_leaves_the_tail_unsigned(
     root = archive_of(tampered)
     for key in case.of_kind("checkpoint")[1:]:
         (root / key).unlink()
-    assert_named(root, case.case_id, Expect(chain_where(case.last_seq), "not covered"))
+    latest = max(case.checkpoint_seqs[0], *case.manifest_heads)
+    event = case.last_unsigned_event(latest)
+    assert_named(root, case.case_id, Expect(chain_where(event or 0), "not covered"))
 
 
 @pytest.mark.parametrize("seq", [0, 4, "segment"])
@@ -200,7 +203,7 @@ def test_another_case_s_object_replayed_into_this_case_fails_naming_it(
 # edits
 
 
-@pytest.mark.parametrize("position", ["first", "below_a_checkpoint", "conclusion", "last"])
+@pytest.mark.parametrize("position", ["first", "below_a_checkpoint", "conclusion", "last_signed"])
 @pytest.mark.parametrize("recompute", ["own_hash", "none", "every_later_hash"])
 def test_an_edited_chain_entry_is_named_or_placed_in_a_range(
     real_archive: RealArchive, tampered: Path, position: str, recompute: str
@@ -211,7 +214,7 @@ def test_an_edited_chain_entry_is_named_or_placed_in_a_range(
         "first": 0,
         "below_a_checkpoint": case.checkpoint_seqs[1] - 1,
         "conclusion": next(e.seq for e in case.entries if e.kind == "conclusion"),
-        "last": case.last_seq,
+        "last_signed": case.last_signed,
     }[position]
     entry = load_entry(root, case.case_id, seq)
     edited = with_body(entry, forged=True)
@@ -246,7 +249,7 @@ def test_an_entry_inserted_or_removed_with_every_later_hash_recomputed_is_placed
         last = rewrite_chain_from(root, case.case_id, later[1:], seq)
         (root / layout.chain_entry_key(case.case_id, last + 1)).unlink()
         low, high = placed(case.anchor_seqs, seq)
-        if high == case.last_seq:
+        if high > case.last_seq - 1:  # the chain is one entry shorter now
             expect = Expect(chain_where(high), "missing: the chain ends at seq")
         else:
             expect = Expect(span(low, high), "changed with its hash recomputed")
@@ -316,20 +319,29 @@ def test_a_removed_entry_below_the_manifest_head_is_placed_by_the_manifest(
 def test_a_removed_entry_above_every_manifest_with_its_signatures_is_an_unsigned_tail(
     real_archive: RealArchive, tampered: Path
 ) -> None:
-    """Documented: removing an entry (and the object it records), rewriting every later entry
-    and deleting every signature above it leaves an unsigned tail, which only
-    ``--allow-unsigned-tail`` accepts."""
+    """Documented: removing an entry (and the object it records), every signature above it
+    and the tokens over those, and rewriting every later entry, leaves an unsigned tail, which
+    only ``--allow-unsigned-tail`` accepts."""
     case = case_of(real_archive)
     root = archive_of(tampered)
     html = case.entry_recording(target(case, "report_html"))
     assert html.seq > max(case.manifest_heads)
-    (root / html.body["key"]).unlink()
-    last = rewrite_chain_from(root, case.case_id, case.entries[html.seq + 1 :], html.seq)
-    (root / layout.chain_entry_key(case.case_id, last + 1)).unlink()
-    for seq in case.checkpoint_seqs:
-        if seq >= html.seq:
-            (root / layout.checkpoint_key(case.case_id, seq)).unlink()
-    assert_named(root, case.case_id, Expect(chain_where(last), "not covered"))
+    removed = [layout.checkpoint_key(case.case_id, s) for s in case.checkpoint_seqs]
+    removed = [
+        key for key, seq in zip(removed, case.checkpoint_seqs, strict=True) if seq >= html.seq
+    ]
+    gone = [html] + [
+        e for e in case.entries if e.kind == "timestamp" and e.body["document"] in removed
+    ]
+    for key in [*removed, *(e.body["key"] for e in gone)]:
+        (root / key).unlink()
+    kept = [e for e in case.entries[html.seq + 1 :] if e not in gone]
+    last = rewrite_chain_from(root, case.case_id, kept, html.seq)
+    for seq in range(last + 1, case.last_seq + 1):
+        (root / layout.chain_entry_key(case.case_id, seq)).unlink()
+    event = case.last_unsigned_event(html.seq)  # the pdf's entry, now one seq lower
+    assert event is not None
+    assert_named(root, case.case_id, Expect(chain_where(event - 1), "not covered"))
     assert failure(root, case.case_id, allow_unsigned_tail=True) is None
 
 
@@ -371,3 +383,60 @@ def test_the_key_entry_edited_to_a_forger_s_key_is_named_at_that_entry_when_pinn
         Expect(chain_where(0), "content does not match the hash committed by"),
         trusted=real_archive.fingerprint,
     )
+
+
+# timestamp tokens and the tail rule (docs/archive.md, "Timestamps")
+
+
+@pytest.mark.parametrize("recompute", ["none", "own_hash"])
+def test_an_edited_timestamp_entry_above_every_signature_is_named_at_it(
+    real_archive: RealArchive, tampered: Path, recompute: str
+) -> None:
+    case = case_of(real_archive)
+    root = archive_of(tampered)
+    last = case.entries[-1]
+    assert last.kind == "timestamp"
+    assert last.seq > case.last_signed
+    edited = with_body(last, forged=True)
+    if recompute == "own_hash":
+        edited = dataclasses.replace(edited, hash=edited.computed_hash())
+        expect = Expect(chain_where(last.seq), "bad timestamp record")
+    else:
+        expect = Expect(chain_where(last.seq), "stored hash is not the hash of the entry")
+    store_entry(root, edited)
+    assert_named(root, case.case_id, expect)
+
+
+def test_the_unsigned_timestamp_tail_removed_with_its_tokens_verifies_documented(
+    real_archive: RealArchive, tampered: Path
+) -> None:
+    """Documented (the tail rule): an unsigned timestamp entry can be removed unnoticed,
+    which loses a proof of time and no event."""
+    case = case_of(real_archive)
+    root = archive_of(tampered)
+    for entry in case.entries[case.last_signed + 1 :]:
+        assert entry.kind == "timestamp"
+        (root / layout.chain_entry_key(case.case_id, entry.seq)).unlink()
+        (root / entry.body["key"]).unlink()
+    assert failure(root, case.case_id) is None
+
+
+def test_a_forged_timestamp_tail_with_another_document_s_token_is_named_at_the_token(
+    real_archive: RealArchive, tampered: Path
+) -> None:
+    """The tail rule lets timestamp entries follow the last signature; a forged one must
+    still carry a real token over the document it names."""
+    case = case_of(real_archive)
+    root = archive_of(tampered)
+    first, second = case.of_kind("checkpoint")[:2]
+    stolen = next(e for e in case.entries if e.kind == "timestamp" and e.body["document"] == first)
+    key = layout.timestamp_key(case.case_id, "e" * 16, second)
+    body = {
+        **stolen.body,
+        **put_object(root, key, read(root, stolen.body["key"])),
+        "document": second,
+        "document_sha256": hashlib.sha256(read(root, second)).hexdigest(),
+    }
+    [seq] = forged_tail(root, case.case_id, [("timestamp", body)])
+    assert seq > case.last_signed
+    assert_named(root, case.case_id, Expect(key, "message imprint"))

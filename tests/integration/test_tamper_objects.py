@@ -150,6 +150,9 @@ def renamed_key(case: RealCase, kind: str, key: str) -> str:
         "annotation": layout.annotation_key(case.case_id, inspection, "e" * 32),
         "report_html": layout.report_key(case.case_id, inspection, 2, "html"),
         "report_pdf": layout.report_key(case.case_id, inspection, 2, "pdf"),
+        "timestamp_token": layout.timestamp_key(
+            case.case_id, "0" * 16, case.of_kind("checkpoint")[1]
+        ),
     }[kind]
 
 
@@ -187,11 +190,15 @@ def test_a_deleted_object_fails_naming_it(
     (root / key).unlink()
     seq = layout.parse_chain_entry_key(case.case_id, key)
     if kind == "last_chain_entry":
-        expect = Expect(chain_where(case.last_seq), "missing: the chain ends at seq")
+        # An unsigned timestamp entry (the tail rule): its token is left unrecorded.
+        assert case.entries[-1].kind == "timestamp"
+        expect = Expect(case.entries[-1].body["key"], "stored object is not referenced")
     elif seq is not None:
         expect = Expect(chain_where(seq), "missing")
     elif kind == "final_checkpoint":
-        expect = Expect(chain_where(case.last_seq), "not covered by a signed checkpoint")
+        latest = max(a for a in case.anchor_seqs if a != case.checkpoint_seqs[-1])
+        event = case.last_unsigned_event(latest)
+        expect = Expect(chain_where(event or 0), "not covered by a signed checkpoint")
     elif kind == "public_key":
         expect = Expect(key, "documents are signed by it")
     else:
@@ -199,16 +206,17 @@ def test_a_deleted_object_fails_naming_it(
     assert_named(root, case.case_id, expect)
 
 
-def test_a_deleted_intermediate_checkpoint_loses_only_a_redundant_signature(
+def test_a_deleted_intermediate_checkpoint_is_named_by_its_timestamp_token(
     real_archive: RealArchive, tampered: Path
 ) -> None:
-    """Documented (docs/archive.md, "What verification cannot tell"): a later signature
-    covers everything the removed one covered."""
+    """Without a TSA a removed intermediate checkpoint loses a redundant signature only
+    (documented; tests/unit/test_verify.py); its timestamp token, recorded by the chain, says
+    what it stamped."""
     case = case_of(real_archive)
     root = archive_of(tampered)
-    for key in case.of_kind("checkpoint")[:-1]:
-        (root / key).unlink()
-    assert failure(root, case.case_id) is None
+    key = case.of_kind("checkpoint")[0]
+    (root / key).unlink()
+    assert_named(root, case.case_id, Expect(case.token_of(key), f"stamps {key}, which is not"))
 
 
 def test_a_middle_entry_deleted_with_every_checkpoint_covering_it_is_still_a_gap(
@@ -243,8 +251,12 @@ def test_a_cut_to_an_unsigned_point_fails_but_passes_as_a_crash_with_allow_unsig
     ``--allow-unsigned-tail`` (for a recording a crash cut short) accepts it."""
     case = case_of(real_archive)
     root = archive_of(tampered)
-    unsigned = [s for s in range(case.last_seq) if s not in case.anchor_seqs]
-    first = unsigned[-1] + 1  # the cut leaves an unsigned entry at its end
+    unsigned = [
+        e.seq
+        for e in case.entries[: case.last_signed]
+        if e.seq not in case.anchor_seqs and e.kind != "timestamp"
+    ]
+    first = unsigned[-1] + 1  # the cut leaves an unsigned event at its end
     cut_tail(root, case, first)
     last_signed = max(a for a in case.anchor_seqs if a < first)
     assert_named(
@@ -264,7 +276,7 @@ def test_a_cut_to_a_signed_point_verifies_documented_limitation(
     ledger tells (test_insider: a restart chains ``chain_cut``)."""
     case = case_of(real_archive)
     root = archive_of(tampered)
-    signed = max(s for s in case.checkpoint_seqs if s < case.last_seq)
+    signed = max(s for s in case.checkpoint_seqs if s < case.last_signed)
     cut_tail(root, case, signed + 1)
     assert failure(root, case.case_id) is None
 
@@ -282,12 +294,24 @@ def planted_key(case: RealCase, kind: str) -> str:
         "report_pdf": layout.report_key(case.case_id, inspection, 7, "pdf"),
         "other": f"cases/{case.case_id}/inspections/{inspection}/notes.txt",
         "chain_lookalike": f"cases/{case.case_id}/chain/extra.json",
+        "timestamp_token": layout.timestamp_key(
+            case.case_id, "f" * 16, case.of_kind("checkpoint")[0]
+        ),
     }[kind]
 
 
 @pytest.mark.parametrize(
     "kind",
-    ["segment", "snapshot", "annotation", "report_html", "report_pdf", "other", "chain_lookalike"],
+    [
+        "segment",
+        "snapshot",
+        "annotation",
+        "report_html",
+        "report_pdf",
+        "timestamp_token",
+        "other",
+        "chain_lookalike",
+    ],
 )
 def test_an_unrecorded_object_fails_naming_it(
     real_archive: RealArchive, tampered: Path, kind: str
@@ -295,7 +319,7 @@ def test_an_unrecorded_object_fails_naming_it(
     case = case_of(real_archive)
     root = archive_of(tampered)
     key = planted_key(case, kind)
-    source = {"segment": "segment", "snapshot": "snapshot", "annotation": "annotation"}
+    source = {k: k for k in ("segment", "snapshot", "annotation", "timestamp_token")}
     data = read(root, target(case, source[kind])) if kind in source else b"planted"
     rewrite(root, key, data)
     assert_named(root, case.case_id, Expect(key, "stored object is not referenced"))
