@@ -44,6 +44,7 @@ class RealCase:
     entries: list[ChainEntry]
     checkpoint_seqs: list[int]
     manifest_heads: list[int]
+    receipt: Path  # the inspection's receipt as served at its end (outside the data dir)
 
     @property
     def last_seq(self) -> int:
@@ -134,7 +135,7 @@ def copy_data_dir(source: Path, target: Path) -> Path:
     return target
 
 
-def read_case(archive: Path, case_id: str) -> RealCase:
+def read_case(archive: Path, case_id: str, receipt: Path) -> RealCase:
     storage = LocalStorage(archive)
     keys = storage.list(layout.case_prefix(case_id))
     entries = [
@@ -156,6 +157,7 @@ def read_case(archive: Path, case_id: str) -> RealCase:
         entries=entries,
         checkpoint_seqs=sorted(seq for seq in checkpoints if seq is not None),
         manifest_heads=sorted(manifests),
+        receipt=receipt,
     )
 
 
@@ -183,6 +185,24 @@ async def _snapshot(server: LiveServer, inspection_id: str) -> dict[str, Any]:
                 return dict(body)
             assert status == 409, body  # no full frame yet
             await asyncio.sleep(0.3)
+
+
+async def _save_receipt(server: LiveServer, case_id: str, target: Path) -> Path:
+    """The receipt of the case's inspection, as the applicant would download it."""
+    _, entries = await server.services.archive.chain_page(case_id, 0, 100_000)
+    inspection_id = next(e.body["inspection_id"] for e in entries if e.kind == "manifest")
+    headers = {"Authorization": f"Bearer {await server.token('auditor1')}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
+            f"{server.base_url}/api/inspections/{inspection_id}/receipt", headers=headers
+        ) as response,
+    ):
+        assert response.status == 200, await response.text()
+        data = await response.read()
+    await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(target.write_bytes, data)
+    return target
 
 
 async def _status_of(server: LiveServer, path: str, username: str) -> int:
@@ -269,6 +289,12 @@ async def build_real_archive(data_dir: Path, tsa_certs: TsaCerts) -> RealArchive
                 await archive.checkpoint(case_id)  # the last one; stopping signs nothing new
             await timestamper.idle()
             await archive.drain()
+            receipts = {
+                case_id: await _save_receipt(
+                    server, case_id, data_dir.parent / "receipts" / f"{case_id}.json"
+                )
+                for case_id in (full, plain)
+            }
     finally:
         await tsa.stop()
     stored = data_dir / "archive"
@@ -276,7 +302,7 @@ async def build_real_archive(data_dir: Path, tsa_certs: TsaCerts) -> RealArchive
         data_dir=data_dir,
         fingerprint=fingerprint,
         tsa_ca=tsa_certs.ca,
-        full=read_case(stored, full),
-        plain=read_case(stored, plain),
+        full=read_case(stored, full, receipts[full]),
+        plain=read_case(stored, plain, receipts[plain]),
         build_s=time.monotonic() - started,
     )

@@ -440,3 +440,61 @@ def test_a_forged_timestamp_tail_with_another_document_s_token_is_named_at_the_t
     [seq] = forged_tail(root, case.case_id, [("timestamp", body)])
     assert seq > case.last_signed
     assert_named(root, case.case_id, Expect(key, "message imprint"))
+
+
+# receipts: what the outside kept (docs/archive.md, "Receipts")
+
+
+def cut_below(root: Path, case: RealCase, first: int) -> None:
+    """Entries ``first``… removed with every checkpoint at or above it and every object they
+    record: a signed prefix, what a crash may leave."""
+    for entry in case.entries[first:]:
+        (root / layout.chain_entry_key(case.case_id, entry.seq)).unlink()
+        if "key" in entry.body and "sha256" in entry.body:
+            (root / entry.body["key"]).unlink()
+    for seq in case.checkpoint_seqs:
+        if seq >= first:
+            (root / layout.checkpoint_key(case.case_id, seq)).unlink()
+
+
+def test_a_cut_to_a_signed_point_below_the_receipt_fails_against_the_receipt(
+    real_archive: RealArchive, tampered: Path
+) -> None:
+    case = case_of(real_archive)
+    root = archive_of(tampered)
+    code, out = takan_verify(tampered, case.case_id, "--receipt", str(case.receipt))
+    assert code == 0, out
+    manifest_entry = case.entry_recording(target(case, "manifest"))
+    first = max(s for s in case.checkpoint_seqs if s < manifest_entry.seq) + 1
+    cut_below(root, case, first)
+    assert failure(root, case.case_id) is None  # the archive alone cannot tell (documented)
+    code, out = takan_verify(tampered, case.case_id, "--receipt", str(case.receipt))
+    assert code == 1
+    assert out.startswith(f"FAILED: receipt {case.receipt}: "), out
+    assert f"chain entry {manifest_entry.seq}" in out, out
+
+
+def test_a_cut_above_the_receipt_s_head_is_beyond_what_the_receipt_vouches_for(
+    real_archive: RealArchive, tampered: Path
+) -> None:
+    """Documented scope: a receipt vouches for its inspection up to its manifest's entry and
+    the manifest's timestamp token; the reports made after it can go, with the archive alone
+    (a signed prefix and a tail of timestamps) and with the receipt."""
+    case = case_of(real_archive)
+    token = case.entry_recording(case.token_of(target(case, "manifest")))
+    assert any(e.kind == "report" for e in case.entries[token.seq + 1 :])
+    cut_below(archive_of(tampered), case, token.seq + 1)
+    assert failure(archive_of(tampered), case.case_id) is None
+    code, out = takan_verify(tampered, case.case_id, "--receipt", str(case.receipt))
+    assert code == 0, out
+
+
+def test_a_tampered_receipt_is_named(real_archive: RealArchive, tampered: Path) -> None:
+    case = case_of(real_archive)
+    forged = tampered.parent / "receipt.json"
+    data = case.receipt.read_bytes()
+    forged.write_bytes(data.replace(b'"chain_head_seq":', b'"chain_head_seq":1', 1))
+    code, out = takan_verify(tampered, case.case_id, "--receipt", str(forged))
+    assert code == 1
+    assert out.startswith(f"FAILED: receipt {forged}: "), out
+    assert "signature does not verify" in out, out
