@@ -614,13 +614,18 @@ class _Verifier:
             if fault is not None:
                 if fingerprint not in records:
                     self._check_key_not_misrecorded(entries, fingerprint)
-                if fingerprint in trusted:
-                    # A key the verifier was told to trust signed it, so the document holds:
-                    # if the chain contradicts such signatures, the chain is what changed.
+                if fingerprint not in records and fingerprint in trusted:
+                    # A key the verifier was given signed it, so the document holds: if the
+                    # chain contradicts what such keys signed, the chain is what changed.
                     anchors = [
-                        Anchor(seq, head, source)
-                        for source, (signer, seq, head) in heads.items()
-                        if signer in trusted and seq >= 0
+                        Anchor(at, head, source)
+                        for source, (signer, at, head) in heads.items()
+                        if signer in trusted
+                        and at >= 0
+                        and (
+                            signer not in records
+                            or self._signer_fault(signer, at, records, trusted, True) is None
+                        )
                     ]
                     verify_entries(entries, case_id=self.case_id, anchors=anchors)
                 raise IntegrityError(key, fault)
