@@ -192,13 +192,16 @@ def cut(storage: LocalStorage, case: RealCase, first: int) -> None:
     """Entries ``first``… removed with every checkpoint covering them and every object they
     record: with the archive alone, what a crash after entry ``first - 1`` leaves."""
     root = storage.root
-    for entry in case.entries[first:]:
+    # What the copy holds, not only what the pristine read saw: a loaded machine may have
+    # stored a late timestamp entry after that read.
+    for entry in stored_entries_of(storage, case.case_id)[first:]:
         (root / layout.chain_entry_key(case.case_id, entry.seq)).unlink()
         if isinstance(entry.body.get("key"), str) and "sha256" in entry.body:
-            (root / entry.body["key"]).unlink()
-    for seq in case.checkpoint_seqs:
-        if seq >= first:
-            (root / layout.checkpoint_key(case.case_id, seq)).unlink()
+            (root / entry.body["key"]).unlink(missing_ok=True)
+    for key in storage.list(layout.checkpoint_prefix(case.case_id)):
+        seq = layout.parse_checkpoint_key(case.case_id, key)
+        if seq is not None and seq >= first:
+            (root / key).unlink()
 
 
 @pytest.mark.parametrize("end", ["signed", "unsigned"])
