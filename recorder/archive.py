@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Coroutine
@@ -33,17 +32,19 @@ from recorder.chain import ChainEntry, next_entry
 from recorder.clock import CLOCK_SOURCE, utc_iso
 from recorder.errors import IntegrityError, ObjectNotFound, StorageError, WriteConflict
 from recorder.head_ledger import HeadLedger, HeadRecord, ledger_mac_key
-from recorder.key_history import KeyHistory
+from recorder.key_history import KEY_KINDS, KeyHistory
 from recorder.manifest import Manifest, SegmentRecord, sign_checkpoint, verify_checkpoint
 from recorder.recording import FinishedSegment
 from recorder.signing import Signer
-from recorder.storage import LocalStorage, Storage, fsync_dir, move_durably
+from recorder.storage import LocalStorage, Storage, move_durably, write_durably
 from recorder.tail import (
     FLAG_KINDS,
     LEDGER_SOURCE,
     TailFinding,
     TrustedHead,
     account_for_tail,
+    consistent_prefix,
+    describe_flag,
 )
 from recorder.timestamps import UNSIGNED_TAIL_KINDS
 
@@ -53,19 +54,7 @@ CHECKPOINT_INTERVAL_S = 30.0
 RETRY_FIRST_S = 0.25
 RETRY_MAX_S = 5.0
 MOVE_ATTEMPTS = 4  # a committed object's move into the spool; after these, recovery moves it
-KEY_KINDS = ("signing_key", "key_rotated")  # the entries that record a signing key
 T = TypeVar("T")
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
-    fsync_dir(path.parent)
 
 
 @dataclass
@@ -273,7 +262,7 @@ class Archive:
             f" else); Takan's own are kept at {kept}"
         )
         logger.error("write-once conflict: %s", words, extra={"case_id": case_id, "key": key})
-        _write_durably(self._flags_dir / case_id, words.encode("utf-8"))
+        write_durably(self._flags_dir / case_id, words.encode("utf-8"))
 
     def _upload_one(self, key: str) -> None:
         path = self._spool_path(key)
@@ -403,8 +392,6 @@ class Archive:
         if state.unflagged is not None:
             return state.unflagged.describe()
         if state.flags:
-            from recorder.tail import describe_flag
-
             return "; ".join(describe_flag(e.kind, e.body) for e in state.flags)
         return None
 
@@ -457,7 +444,7 @@ class Archive:
         """The ledger first: a crash between the two leaves the ledger one entry ahead, which
         the next load recognises; the other way round would leave an entry it cannot vouch for."""
         self.ledger.record(record)
-        _write_durably(path, data)
+        write_durably(path, data)
 
     async def _commit(
         self,
@@ -572,7 +559,7 @@ class Archive:
     ) -> ChainEntry:
         state = await self._state(case_id)
         staged = self.staging_dir / key
-        await self.run_blocking(_write_durably, staged, data)  # keys are unique: no lock needed
+        await self.run_blocking(write_durably, staged, data)  # keys are unique: no lock needed
         async with state.lock:
             return await self._commit(case_id, state, kind, body, staged)
 
@@ -611,7 +598,7 @@ class Archive:
         signed = sign_checkpoint(self.signer, case_id, head.seq, head.hash, utc_iso(self._wall()))
         key = layout.checkpoint_key(case_id, head.seq)
         data = canonical_json(signed)
-        await asyncio.to_thread(_write_durably, self._spool_path(key), data)
+        await asyncio.to_thread(write_durably, self._spool_path(key), data)
         self._enqueue(key, None)
         state.checkpointed_seq = head.seq
         self._announce_signed(case_id, key, data)
@@ -656,7 +643,7 @@ class Archive:
         try:
             for seq in range(head.seq + 1, top + 1):
                 key = layout.chain_entry_key(case_id, seq)
-                entries.append(ChainEntry.from_json(json.loads(self.storage.get(key))))
+                entries.append(self._read_entry(key))
         except (StorageError, ValueError) as exc:
             entries = []
             logger.error(
@@ -669,14 +656,8 @@ class Archive:
             finding.describe(),
             extra={"case_id": case_id, "seq": finding.first_seq},
         )
-        linked = all(
-            entry.prev == (entries[i - 1].hash if i else head.hash)
-            and entry.seq == head.seq + 1 + i
-            and entry.hash == entry.computed_hash()
-            for i, entry in enumerate(entries)
-        )
-        if not entries or not linked:
-            _write_durably(self._flags_dir / case_id, finding.describe().encode("utf-8"))
+        if not entries or consistent_prefix(entries, case_id, after=head) < len(entries):
+            write_durably(self._flags_dir / case_id, finding.describe().encode("utf-8"))
             return False
         state.head = entries[-1]
         state.unflagged = finding
@@ -697,7 +678,7 @@ class Archive:
         self._enqueue(layout.chain_entry_key(case_id, entry.seq), None)
         state.flags.append(entry)
         note = self._flags_dir / case_id
-        await self.run_blocking(_write_durably, note, finding.describe().encode("utf-8"))
+        await self.run_blocking(write_durably, note, finding.describe().encode("utf-8"))
 
     async def _record_signing_key(self, case_id: str, state: CaseState) -> None:
         """Chain this server's signing key into the case before it signs or appends anything:
@@ -729,7 +710,7 @@ class Archive:
         for kind, public_key, body in steps:
             key = layout.public_key_key(case_id, body["fingerprint"])
             staged = self.staging_dir / key
-            await self.run_blocking(_write_durably, staged, public_key)
+            await self.run_blocking(write_durably, staged, public_key)
             full = {
                 **body,
                 "key": key,
@@ -776,7 +757,7 @@ class Archive:
             key = layout.manifest_key(case_id, inspection_id)
             data = canonical_json(manifest.signed_json())
             staged = self.staging_dir / key
-            await self.run_blocking(_write_durably, staged, data)
+            await self.run_blocking(write_durably, staged, data)
             # Chained, so that deleting the manifest is detected like any other object.
             body = {
                 "inspection_id": inspection_id,

@@ -10,14 +10,13 @@ a key that the history names as current.
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 
 from recorder.canonical import canonical_json, parse_json
 from recorder.errors import SigningKeyError
 from recorder.key_history import KeyHistory
 from recorder.signing import Signer
-from recorder.storage import fsync_dir
+from recorder.storage import fsync_dir, write_durably
 
 HISTORY_FILE = "signing-keys.json"
 
@@ -31,13 +30,7 @@ def _next_key_path(key_path: Path) -> Path:
 
 
 def _write_history(path: Path, history: KeyHistory) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as handle:
-        handle.write(canonical_json(history.to_json()))
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
-    fsync_dir(path.parent)
+    write_durably(path, canonical_json(history.to_json()))
 
 
 def read_history(path: Path) -> KeyHistory:

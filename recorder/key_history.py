@@ -19,6 +19,7 @@ from recorder.canonical import canonical_json
 from recorder.signing import PUBLIC_KEY_SIZE, Signer, fingerprint_of, verify_signature
 
 ROTATION_TYPE = "takan.key-rotation"
+KEY_KINDS = ("signing_key", "key_rotated")  # the chain entries that record a signing key
 
 
 def rotation_statement(previous: str, next_fingerprint: str, public_key: bytes, at: str) -> bytes:

@@ -31,7 +31,8 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _exact_fields(obj: Any, fields: frozenset[str], what: str) -> dict[str, Any]:
+def exact_fields(obj: Any, fields: frozenset[str], what: str) -> dict[str, Any]:
+    """``obj`` if it is a JSON object with exactly ``fields``; ValueError naming the rest."""
     if not isinstance(obj, dict):
         raise ValueError(f"{what} must be a JSON object")
     if set(obj) != fields:
@@ -118,7 +119,7 @@ class SegmentRecord:
 
     @classmethod
     def from_json(cls, obj: Any) -> SegmentRecord:
-        fields = _exact_fields(obj, SEGMENT_FIELDS, "segment record")
+        fields = exact_fields(obj, SEGMENT_FIELDS, "segment record")
         return cls(**fields)
 
 
@@ -143,7 +144,7 @@ def decode_signature(text: Any) -> bytes:
 
 
 def _split_signed(obj: Any, name: str) -> tuple[Any, bytes]:
-    document = _exact_fields(obj, frozenset({name, "signature"}), f"signed {name}")
+    document = exact_fields(obj, frozenset({name, "signature"}), f"signed {name}")
     return document[name], decode_signature(document["signature"])
 
 
@@ -180,7 +181,7 @@ class Checkpoint:
 
     @classmethod
     def from_json(cls, obj: Any) -> Checkpoint:
-        return cls(**_exact_fields(obj, CHECKPOINT_FIELDS, "checkpoint"))
+        return cls(**exact_fields(obj, CHECKPOINT_FIELDS, "checkpoint"))
 
     def payload(self) -> bytes:
         """The signed bytes: ``canonical_json({"checkpoint": ...})``."""
@@ -336,7 +337,7 @@ class Manifest:
     def from_signed_json(cls, obj: Any) -> Manifest:
         """Parse a signed manifest document (shape only: the signature is not checked)."""
         content, signature = _split_signed(obj, "manifest")
-        fields = _exact_fields(content, MANIFEST_CONTENT_FIELDS, "manifest")
+        fields = exact_fields(content, MANIFEST_CONTENT_FIELDS, "manifest")
         segments = fields["segments"]
         if not isinstance(segments, list):
             raise ValueError("segments must be a list")

@@ -22,9 +22,14 @@ from recorder import layout
 from recorder.canonical import canonical_json, parse_json
 from recorder.chain import MAX_CLOCK_LENGTH, parse_utc
 from recorder.errors import IntegrityError, StorageError
-from recorder.manifest import FINGERPRINT_PATTERN, decode_signature, encode_signature
+from recorder.manifest import (
+    FINGERPRINT_PATTERN,
+    decode_signature,
+    encode_signature,
+    exact_fields,
+)
 from recorder.signing import PUBLIC_KEY_SIZE, Signer, fingerprint_of, verify_signature
-from recorder.storage import check_key
+from recorder.storage import check_key, check_recorded_digest
 
 INDEX_NAME = "package-index.json"
 PUBLIC_KEY_TEXT = "public-key.txt"
@@ -52,16 +57,6 @@ def member_case(name: str) -> str | None:
     return parts[1] if len(parts) > 2 and parts[0] == "cases" else None
 
 
-def _exact_fields(obj: Any, fields: frozenset[str], what: str) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise ValueError(f"{what} must be a JSON object")
-    if set(obj) != fields:
-        missing = sorted(fields - set(obj))
-        extra = sorted(set(obj) - fields)
-        raise ValueError(f"{what} fields wrong: missing {missing}, unexpected {extra}")
-    return obj
-
-
 @dataclass(frozen=True, slots=True)
 class IndexedMember:
     """One member of the package as the index lists it."""
@@ -85,7 +80,7 @@ class IndexedMember:
 
     @classmethod
     def from_json(cls, obj: Any) -> IndexedMember:
-        return cls(**_exact_fields(obj, MEMBER_FIELDS, "a member"))
+        return cls(**exact_fields(obj, MEMBER_FIELDS, "a member"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +129,7 @@ class PackageIndex:
 
     @classmethod
     def from_json(cls, obj: Any) -> PackageIndex:
-        fields = _exact_fields(obj, INDEX_FIELDS, "the index")
+        fields = exact_fields(obj, INDEX_FIELDS, "the index")
         members = fields["members"]
         if not isinstance(members, list):
             raise ValueError("members must be a list")
@@ -185,7 +180,7 @@ def parse_index(raw: bytes) -> SignedIndex:
     if canonical != raw:
         raise IntegrityError(INDEX_NAME, "not in canonical JSON form")
     try:
-        document = _exact_fields(value, frozenset({DOCUMENT_TYPE, "signature"}), "signed index")
+        document = exact_fields(value, frozenset({DOCUMENT_TYPE, "signature"}), "signed index")
         signature = decode_signature(document["signature"])
         index = PackageIndex.from_json(document[DOCUMENT_TYPE])
     except (ValueError, TypeError) as exc:
@@ -226,21 +221,10 @@ def check_listing(index: PackageIndex, present: Iterable[str]) -> None:
 
 
 def check_digest(member: IndexedMember, sha256: str, size: int) -> None:
-    """``sha256`` and ``size`` of at most ``member.size`` + 1 bytes read: a size above the
-    listed one is "more than" it, however large the member is."""
-    if size > member.size:
-        raise IntegrityError(
-            member.name,
-            f"size is more than {member.size} bytes; the package index records {member.size}",
-        )
-    if size != member.size:
-        raise IntegrityError(
-            member.name, f"size is {size} bytes; the package index records {member.size}"
-        )
-    if sha256 != member.sha256:
-        raise IntegrityError(
-            member.name, f"SHA-256 is {sha256}; the package index records {member.sha256}"
-        )
+    """``sha256`` and ``size`` of at most ``member.size`` + 1 bytes read, as the index lists."""
+    check_recorded_digest(
+        member.name, sha256, size, member.sha256, member.size, "the package index records"
+    )
 
 
 def public_keys_in_text(data: bytes) -> dict[str, bytes]:

@@ -18,7 +18,13 @@ import stat
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from recorder.errors import NotAStoredObject, ObjectNotFound, StorageError, WriteConflict
+from recorder.errors import (
+    IntegrityError,
+    NotAStoredObject,
+    ObjectNotFound,
+    StorageError,
+    WriteConflict,
+)
 
 KEY_PATTERN = re.compile(r"[A-Za-z0-9._/-]{1,1024}")
 PREFIX_PATTERN = re.compile(r"[A-Za-z0-9._/-]{0,1024}")
@@ -366,6 +372,35 @@ def _refusal(key: str, where: str, name: str, dir_fd: int, exc: OSError) -> Stor
             )
         return ObjectNotFound(key)  # a file where the path needs a directory
     return StorageError(f"{key}: {exc.strerror or exc}")
+
+
+def check_recorded_digest(
+    where: str, sha256: str, size: int, recorded_sha256: str, recorded_size: int, by: str
+) -> None:
+    """IntegrityError at ``where`` unless ``(sha256, size)`` — of at most ``recorded_size`` + 1
+    bytes read — is what ``by`` (e.g. "chain entry 7 recorded") says; a size above the
+    recorded one is "more than" it, however large the object is."""
+    if size > recorded_size:
+        raise IntegrityError(
+            where, f"size is more than {recorded_size} bytes; {by} {recorded_size}"
+        )
+    if size != recorded_size:
+        raise IntegrityError(where, f"size is {size} bytes; {by} {recorded_size}")
+    if sha256 != recorded_sha256:
+        raise IntegrityError(where, f"SHA-256 is {sha256}; {by} {recorded_sha256}")
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` (creating its folder) so that it survives a crash whole or not
+    at all: a temporary file beside it, fsynced, renamed over it, the folder fsynced."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+    fsync_dir(path.parent)
 
 
 def move_durably(source: Path, target: Path) -> None:

@@ -79,12 +79,14 @@ def describe_flag(kind: str, body: dict[str, Any]) -> str:
     return f"{flag_span(body)}: {flag_reason(kind, body)}"
 
 
-def consistent_prefix(entries: Sequence[ChainEntry], case_id: str) -> int:
-    """How many entries from seq 0 link, hash and number correctly."""
-    prev = GENESIS
+def consistent_prefix(
+    entries: Sequence[ChainEntry], case_id: str, after: ChainEntry | None = None
+) -> int:
+    """How many entries, from seq 0 (or continuing ``after``), link, hash and number right."""
+    seq, prev = (0, GENESIS) if after is None else (after.seq + 1, after.hash)
     for position, entry in enumerate(entries):
         if (
-            entry.seq != position
+            entry.seq != seq + position
             or entry.case_id != case_id
             or entry.prev != prev
             or entry.hash != entry.computed_hash()

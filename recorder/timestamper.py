@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from recorder import layout
 from recorder.canonical import canonical_json
-from recorder.storage import fsync_dir
+from recorder.storage import write_durably
 from recorder.timestamps import (
     TIMESTAMP_FAILED_KIND,
     TIMESTAMP_KIND,
@@ -92,17 +91,6 @@ class _Request:
     tsa: _Tsa
     case_id: str
     document: str  # the key of the signed checkpoint or manifest
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
-    fsync_dir(path.parent)
 
 
 class Timestamper:
@@ -239,7 +227,7 @@ class Timestamper:
         pending = self._pending_path(request)
         if not persisted:
             saved = {"case_id": case_id, "document": request.document, "tsa": tsa.url}
-            await asyncio.to_thread(_write_durably, pending, canonical_json(saved))
+            await asyncio.to_thread(write_durably, pending, canonical_json(saved))
         if await self.archive.recorded_sha256(case_id, token_key) is not None:
             await asyncio.to_thread(pending.unlink, missing_ok=True)  # chained before a crash
             return

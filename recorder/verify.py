@@ -22,7 +22,7 @@ from recorder.canonical import canonical_json, parse_json
 from recorder.chain import Anchor, ChainEntry, chain_where, parse_utc, verify_entries
 from recorder.conclusion import verify_conclusion
 from recorder.errors import IntegrityError, ObjectNotFound, StorageError
-from recorder.key_history import KeyRotation
+from recorder.key_history import KEY_KINDS, KeyRotation
 from recorder.manifest import (
     Checkpoint,
     Manifest,
@@ -32,7 +32,7 @@ from recorder.manifest import (
     verify_manifest,
 )
 from recorder.signing import PUBLIC_KEY_SIZE
-from recorder.storage import Storage, object_digest
+from recorder.storage import Storage, check_recorded_digest, object_digest
 from recorder.tail import FLAG_KINDS, flag_reason, flag_span
 from recorder.timestamps import (
     TIMESTAMP_FAILED_KIND,
@@ -43,7 +43,6 @@ from recorder.timestamps import (
 )
 
 DEFAULT_WORKERS = 4
-KEY_KINDS = ("signing_key", "key_rotated")
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -763,20 +762,8 @@ class _Verifier:
             if isinstance(result, Exception):
                 raise IntegrityError(ref.key, f"unreadable: {result}")
             sha256, size = result
-            if size > ref.size:
-                raise IntegrityError(
-                    ref.key,
-                    f"size is more than {ref.size} bytes;"
-                    f" chain entry {ref.seq} recorded {ref.size}",
-                )
-            if size != ref.size:
-                raise IntegrityError(
-                    ref.key, f"size is {size} bytes; chain entry {ref.seq} recorded {ref.size}"
-                )
-            if sha256 != ref.sha256:
-                raise IntegrityError(
-                    ref.key, f"SHA-256 is {sha256}; chain entry {ref.seq} recorded {ref.sha256}"
-                )
+            recorded = f"chain entry {ref.seq} recorded"
+            check_recorded_digest(ref.key, sha256, size, ref.sha256, ref.size, recorded)
 
     def _report(
         self,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from recorder.chain import parse_utc
 from server.inspection.chain_record import CaseRecord, InspectionFacts
-from server.store.db import Database
+from server.store.db import Case, Database
 
 # Not a scrypt hash, so no password matches it.
 LOCKED_PASSWORD = "!locked: restored by takan reindex"  # noqa: S105
@@ -84,26 +84,22 @@ def index_case(db: Database, record: CaseRecord, accounts: Accounts) -> IndexedC
     case = record.case
     if case is None:
         raise ReindexError("the chain holds no case_created entry")
-    conn = db.conn
     site = case.site()
     with db.transaction():
         _delete_case(db, record.case_id)
-        conn.execute(
-            "INSERT INTO cases (case_id, title, address, applicant_name, applicant_phone,"
-            " case_type, site_lat, site_lon, created_by, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                case.case_id,
-                case.title,
-                case.address,
-                case.applicant_name,
-                case.applicant_phone,
-                case.case_type,
-                site[0] if site else None,
-                site[1] if site else None,
-                accounts.id_of(case.created_by or "unknown"),
-                case.created_at.at,
-            ),
+        db.add_case(
+            Case(
+                case_id=case.case_id,
+                title=case.title,
+                address=case.address,
+                applicant_name=case.applicant_name,
+                applicant_phone=case.applicant_phone,
+                case_type=case.case_type,
+                site_lat=site[0] if site else None,
+                site_lon=site[1] if site else None,
+                created_by=accounts.id_of(case.created_by or "unknown"),
+                created_at=case.created_at.at,
+            )
         )
         for inspection in record.inspections:
             _index_inspection(db, record.case_id, inspection, accounts)

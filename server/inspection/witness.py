@@ -16,7 +16,6 @@ import asyncio
 import base64
 import hashlib
 import logging
-import os
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ import aiohttp
 
 from recorder import layout
 from recorder.canonical import canonical_json, parse_json
-from recorder.storage import fsync_dir
+from recorder.storage import fsync_dir, write_durably
 
 logger = logging.getLogger(__name__)
 
@@ -71,17 +70,6 @@ class _CaseQueue:
         self.pending: deque[_Queued] = deque()
         self.next_number = 0
         self.sender: asyncio.Task[None] | None = None
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
-    fsync_dir(path.parent)
 
 
 def _delete_durably(path: Path) -> None:
@@ -179,7 +167,7 @@ class WitnessPush:
         directory.mkdir(parents=True, exist_ok=True)
         url_file = directory / "url"
         if not url_file.exists():
-            _write_durably(url_file, url.encode("utf-8"))
+            write_durably(url_file, url.encode("utf-8"))
         for case_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
             queue = self._case_queue(url, case_dir.name)
             for path in sorted(case_dir.glob("*.json")):
@@ -214,7 +202,7 @@ class WitnessPush:
         number = queue.next_number
         queue.next_number += 1
         path = queue.directory / f"{number:012d}.json"
-        await asyncio.to_thread(_write_durably, path, payload)
+        await asyncio.to_thread(write_durably, path, payload)
         queue.pending.append(_Queued(path, number))
         self._start_sender((url, case_id), queue)
 

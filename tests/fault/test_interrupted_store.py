@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 
 import pytest
 
-from recorder import archive as archive_module
 from recorder import layout, storage
 from recorder.archive import MOVE_ATTEMPTS, Archive
 from recorder.recording import STORE_ATTEMPTS, InspectionRecording
@@ -71,7 +70,7 @@ def point_of(archive: Archive, fn: Callable[..., Any], args: tuple[Any, ...]) ->
     if getattr(fn, "__func__", None) is Archive._write_entry_files:
         _, path, data = args
         return "entry:" + str(json.loads(data)["kind"])
-    if fn is archive_module._write_durably:
+    if fn is storage.write_durably:
         path, data = args
         if archive.staging_dir in path.parents:
             return "stage:manifest" if path.name == "manifest.json" else "stage:object"

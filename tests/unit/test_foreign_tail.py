@@ -4,8 +4,10 @@ entries, or a cut-off end, are flagged in the chain, and every later signature s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -171,14 +173,24 @@ async def test_a_ledger_line_without_the_key_s_mac_is_ignored(
     assert failed.value.where == f"chain entry {forged[0]}"
 
 
+@contextlib.asynccontextmanager
+async def holding(storage: LocalStorage, spool: Path, signer: Signer) -> AsyncIterator[Archive]:
+    """A started archive that has chained and stored one entry of the case."""
+    archive = Archive(storage, spool, signer)
+    await archive.start()
+    try:
+        await archive.append(CASE, "one", {})
+        await archive.drain()
+        yield archive
+    finally:
+        await archive.stop()
+
+
 async def test_entries_appearing_while_the_server_holds_the_case_are_flagged(
     tmp_path: Path, signer: Signer
 ) -> None:
     storage = LocalStorage(tmp_path / "archive")
-    archive = Archive(storage, tmp_path / "spool", signer)
-    await archive.start()
-    try:
-        await archive.append(CASE, "one", {})
+    async with holding(storage, tmp_path / "spool", signer) as archive:
         await archive.checkpoint(CASE)
         await archive.drain()
         forged = forge_tail(storage, 1)
@@ -187,8 +199,6 @@ async def test_entries_appearing_while_the_server_holds_the_case_are_flagged(
         await archive.append(CASE, "after", {})
         await archive.checkpoint(CASE)
         await archive.drain()
-    finally:
-        await archive.stop()
     with pytest.raises(IntegrityError) as failed:
         verify_case(storage, CASE)
     assert failed.value.where == f"chain entry {forged[0]}"
@@ -198,11 +208,7 @@ async def test_a_foreign_object_at_the_next_key_does_not_stall_uploads(
     tmp_path: Path, signer: Signer
 ) -> None:
     storage = LocalStorage(tmp_path / "archive")
-    archive = Archive(storage, tmp_path / "spool", signer)
-    await archive.start()
-    try:
-        await archive.append(CASE, "one", {})
-        await archive.drain()
+    async with holding(storage, tmp_path / "spool", signer) as archive:
         forge_tail(storage, 1)  # lands at the seq this server writes next
         entry = await archive.append(CASE, "two", {})
         async with asyncio.timeout(10):
@@ -215,5 +221,3 @@ async def test_a_foreign_object_at_the_next_key_does_not_stall_uploads(
         assert CASE in flagged
         kept = tmp_path / "spool" / "conflicts" / layout.chain_entry_key(CASE, entry.seq)
         assert kept.read_bytes() == canonical_json(entry.to_json())
-    finally:
-        await archive.stop()

@@ -125,13 +125,19 @@ async def record(archive: Archive, kind: str) -> None:
         await archive.stop()
 
 
-async def test_a_rotation_is_chained_signed_by_the_previous_key(tmp_path: Path) -> None:
+async def rotated_case(tmp_path: Path) -> tuple[LocalStorage, Signer, Signer, KeyHistory]:
+    """A case recorded by one key, then by the next one the history rotated to."""
     storage = LocalStorage(tmp_path / "archive")
     old, new = Signer.generate(), Signer.generate()
     history = KeyHistory.starting_with(old.public_key_bytes)
     await record(Archive(storage, tmp_path / "spool", old, key_history=history), "before")
     rotated = history.rotated(old, new, "2026-12-06T10:00:00.000Z")
     await record(Archive(storage, tmp_path / "spool", new, key_history=rotated), "after")
+    return storage, old, new, rotated
+
+
+async def test_a_rotation_is_chained_signed_by_the_previous_key(tmp_path: Path) -> None:
+    storage, old, new, rotated = await rotated_case(tmp_path)
 
     report = verify_case(storage, CASE, trusted_keys={old.fingerprint})
     uses = {use.fingerprint: use for use in report.signers}
@@ -145,12 +151,7 @@ async def test_a_rotation_is_chained_signed_by_the_previous_key(tmp_path: Path) 
 
 
 async def test_the_retired_key_signs_nothing_after_the_rotation(tmp_path: Path) -> None:
-    storage = LocalStorage(tmp_path / "archive")
-    old, new = Signer.generate(), Signer.generate()
-    history = KeyHistory.starting_with(old.public_key_bytes)
-    await record(Archive(storage, tmp_path / "spool", old, key_history=history), "before")
-    rotated = history.rotated(old, new, "2026-12-06T10:00:00.000Z")
-    await record(Archive(storage, tmp_path / "spool", new, key_history=rotated), "after")
+    storage, old, _, _ = await rotated_case(tmp_path)
     head = verify_case(storage, CASE).chain_entries - 1
     entry = layout.chain_entry_key(CASE, head)
     last = ChainEntry.from_json(parse_json(storage.get(entry)))
