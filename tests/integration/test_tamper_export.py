@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.real_archive import RealArchive
+from tests.integration.real_archive import RealArchive, copy_data_dir
 from tests.integration.tamper_targets import case_of, target
 from tests.tamper import REPO
 
@@ -29,9 +29,12 @@ def takan(*args: str) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def export(real_archive: RealArchive, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("export") / "case.zip"
+    where = tmp_path_factory.mktemp("export")
+    path = where / "case.zip"
     case = case_of(real_archive)
-    code, out = takan("export", case.case_id, "--data", str(real_archive.data_dir), "-o", str(path))
+    # An export chains its own event: it runs on a copy, so the shared pristine archive stays so.
+    data = copy_data_dir(real_archive.data_dir, where / "data")
+    code, out = takan("export", case.case_id, "--data", str(data), "-o", str(path))
     assert code == 0, out
     return path
 
