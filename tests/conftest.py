@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
@@ -25,6 +25,9 @@ from server.settings import Settings
 from server.store.db import Database
 from tests.s3server import S3Server, free_port, localstack_missing
 from tests.tsa_server import LocalTsa, TsaCerts, make_tsa_certs
+
+if TYPE_CHECKING:
+    from tests.integration.real_archive import RealArchive
 
 USERS = {
     "inspector1": "inspector",
@@ -210,6 +213,16 @@ async def live_server_s3(tmp_path: Path, s3_server: S3Server) -> AsyncIterator[S
 @pytest.fixture(scope="session")
 def tsa_certs(tmp_path_factory: pytest.TempPathFactory) -> TsaCerts:
     return make_tsa_certs(tmp_path_factory.mktemp("tsa-certs"))
+
+
+@pytest.fixture(scope="session")
+def real_archive(tmp_path_factory: pytest.TempPathFactory, tsa_certs: TsaCerts) -> RealArchive:
+    """Two cases recorded through the real server, built once per session and never written
+    (tests/integration/real_archive.py): what the tamper suites break copies of."""
+    from tests.integration.real_archive import build_real_archive  # it imports this module
+
+    data_dir = tmp_path_factory.mktemp("pristine") / "data"
+    return asyncio.run(build_real_archive(data_dir, tsa_certs))
 
 
 @pytest.fixture(scope="session")

@@ -1,21 +1,12 @@
-"""The real archive the tamper suite breaks copies of: built once per session, never written."""
+"""The tamper suite's writable copies of the real archive (``real_archive``: tests/conftest.py)."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
-from tests.integration.real_archive import RealArchive, build_real_archive, copy_data_dir
-from tests.tsa_server import TsaCerts
-
-
-@pytest.fixture(scope="session")
-def real_archive(tmp_path_factory: pytest.TempPathFactory, tsa_certs: TsaCerts) -> RealArchive:
-    """Two cases recorded through the real server (see tests/integration/real_archive.py)."""
-    data_dir = tmp_path_factory.mktemp("pristine") / "data"
-    return asyncio.run(build_real_archive(data_dir, tsa_certs))
+from tests.integration.real_archive import RealArchive, copy_data_dir
 
 
 @pytest.fixture
