@@ -56,6 +56,9 @@ class PackageAssets:
         files = (
             ("index.html", web_dir / "offline" / "index.html"),
             ("offline/evidence-core.js", web_dir / "js" / "evidence-core.js"),
+            ("offline/python-words.js", web_dir / "js" / "python-words.js"),
+            ("offline/timestamp-token.js", web_dir / "js" / "timestamp-token.js"),
+            ("offline/case-verify.js", web_dir / "js" / "case-verify.js"),
             ("offline/offline.js", web_dir / "offline" / "offline.js"),
             ("offline/package-index.js", web_dir / "offline" / "package-index.js"),
             ("offline/style.css", web_dir / "offline" / "style.css"),

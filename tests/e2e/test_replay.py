@@ -215,6 +215,11 @@ async def test_auditor_searches_opens_and_replays_with_every_segment_green(
 
         # Every segment hashed in the browser matches the signed manifest.
         await expect(replay).to_have_attribute("data-verify", "verified", timeout=TIMEOUT_MS)
+        # Who signed, trusted as the case page's integrity trusts: the server's key history.
+        keys = page.locator("#replay-keys")
+        await expect(keys).to_have_attribute("data-signers", "1")
+        await expect(keys.locator(f'li[data-fingerprint="{fingerprint}"]')).to_be_visible()
+        await expect(page.locator("#replay-trust")).to_contain_text("本服务器的密钥历史")
         segments = page.locator(".tl-seg")
         assert sorted(await segments.evaluate_all("els => els.map(e => e.dataset.key)")) == (
             segment_keys

@@ -14,10 +14,10 @@ from tests.conftest import LiveServer
 REPO = Path(__file__).resolve().parents[2]
 
 
-async def run(*args: str, timeout: float = 120) -> tuple[int, str, str]:
+async def run(*args: str, timeout: float = 120, cwd: Path = REPO) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         *args,
-        cwd=REPO,
+        cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -28,8 +28,8 @@ async def run(*args: str, timeout: float = 120) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
-async def takan(*args: str) -> tuple[int, str, str]:
-    return await run(sys.executable, "-m", "server.cli", *args)
+async def takan(*args: str, cwd: Path = REPO) -> tuple[int, str, str]:
+    return await run(sys.executable, "-m", "server.cli", *args, cwd=cwd)
 
 
 async def record_inspection(

@@ -17,6 +17,9 @@ from tests.integration.recorded_case import record_inspection, takan
 OFFLINE_PAGE = (
     "index.html",
     "offline/evidence-core.js",
+    "offline/python-words.js",
+    "offline/timestamp-token.js",
+    "offline/case-verify.js",
     "offline/offline.js",
     "offline/package-index.js",
     "offline/style.css",

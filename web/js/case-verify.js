@@ -452,6 +452,7 @@
         ...[...manifests].filter(([, m]) => m.chain_head_seq >= 0).map(([key, m]) => ({ seq: m.chain_head_seq, head: m.chain_head, source: key })),
       ];
       verifyEntries(entries, hashes, this.caseId, anchors);
+      this.chainVerified = true; // every link, hash and signed head holds
       const latest = anchors.length ? Math.max(...anchors.map((a) => a.seq)) : null;
       this.latestSigned = latest;
       const tail = entries.filter((e) => latest === null || e.seq > latest);

@@ -7,6 +7,8 @@
 // over canonical_json({"manifest": …}) with the key whose SHA-256 is its fingerprint, the
 // manifest's RFC 9162 Merkle root, and the SHA-256 of every segment against the signed manifest
 // before its bytes go anywhere near a SourceBuffer. The pages differ only in their ObjectSource.
+// The case's verdict is takan verify's, from case-verify.js (loaded after this script, with
+// python-words.js and timestamp-token.js): every rule of recorder/verify.py, in its words.
 
 (function (root) {
   'use strict';
@@ -17,7 +19,6 @@
   const BEHIND_S = 15; // kept behind it before eviction
   const RUN_JOIN_S = 0.5; // larger jumps in media or wall time start a new run (a gap)
   const GAP_NOTICE_S = 1; // holes shorter than this are jumped without a notice
-  const ZERO_HASH = '0'.repeat(64);
   const encoder = new TextEncoder();
 
   // ---------------------------------------------------------------- bytes, hashes, JSON
@@ -95,25 +96,6 @@
   async function entryHash(entry) {
     const { hash, ...rest } = entry;
     return sha256Hex(concat(hexToBytes(entry.prev), encoder.encode(canonical(rest))));
-  }
-
-  // Entries in seq order. Returns {ok, where, reason, heads: seq → hash} naming the first entry
-  // whose recomputed hash or link is wrong.
-  async function verifyChain(entries, caseId) {
-    let prev = ZERO_HASH;
-    let lastAt = '';
-    for (let i = 0; i < entries.length; i += 1) {
-      const entry = entries[i];
-      const where = `chain entry ${i}`;
-      if (entry.seq !== i) return { ok: false, where, reason: `seq ${entry.seq} where ${i} was expected` };
-      if (entry.case_id !== caseId) return { ok: false, where, reason: `case_id ${entry.case_id}` };
-      if (entry.prev !== prev) return { ok: false, where, reason: 'prev does not link to the entry before' };
-      if ((await entryHash(entry)) !== entry.hash) return { ok: false, where, reason: 'hash does not match its content' };
-      if (entry.at < lastAt) return { ok: false, where, reason: 'time goes backwards' };
-      prev = entry.hash;
-      lastAt = entry.at;
-    }
-    return { ok: true, where: null, reason: null };
   }
 
   async function merkleRoot(leaves) {
@@ -195,194 +177,6 @@
 
   function segmentKey(caseId, body) {
     return `cases/${caseId}/inspections/${body.inspection_id}/segments/${body.track}/${String(body.seq).padStart(6, '0')}.webm`;
-  }
-
-  const failure = (where, reason) => ({ where, reason });
-  const KEY_KINDS = ['signing_key', 'key_rotated'];
-  const FLAG_KINDS = ['foreign_tail', 'chain_cut'];
-
-  // What recorder/verify.py checks about the stored objects of a case, in its order and with its
-  // words, so that every verifier gives one verdict: every stored object is recorded by exactly
-  // one chain entry, every recorded object is there with its size and SHA-256, and every
-  // manifest lists exactly the chained segments of its inspection, all chained before it.
-  // `keys`: the case's stored objects (relative keys) and `entries` the chain, one consistent
-  // cut of the archive (the chain may run on past the listed entries: the rest is ignored).
-  // Failures are {where, reason}, `where` a full object key or `chain entry N`, as takan verify
-  // prints them ("FAILED: <where>: <reason>").
-  class ArchiveRules {
-    constructor(source, caseId, keys, entries) {
-      this.source = source;
-      this.caseId = caseId;
-      this.prefix = `cases/${caseId}/`;
-      this.keys = [...keys].sort();
-      this.listed = new Set(this.keys.map((rel) => this.prefix + rel));
-      const chained = this.keys.map((rel) => KEYS.chain.exec(rel)).filter(Boolean).map((m) => Number(m[1]));
-      const cut = chained.length ? Math.max(...chained) + 1 : 0;
-      this.entries = entries.filter((e) => e.seq < cut);
-      this.manifests = new Map(); // full key → verified manifest content
-      this.digests = new Map(); // full key → Promise<{sha256, size} | {missing} | {error}>
-    }
-
-    // Every manifest of the case, verified (signature, key, Merkle root); `known`: the ones the
-    // caller already verified, by relative key. A manifest that cannot be trusted is a failure.
-    async loadManifests(entries, known = {}) {
-      for (const rel of this.keys) {
-        const match = KEYS.manifest.exec(rel);
-        if (!match) continue;
-        try {
-          const result = known[rel] ?? (await verifyManifest(this.source, this.caseId, match[1], entries));
-          this.manifests.set(this.prefix + rel, result.manifest);
-        } catch (err) {
-          if (!(err instanceof EvidenceError)) throw err;
-          return failure(this.prefix + err.where, err.reason);
-        }
-      }
-      return null;
-    }
-
-    // Every manifest's signed chain head is the hash of its entry.
-    signedHeads(entries) {
-      for (const manifest of this.manifests.values()) {
-        const seq = manifest.chain_head_seq;
-        if (seq >= 0 && entries[seq]?.hash !== manifest.chain_head) return failure(`chain entry ${seq}`, 'not the head the manifest signed');
-      }
-      return null;
-    }
-
-    // The bytes of a stored object were read (by whoever played them): remember their digest.
-    recordDigest(rel, digest) {
-      this.digests.set(this.prefix + rel, Promise.resolve(digest));
-    }
-
-    #digest(key) {
-      if (!this.digests.has(key)) {
-        const rel = key.slice(this.prefix.length);
-        this.digests.set(
-          key,
-          this.source.get(rel).then(
-            async (bytes) => ({ sha256: await sha256Hex(bytes), size: bytes.length }),
-            (err) => (err.missing ? { missing: true } : { error: err.message }),
-          ),
-        );
-      }
-      return this.digests.get(key);
-    }
-
-    // What the chain says: object references (segments, snapshots, manifests…) well-formed,
-    // unique and inside the case; no stored object without one; manifests cover the chain.
-    structure() {
-      const flagged = this.#flag();
-      if (flagged) return flagged;
-      const references = [];
-      const seen = new Map();
-      const tracks = new Map(); // inspection + track → [{seq, record}], in chain order
-      for (const entry of this.entries) {
-        const where = `chain entry ${entry.seq}`;
-        const body = entry.body && typeof entry.body === 'object' ? entry.body : {};
-        if (entry.kind === 'segment') {
-          if (!TRACKS.includes(body.track) || !Number.isSafeInteger(body.seq) || body.key !== segmentKey(this.caseId, body)) {
-            return failure(where, `bad segment record: key ${JSON.stringify(body.key)} is not this segment's object key`);
-          }
-          const id = `${body.inspection_id}/${body.track}`;
-          if (!tracks.has(id)) tracks.set(id, []);
-          tracks.get(id).push({ seq: entry.seq, record: body });
-        } else if (!('key' in body && 'sha256' in body)) {
-          continue;
-        }
-        const { key, sha256: digest, size } = body;
-        if (
-          typeof key !== 'string' ||
-          !key.startsWith(this.prefix) ||
-          typeof digest !== 'string' ||
-          !/^[0-9a-f]{64}$/.test(digest) ||
-          !Number.isSafeInteger(size) ||
-          size < 0
-        ) {
-          return failure(where, 'object reference needs key (in this case), sha256, size');
-        }
-        const rel = key.slice(this.prefix.length);
-        // A key object is recorded only by the entry that chains the key (signing_key, key_rotated).
-        if (KEYS.chain.test(rel) || KEYS.checkpoint.test(rel) || KEYS.publicKey.test(rel) !== KEY_KINDS.includes(entry.kind)) {
-          return failure(where, `refers to ${key}, which is not a recorded object`);
-        }
-        if (seen.has(key)) return failure(where, `refers to ${key}, already recorded by entry ${seen.get(key)}`);
-        seen.set(key, entry.seq);
-        references.push({ seq: entry.seq, key, sha256: digest, size });
-      }
-      this.references = references;
-      const segments = this.keys.filter((rel) => KEYS.segment.test(rel));
-      const others = this.keys.filter(
-        (rel) => !KEYS.segment.test(rel) && !KEYS.manifest.test(rel) && !KEYS.chain.test(rel) && !KEYS.checkpoint.test(rel) && !KEYS.publicKey.test(rel),
-      );
-      const recordedOnly = this.keys.filter((rel) => KEYS.publicKey.test(rel) || KEYS.manifest.test(rel));
-      for (const rel of [...segments, ...others, ...recordedOnly]) {
-        if (!seen.has(this.prefix + rel)) return failure(this.prefix + rel, 'stored object is not referenced by any chain entry');
-      }
-      for (const [key, manifest] of [...this.manifests].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-        const found = this.#manifestFailure(key, manifest, tracks);
-        if (found) return found;
-      }
-      return null;
-    }
-
-    // A foreign_tail or chain_cut entry is Takan saying the case is not intact (recorder/tail.py).
-    #flag() {
-      const entry = this.entries.find((e) => FLAG_KINDS.includes(e.kind));
-      if (!entry) return null;
-      const { first_seq: first, last_seq: last, trusted_seq: vouched, vouched_by: by } = entry.body;
-      const span = first === last ? `chain entry ${first}` : `chain entries ${first} to ${last}`;
-      let reason;
-      if (entry.kind === 'chain_cut') {
-        const held = Number.isSafeInteger(first) && first ? `up to chain entry ${first - 1}` : 'none';
-        reason = `missing: the chain was cut; Takan had written up to chain entry ${last}, the archive held ${held}`;
-      } else if (vouched === -1) {
-        reason = 'not written by Takan: nothing it signed or wrote vouches for them';
-      } else {
-        reason = `not written by Takan: the last entry it vouches for is ${vouched} (${by})`;
-      }
-      return failure(span, `${reason} (flagged by chain entry ${entry.seq}, ${entry.kind})`);
-    }
-
-    #manifestFailure(key, manifest, tracks) {
-      const chained = [...tracks.values()].flat().filter(({ record }) => record.inspection_id === manifest.inspection_id);
-      for (const { seq, record } of chained) {
-        if (seq > manifest.chain_head_seq) return failure(key, `chain entry ${seq} adds segment ${record.key} after this manifest`);
-      }
-      const order = (a, b) => (a.track < b.track ? -1 : a.track > b.track ? 1 : a.seq - b.seq);
-      const ordered = chained.map(({ record }) => record).sort(order);
-      if (ordered.map(canonical).join('\n') === manifest.segments.map(canonical).join('\n')) return null;
-      const listed = new Set(manifest.segments.map((s) => s.key));
-      const inChain = new Set(ordered.map((s) => s.key));
-      const onlyListed = [...listed].filter((k) => !inChain.has(k)).sort();
-      const onlyChained = [...inChain].filter((k) => !listed.has(k)).sort();
-      return failure(
-        key,
-        "segments differ from the chain's" +
-          (onlyListed.length ? `; not in the chain: ${onlyListed[0]}` : '') +
-          (onlyChained.length ? `; not in the manifest: ${onlyChained[0]}` : ''),
-      );
-    }
-
-    // The bytes: every recorded object stored, with the recorded size and SHA-256, checked in
-    // chain order (objects not read yet are fetched and hashed here, two at a time).
-    async objects() {
-      const pending = this.references.filter((ref) => this.listed.has(ref.key));
-      let next = 0;
-      const worker = async () => {
-        while (next < pending.length) await this.#digest(pending[next++].key);
-      };
-      await Promise.all([worker(), worker()]);
-      for (const ref of this.references) {
-        const by = `recorded by chain entry ${ref.seq}`;
-        const found = this.listed.has(ref.key) ? await this.#digest(ref.key) : { missing: true };
-        if (found.missing) return failure(ref.key, `missing (${by})`);
-        if (found.error) return failure(ref.key, `unreadable: ${found.error}`);
-        if (found.size > ref.size) return failure(ref.key, `size is more than ${ref.size} bytes; chain entry ${ref.seq} recorded ${ref.size}`);
-        if (found.size !== ref.size) return failure(ref.key, `size is ${found.size} bytes; chain entry ${ref.seq} recorded ${ref.size}`);
-        if (found.sha256 !== ref.sha256) return failure(ref.key, `SHA-256 is ${found.sha256}; chain entry ${ref.seq} recorded ${ref.sha256}`);
-      }
-      return null;
-    }
   }
 
   class EvidenceError extends Error {
@@ -1015,6 +809,18 @@
       'replay.chain': '哈希链',
       'replay.chain_ok': '完整（{n} 条记录）',
       'replay.chain_bad': '断裂：{where}：{reason}',
+      'replay.chain_pending': '正在核验 {n} 条记录的链接与签名…',
+      'replay.keys': '签名密钥',
+      'replay.key_first': '（第 {seq} 条记录登记：本案首个密钥）',
+      'replay.key_rotated': '（第 {seq} 条记录登记：由 {from} 轮换而来）',
+      'replay.key_retired': '，已于第 {seq} 条记录停用',
+      'replay.key_signed': '；签署检查点 {checkpoints} 个、清单 {manifests} 份、结论 {conclusions} 份',
+      'replay.keys_several': '警告：本案由 {n} 个密钥签署；每次交接都是由前一密钥签署的 key_rotated 记录（见上）',
+      'replay.trust_first': '信任：本案首个密钥（未固定）。请与服务器公布的密钥（GET /api/keys）或 public-key.txt 比对。',
+      'replay.trust_pinned': '信任：仅限指定的密钥及其签署的轮换。',
+      'replay.trust_server': '信任：本服务器的密钥历史（GET /api/keys）。',
+      'replay.timestamps': '可信时间戳 {n} 个：已核对其摘要与所盖文档；未对照 TSA 证书核验签名（takan verify --tsa-cert 可核验）。',
+      'replay.receipts_held': '回执 {n} 份：档案仍保存回执所述的记录与清单。',
       'replay.segments': '视频片段核验',
       'replay.segments_progress': '已核验 {done}/{total}',
       'replay.verified': '全部 {total} 个片段与签名清单一致',
@@ -1073,6 +879,10 @@
       'offline.package': '证据包',
       'offline.package_pending': '正在按签名的包索引核验每个文件…',
       'offline.package_ok': '完整：包内 {n} 个文件都与签名的包索引一致（签名公钥 {key}）',
+      'offline.trust': '信任的密钥与回执（可选）',
+      'offline.pin': '只信任此签名密钥（与 takan verify --key 相同）',
+      'offline.pin_invalid': '密钥指纹应为 sha256: 加 64 位小写十六进制数字，例如 GET /api/keys 所列的 fingerprint',
+      'offline.receipts': '回执文件（与 takan verify --receipt 相同）',
     },
     en: {
       'replay.title': 'Inspection replay',
@@ -1086,6 +896,18 @@
       'replay.chain': 'Hash chain',
       'replay.chain_ok': 'intact ({n} entries)',
       'replay.chain_bad': 'broken: {where}: {reason}',
+      'replay.chain_pending': 'checking the links and signatures of {n} entries…',
+      'replay.keys': 'Signing keys',
+      'replay.key_first': '(chain entry {seq}: the case\'s first key)',
+      'replay.key_rotated': '(chain entry {seq}: rotated from {from})',
+      'replay.key_retired': ', retired by chain entry {seq}',
+      'replay.key_signed': '; signed {checkpoints} checkpoints, {manifests} manifests, {conclusions} conclusions',
+      'replay.keys_several': 'WARNING: {n} keys sign this case; each hand-over is a key_rotated entry signed by the key before it (listed above)',
+      'replay.trust_first': 'Trust: the case\'s first key, unpinned. Compare it with the server\'s keys (GET /api/keys) or public-key.txt.',
+      'replay.trust_pinned': 'Trust: only the pinned key and the rotations it signed.',
+      'replay.trust_server': 'Trust: this server\'s key history (GET /api/keys).',
+      'replay.timestamps': '{n} trusted timestamps: each one\'s imprint matches the document it stamps; their signatures are not checked against a TSA certificate here (takan verify --tsa-cert does).',
+      'replay.receipts_held': '{n} receipts: the archive still holds the entry and manifest each names.',
       'replay.segments': 'Segments',
       'replay.segments_progress': '{done}/{total} checked',
       'replay.verified': 'all {total} segments match the signed manifest',
@@ -1144,6 +966,10 @@
       'offline.package': 'Package',
       'offline.package_pending': 'checking every file against the signed package index…',
       'offline.package_ok': 'intact: all {n} files of the package match its signed index (signing key {key})',
+      'offline.trust': 'Trusted key and receipts (optional)',
+      'offline.pin': 'Trust only this signing key (as takan verify --key)',
+      'offline.pin_invalid': 'A key fingerprint is sha256: and 64 lower-case hex digits, like the fingerprint GET /api/keys lists',
+      'offline.receipts': 'Receipt files (as takan verify --receipt)',
     },
   };
 
@@ -1218,17 +1044,14 @@
       const { container, t } = this;
       container.dataset.state = 'loading';
       container.dataset.verify = 'pending';
+      for (const name of ['verdict', 'where', 'chain', 'ended', 'firstFrame', 'reported']) delete container.dataset[name];
       const status = el('p', { class: 'muted', id: 'replay-status' }, t('replay.loading'));
       container.replaceChildren(status);
-      let keys;
       let entries;
       let result;
       try {
-        // The listing first: the chain read after it holds every entry of that cut.
-        keys = await this.o.source.list();
         entries = await this.o.source.chain();
         entries.sort((a, b) => a.seq - b.seq);
-        this.chain = await verifyChain(entries, this.o.caseId);
         result = await verifyManifest(this.o.source, this.o.caseId, this.o.inspectionId, entries);
       } catch (err) {
         container.dataset.state = 'error';
@@ -1239,31 +1062,39 @@
         return;
       }
       container.dataset.signature = 'valid';
-      // The case-wide rules, in takan verify's order: signatures, the chain, what the chain
-      // says; the bytes follow once every segment has been read (#verifyAll). A package's own
+      // The case-wide verdict is takan verify's (case-verify.js: its rules, order and words):
+      // everything but the recorded bytes now, beside the playback; the bytes once every
+      // segment has been read (#verifyAll), the ones played counted as read. A package's own
       // rules come first: nothing is shown before they have spoken.
-      this.rules = new ArchiveRules(this.o.source, this.o.caseId, keys, entries);
+      const Verify = root.TakanVerify;
+      this.caseCheck = new Verify.CaseVerifier(this.o.source, this.o.caseId, {
+        trustedKeys: this.o.trustedKeys ?? null,
+        receipts: this.o.receipts ?? [],
+      });
       const pkg = this.o.package;
       if (pkg) {
         const prefix = `cases/${this.o.caseId}/`;
-        for (const rel of keys) if (pkg.files.has(prefix + rel)) this.rules.recordDigest(rel, pkg.digest(prefix + rel));
+        for (const name of pkg.files.names()) if (name.startsWith(prefix)) this.caseCheck.recordDigest(name.slice(prefix.length), pkg.digest(name));
       }
-      this.caseVerdict =
-        (await this.rules.loadManifests(entries, { [result.rel]: result })) ??
-        (this.chain.ok ? null : { where: this.chain.where, reason: this.chain.reason }) ??
-        this.rules.signedHeads(entries) ??
-        this.rules.structure();
+      const verdictOf = (err) => {
+        if (err instanceof Verify.Failure) return { where: err.where, reason: err.reason };
+        return { where: `cases/${this.o.caseId}/`, reason: `cannot be checked: ${err.message}` };
+      };
+      this.structure = this.caseCheck.structure().then(() => null, verdictOf);
+      this.objectsVerdict = () => this.caseCheck.objects().then(() => null, verdictOf);
       this.packageVerdict = pkg ? pkg.first() : Promise.resolve(null);
       this.timeline = buildTimeline(result.manifest, entries, this.o.caseId);
       this.#render(result, entries);
-      this.packageVerdict.then((first) => {
-        this.verdict = first ?? this.caseVerdict;
+      this.packageVerdict.then(async (first) => {
+        const structural = await this.structure;
+        this.#showChain(structural);
+        this.verdict = first ?? structural;
         this.#showVerdict(false);
       });
       this.verifier = new SegmentVerifier(
         this.o.source,
         (seg) => this.#segmentState(seg),
-        (rel, digest) => this.rules.recordDigest(rel, digest),
+        (rel, digest) => this.caseCheck.recordDigest(rel, digest),
       );
       const audios = {};
       for (const track of ['applicant-audio', 'inspector-audio']) {
@@ -1309,12 +1140,48 @@
       }
     }
 
+    // The chain's own state, once the case verifier has checked every link and signed head.
+    #showChain(structural) {
+      const intact = Boolean(this.caseCheck.chainVerified);
+      this.container.dataset.chain = intact ? 'intact' : 'broken';
+      this.chainEl.className = intact ? 'ok' : 'bad';
+      this.chainEl.textContent = intact
+        ? this.t('replay.chain_ok', { n: this.caseCheck.entries.length })
+        : this.t('replay.chain_bad', { where: structural?.where ?? '', reason: structural?.reason ?? '' });
+    }
+
+    // Who signed, as takan verify lists it: every key the chain records, what it signed, and
+    // how far it is trusted (the server's key history, a pinned key, or the case's first key).
+    #showKeys(report) {
+      const { t } = this;
+      const items = report.signers.map((s) =>
+        el(
+          'li',
+          { 'data-fingerprint': s.fingerprint },
+          el('span', { class: 'mono' }, s.fingerprint),
+          ' ',
+          el(
+            'span',
+            { class: 'muted' },
+            t(s.rotatedFrom ? 'replay.key_rotated' : 'replay.key_first', { seq: s.recordedBy, from: s.rotatedFrom ?? '' }) +
+              (s.retiredAt !== null ? t('replay.key_retired', { seq: s.retiredAt }) : '') +
+              t('replay.key_signed', { checkpoints: s.checkpoints, manifests: s.manifests, conclusions: s.conclusions }),
+          ),
+        ),
+      );
+      const notes = [];
+      if (report.severalSigners) notes.push(el('p', { class: 'warn', id: 'replay-keys-warning' }, t('replay.keys_several', { n: report.signers.length })));
+      notes.push(el('p', { class: 'muted small', id: 'replay-trust' }, t(this.o.trustedKeys ? this.o.trustLabel ?? 'replay.trust_pinned' : 'replay.trust_first')));
+      if (report.timestamps.length) notes.push(el('p', { class: 'muted small', id: 'replay-timestamps' }, t('replay.timestamps', { n: report.timestamps.length })));
+      if (report.receipts) notes.push(el('p', { class: 'ok small', id: 'replay-receipts' }, t('replay.receipts_held', { n: report.receipts })));
+      this.keysEl.className = '';
+      this.keysEl.dataset.signers = String(report.signers.length);
+      this.keysEl.replaceChildren(el('ul', { class: 'ev-keys' }, items), ...notes);
+    }
+
     #render(result, entries) {
       const { t, timeline } = this;
-      const chainText = this.chain.ok
-        ? t('replay.chain_ok', { n: entries.length })
-        : t('replay.chain_bad', { where: this.chain.where, reason: this.chain.reason });
-      this.container.dataset.chain = this.chain.ok ? 'intact' : 'broken';
+      this.container.dataset.chain = 'pending';
       this.progress = el('dd', { id: 'replay-progress' }, t('replay.segments_progress', { done: 0, total: timeline.segments.length }));
       const facts = el(
         'dl',
@@ -1324,7 +1191,9 @@
         el('dt', {}, this.#label('replay.key')),
         el('dd', { class: 'mono', id: 'replay-fingerprint' }, result.fingerprint),
         el('dt', {}, this.#label('replay.chain')),
-        el('dd', { id: 'replay-chain', class: this.chain.ok ? 'ok' : 'bad' }, chainText),
+        (this.chainEl = el('dd', { id: 'replay-chain', class: 'muted' }, t('replay.chain_pending', { n: entries.length }))),
+        el('dt', {}, this.#label('replay.keys')),
+        (this.keysEl = el('dd', { id: 'replay-keys', class: 'muted' }, t('replay.verdict_pending'))),
         el('dt', {}, this.#label('replay.segments')),
         this.progress,
         el('dt', {}, this.#label('replay.verdict')),
@@ -1522,7 +1391,8 @@
       };
       await Promise.all([worker(), worker()]);
       this.verdict =
-        (await this.packageVerdict) ?? this.caseVerdict ?? (await this.rules.objects()) ?? (await this.o.package?.last()) ?? null;
+        (await this.packageVerdict) ?? (await this.structure) ?? (await this.objectsVerdict()) ?? (await this.o.package?.last()) ?? null;
+      if (!this.verdict) this.#showKeys(this.caseCheck.report());
       this.#showVerdict(true);
       const broken = segs.filter((s) => s.state === 'broken');
       const state = broken.length || this.verdict ? 'broken' : 'verified';
@@ -1616,11 +1486,9 @@
     hexToBytes,
     base64ToBytes,
     entryHash,
-    verifyChain,
     merkleRoot,
     verifyEd25519,
     verifyManifest,
-    ArchiveRules,
     chainedSegments,
     buildTimeline,
     describeEvent,

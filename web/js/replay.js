@@ -1,7 +1,8 @@
 // /replay/{case_id}/{inspection_id}: the server's replay page. It announces the replay
 // (POST …/replay, chained), then everything else — signature, chain, hashes, playback — is the
 // evidence core working on objects fetched from /api/cases/{case}/objects/, exactly as the
-// offline package page does on files; what the browser found is reported back and chained.
+// offline package page does on files, trusting the server's key history (/api/keys); what the
+// browser found is reported back and chained.
 
 import { api, redirectIfSignedOut } from './api.js';
 import { addStrings, setupLangToggle, t } from './i18n.js';
@@ -24,8 +25,10 @@ async function init() {
   $('replay-case').textContent = `${caseId} · ${inspectionId}`;
   $('back').href = `/cases/${encodeURIComponent(caseId)}`;
   let info;
+  let keys;
   try {
     const me = await api('/api/me');
+    keys = await api('/api/keys');
     $('whoami').textContent = t('ev.signed_in_as', { name: me.username, role: t(`ev.role.${me.role}`) });
     info = await api(`/api/inspections/${encodeURIComponent(inspectionId)}/replay`, { method: 'POST', body: {} });
   } catch (err) {
@@ -44,6 +47,9 @@ async function init() {
     caseId,
     inspectionId,
     t,
+    // Trust as the case page's integrity does: the server's own key history.
+    trustedKeys: keys.keys.map((k) => k.fingerprint),
+    trustLabel: 'replay.trust_server',
     onVerified: (result) =>
       api(`/api/inspections/${encodeURIComponent(inspectionId)}/replay-verified`, { method: 'POST', body: result }).then(
         () => ($('replay').dataset.reported = 'true'),

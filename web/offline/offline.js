@@ -14,6 +14,9 @@
   let source = null;
   let check = null;
   let view = null;
+  let current = null; // the inspection being replayed
+  let pinned = null; // a fingerprint, as takan verify --key
+  let receipts = []; // [{name, bytes}], as takan verify --receipt
 
   function pickLang() {
     const fromUrl = new URLSearchParams(location.search).get('lang');
@@ -61,11 +64,20 @@
   }
 
   function replay(inspectionId) {
+    current = inspectionId;
     view?.stop();
     document.getElementById('replay-section').hidden = false;
     const container = document.getElementById('replay');
     container.dataset.inspectionId = inspectionId;
-    view = new E.ReplayView(container, { source, caseId: source.caseId, inspectionId, t, package: check });
+    view = new E.ReplayView(container, {
+      source,
+      caseId: source.caseId,
+      inspectionId,
+      t,
+      package: check,
+      trustedKeys: pinned ? [pinned] : null,
+      receipts,
+    });
     view.run();
   }
 
@@ -126,6 +138,38 @@
     select.value = first;
     select.onchange = () => useCase(select.value);
     useCase(first);
+  });
+
+  // A pinned key or a receipt changes what is checked: the replay is verified again.
+  function again() {
+    if (source && current) replay(current);
+  }
+
+  function fieldError(id, text) {
+    const box = document.getElementById(id);
+    box.textContent = text;
+    box.hidden = !text;
+  }
+
+  document.getElementById('pin-key').addEventListener('change', (event) => {
+    const text = event.target.value.trim();
+    if (text && !/^sha256:[0-9a-f]{64}$/.test(text)) {
+      fieldError('pin-error', t('offline.pin_invalid'));
+      return;
+    }
+    fieldError('pin-error', '');
+    pinned = text || null;
+    again();
+  });
+
+  document.getElementById('receipts').addEventListener('change', async (event) => {
+    // Read as takan verify reads one: at most 1 MiB + 1 byte (more is "too large for a receipt").
+    const chosen = [];
+    for (const file of event.target.files) {
+      chosen.push({ name: file.name, bytes: new Uint8Array(await file.slice(0, 1024 * 1024 + 1).arrayBuffer()) });
+    }
+    receipts = chosen;
+    again();
   });
 
   document.getElementById('lang-toggle').addEventListener('click', () => {
