@@ -35,6 +35,7 @@ from recorder.receipt import (
 from recorder.storage import fsync_dir
 from server.clock import utc_iso
 from server.errors import Conflict
+from server.inspection.chain_record import CaseRecord
 from server.services import Services
 from server.settings import RECEIPTS_DIR
 from server.store.db import Inspection
@@ -118,12 +119,17 @@ async def issue_receipt(services: Services, inspection: Inspection) -> SignedRec
     manifest = Manifest.from_signed_json(json.loads(manifest_bytes))
     # The manifest's entry is chained right after the head the manifest names (same lock).
     seq = manifest.chain_head_seq + 1
-    _, entries = await archive.chain_page(case_id, seq, 1)
+    _, chain = await archive.chain_page(case_id, 0, seq + 1)
+    entries = chain[seq:]
     if not entries or (entries[0].body.get("key"), entries[0].body.get("sha256")) != (
         manifest_key,
         manifest_sha256,
     ):
         raise StorageError(f"chain entry {seq} does not record {manifest_key}")
+    # The times the receipt vouches for are the chain's, not the database's (an index).
+    facts = CaseRecord.from_entries(case_id, chain).inspection(inspection.inspection_id)
+    if facts is None or facts.ended_at is None:
+        raise StorageError(f"the chain up to entry {seq} does not record the inspection's end")
     receipt = Receipt(
         case_id=case_id,
         inspection_id=inspection.inspection_id,
@@ -131,8 +137,8 @@ async def issue_receipt(services: Services, inspection: Inspection) -> SignedRec
         manifest_sha256=manifest_sha256,
         chain_head_seq=seq,
         chain_head=entries[0].hash,
-        started_at=inspection.created_at,
-        ended_at=inspection.ended_at,
+        started_at=facts.created_at.at,
+        ended_at=facts.ended_at.at,
         clock=CLOCK_SOURCE,
         issued_at=utc_iso(services.clock.now()),
         key_fingerprint=archive.signer.fingerprint,

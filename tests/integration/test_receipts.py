@@ -229,3 +229,26 @@ async def test_receipt_carries_the_manifests_tsa_token_once_it_is_chained(
         )  # fmt: skip
         assert code == 0, out + err
         assert "with timestamp token" in out
+
+
+async def test_a_receipt_states_the_chain_s_times_not_the_database_s(
+    live_server: LiveServer,
+) -> None:
+    """The database is an index: an edited start or end of an inspection does not reach a
+    receipt issued after the edit (here, one issued again after the kept one was lost)."""
+    invite = await record_inspection(live_server, seconds=2)
+    case_id, inspection_id = invite["case_id"], invite["inspection_id"]
+    path = f"/api/inspections/{inspection_id}/receipt"
+    status, _, data = await get_raw(live_server, path, "inspector1")
+    assert status == 200, data
+    issued = json.loads(data)["receipt"]
+    services = live_server.services
+    services.db.conn.execute(
+        "UPDATE inspections SET created_at = ?, ended_at = ? WHERE inspection_id = ?",
+        ("2020-01-01T00:00:00.000Z", "2020-01-01T01:00:00.000Z", inspection_id),
+    )
+    receipts.receipt_path(services, case_id, inspection_id).unlink()
+    status, _, data = await get_raw(live_server, path, "inspector1")
+    assert status == 200, data
+    again = json.loads(data)["receipt"]
+    assert (again["started_at"], again["ended_at"]) == (issued["started_at"], issued["ended_at"])
