@@ -64,10 +64,44 @@ def is_canonical(data: bytes) -> bool:
         return False
 
 
+_NO_KEY = object()
+
+
 def _check(value: Any, depth: int) -> None:
-    if depth > MAX_DEPTH:
-        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
-    if value is None or isinstance(value, (bool, str)):
+    """``ValueError`` for the first value outside the subset: depth first, in order, an object's
+    name checked just before its value. A loop over a stack rather than a call per value, as
+    verification runs it over every stored document."""
+    stack: list[tuple[Any, int, Any]] = [(value, depth, _NO_KEY)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        item, level, key = pop()
+        if key is not _NO_KEY:
+            if not isinstance(key, str):
+                raise ValueError(f"object key {key!r} is not a string")
+            if not key.isascii():
+                raise ValueError(f"object key {key!r} is not ASCII")
+        if level > MAX_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+        kind = type(item)
+        if kind is str or item is None or kind is bool:
+            continue
+        if kind is int:
+            if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                raise ValueError(f"integer {item} is outside ±(2**53 - 1)")
+        elif kind is dict:
+            # Pushed in reverse, so that they are checked in order.
+            for name, child in reversed(item.items()):
+                push((child, level + 1, name))
+        elif kind is list or kind is tuple:
+            for child in reversed(item):
+                push((child, level + 1, _NO_KEY))
+        else:
+            _check_other(item, level)
+
+
+def _check_other(value: Any, depth: int) -> None:
+    """Subclasses of the JSON types (an IntEnum, a str subclass) and what has no JSON form."""
+    if isinstance(value, (bool, str)):
         return
     if isinstance(value, int):
         if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
@@ -75,17 +109,14 @@ def _check(value: Any, depth: int) -> None:
         return
     if isinstance(value, float):
         raise ValueError("floats are not allowed in canonical JSON; use a decimal string")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
+    if isinstance(value, (dict, list, tuple)):
+        items = value.items() if isinstance(value, dict) else ((_NO_KEY, v) for v in value)
+        for key, child in items:
+            if key is not _NO_KEY and not isinstance(key, str):
                 raise ValueError(f"object key {key!r} is not a string")
-            if not key.isascii():
+            if key is not _NO_KEY and not key.isascii():
                 raise ValueError(f"object key {key!r} is not ASCII")
-            _check(item, depth + 1)
-        return
-    if isinstance(value, (list, tuple)):
-        for item in value:
-            _check(item, depth + 1)
+            _check(child, depth + 1)
         return
     raise ValueError(f"{type(value).__name__} has no canonical JSON form")
 

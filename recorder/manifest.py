@@ -88,7 +88,10 @@ class SegmentRecord:
             raise ValueError("end_utc is before start_utc")
         if not isinstance(self.partial, bool):
             raise ValueError("partial must be true or false")
-        canonical_json(self.to_json())
+        # Every string above is pattern-checked ASCII: only the integers can fall outside
+        # canonical JSON.
+        for name in ("seq", "size", "first_pts", "last_pts", "frames"):
+            canonical_json(getattr(self, name))
 
     @property
     def case_id(self) -> str:
@@ -350,10 +353,13 @@ class Manifest:
 MANIFEST_CONTENT_FIELDS = frozenset(Manifest.__dataclass_fields__) - {"signature"}
 
 
-def verify_manifest(public_key: bytes, obj: Any, where: str = "manifest") -> Manifest:
-    """The manifest in a signed document, if ``public_key`` signed it; else IntegrityError."""
+def verify_manifest(
+    public_key: bytes, obj: Any, where: str = "manifest", parsed: Manifest | None = None
+) -> Manifest:
+    """The manifest in a signed document, if ``public_key`` signed it; else IntegrityError.
+    ``parsed``: ``Manifest.from_signed_json(obj)``, when the caller has it already."""
     try:
-        manifest = Manifest.from_signed_json(obj)
+        manifest = parsed if parsed is not None else Manifest.from_signed_json(obj)
     except (ValueError, TypeError) as exc:
         raise IntegrityError(where, f"not a valid signed manifest: {exc}") from exc
     signature = decode_signature(manifest.signature)

@@ -228,6 +228,7 @@ class _Verifier:
         self.pool = pool
         self.tsa_trust = tsa_trust
         self._digests: dict[str, Future[tuple[str, int] | Exception]] = {}
+        self._parsed_manifests: dict[str, Manifest] = {}
 
     def _map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R | Exception]:
         """``fn`` over ``items`` on the pool, in order; a failure is yielded, not raised."""
@@ -390,10 +391,11 @@ class _Verifier:
         for key in listing.manifests:
             value = self._parse_canonical(self._get(key), key)
             try:
-                fingerprint = Manifest.from_signed_json(value).key_fingerprint
+                parsed = Manifest.from_signed_json(value)
             except (ValueError, TypeError) as exc:
                 raise IntegrityError(key, f"not a valid signed manifest: {exc}") from exc
-            documents[key] = ("manifest", value, fingerprint)
+            self._parsed_manifests[key] = parsed  # its signature is checked once its key is
+            documents[key] = ("manifest", value, parsed.key_fingerprint)
         return documents
 
     def _verify_signatures(
@@ -420,7 +422,7 @@ class _Verifier:
                     )
                 checkpoints[key] = checkpoint
             else:
-                manifest = verify_manifest(public, value, key)
+                manifest = verify_manifest(public, value, key, self._parsed_manifests.get(key))
                 stored_for = layout.parse_manifest_key(self.case_id, key)
                 if manifest.case_id != self.case_id or manifest.inspection_id != stored_for:
                     raise IntegrityError(
