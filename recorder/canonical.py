@@ -114,7 +114,7 @@ def _check_other(value: Any, depth: int) -> None:
         for key, child in items:
             if key is not _NO_KEY and not isinstance(key, str):
                 raise ValueError(f"object key {key!r} is not a string")
-            if key is not _NO_KEY and not key.isascii():
+            if isinstance(key, str) and not key.isascii():
                 raise ValueError(f"object key {key!r} is not ASCII")
             _check(child, depth + 1)
         return
