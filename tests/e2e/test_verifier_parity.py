@@ -84,8 +84,12 @@ def both_verdicts(
     return cli_verdict(root, case_id, options), page_verdict(page, case_id, options)
 
 
-def copy_archive(real: RealArchive, target: Path) -> Path:
-    shutil.copytree(real.archive, target)
+def copy_archive(real: RealArchive, target: Path, case_id: str | None = None) -> Path:
+    """A writable copy of the real archive (or of one case of it) at ``target``."""
+    if case_id is None:
+        shutil.copytree(real.archive, target)
+    else:
+        shutil.copytree(real.archive / "cases" / case_id, target / "cases" / case_id)
     for path in target.rglob("*"):
         if path.is_file():
             path.chmod(0o644)
@@ -337,11 +341,7 @@ def test_random_tampering_gets_one_verdict_from_the_page_and_takan_verify(
     @given(case_id=st.sampled_from(sorted(facts)), pinned=st.booleans(), data=st.data())
     def run(case_id: str, pinned: bool, data: st.DataObject) -> None:
         mutation = data.draw(mutations(facts[case_id]), label="mutation")
-        root = tmp_path / f"run-{next(runs)}" / "archive"
-        shutil.copytree(real_archive.archive / "cases" / case_id, root / "cases" / case_id)
-        for path in root.rglob("*"):
-            if path.is_file():
-                path.chmod(0o644)
+        root = copy_archive(real_archive, tmp_path / f"run-{next(runs)}" / "archive", case_id)
         mutation.apply(root)
         options = Options(trusted=real_archive.fingerprint if pinned else None)
         cli, page = both_verdicts(verifier_page, root, case_id, options)
