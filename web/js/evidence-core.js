@@ -1030,7 +1030,14 @@
       this.hashed = 0;
     }
 
+    // A view replaced by another (a pinned key, a receipt, another inspection) may still be
+    // hashing: once stopped, what it finds no longer reaches the shared container.
+    get #data() {
+      return this.stopped ? {} : this.container.dataset;
+    }
+
     stop() {
+      this.stopped = true;
       this.controller?.stop();
       this.videoEl?.pause();
       for (const audio of Object.values(this.audioEls ?? {})) audio.pause();
@@ -1042,9 +1049,9 @@
 
     async run() {
       const { container, t } = this;
-      container.dataset.state = 'loading';
-      container.dataset.verify = 'pending';
-      for (const name of ['verdict', 'where', 'chain', 'ended', 'firstFrame', 'reported']) delete container.dataset[name];
+      this.#data.state = 'loading';
+      this.#data.verify = 'pending';
+      for (const name of ['verdict', 'where', 'chain', 'ended', 'firstFrame', 'reported']) delete this.#data[name];
       const status = el('p', { class: 'muted', id: 'replay-status' }, t('replay.loading'));
       container.replaceChildren(status);
       let entries;
@@ -1054,14 +1061,14 @@
         entries.sort((a, b) => a.seq - b.seq);
         result = await verifyManifest(this.o.source, this.o.caseId, this.o.inspectionId, entries);
       } catch (err) {
-        container.dataset.state = 'error';
-        container.dataset.signature = err.what === 'signature' ? 'invalid' : 'unknown';
-        container.dataset.verify = 'broken';
+        this.#data.state = 'error';
+        this.#data.signature = err.what === 'signature' ? 'invalid' : 'unknown';
+        this.#data.verify = 'broken';
         status.className = 'error';
         status.textContent = t('replay.untrusted', { reason: err.message });
         return;
       }
-      container.dataset.signature = 'valid';
+      this.#data.signature = 'valid';
       // The case-wide verdict is takan verify's (case-verify.js: its rules, order and words):
       // everything but the recorded bytes now, beside the playback; the bytes once every
       // segment has been read (#verifyAll), the ones played counted as read. A package's own
@@ -1106,7 +1113,7 @@
         onSegment: (seg) => this.#segmentPlayed(seg),
         onPlayState: (playing) => this.#playState(playing),
         onEnded: (t) => {
-          container.dataset.ended = t.toFixed(2);
+          this.#data.ended = t.toFixed(2);
         },
         onAudioBlocked: () => {
           this.soundBtn.hidden = false;
@@ -1114,7 +1121,7 @@
       });
       this.#watchFirstFrame();
       await this.controller.start();
-      container.dataset.state = 'ready';
+      this.#data.state = 'ready';
       this.controller.play();
       this.#verifyAll();
     }
@@ -1129,21 +1136,21 @@
         box.dataset.where = verdict.where;
         box.className = 'bad mono';
         box.textContent = `FAILED: ${verdict.where}: ${verdict.reason}`;
-        container.dataset.verdict = 'failed';
-        container.dataset.where = verdict.where;
-        container.dataset.verify = 'broken';
+        this.#data.verdict = 'failed';
+        this.#data.where = verdict.where;
+        this.#data.verify = 'broken';
       } else if (final) {
         box.dataset.state = 'verified';
         box.className = 'ok';
         box.textContent = t('replay.verdict_ok');
-        container.dataset.verdict = 'verified';
+        this.#data.verdict = 'verified';
       }
     }
 
     // The chain's own state, once the case verifier has checked every link and signed head.
     #showChain(structural) {
       const intact = Boolean(this.caseCheck.chainVerified);
-      this.container.dataset.chain = intact ? 'intact' : 'broken';
+      this.#data.chain = intact ? 'intact' : 'broken';
       this.chainEl.className = intact ? 'ok' : 'bad';
       this.chainEl.textContent = intact
         ? this.t('replay.chain_ok', { n: this.caseCheck.entries.length })
@@ -1181,7 +1188,7 @@
 
     #render(result, entries) {
       const { t, timeline } = this;
-      this.container.dataset.chain = 'pending';
+      this.#data.chain = 'pending';
       this.progress = el('dd', { id: 'replay-progress' }, t('replay.segments_progress', { done: 0, total: timeline.segments.length }));
       const facts = el(
         'dl',
@@ -1348,7 +1355,7 @@
 
     #playState(playing) {
       this.playBtn.textContent = this.t(playing ? 'replay.pause' : 'replay.play');
-      this.container.dataset.playing = String(playing);
+      this.#data.playing = String(playing);
     }
 
     // What a segment's track did with it: appended to its SourceBuffer, played up to a time.
@@ -1375,7 +1382,7 @@
       });
       this.brokenBox.replaceChildren(el('p', {}, t('replay.broken', { count: this.broken.size })), el('ul', {}, items));
       this.brokenBox.hidden = false;
-      this.container.dataset.verify = 'broken';
+      this.#data.verify = 'broken';
     }
 
     async #verifyAll() {
@@ -1396,7 +1403,7 @@
       this.#showVerdict(true);
       const broken = segs.filter((s) => s.state === 'broken');
       const state = broken.length || this.verdict ? 'broken' : 'verified';
-      this.container.dataset.verify = state;
+      this.#data.verify = state;
       this.progress.textContent = broken.length ? this.t('replay.broken', { count: broken.length }) : this.t('replay.verified', { total: segs.length });
       this.progress.className = broken.length ? 'bad' : 'ok';
       const named = broken.map((s) => s.rel);
@@ -1409,7 +1416,7 @@
         finding.reason = this.verdict.reason.slice(0, 1000);
       }
       finding.broken = named.slice(0, 1000);
-      await this.o.onVerified?.(finding);
+      if (!this.stopped) await this.o.onVerified?.(finding);
     }
 
     #seek(t) {
@@ -1442,7 +1449,7 @@
       const { timeline } = this;
       this.playhead.style.left = `calc(var(--tl-label) + (100% - var(--tl-label)) * ${Math.min(1, now / (timeline.duration || 1))})`;
       this.timeLabel.textContent = `${clock(now)} / ${clock(timeline.duration)}`;
-      this.container.dataset.time = now.toFixed(2);
+      this.#data.time = now.toFixed(2);
       let current = null;
       for (const item of this.chatLog.children) {
         const at = Number(item.dataset.t);
@@ -1461,7 +1468,7 @@
     #watchFirstFrame() {
       const video = this.videoEl;
       const done = () => {
-        if (this.container.dataset.firstFrame) return;
+        if (this.#data.firstFrame) return;
         let clicked = 0;
         try {
           clicked = Number(sessionStorage.getItem('takan.replayClickedAt') || 0);
@@ -1469,7 +1476,7 @@
           // no storage (file://, private mode): count from the navigation
         }
         if (!clicked || Date.now() - clicked > 120000) clicked = performance.timeOrigin;
-        this.container.dataset.firstFrame = String(Math.round(Date.now() - clicked));
+        this.#data.firstFrame = String(Math.round(Date.now() - clicked));
       };
       if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(done);
       else video.addEventListener('playing', done, { once: true });

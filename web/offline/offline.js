@@ -163,6 +163,9 @@
   });
 
   document.getElementById('receipts').addEventListener('change', async (event) => {
+    // Until the files are read, no earlier verdict stands.
+    view?.stop();
+    delete document.getElementById('replay').dataset.verdict;
     // Read as takan verify reads one: at most 1 MiB + 1 byte (more is "too large for a receipt").
     const chosen = [];
     for (const file of event.target.files) {
