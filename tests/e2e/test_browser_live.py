@@ -262,7 +262,7 @@ async def test_short_code_page_leads_to_the_consent_screen(
         await page.fill("#code-input", wrong)
         await page.click("#code-submit")
         await expect(page.locator("#code-error")).to_have_text(
-            "踏勘码错误或已失效", timeout=TIMEOUT_MS
+            "踏勘码错误或已失效\uff0c还可尝试 9 次", timeout=TIMEOUT_MS
         )
         await page.fill("#code-input", inspection["short_code"])
         await page.click("#code-submit")
