@@ -111,7 +111,7 @@ async def test_a_malformed_code_uses_up_no_attempt(live_server: LiveServer) -> N
 # Wrong codes: attempts left, the lock-out, per address
 
 
-async def test_each_wrong_code_says_how_many_attempts_are_left_and_the_last_how_long_to_wait(
+async def test_each_wrong_code_says_the_attempts_left_and_the_last_how_long_this_address_waits(
     live_server: LiveServer,
 ) -> None:
     invite = await live_server.new_inspection("inspector1")
@@ -128,17 +128,7 @@ async def test_each_wrong_code_says_how_many_attempts_are_left_and_the_last_how_
     assert_error(right.status, right.body, 429, "rate_limited", "wrong codes", "retry in")
     assert right.headers["Retry-After"] == str(right.body["retry_after"])
     assert f"retry in {right.body['retry_after']} s" in right.body["reason"]
-
-
-async def test_wrong_codes_from_one_address_do_not_lock_out_an_applicant_at_another(
-    live_server: LiveServer,
-) -> None:
-    invite = await live_server.new_inspection("inspector1")
-    for _ in range(10):
-        answer = await enter_code(live_server, wrong_code(invite["short_code"]))
-        assert answer.status == 404, answer.body
-    locked = await enter_code(live_server, invite["short_code"])
-    assert locked.status == 429, locked.body
+    # The lock is on this address: an applicant elsewhere gets in with the code at once.
     elsewhere = await enter_code(live_server, invite["short_code"], source=OTHER_ADDRESS)
     assert (elsewhere.status, elsewhere.body) == (200, {"applicant_url": invite["applicant_url"]})
 
