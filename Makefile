@@ -40,8 +40,17 @@ $(LOCALSTACK_STAMP):
 
 localstack: $(LOCALSTACK_STAMP)
 
+# make run [HOST=0.0.0.0] [PORT=8081] [PUBLIC_URL=https://takan.example.org]: where to listen, and
+# the base of invite links and QR codes (default on 0.0.0.0: this machine's LAN address). Taken
+# from make's command line only: some shells export HOST (the machine's name).
+arg = $(if $(filter command line,$(origin $(1))),$($(1)),$(2))
+RUN_HOST       = $(or $(call arg,HOST,),127.0.0.1)
+RUN_PORT       = $(or $(call arg,PORT,),8080)
+RUN_PUBLIC_URL = $(call arg,PUBLIC_URL,)
+
 run: setup
-	$(BIN)/takan serve --data $(DATA) --demo-users
+	$(BIN)/takan serve --data '$(DATA)' --host '$(RUN_HOST)' --port '$(RUN_PORT)' \
+	  --public-url '$(RUN_PUBLIC_URL)' --demo-users
 
 lint: setup
 	$(BIN)/ruff check .

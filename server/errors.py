@@ -4,14 +4,16 @@ from __future__ import annotations
 
 
 class TakanError(Exception):
-    """A failure with a stable machine-readable code and an HTTP status."""
+    """A failure with a stable machine-readable code and an HTTP status; ``details`` are
+    further fields of the JSON answer (``attempts_left``), beside ``error`` and ``reason``."""
 
     code = "error"
     status = 400
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, **details: int | str) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.details = details
 
 
 class BadRequest(TakanError):
@@ -57,9 +59,12 @@ class UnsupportedMediaType(TakanError):
 
 
 class RateLimited(TakanError):
+    """Too many failed attempts: ``retry_after`` whole seconds, in the answer's body and in
+    its ``Retry-After`` header."""
+
     code = "rate_limited"
     status = 429
 
-    def __init__(self, reason: str, retry_after: float) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: str, retry_after: int) -> None:
+        super().__init__(reason, retry_after=retry_after)
         self.retry_after = retry_after

@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # the composition root names every room's types; only http/ap
     from recorder.timestamper import Timestamper
     from server.inspection.witness import WitnessPush
     from server.live.registry import LiveRegistry
-    from server.security.ratelimit import AttemptLimiter
+    from server.security.ratelimit import AttemptGuard
     from server.security.tokens import TokenSigner
     from server.store.db import Database
 
@@ -27,8 +27,8 @@ class Services:
     signer: TokenSigner
     clock: Clock
     live: LiveRegistry
-    login_limiter: AttemptLimiter
-    code_limiter: AttemptLimiter
+    login_guard: AttemptGuard  # scopes "account" (name and address) and "address"
+    code_guard: AttemptGuard  # scope "address"
     archive: Archive
     witness: WitnessPush
     timestamper: Timestamper | None = None  # with --tsa

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from recorder.minio_storage import S3Credentials
@@ -27,7 +28,11 @@ class Settings:
     ice_servers: tuple[str, ...] = ()
     invite_ttl_s: int = 2 * 3600
     session_ttl_s: int = 12 * 3600
+    # Failed sign-ins: per account from one address, and (looser) per address whatever the
+    # account, so that one inspector's wrong passwords never lock a colleague out.
     login_attempts_per_minute: int = 10
+    login_attempts_per_address_per_minute: int = 30
+    # Wrong short codes per address (a wrong code names no inspection: the address is the key).
     code_attempts_per_minute: int = 10
     web_dir: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "web")
     # The floor for the bandwidth aiortc reports to publishers (REMB), in bit/s; see
@@ -51,6 +56,17 @@ class Settings:
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port out of range: {self.port}")
+        if self.public_url:
+            check_public_url(self.public_url)
+        if (
+            min(
+                self.login_attempts_per_minute,
+                self.login_attempts_per_address_per_minute,
+                self.code_attempts_per_minute,
+            )
+            < 1
+        ):
+            raise ValueError("attempt limits must allow at least one attempt")
         if self.invite_ttl_s <= 0 or self.session_ttl_s <= 0:
             raise ValueError("token lifetimes must be positive")
         if not 0.5 <= self.segment_s <= 60:
@@ -75,8 +91,36 @@ class Settings:
 
     @property
     def base_url(self) -> str:
-        """The URL applicants and inspectors are sent to."""
+        """The URL applicants and inspectors are sent to: every link the server makes (invite
+        links and their QR codes, the short-code page, receipts, reports) starts with it."""
         if self.public_url:
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
         return f"http://{host}:{self.port}"
+
+
+def check_public_url(url: str) -> str:
+    """``url`` as a public base URL (http or https, a host, an optional port, no path beyond
+    ``/``, no query, fragment or credentials), without its trailing ``/``; or ValueError."""
+    where = f"public URL {url!r}"
+    if len(url) > 2000 or not url.isascii() or not url.isprintable() or " " in url:
+        raise ValueError(f"{where}: must be a plain ASCII URL such as https://takan.example.org")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not url.startswith(f"{parts.scheme}://"):
+        raise ValueError(f"{where}: must start with http:// or https://")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"{where}: must not hold a user name or password")
+    if not parts.hostname:
+        raise ValueError(f"{where}: names no host")
+    try:
+        port = parts.port  # urlsplit checks the port only when asked
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    if port == 0:
+        raise ValueError(f"{where}: port 0 is no port a browser can open")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise ValueError(
+            f"{where}: must be only scheme, host and port (links add their own paths),"
+            f" e.g. {parts.scheme}://{parts.netloc}"
+        )
+    return url.rstrip("/")

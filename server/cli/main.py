@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
-import secrets
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from server.cli.export import add_export_parser, run_export
 from server.cli.keys import add_key_parser, run_key
+from server.cli.listen import (
+    WILDCARD_HOSTS,
+    ListenError,
+    bind_listeners,
+    bound_port,
+    local_addresses,
+    network_urls,
+    url_of,
+)
 from server.cli.reindex import add_reindex_parser, run_reindex
+from server.cli.users import DEFAULT_DATA, add_user_parser, create_demo_users, run_user
 from server.cli.verify import add_verify_parser, run_verify
-from server.clock import utc_iso
-from server.inspection.reindex import LOCKED_PASSWORD
-from server.security.passwords import hash_password
 from server.settings import Settings
 
 if TYPE_CHECKING:
@@ -24,9 +32,6 @@ if TYPE_CHECKING:
 
 # aiohttp, aiortc and the MinIO client load only for the commands that use them, so that
 # `takan verify` starts in a fraction of the time.
-
-DEFAULT_DATA = Path("data")
-DEMO_USERS = (("inspector", "inspector"), ("auditor", "auditor"), ("admin", "admin"))
 
 
 def _data_arg(parser: argparse.ArgumentParser) -> None:
@@ -38,10 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="start the server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every address)"
+    )
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on")
     _data_arg(serve)
-    serve.add_argument("--public-url", default="", help="URL applicants reach (default: host:port)")
+    serve.add_argument(
+        "--public-url",
+        default="",
+        metavar="URL",
+        help="the base of every link the server makes (invite links, QR codes), e.g."
+        " https://takan.example.org; default: this machine's LAN address on 0.0.0.0, else"
+        " host:port",
+    )
     serve.add_argument(
         "--ice-server",
         action="append",
@@ -93,45 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_key_parser(commands)
     add_reindex_parser(commands)
 
-    user = commands.add_parser("user", help="manage users")
-    user_commands = user.add_subparsers(dest="user_command", required=True)
-    add = user_commands.add_parser("add", help="add a user; the password is read from stdin")
-    add.add_argument("name")
-    add.add_argument("--role", required=True, choices=("inspector", "auditor", "admin"))
-    _data_arg(add)
+    add_user_parser(commands)
     return parser
-
-
-def _add_user(settings: Settings, name: str, role: str, password: str) -> None:
-    from server.http.app import open_services
-
-    services = open_services(settings)
-    try:
-        existing = services.db.user_by_name(name)
-        if existing is not None and existing.password_hash == LOCKED_PASSWORD:
-            services.db.unlock_user(existing.id, role, hash_password(password))  # reindexed
-            return
-        if existing is not None:
-            raise SystemExit(f"takan: user {name!r} already exists")
-        services.db.add_user(name, role, hash_password(password), utc_iso(services.clock.now()))
-    finally:
-        services.db.close()
-
-
-def _create_demo_users(settings: Settings) -> None:
-    from server.http.app import open_services
-
-    services = open_services(settings)
-    try:
-        if services.db.count_users():
-            return
-        print("Demo users (passwords shown once):")
-        for name, role in DEMO_USERS:
-            password = secrets.token_urlsafe(9)
-            services.db.add_user(name, role, hash_password(password), utc_iso(services.clock.now()))
-            print(f"  {role:<10} {name:<10} {password}")
-    finally:
-        services.db.close()
 
 
 def s3_credentials_from_env() -> S3Credentials | None:
@@ -162,20 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "reindex":
         return run_reindex(args, credentials=credentials)
     if args.command == "user":
-        password = sys.stdin.readline().rstrip("\n")
-        if len(password) < 8:
-            print(
-                "takan: the password (read from stdin) must be at least 8 characters",
-                file=sys.stderr,
-            )
-            return 2
-        name = args.name
-        if not (1 <= len(name) <= 64) or not name.isprintable():
-            print("takan: user names are 1-64 printable characters", file=sys.stderr)
-            return 2
-        _add_user(Settings(data_dir=args.data), name, args.role, password)
-        print(f"added {args.role} {name}")
-        return 0
+        return run_user(args)
+    return serve(args, credentials)
+
+
+def serve(args: argparse.Namespace, credentials: S3Credentials | None) -> int:
+    """``takan serve``: check the options, take the port, then (and only then) open the data
+    directory, make the demo users and serve."""
     try:
         settings = Settings(
             data_dir=args.data,
@@ -199,25 +169,71 @@ def main(argv: list[str] | None = None) -> int:
             from recorder.storage_url import open_storage
 
             open_storage(settings.storage, credentials)  # refuse a bad URL before serving
-    except ValueError as exc:
+        listeners = bind_listeners(settings.host, settings.port)
+    except (ValueError, ListenError) as exc:
         print(f"takan: {exc}", file=sys.stderr)
         return 2
-    if args.demo_users:
-        _create_demo_users(settings)
+    try:
+        return _serve_on(listeners, settings, demo_users=args.demo_users)
+    finally:
+        for listener in listeners:
+            listener.close()
+
+
+def _serve_on(listeners: list[socket.socket], settings: Settings, *, demo_users: bool) -> int:
+    port = bound_port(listeners)
+    lan_urls = network_urls(settings.host, port, local_addresses())
+    given = public_url = settings.public_url
+    if not public_url and settings.host in WILDCARD_HOSTS and lan_urls:
+        public_url = lan_urls[0]  # what a phone on the same network opens
+    settings = dataclasses.replace(settings, port=port, public_url=public_url)
+    if demo_users:
+        create_demo_users(settings)
     from aiohttp import web
 
     from server.http.accesslog import RedactingAccessLogger
     from server.http.app import create_app
 
-    print(f"Takan serving on {settings.base_url}  (data: {settings.data_dir.resolve()})")
+    for line in serving_lines(settings, lan_urls, public_url_given=bool(given)):
+        print(line)
+    sys.stdout.flush()
     web.run_app(
         create_app(settings),
-        host=args.host,
-        port=args.port,
+        sock=listeners,
         access_log_class=RedactingAccessLogger,
         print=None,
     )
     return 0
+
+
+def serving_lines(settings: Settings, lan_urls: list[str], *, public_url_given: bool) -> list[str]:
+    """What ``takan serve`` says once it listens: where to sign in here, where a phone on the
+    network reaches it, and what invite links and QR codes say."""
+    here = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(  # noqa: S104
+        settings.host, settings.host
+    )
+    local = url_of("http", here, settings.port)
+    lines = [
+        f"Takan serving on {local}  (data: {settings.data_dir.resolve()})",
+        f"  sign in here:     {local}/login",
+    ]
+    if lan_urls:
+        lines.append(f"  on the network:   {'  '.join(lan_urls)}")
+    elif settings.host in WILDCARD_HOSTS:
+        lines.append("  on the network:   this machine has no address besides loopback")
+    elif not public_url_given:
+        lines.append("  on the network:   not reachable; make run HOST=0.0.0.0 listens on all")
+    base = settings.base_url
+    lines.append(f"  invite links, QR: {base}  (the code page: {base}/j)")
+    if not public_url_given:
+        lines.append("                    another base: make run PUBLIC_URL=… (--public-url)")
+    if base.startswith("http://") and lan_urls:
+        lines.append(
+            "  phones open http:// pages but need HTTPS for the camera: put a TLS proxy in"
+            " front and give its https:// URL as PUBLIC_URL (README, Quick start)"
+        )
+    lines.append("Stop with Ctrl+C.")
+    return lines
 
 
 if __name__ == "__main__":

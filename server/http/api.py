@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
 from typing import Any
 
@@ -22,15 +23,18 @@ from server.errors import (
 from server.http import api_archive, api_evidence, api_receipt, api_report
 from server.http.requests import json_body
 from server.inspection import inspections
+from server.inspection.short_codes import ShortCodeError, parse_short_code
 from server.security.auth import COOKIE_NAME, bearer_or_cookie, current_user, login, open_session
-from server.security.ratelimit import AttemptLimiter
-from server.services import SERVICES, Services
+from server.security.ratelimit import Failed
+from server.services import SERVICES
 
 logger = logging.getLogger(__name__)
 
 
-def error_response(status: int, code: str, reason: str) -> web.Response:
-    return web.json_response({"error": code, "reason": reason}, status=status)
+def error_response(
+    status: int, code: str, reason: str, details: dict[str, int | str] | None = None
+) -> web.Response:
+    return web.json_response({**(details or {}), "error": code, "reason": reason}, status=status)
 
 
 @web.middleware
@@ -48,9 +52,9 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
                 await api_archive.record_denial(request)
             except Exception:  # the 403 must go out even if the chain cannot take the record
                 logger.exception("denial not chained", extra={"path": request.path})
-        response = error_response(exc.status, exc.code, exc.reason)
+        response = error_response(exc.status, exc.code, exc.reason, exc.details)
         if isinstance(exc, RateLimited):
-            response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+            response.headers["Retry-After"] = str(exc.retry_after)
         return response
     except web.HTTPException as exc:
         if exc.status < 400 or not request.path.startswith("/api/"):
@@ -65,14 +69,13 @@ def _client_address(request: web.Request) -> str:
     return request.remote or "unknown"
 
 
-def _limited(limiter: AttemptLimiter, services: Services, request: web.Request) -> None:
-    wait = limiter.retry_after(_client_address(request), services.clock.now())
-    if wait > 0:
-        raise RateLimited(f"too many failed attempts, retry in {max(1, round(wait))} s", wait)
-
-
-def _failed(limiter: AttemptLimiter, services: Services, request: web.Request) -> None:
-    limiter.record_failure(_client_address(request), services.clock.now())
+def _failure_details(failed: Failed) -> dict[str, int | str]:
+    """What a wrong password or code answers besides its reason: the attempts left, and once
+    none are, the seconds until the next one is taken."""
+    details: dict[str, int | str] = {"attempts_left": failed.attempts_left}
+    if not failed.attempts_left:
+        details["retry_after"] = failed.retry_after
+    return details
 
 
 async def post_login(request: web.Request) -> web.Response:
@@ -83,12 +86,15 @@ async def post_login(request: web.Request) -> web.Response:
         raise BadRequest("field 'username' is required and must be a string")
     if not isinstance(password, str) or not password or len(password) > 256:
         raise BadRequest("field 'password' is required and must be a string")
-    _limited(services.login_limiter, services, request)
+    address = _client_address(request)
+    # The account's key holds the address and the name as typed (JSON: no separator can clash).
+    keys = {"account": json.dumps([address, username]), "address": address}
+    services.login_guard.check(keys, services.clock.now())
     try:
         user, token, expires_at = await login(services, username, password)
-    except Unauthorized:
-        _failed(services.login_limiter, services, request)
-        raise
+    except Unauthorized as exc:
+        failed = services.login_guard.fail(keys, services.clock.now())
+        raise Unauthorized(exc.reason, **_failure_details(failed)) from None
     response = web.json_response(
         {
             "token": token,
@@ -186,14 +192,19 @@ async def post_end(request: web.Request) -> web.Response:
 async def post_join_code(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     body = await json_body(request)
-    code = body.get("code")
-    if not isinstance(code, str) or len(code) != 6 or not code.isascii() or not code.isdigit():
-        raise BadRequest("field 'code' must be a string of 6 digits")
-    _limited(services.code_limiter, services, request)
+    typed = body.get("code")
+    if not isinstance(typed, str):
+        raise BadRequest("field 'code' must be a string of 6 digits (spaces and dashes allowed)")
+    try:
+        code = parse_short_code(typed)
+    except ShortCodeError as exc:
+        raise BadRequest(f"field 'code' {exc}") from None
+    keys = {"address": _client_address(request)}
+    services.code_guard.check(keys, services.clock.now())
     inspection = services.db.active_inspection_by_code(code)
     if inspection is None or inspection.invite_expires_at <= services.clock.now():
-        _failed(services.code_limiter, services, request)
-        raise NotFound("no active inspection has this code")
+        failed = services.code_guard.fail(keys, services.clock.now())
+        raise NotFound("no active inspection has this code", **_failure_details(failed))
     links = inspections.invite_links(services, inspection)
     return web.json_response({"applicant_url": links["applicant_url"]})
 

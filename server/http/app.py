@@ -22,7 +22,7 @@ from server.inspection import checklists
 from server.inspection.witness import WitnessPush
 from server.live.media import passthrough
 from server.live.registry import LiveRegistry
-from server.security.ratelimit import AttemptLimiter
+from server.security.ratelimit import AttemptGuard, AttemptLimit
 from server.security.secrets_store import load_or_create_secret
 from server.security.tokens import TokenSigner
 from server.services import SERVICES, Services
@@ -53,8 +53,25 @@ def open_services(settings: Settings, clock: Clock | None = None) -> Services:
         signer=TokenSigner(secret),
         clock=clock,
         live=LiveRegistry(),
-        login_limiter=AttemptLimiter(settings.login_attempts_per_minute),
-        code_limiter=AttemptLimiter(settings.code_attempts_per_minute),
+        login_guard=AttemptGuard(
+            AttemptLimit(
+                "account",
+                settings.login_attempts_per_minute,
+                "too many failed sign-ins for this account from this address",
+            ),
+            AttemptLimit(
+                "address",
+                settings.login_attempts_per_address_per_minute,
+                "too many failed sign-ins from this address",
+            ),
+        ),
+        code_guard=AttemptGuard(
+            AttemptLimit(
+                "address",
+                settings.code_attempts_per_minute,
+                "too many wrong codes from this address",
+            )
+        ),
         archive=archive,
         witness=WitnessPush(
             settings.witnesses,

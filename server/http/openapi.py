@@ -46,6 +46,7 @@ _INVITE = _obj(
     inspection_id=_S,
     applicant_url=_S,
     short_code={"type": "string", "pattern": "^[0-9]{6}$"},
+    code_url=_S,
     qr_svg_url=_S,
     inspector_url=_S,
     invite_expires_at=_S,
@@ -72,7 +73,15 @@ DOCUMENT: dict[str, Any] = {
             "cookie": {"type": "apiKey", "in": "cookie", "name": "takan_session"},
         },
         "schemas": {
-            "Error": _obj(["error", "reason"], error=_S, reason=_S),
+            "Error": _obj(
+                ["error", "reason"],
+                error=_S,
+                reason=_S,
+                # 429: the seconds to wait (also the Retry-After header); a wrong password or
+                # short code: the attempts left, and once none are, the wait as well
+                retry_after={"type": "integer", "minimum": 1},
+                attempts_left={"type": "integer", "minimum": 0},
+            ),
             "Case": _obj(
                 ["case_id", "title", "address"],
                 case_id=_CASE_ID,
@@ -164,11 +173,11 @@ DOCUMENT: dict[str, Any] = {
         },
         "/api/join/code": {
             "post": _op(
-                "Exchange a 6-digit short code for the applicant link",
+                "Exchange a 6-digit short code (spaces and dashes allowed) for the applicant link",
                 200,
                 _obj(["applicant_url"], applicant_url=_S),
                 (400, 404, 415, 429),
-                _obj(["code"], code={"type": "string", "pattern": "^[0-9]{6}$"}),
+                _obj(["code"], code={"type": "string", "maxLength": 64}),
                 auth=False,
             )
         },

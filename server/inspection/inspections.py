@@ -122,6 +122,7 @@ def invite_links(services: Services, inspection: Inspection) -> dict[str, Any]:
         "inspection_id": inspection.inspection_id,
         "applicant_url": f"{base}/join/{token}",
         "short_code": inspection.short_code,
+        "code_url": f"{base}/j",
         "qr_svg_url": f"/api/inspections/{inspection.inspection_id}/qr.svg",
         "inspector_url": f"{base}/inspect/{inspection.inspection_id}",
         "invite_expires_at": utc_iso(inspection.invite_expires_at),

@@ -303,6 +303,19 @@ class Database:
             (role, password_hash, user_id),
         )
 
+    def set_password(self, user_id: int, password_hash: str) -> None:
+        self._conn.execute(
+            "UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id)
+        )
+
+    def revoke_user_sessions(self, user_id: int, now: int) -> int:
+        """End every live session of the user (a new password): how many there were."""
+        cur = self._conn.execute(
+            "UPDATE sessions SET revoked = 1 WHERE user_id = ? AND revoked = 0 AND expires_at > ?",
+            (user_id, now),
+        )
+        return cur.rowcount
+
     def count_users(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM users").fetchone()[0])
 

@@ -201,7 +201,9 @@ async def test_applicant_link_after_the_end_says_it_is_over(
     assert await again.locator("body").get_attribute("data-consent-shown") is None
 
 
-async def test_login_page_names_wrong_password(browser: Browser, live_server: LiveServer) -> None:
+async def test_login_page_names_a_wrong_password_and_the_attempts_left(
+    browser: Browser, live_server: LiveServer
+) -> None:
     context = await _inspector_context(browser)
     try:
         page = await context.new_page()
@@ -210,9 +212,14 @@ async def test_login_page_names_wrong_password(browser: Browser, live_server: Li
         await page.fill("#password", "not-the-password")
         await page.click("#login-submit")
         await expect(page.locator("#login-error")).to_have_text(
-            "用户名或密码错误", timeout=TIMEOUT_MS
+            "用户名或密码错误\uff0c还可尝试 9 次", timeout=TIMEOUT_MS
         )
         await expect(page).to_have_url(re.compile(r"/login"))
+        await page.click("#lang-toggle")
+        await page.click("#login-submit")
+        await expect(page.locator("#login-error")).to_have_text(
+            "Wrong username or password, 8 attempts left", timeout=TIMEOUT_MS
+        )
     finally:
         await context.close()
 
@@ -262,7 +269,7 @@ async def test_short_code_page_leads_to_the_consent_screen(
         await page.fill("#code-input", wrong)
         await page.click("#code-submit")
         await expect(page.locator("#code-error")).to_have_text(
-            "踏勘码错误或已失效", timeout=TIMEOUT_MS
+            "踏勘码错误或已失效\uff0c还可尝试 9 次", timeout=TIMEOUT_MS
         )
         await page.fill("#code-input", inspection["short_code"])
         await page.click("#code-submit")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.security.passwords import check_password, hash_password
+from server.security.passwords import check_password, hash_password, password_problem
 
 
 def test_hash_verifies_the_right_password() -> None:
@@ -55,3 +55,27 @@ def test_non_ascii_password_verifies() -> None:
 )
 def test_corrupt_stored_hash_never_verifies_and_never_raises(stored: str) -> None:
     assert check_password("anything", stored) is False
+
+
+@pytest.mark.parametrize(
+    ("password", "problem"),
+    [
+        ("", "empty"),
+        ("short1", "at least 8 characters (it has 6)"),
+        ("x" * 257, "at most 256"),
+        ("aaaaaaaaaa", "one character repeated"),
+        ("InSpEcToR", "not be the user name"),
+        ("Password1", "first anyone tries"),
+        ("tab\there-ok", "control characters"),
+    ],
+)
+def test_weak_passwords_are_refused_saying_why(password: str, problem: str) -> None:
+    found = password_problem(password, "inspector")
+    assert found is not None
+    assert problem in found
+
+
+def test_a_long_enough_unusual_password_is_accepted() -> None:
+    assert password_problem("correct horse battery staple", "inspector") is None
+    assert password_problem("ab" * 128, "inspector") is None  # 256 characters: the most
+    assert password_problem("pw-inspector1-secret", "auditor1") is None

@@ -1,10 +1,18 @@
-"""Failed-attempt limiter (server.ratelimit): a sliding window per client address."""
+"""Failed-attempt limits (server.security.ratelimit): a sliding window per key, and guards
+that put several of them on one kind of attempt."""
 
 from __future__ import annotations
 
 import pytest
 
-from server.security.ratelimit import AttemptLimiter
+from server.errors import RateLimited
+from server.security.ratelimit import (
+    AttemptGuard,
+    AttemptLimit,
+    AttemptLimiter,
+    Failed,
+    whole_seconds,
+)
 
 
 def test_address_may_try_until_it_reaches_the_limit() -> None:
@@ -53,3 +61,58 @@ def test_idle_addresses_are_forgotten_when_the_table_is_full_but_active_ones_are
     assert limiter.retry_after("new", 100.0) > 0
     assert limiter.retry_after("idle", 100.0) == 0.0
     assert set(limiter._failures) == {"active", "new"}
+
+
+def test_attempts_left_count_down_and_come_back_as_failures_leave_the_window() -> None:
+    limiter = AttemptLimiter(limit=3, window_s=60)
+    assert limiter.attempts_left("a", 0.0) == 3
+    limiter.record_failure("a", 0.0)
+    limiter.record_failure("a", 10.0)
+    assert limiter.attempts_left("a", 11.0) == 1
+    assert limiter.attempts_left("a", 60.0) == 2  # the failure at 0 has left
+
+
+# AttemptGuard: several limits on one kind of attempt
+
+
+def _login_guard() -> AttemptGuard:
+    return AttemptGuard(
+        AttemptLimit("account", 2, "too many for this account"),
+        AttemptLimit("address", 3, "too many from this address"),
+    )
+
+
+def test_a_failure_counts_under_every_limit_and_answers_the_fewest_attempts_left() -> None:
+    guard = _login_guard()
+    assert guard.fail({"account": "a|x", "address": "a"}, 0.0) == Failed(1, 0)
+    assert guard.fail({"account": "a|y", "address": "a"}, 1.0) == Failed(1, 0)
+    # x's account and the address have none left: wait until the oldest (at 0) leaves.
+    assert guard.fail({"account": "a|x", "address": "a"}, 2.0) == Failed(0, 58)
+
+
+def test_a_used_up_limit_refuses_with_its_own_reason_and_whole_seconds() -> None:
+    guard = _login_guard()
+    for at in (0.0, 0.5):
+        guard.fail({"account": "a|x", "address": "a"}, at)
+    with pytest.raises(RateLimited) as refused:
+        guard.check({"account": "a|x", "address": "a"}, 10.2)
+    assert refused.value.retry_after == 50  # 49.8 s rounded up
+    assert refused.value.reason == "too many for this account, retry in 50 s"
+    guard.check({"account": "a|y", "address": "a"}, 10.2)  # another account may try
+    guard.fail({"account": "a|y", "address": "a"}, 11.0)
+    with pytest.raises(RateLimited, match="from this address"):
+        guard.check({"account": "a|z", "address": "a"}, 12.0)
+    guard.check({"account": "b|z", "address": "b"}, 12.0)  # another address may try
+
+
+def test_a_wait_is_never_told_as_zero_seconds() -> None:
+    assert whole_seconds(0.01) == 1
+    assert whole_seconds(59.0) == 59
+    assert whole_seconds(59.2) == 60
+
+
+def test_a_guard_needs_limits_of_distinct_scopes() -> None:
+    with pytest.raises(ValueError, match="distinct"):
+        AttemptGuard(AttemptLimit("a", 1, "x"), AttemptLimit("a", 2, "y"))
+    with pytest.raises(ValueError, match="at least one"):
+        AttemptLimit("a", 0, "x")

@@ -1,15 +1,17 @@
 // JSON calls to the REST API (docs/api.md). Errors become ApiError with the server's code and
-// reason; 429 carries the Retry-After seconds. The session cookie travels by itself.
+// reason (and the answer's other fields); 429 carries the Retry-After seconds. The session cookie travels by itself.
 
 import { t } from './i18n.js';
 
 export class ApiError extends Error {
-  constructor(status, code, reason, retryAfter = null) {
+  // `body` is the whole JSON answer: some errors say more than their reason (`attempts_left`).
+  constructor(status, code, reason, retryAfter = null, body = null) {
     super(reason || code);
     this.status = status;
     this.code = code;
     this.reason = reason;
     this.retryAfter = retryAfter;
+    this.body = body ?? {};
   }
 
   // A sentence for the user; pages handle the codes they expect before falling back to this.
@@ -48,6 +50,7 @@ export async function api(path, { method = 'GET', body } = {}) {
       data?.error ?? `http_${response.status}`,
       data?.reason ?? response.statusText,
       Number.isFinite(retry) ? retry : null,
+      data !== null && typeof data === 'object' ? data : null,
     );
   }
   return data;

@@ -1,4 +1,6 @@
 // /j: the applicant types the 6-digit short code → POST /api/join/code → the invite link.
+// The code is read as people write it: `269 354`, `269-354`, `269—354` or in full-width digits
+// (server/inspection/short_codes.py reads it by the same rules); what was typed stays as typed.
 
 import { api } from './api.js';
 import { setupLangToggle, t, onLangChange } from './i18n.js';
@@ -6,40 +8,74 @@ import { $, waitOutRateLimit } from './ui.js';
 
 setupLangToggle();
 
+const CODE_DIGITS = 6;
+const MAX_TYPED = 64;
 const form = $('code-form');
 const input = $('code-input');
 const submit = $('code-submit');
 const errorBox = $('code-error');
 let stopCountdown = null;
+let shown = null; // the message on screen, as [key, params], so a language switch redraws it
 
 function showError(text) {
   errorBox.textContent = text;
   errorBox.hidden = !text;
 }
 
+function show(key, params = {}) {
+  shown = key ? [key, params] : null;
+  showError(key ? t(key, params) : '');
+}
+
+// A space of any width, or a dash of any kind (hyphen, en/em dash, full-width hyphen, minus).
+const SEPARATOR = /^[\s\p{Pd}\u2212]$/u;
+
+// {code} (six ASCII digits), or {problem: [key, params]} for the page.
+function readCode(typed) {
+  if (typed.length > MAX_TYPED) return { problem: ['code.too_long', { max: MAX_TYPED }] };
+  let digits = '';
+  for (const char of typed) {
+    const point = char.codePointAt(0);
+    if (char >= '0' && char <= '9') digits += char;
+    else if (point >= 0xff10 && point <= 0xff19) digits += String(point - 0xff10);
+    else if (!SEPARATOR.test(char)) return { problem: ['code.invalid_char', { char }] };
+  }
+  if (digits.length !== CODE_DIGITS) {
+    return { problem: ['code.invalid_format', { count: digits.length }] };
+  }
+  return { code: digits };
+}
+
 input.addEventListener('input', () => {
-  const digits = input.value.replace(/\D/g, '').slice(0, 6);
-  if (digits !== input.value) input.value = digits;
-  if (!stopCountdown) showError('');
+  if (!stopCountdown) show(null);
 });
 
 onLangChange(() => {
   if (!submit.disabled) submit.textContent = t('code.submit');
+  if (shown && !stopCountdown) showError(t(...shown));
 });
+
+function lockOut(seconds) {
+  stopCountdown?.();
+  shown = null;
+  stopCountdown = waitOutRateLimit(seconds, submit, showError, () => {
+    stopCountdown = null;
+  });
+}
 
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
-  const code = input.value.replace(/\D/g, '');
-  if (!/^\d{6}$/.test(code)) {
-    showError(t('code.invalid_format'));
+  const read = readCode(input.value);
+  if (read.problem) {
+    show(...read.problem);
     input.focus();
     return;
   }
   submit.disabled = true;
   submit.textContent = t('code.busy');
-  showError('');
+  show(null);
   try {
-    const data = await api('/api/join/code', { method: 'POST', body: { code } });
+    const data = await api('/api/join/code', { method: 'POST', body: { code: read.code } });
     const target = new URL(data.applicant_url, location.origin);
     if (document.documentElement.lang === 'en') target.searchParams.set('lang', 'en');
     location.assign(target.href);
@@ -47,13 +83,20 @@ form.addEventListener('submit', async (event) => {
   } catch (err) {
     submit.textContent = t('code.submit');
     if (err.status === 429) {
-      stopCountdown?.();
-      stopCountdown = waitOutRateLimit(err.retryAfter ?? 60, submit, showError, () => {
-        stopCountdown = null;
-      });
+      lockOut(err.retryAfter ?? 60);
       return;
     }
-    showError(['not_found', 'bad_request', 'unauthorized', 'conflict'].includes(err.code) ? t('code.wrong') : err.describe());
+    const left = err.body?.attempts_left;
+    if (err.code === 'not_found' && left === 0) {
+      lockOut(err.body.retry_after ?? 60);
+      return;
+    }
+    if (err.code === 'not_found' && Number.isInteger(left)) {
+      show(left === 1 ? 'code.wrong_left_one' : 'code.wrong_left', { left });
+    } else {
+      shown = null;
+      showError(err.describe());
+    }
     input.select();
   }
   submit.disabled = false;

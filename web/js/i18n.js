@@ -23,6 +23,8 @@ const STRINGS = {
     'login.submit': '登录',
     'login.busy': '正在登录…',
     'login.invalid': '用户名或密码错误',
+    'login.invalid_left': '用户名或密码错误，还可尝试 {left} 次',
+    'login.invalid_left_one': '用户名或密码错误，还可尝试 1 次',
     'login.required': '请输入用户名和密码',
 
     'cases.title': '我的案件',
@@ -143,11 +145,15 @@ const STRINGS = {
     'join.reason.zoom': '本设备摄像头不支持变焦',
 
     'code.title': '输入踏勘码',
-    'code.hint': '请输入检查员提供的 6 位数字',
+    'code.hint': '请输入检查员提供的 6 位数字（可带空格或短横线）',
     'code.submit': '进入',
     'code.busy': '正在验证…',
-    'code.invalid_format': '请输入 6 位数字',
+    'code.invalid_format': '踏勘码是 6 位数字，您输入了 {count} 位',
+    'code.invalid_char': '踏勘码只含数字（可用空格或短横线分隔），不能含“{char}”',
+    'code.too_long': '输入过长（最多 {max} 个字符）',
     'code.wrong': '踏勘码错误或已失效',
+    'code.wrong_left': '踏勘码错误或已失效，还可尝试 {left} 次',
+    'code.wrong_left_one': '踏勘码错误或已失效，还可尝试 1 次',
   },
   en: {
     'app.name': 'Takan remote inspection',
@@ -167,6 +173,8 @@ const STRINGS = {
     'login.submit': 'Sign in',
     'login.busy': 'Signing in…',
     'login.invalid': 'Wrong username or password',
+    'login.invalid_left': 'Wrong username or password, {left} attempts left',
+    'login.invalid_left_one': 'Wrong username or password, 1 attempt left',
     'login.required': 'Enter username and password',
 
     'cases.title': 'My cases',
@@ -287,11 +295,15 @@ const STRINGS = {
     'join.reason.zoom': 'this camera cannot zoom',
 
     'code.title': 'Enter inspection code',
-    'code.hint': 'Enter the 6 digits the inspector gave you',
+    'code.hint': 'Enter the 6 digits the inspector gave you (spaces or dashes are fine)',
     'code.submit': 'Continue',
     'code.busy': 'Checking…',
-    'code.invalid_format': 'Enter 6 digits',
+    'code.invalid_format': 'The code has 6 digits; you typed {count}',
+    'code.invalid_char': 'The code is digits only (spaces or dashes between them are fine), not “{char}”',
+    'code.too_long': 'Too long (at most {max} characters)',
     'code.wrong': 'Wrong or expired code',
+    'code.wrong_left': 'Wrong or expired code, {left} attempts left',
+    'code.wrong_left_one': 'Wrong or expired code, 1 attempt left',
   },
 };
 

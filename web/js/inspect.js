@@ -259,12 +259,17 @@ function renderPresence(participants) {
   }
 }
 
+// Where applicants type the short code: the server's public URL (what the invite link and QR
+// code use), not necessarily the address this page was opened at.
+let codeUrl = `${location.origin}/j`;
+
 function renderInvite(data) {
   const invite = data.invite ?? data;
   if (invite.applicant_url) $('invite-link').value = new URL(invite.applicant_url, location.origin).href;
   $('qr').src = invite.qr_svg_url ?? `/api/inspections/${encodeURIComponent(inspectionId)}/qr.svg`;
   $('short-code').textContent = invite.short_code ?? '';
-  $('short-code-label').textContent = t('inspect.short_code', { url: `${location.origin}/j` });
+  if (invite.code_url) codeUrl = invite.code_url;
+  $('short-code-label').textContent = t('inspect.short_code', { url: codeUrl });
   const expires = invite.invite_expires_at ?? invite.expires_at;
   $('invite-expires').textContent = expires ? t('inspect.expires', { time: formatTime(expires, true) }) : '';
   $('invite-card').hidden = !invite.applicant_url && !invite.short_code;
@@ -420,7 +425,7 @@ onLangChange(() => {
   if (state.caseInfo) renderCase(state.caseInfo);
   siteChecks.render();
   evidence.render();
-  $('short-code-label').textContent = t('inspect.short_code', { url: `${location.origin}/j` });
+  $('short-code-label').textContent = t('inspect.short_code', { url: codeUrl });
 });
 
 // ---------------------------------------------------------------- start

@@ -47,13 +47,18 @@ form.addEventListener('submit', async (event) => {
     location.assign(nextPage(session?.role));
     return;
   } catch (err) {
-    if (err.status === 429) {
+    const left = err.body?.attempts_left;
+    if (err.status === 429 || (err.status === 401 && left === 0)) {
       stopCountdown?.();
-      stopCountdown = waitOutRateLimit(err.retryAfter ?? 60, submit, showError);
+      stopCountdown = waitOutRateLimit(err.retryAfter ?? err.body?.retry_after ?? 60, submit, showError);
       submit.textContent = t('login.submit');
       return;
     }
-    showError(err.status === 401 || err.code === 'unauthorized' ? t('login.invalid') : err.describe());
+    if (err.status === 401 && Number.isInteger(left)) {
+      showError(t(left === 1 ? 'login.invalid_left_one' : 'login.invalid_left', { left }));
+    } else {
+      showError(err.status === 401 || err.code === 'unauthorized' ? t('login.invalid') : err.describe());
+    }
   }
   submit.disabled = false;
   submit.textContent = t('login.submit');
