@@ -4,14 +4,26 @@ from __future__ import annotations
 
 
 class TakanError(Exception):
-    """A failure with a stable machine-readable code and an HTTP status."""
+    """A failure with a stable machine-readable code and an HTTP status; ``field`` names the
+    request body's member at fault (a form shows the reason beside it), ``limit`` the length it
+    must not exceed."""
 
     code = "error"
     status = 400
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, field: str | None = None, limit: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.field = field
+        self.limit = limit
+
+    def to_json(self) -> dict[str, str | int]:
+        body: dict[str, str | int] = {"error": self.code, "reason": self.reason}
+        if self.field is not None:
+            body["field"] = self.field
+        if self.limit is not None:
+            body["limit"] = self.limit
+        return body
 
 
 class BadRequest(TakanError):

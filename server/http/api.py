@@ -48,7 +48,7 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
                 await api_archive.record_denial(request)
             except Exception:  # the 403 must go out even if the chain cannot take the record
                 logger.exception("denial not chained", extra={"path": request.path})
-        response = error_response(exc.status, exc.code, exc.reason)
+        response = web.json_response(exc.to_json(), status=exc.status)
         if isinstance(exc, RateLimited):
             response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
         return response

@@ -50,8 +50,10 @@ _INVITE = _obj(
     inspector_url=_S,
     invite_expires_at=_S,
 )
+_SITE_SYSTEM = {"type": ["string", "null"], "enum": ["wgs84", "gcj02", "bd09", None]}
 _CASE_IN = _obj(
-    ["case_id", "title", "address"],
+    ["title", "address"],
+    case_number={"type": "string", "minLength": 1, "maxLength": 64},
     case_id=_CASE_ID,
     title={"type": "string", "maxLength": 200},
     address={"type": "string", "maxLength": 300},
@@ -60,7 +62,8 @@ _CASE_IN = _obj(
     case_type={"type": "string", "maxLength": 64},
     site_lat={"type": "number", "minimum": -90, "maximum": 90},
     site_lon={"type": "number", "minimum": -180, "maximum": 180},
-)
+    site_system=_SITE_SYSTEM,
+) | {"oneOf": [{"required": ["case_number"]}, {"required": ["case_id"]}]}
 _CASE = {"$ref": "#/components/schemas/Case"}
 
 DOCUMENT: dict[str, Any] = {
@@ -72,10 +75,13 @@ DOCUMENT: dict[str, Any] = {
             "cookie": {"type": "apiKey", "in": "cookie", "name": "takan_session"},
         },
         "schemas": {
-            "Error": _obj(["error", "reason"], error=_S, reason=_S),
+            "Error": _obj(
+                ["error", "reason"], error=_S, reason=_S, field=_S, limit={"type": "integer"}
+            ),
             "Case": _obj(
-                ["case_id", "title", "address"],
+                ["case_id", "case_number", "title", "address"],
                 case_id=_CASE_ID,
+                case_number=_S,
                 title=_S,
                 address=_S,
                 applicant_name=_S,
@@ -83,6 +89,9 @@ DOCUMENT: dict[str, Any] = {
                 case_type=_S,
                 site_lat=_NUM,
                 site_lon=_NUM,
+                site_system=_SITE_SYSTEM,
+                site_input_lat=_NUM,
+                site_input_lon=_NUM,
                 created_at=_S,
             ),
         },
@@ -104,7 +113,8 @@ DOCUMENT: dict[str, Any] = {
         "/api/cases": {
             "post": _op("Create a case", 201, _CASE, (400, 401, 403, 409, 415), _CASE_IN),
             "get": _op(
-                "Search cases, paged and sorted (inspectors see their own): ?case_id= (prefix)"
+                "Search cases, paged and sorted (inspectors see their own): ?case_id= (ID prefix"
+                " or part of the number)"
                 " &applicant= &inspector= &from=&to= (YYYY-MM-DD)"
                 " &outcome=pass|fail|correction|none &sort=created_at|case_id|applicant_name"
                 " &order=asc|desc &offset= &limit= (≤ 200)",
