@@ -243,7 +243,10 @@ DOCUMENT: dict[str, Any] = {
             "post": _op(
                 "Start a replay (chained as 'replayed')",
                 200,
-                _obj(["case_id", "inspection_id", "manifest_key", "audit_url", "objects_url"]),
+                _obj(
+                    ["case_id", "inspection_id", "manifest_key", "audit_url", "objects_url"],
+                    case_number=_S,
+                ),
                 (401, 403, 404, 409),
             )
         },
