@@ -5,7 +5,8 @@ from __future__ import annotations
 
 class TakanError(Exception):
     """A failure with a stable machine-readable code and an HTTP status; ``details`` are
-    further fields of the JSON answer (``attempts_left``), beside ``error`` and ``reason``."""
+    further fields of the JSON answer beside ``error`` and ``reason``: ``attempts_left``, or
+    ``field`` (the request body's member at fault) and ``limit`` (the length it must not exceed)."""
 
     code = "error"
     status = 400

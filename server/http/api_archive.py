@@ -374,9 +374,11 @@ async def post_replay(request: web.Request) -> web.Response:
         "replayed",
         {"by": user.username, "role": user.role, "inspection_id": inspection.inspection_id},
     )
+    case = services.db.case(case_id)
     return web.json_response(
         {
             "case_id": case_id,
+            "case_number": case.number if case else case_id,
             "inspection_id": inspection.inspection_id,
             "manifest_key": _relative(
                 case_id, layout.manifest_key(case_id, inspection.inspection_id)

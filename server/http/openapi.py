@@ -51,8 +51,10 @@ _INVITE = _obj(
     inspector_url=_S,
     invite_expires_at=_S,
 )
+_SITE_SYSTEM = {"type": ["string", "null"], "enum": ["wgs84", "gcj02", "bd09", None]}
 _CASE_IN = _obj(
-    ["case_id", "title", "address"],
+    ["title", "address"],
+    case_number={"type": "string", "minLength": 1, "maxLength": 64},
     case_id=_CASE_ID,
     title={"type": "string", "maxLength": 200},
     address={"type": "string", "maxLength": 300},
@@ -61,7 +63,8 @@ _CASE_IN = _obj(
     case_type={"type": "string", "maxLength": 64},
     site_lat={"type": "number", "minimum": -90, "maximum": 90},
     site_lon={"type": "number", "minimum": -180, "maximum": 180},
-)
+    site_system=_SITE_SYSTEM,
+) | {"oneOf": [{"required": ["case_number"]}, {"required": ["case_id"]}]}
 _CASE = {"$ref": "#/components/schemas/Case"}
 
 DOCUMENT: dict[str, Any] = {
@@ -77,14 +80,18 @@ DOCUMENT: dict[str, Any] = {
                 ["error", "reason"],
                 error=_S,
                 reason=_S,
+                # a body's member at fault and the length it must not exceed
+                field=_S,
+                limit={"type": "integer"},
                 # 429: the seconds to wait (also the Retry-After header); a wrong password or
                 # short code: the attempts left, and once none are, the wait as well
                 retry_after={"type": "integer", "minimum": 1},
                 attempts_left={"type": "integer", "minimum": 0},
             ),
             "Case": _obj(
-                ["case_id", "title", "address"],
+                ["case_id", "case_number", "title", "address"],
                 case_id=_CASE_ID,
+                case_number=_S,
                 title=_S,
                 address=_S,
                 applicant_name=_S,
@@ -92,6 +99,9 @@ DOCUMENT: dict[str, Any] = {
                 case_type=_S,
                 site_lat=_NUM,
                 site_lon=_NUM,
+                site_system=_SITE_SYSTEM,
+                site_input_lat=_NUM,
+                site_input_lon=_NUM,
                 created_at=_S,
             ),
         },
@@ -113,7 +123,8 @@ DOCUMENT: dict[str, Any] = {
         "/api/cases": {
             "post": _op("Create a case", 201, _CASE, (400, 401, 403, 409, 415), _CASE_IN),
             "get": _op(
-                "Search cases, paged and sorted (inspectors see their own): ?case_id= (prefix)"
+                "Search cases, paged and sorted (inspectors see their own): ?case_id= (ID prefix"
+                " or part of the number)"
                 " &applicant= &inspector= &from=&to= (YYYY-MM-DD)"
                 " &outcome=pass|fail|correction|none &sort=created_at|case_id|applicant_name"
                 " &order=asc|desc &offset= &limit= (≤ 200)",
@@ -242,7 +253,10 @@ DOCUMENT: dict[str, Any] = {
             "post": _op(
                 "Start a replay (chained as 'replayed')",
                 200,
-                _obj(["case_id", "inspection_id", "manifest_key", "audit_url", "objects_url"]),
+                _obj(
+                    ["case_id", "inspection_id", "manifest_key", "audit_url", "objects_url"],
+                    case_number=_S,
+                ),
                 (401, 403, 404, 409),
             )
         },

@@ -188,6 +188,7 @@ class SignallingConnection:
                 "consented": self.consented,
                 "case": {
                     "case_id": inspection.case_id,
+                    "case_number": case.number if case else inspection.case_id,
                     "title": case.title if case else "",
                     "address": case.address if case else "",
                 },

@@ -57,17 +57,26 @@ class CaseFacts:
     applicant_name: str
     applicant_phone: str
     case_type: str
-    site_lat: str | None  # decimal strings, as chained
+    site_lat: str | None  # decimal strings, as chained (WGS-84)
     site_lon: str | None
     created_by: str
     created_at: Stamp
     seq: int
     stated: frozenset[str] = frozenset()  # the body's members: older bodies state fewer
+    case_number: str = ""  # as written; bodies before numbers: the case ID
+    site_system: str | None = None  # what the site was entered in; older bodies: WGS-84
+    site_input_lat: str | None = None  # the site as entered; older bodies: site_lat/lon
+    site_input_lon: str | None = None
 
     def site(self) -> tuple[float, float] | None:
         if self.site_lat is None or self.site_lon is None:
             return None
         return float(self.site_lat), float(self.site_lon)
+
+    def site_input(self) -> tuple[float, float] | None:
+        if self.site_input_lat is None or self.site_input_lon is None:
+            return None
+        return float(self.site_input_lat), float(self.site_input_lon)
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,15 +347,26 @@ class _Fold:
 
     def _case_created(self, entry: ChainEntry) -> None:
         body = entry.body
+        site_lat, site_lon = _optional_text(body, "site_lat"), _optional_text(body, "site_lon")
+        if "site_system" in body:
+            system = _optional_text(body, "site_system")
+            entered = _optional_text(body, "site_input_lat"), _optional_text(body, "site_input_lon")
+        else:  # chained before issue 19: a site was WGS-84, entered as it is
+            system = "wgs84" if site_lat is not None and site_lon is not None else None
+            entered = site_lat, site_lon
         self.case = CaseFacts(
             case_id=self.case_id,
+            case_number=_text(body, "case_number", self.case_id),  # before: the ID was it
             title=_text(body, "title"),
             address=_text(body, "address"),
             applicant_name=_text(body, "applicant_name"),
             applicant_phone=_text(body, "applicant_phone"),
             case_type=_text(body, "case_type"),
-            site_lat=_optional_text(body, "site_lat"),
-            site_lon=_optional_text(body, "site_lon"),
+            site_lat=site_lat,
+            site_lon=site_lon,
+            site_system=system,
+            site_input_lat=entered[0],
+            site_input_lon=entered[1],
             created_by=_text(body, "by"),
             created_at=_stamp(entry, "created_at"),
             seq=entry.seq,

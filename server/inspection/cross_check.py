@@ -104,6 +104,8 @@ def disagreements(db: Database, record: CaseRecord) -> list[Disagreement]:
 
 def _case(row: sqlite3.Row, chained: CaseFacts, names: _Names) -> Iterator[str]:
     seq = chained.seq
+    if row["case_number"] != chained.case_number:
+        yield _says("case number", row["case_number"], seq, chained.case_number)
     for column, what in (
         ("title", "title"),
         ("address", "address"),
@@ -119,6 +121,12 @@ def _case(row: sqlite3.Row, chained: CaseFacts, names: _Names) -> Iterator[str]:
             text: str | None = getattr(chained, column)
             if not _same_coordinate(row[column], text):
                 yield _says(column.replace("_", " "), row[column], seq, text)
+        if row["site_system"] != chained.site_system:
+            yield _says("site coordinate system", row["site_system"], seq, chained.site_system)
+        for column, what in (("site_input_lat", "site lat"), ("site_input_lon", "site lon")):
+            entered: str | None = getattr(chained, column)
+            if not _same_coordinate(row[column], entered):
+                yield _says(f"{what} as entered", row[column], seq, entered)
     if not chained.created_at.agrees(row["created_at"]):
         yield _says("created at", row["created_at"], seq, chained.created_at.at)
     if chained.created_by and names(row["created_by"]) != chained.created_by:

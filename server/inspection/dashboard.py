@@ -10,7 +10,7 @@ from server.security.tokens import SessionToken
 from server.services import Services
 
 _SELECT = (
-    "SELECT i.inspection_id, i.case_id, c.title, c.address, i.status, i.created_at,"
+    "SELECT i.inspection_id, i.case_id, c.case_number, c.title, c.address, i.status, i.created_at,"
     " i.scheduled_at, i.ended_at, i.outcome FROM inspections i"
     " JOIN cases c ON c.case_id = i.case_id WHERE i.created_by = ?"
 )

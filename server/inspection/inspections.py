@@ -13,7 +13,9 @@ from typing import Any
 from recorder.chain import parse_utc
 from server.clock import utc_iso
 from server.errors import BadRequest, Conflict, Forbidden, NotFound
-from server.inspection import receipts
+from server.inspection import map_datums, receipts
+from server.inspection.case_numbers import CaseNumber, CaseNumberError
+from server.inspection.map_datums import SiteCoordinates
 from server.security.tokens import InviteToken, SessionToken
 from server.services import Services
 from server.store.db import Case, Inspection
@@ -22,13 +24,22 @@ logger = logging.getLogger(__name__)
 
 CASE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 INSPECTION_ID_PATTERN = re.compile(r"[a-f0-9]{32}")
+# The most characters (after trimming) of a case's text fields; web/cases.html shows the same.
+CASE_TEXT_LIMITS = {
+    "title": 200,
+    "address": 300,
+    "applicant_name": 100,
+    "applicant_phone": 40,
+    "case_type": 64,
+}
 
 
 def check_case_id(case_id: str) -> str:
     if not CASE_ID_PATTERN.fullmatch(case_id) or ".." in case_id:
         raise BadRequest(
             "case_id must be 1-64 characters of A-Z a-z 0-9 . _ -, start with a letter or digit"
-            " and not contain '..'"
+            " and not contain '..'",
+            field="case_id",
         )
     return case_id
 
@@ -39,15 +50,48 @@ def check_inspection_id(inspection_id: str) -> str:
     return inspection_id
 
 
-def _text(body: dict[str, Any], name: str, max_len: int, required: bool) -> str:
+def _text(body: dict[str, Any], name: str, required: bool = False) -> str:
+    """A text field, trimmed; too long is refused naming the limit, never cut."""
+    max_len = CASE_TEXT_LIMITS[name]
     value = body.get(name)
     if value is None and not required:
         return ""
     if not isinstance(value, str) or (required and not value.strip()):
-        raise BadRequest(f"field '{name}' is required and must be a non-empty string")
-    if len(value) > max_len:
-        raise BadRequest(f"field '{name}' must be at most {max_len} characters")
-    return value.strip()
+        raise BadRequest(f"field '{name}' is required and must be a non-empty string", field=name)
+    text = value.strip()
+    if len(text) > max_len:
+        raise BadRequest(
+            f"field '{name}' must be at most {max_len} characters (it has {len(text)})",
+            field=name,
+            limit=max_len,
+        )
+    return text
+
+
+def _case_number(body: dict[str, Any]) -> CaseNumber:
+    """The case's number as written (``case_number``) and the case ID derived from it; or, as
+    before numbers, a ``case_id`` alone, which is then its own number."""
+    number, case_id = body.get("case_number"), body.get("case_id")
+    if number is None:
+        if case_id is None:
+            raise BadRequest("field 'case_number' (or 'case_id') is required", field="case_number")
+        if not isinstance(case_id, str):
+            raise BadRequest("field 'case_id' is required and must be a string", field="case_id")
+        return CaseNumber(check_case_id(case_id), case_id)
+    if not isinstance(number, str):
+        raise BadRequest("field 'case_number' must be a string", field="case_number")
+    if case_id is not None:
+        raise BadRequest(
+            "give field 'case_number' or 'case_id', not both: the case ID is derived from the"
+            " number",
+            field="case_id",
+        )
+    try:
+        return CaseNumber.parse(number)
+    except CaseNumberError as exc:
+        raise BadRequest(
+            f"field 'case_number' {exc}", field="case_number", limit=exc.limit
+        ) from exc
 
 
 def _coordinate(body: dict[str, Any], name: str, limit: float) -> float | None:
@@ -55,10 +99,32 @@ def _coordinate(body: dict[str, Any], name: str, limit: float) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise BadRequest(f"field '{name}' must be a number")
+        raise BadRequest(f"field '{name}' must be a number", field=name)
     if not -limit <= value <= limit:
-        raise BadRequest(f"field '{name}' must be between {-limit} and {limit}")
+        raise BadRequest(f"field '{name}' must be between {-limit} and {limit}", field=name)
     return float(value)
+
+
+def _site(body: dict[str, Any]) -> SiteCoordinates | None:
+    """The site as entered in ``site_system`` (default WGS-84), converted to WGS-84."""
+    lat, lon = _coordinate(body, "site_lat", 90), _coordinate(body, "site_lon", 180)
+    system = body.get("site_system")
+    if system is not None and system not in map_datums.SYSTEMS:
+        raise BadRequest(
+            f"field 'site_system' must be one of {', '.join(map_datums.SYSTEMS)}",
+            field="site_system",
+        )
+    if lat is None and lon is None:
+        if system is not None:
+            raise BadRequest(
+                "field 'site_system' needs the site's 'site_lat' and 'site_lon'",
+                field="site_system",
+            )
+        return None
+    if lat is None or lon is None:
+        missing, given = ("site_lon", "site_lat") if lon is None else ("site_lat", "site_lon")
+        raise BadRequest(f"field '{missing}' is required with '{given}'", field=missing)
+    return SiteCoordinates.entered(lat, lon, system or map_datums.WGS84)
 
 
 def coordinate_text(value: float | None) -> str | None:
@@ -67,29 +133,39 @@ def coordinate_text(value: float | None) -> str | None:
 
 
 async def create_case(services: Services, user: SessionToken, body: dict[str, Any]) -> Case:
-    case_id = body.get("case_id")
-    if not isinstance(case_id, str):
-        raise BadRequest("field 'case_id' is required and must be a string")
+    number = _case_number(body)
+    site = _site(body)
     case = Case(
-        case_id=check_case_id(case_id),
-        title=_text(body, "title", 200, required=True),
-        address=_text(body, "address", 300, required=True),
-        applicant_name=_text(body, "applicant_name", 100, required=False),
-        applicant_phone=_text(body, "applicant_phone", 40, required=False),
-        case_type=_text(body, "case_type", 64, required=False),
-        site_lat=_coordinate(body, "site_lat", 90),
-        site_lon=_coordinate(body, "site_lon", 180),
+        case_id=number.case_id,
+        case_number=number.number,
+        title=_text(body, "title", required=True),
+        address=_text(body, "address", required=True),
+        applicant_name=_text(body, "applicant_name"),
+        applicant_phone=_text(body, "applicant_phone"),
+        case_type=_text(body, "case_type"),
+        site_lat=site.lat if site else None,
+        site_lon=site.lon if site else None,
+        site_system=site.system if site else None,
+        site_input_lat=site.input_lat if site else None,
+        site_input_lon=site.input_lon if site else None,
         created_by=user.user_id,
         created_at=utc_iso(services.clock.now()),
     )
+    field = "case_number" if "case_number" in body else "case_id"
+    if services.db.case_by_number(case.number) is not None:
+        raise Conflict(f"case number '{case.number}' already exists", field=field)
     if services.db.case(case.case_id) is not None:
-        raise Conflict(f"case '{case.case_id}' already exists")
+        raise Conflict(
+            f"case '{case.case_id}' already exists (the case ID of number '{case.number}')",
+            field=field,
+        )
     services.db.add_case(case)
     await services.archive.append(
         case.case_id,
         "case_created",
         {
             "by": user.username,
+            "case_number": case.number,
             "title": case.title,
             "address": case.address,
             "applicant_name": case.applicant_name,
@@ -97,6 +173,9 @@ async def create_case(services: Services, user: SessionToken, body: dict[str, An
             "case_type": case.case_type,
             "site_lat": coordinate_text(case.site_lat),
             "site_lon": coordinate_text(case.site_lon),
+            "site_system": case.site_system,
+            "site_input_lat": coordinate_text(case.site_input_lat),
+            "site_input_lon": coordinate_text(case.site_input_lon),
             "created_at": case.created_at,
         },
     )

@@ -84,7 +84,7 @@ def index_case(db: Database, record: CaseRecord, accounts: Accounts) -> IndexedC
     case = record.case
     if case is None:
         raise ReindexError("the chain holds no case_created entry")
-    site = case.site()
+    site, entered = case.site(), case.site_input()
     with db.transaction():
         _delete_case(db, record.case_id)
         db.add_case(
@@ -99,6 +99,10 @@ def index_case(db: Database, record: CaseRecord, accounts: Accounts) -> IndexedC
                 site_lon=site[1] if site else None,
                 created_by=accounts.id_of(case.created_by or "unknown"),
                 created_at=case.created_at.at,
+                case_number=case.case_number,
+                site_system=case.site_system,
+                site_input_lat=entered[0] if entered else None,
+                site_input_lon=entered[1] if entered else None,
             )
         )
         for inspection in record.inspections:

@@ -221,9 +221,10 @@ async def _manifest_summary(archive: Archive, entry: ChainEntry) -> ManifestSumm
 
 def chained_case(indexed: Case, facts: CaseFacts) -> Case:
     """The case as the chain states it (the database's row only says whose it is)."""
-    site = facts.site()
+    site, entered = facts.site(), facts.site_input()
     return replace(
         indexed,
+        case_number=facts.case_number,
         title=facts.title,
         address=facts.address,
         applicant_name=facts.applicant_name,
@@ -231,6 +232,9 @@ def chained_case(indexed: Case, facts: CaseFacts) -> Case:
         case_type=facts.case_type,
         site_lat=site[0] if site else None,
         site_lon=site[1] if site else None,
+        site_system=facts.site_system,
+        site_input_lat=entered[0] if entered else None,
+        site_input_lon=entered[1] if entered else None,
         created_at=facts.created_at.at,
     )
 

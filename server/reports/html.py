@@ -24,6 +24,7 @@ OUTCOME_ZH = {"pass": "通过", "fail": "不通过", "correction": "需补正"}
 JUDGEMENT_ZH = {"passed": "通过", "failed": "未通过"}
 CHALLENGE_KIND_ZH = {"code": "随机码", "instruction": "指令"}
 ROLE_ZH = {"applicant": "申请人", "inspector": "踏勘人员", "observer": "观察员"}
+SITE_SYSTEM_ZH = {"wgs84": "WGS-84", "gcj02": "GCJ-02 高德/腾讯", "bd09": "BD-09 百度"}
 BEIJING = timedelta(hours=8)
 MAX_TRAIL_ROWS = 60
 
@@ -262,20 +263,34 @@ def _outcome(outcome: str) -> Html:
     return Html(f'<span class="outcome outcome-{css}">{_text(label)}</span>')
 
 
+def _site_rows(case: Case) -> list[tuple[str, object]]:
+    """The site in WGS-84 and, when it was entered from a Chinese map, as entered there."""
+    if case.site_lat is None or case.site_lon is None:
+        return [("场地坐标", None)]
+    site = f"{case.site_lat:.6f}, {case.site_lon:.6f}"
+    lat, lon = case.site_input_lat, case.site_input_lon
+    if case.site_system in (None, "wgs84") or lat is None or lon is None:
+        return [("场地坐标", site)]
+    system = SITE_SYSTEM_ZH.get(case.site_system, case.site_system)
+    entered = f"{lat:.6f}, {lon:.6f}（{system}）"
+    return [("场地坐标（WGS-84）", site), ("录入坐标", entered)]
+
+
 def _case_section(report: ReportContent) -> Html:
     case, insp = report.case, report.inspection
-    site = f"{case.site_lat:.6f}, {case.site_lon:.6f}" if case.site_lat is not None else None
+    archive_id = [("存证案件 ID", case.case_id)] if case.case_id != case.number else []
     return _section(
         "一、案件信息",
         _kv(
             [
-                ("案件编号", case.case_id),
+                ("案件编号", case.number),
+                *archive_id,
                 ("案件名称", case.title),
                 ("踏勘地址", case.address),
                 ("申请人", case.applicant_name),
                 ("申请人电话", case.applicant_phone),
                 ("案件类型", case.case_type),
-                ("场地坐标", site),
+                *_site_rows(case),
                 ("踏勘编号", insp.inspection_id),
                 ("踏勘人员", report.inspector),
                 ("预约时间", when(insp.scheduled_at) if insp.scheduled_at else None),
@@ -507,7 +522,7 @@ def render_html(report: ReportContent, template: str | None = None) -> str:
     final = report.conclusions[-1]
     header = Html(
         "<h1>远程踏勘报告</h1>"
-        f'<p class="subtitle">案件编号 {_text(report.case.case_id)} · 结论 '
+        f'<p class="subtitle">案件编号 {_text(report.case.number)} · 结论 '
         f"{_text(OUTCOME_ZH.get(final.outcome, final.outcome))} · 第 {report.version} 版 · "
         f"生成于 {_text(when(report.generated_at))}</p>"
         '<p class="muted">表中时间为协调世界时（UTC），北京时间 = UTC + 8 小时。</p>'
@@ -525,5 +540,5 @@ def render_html(report: ReportContent, template: str | None = None) -> str:
             _evidence_section(report),
         ]
     )
-    title = _text(f"远程踏勘报告 {report.case.case_id} 第 {report.version} 版")
+    title = _text(f"远程踏勘报告 {report.case.number} 第 {report.version} 版")
     return page.substitute(title=title, body=body)

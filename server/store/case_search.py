@@ -7,6 +7,7 @@ Pure SQL over the database connection: ``CaseQuery.from_params`` validates the q
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import date, timedelta
@@ -168,9 +169,15 @@ def _where(query: CaseQuery, owner: int | None) -> tuple[str, list[Any]]:
     if owner is not None:
         clauses.append("c.created_by = ?")
         args.append(owner)
-    if query.case_id:
-        clauses.append("c.case_id LIKE ? ESCAPE '\\'")
-        args.append(_like_escape(query.case_id) + "%")
+    if query.case_id:  # the archive's case ID by prefix, or any part of the number as written
+        # An uncorrelated subquery (one scan, then a set): an OR in the outer WHERE would walk
+        # the created_at index row by row instead (bench_search: 160 ms, this 20 ms).
+        clauses.append(
+            "c.case_id IN (SELECT case_id FROM cases WHERE case_id LIKE ? ESCAPE '\\'"
+            " OR case_number LIKE ? ESCAPE '\\')"
+        )
+        text = _like_escape(unicodedata.normalize("NFC", query.case_id))
+        args += [text + "%", "%" + text + "%"]
     if query.applicant:
         clauses.append("c.applicant_name LIKE ? ESCAPE '\\'")
         args.append("%" + _like_escape(query.applicant) + "%")

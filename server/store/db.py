@@ -165,6 +165,19 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE checklist_marks ADD COLUMN snapshot_ids TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE inspections ADD COLUMN conclusion_seq INTEGER;
     """,
+    # Issue 19: the case number as written (the case ID is the archive key derived from it), and
+    # the site as entered in a Chinese map's coordinate system (site_lat/lon stay WGS-84).
+    """
+    ALTER TABLE cases ADD COLUMN case_number TEXT NOT NULL DEFAULT '';
+    UPDATE cases SET case_number = case_id;
+    CREATE UNIQUE INDEX cases_case_number ON cases(case_number);
+    ALTER TABLE cases ADD COLUMN site_system TEXT
+        CHECK (site_system IS NULL OR site_system IN ('wgs84', 'gcj02', 'bd09'));
+    ALTER TABLE cases ADD COLUMN site_input_lat REAL;
+    ALTER TABLE cases ADD COLUMN site_input_lon REAL;
+    UPDATE cases SET site_system = 'wgs84', site_input_lat = site_lat, site_input_lon = site_lon
+        WHERE site_lat IS NOT NULL AND site_lon IS NOT NULL;
+    """,
 )
 
 
@@ -188,10 +201,20 @@ class Case:
     site_lon: float | None
     created_by: int
     created_at: str
+    case_number: str = ""  # as written; "" (rows before issue 19): the case ID
+    site_system: str | None = None  # what site_input_* are in: wgs84, gcj02 or bd09
+    site_input_lat: float | None = None  # the site as entered; site_lat/lon are WGS-84
+    site_input_lon: float | None = None
+
+    @property
+    def number(self) -> str:
+        """The case number people read (the case ID is the archive's key)."""
+        return self.case_number or self.case_id
 
     def to_json(self) -> dict[str, Any]:
         return {
             "case_id": self.case_id,
+            "case_number": self.number,
             "title": self.title,
             "address": self.address,
             "applicant_name": self.applicant_name,
@@ -199,6 +222,9 @@ class Case:
             "case_type": self.case_type,
             "site_lat": self.site_lat,
             "site_lon": self.site_lon,
+            "site_system": self.site_system,
+            "site_input_lat": self.site_input_lat,
+            "site_input_lon": self.site_input_lon,
             "created_at": self.created_at,
         }
 
@@ -340,8 +366,8 @@ class Database:
     def add_case(self, case: Case) -> None:
         self._conn.execute(
             "INSERT INTO cases (case_id, title, address, applicant_name, applicant_phone,"
-            " case_type, site_lat, site_lon, created_by, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " case_type, site_lat, site_lon, created_by, created_at, case_number, site_system,"
+            " site_input_lat, site_input_lon) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 case.case_id,
                 case.title,
@@ -353,11 +379,19 @@ class Database:
                 case.site_lon,
                 case.created_by,
                 case.created_at,
+                case.number,
+                case.site_system,
+                case.site_input_lat,
+                case.site_input_lon,
             ),
         )
 
     def case(self, case_id: str) -> Case | None:
         row = self._conn.execute("SELECT * FROM cases WHERE case_id = ?", (case_id,)).fetchone()
+        return Case(**dict(row)) if row else None
+
+    def case_by_number(self, number: str) -> Case | None:
+        row = self._conn.execute("SELECT * FROM cases WHERE case_number = ?", (number,)).fetchone()
         return Case(**dict(row)) if row else None
 
     def cases(self, created_by: int | None = None, limit: int = 200) -> list[Case]:

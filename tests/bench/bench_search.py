@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001, RUF003 - Chinese case numbers use full-width brackets on purpose
 """Case search latency over 100,000 cases in SQLite, through the real Database and search code.
 
     .venv/bin/python tests/bench/bench_search.py [--cases 100000] [--runs 50]
@@ -21,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script
 
+from server.inspection.case_numbers import CaseNumber
 from server.store.case_search import CaseQuery, search
 from server.store.db import Database
 
@@ -51,10 +53,15 @@ def populate(db: Database, cases: int, rng: random.Random) -> int:
     for number in range(cases):
         created = START + timedelta(seconds=rng.randrange(span))
         owner = rng.choice(inspectors)
-        case_id = f"{rng.choice(('HZ', 'SH', 'BJ', 'SZ'))}-{created.year}-{number:06d}"
+        if number % 3:
+            case_number = f"{rng.choice(('HZ', 'SH', 'BJ', 'SZ'))}-{created.year}-{number:06d}"
+        else:  # a third as permit offices write them: 杭规许〔2025〕000123号
+            office = rng.choice(("杭规许", "沪食经", "京建审"))
+            case_number = f"{office}〔{created.year}〕{number:06d}号"
+        case_id = CaseNumber.parse(case_number).case_id
         case_rows.append(
-            (case_id, "厂房踏勘", "杭州市西湖区文三路 100 号", applicant(rng), "13800000000",
-             "factory", None, None, owner, iso(created))
+            (case_id, case_number, "厂房踏勘", "杭州市西湖区文三路 100 号", applicant(rng),
+             "13800000000", "factory", owner, iso(created))
         )  # fmt: skip
         for index in range(rng.choice((0, 1, 1, 2, 2, 3))):
             at = created + timedelta(days=index * 7 + rng.random())
@@ -66,7 +73,12 @@ def populate(db: Database, cases: int, rng: random.Random) -> int:
                  iso(at + timedelta(minutes=19)) if outcome else None)
             )  # fmt: skip
     with db.transaction():
-        conn.executemany("INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", case_rows)
+        conn.executemany(
+            "INSERT INTO cases (case_id, case_number, title, address, applicant_name,"
+            " applicant_phone, case_type, created_by, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            case_rows,
+        )
         conn.executemany(
             "INSERT INTO inspections (inspection_id, case_id, status, created_by, created_at,"
             " ended_at, invite_expires_at, short_code, consented_at, outcome, concluded_at)"
@@ -80,6 +92,7 @@ def populate(db: Database, cases: int, rng: random.Random) -> int:
 QUERIES = {
     "first page, no filter": {},
     "case_id prefix": {"case_id": "sh-2025-0123"},
+    "case number part": {"case_id": "0123号"},
     "applicant substring": {"applicant": "王伟"},
     "applicant, sorted by name": {"applicant": "wang", "sort": "applicant_name", "order": "asc"},
     "date range (1 month)": {"from": "2025-03-01", "to": "2025-03-31"},

@@ -235,6 +235,7 @@ async def test_case_detail_integrity_objects_and_replay_of_a_recorded_case(
     assert status == 200, replay
     assert replay == {
         "case_id": case_id,
+        "case_number": case_id,  # a valid case ID is its own number
         "inspection_id": inspection_id,
         "manifest_key": manifest_key,
         "audit_url": f"/api/cases/{case_id}/audit",

@@ -1,7 +1,9 @@
+# ruff: noqa: RUF001 - Chinese text uses full-width punctuation on purpose
 """The report's HTML (pure): user text escaped once, hashes whole, the trail sampled fairly."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 
@@ -86,3 +88,31 @@ def test_trail_sample_keeps_first_and_last_and_spreads_evenly() -> None:
 def test_distance_of_one_thousandth_degree_of_latitude_is_about_111_m() -> None:
     assert 110.5 < distance_m(30.0, 120.0, 30.001, 120.0) < 111.5
     assert distance_m(30.0, 120.0, 30.0, 120.0) == 0
+
+
+def test_the_case_number_as_written_heads_the_report_with_its_archive_id_and_entered_site() -> None:
+    report = content("餐饮店", "理由", 0)
+    case = dataclasses.replace(
+        report.case,
+        case_id="c-2026-0142-615213f26a39",
+        case_number="榆阳食经〔2026〕0142号",
+        site_lat=22.543847,
+        site_lon=113.912316,
+        site_system="gcj02",
+        site_input_lat=22.540796131694766,
+        site_input_lon=113.9171764808363,
+    )
+    html = render_html(dataclasses.replace(report, case=case))
+    assert "<title>远程踏勘报告 榆阳食经〔2026〕0142号 第 1 版</title>" in html
+    assert "案件编号 榆阳食经〔2026〕0142号 · 结论" in html
+    assert "<tr><th>存证案件 ID</th><td>c-2026-0142-615213f26a39</td></tr>" in html
+    assert "<tr><th>场地坐标（WGS-84）</th><td>22.543847, 113.912316</td></tr>" in html
+    assert "<tr><th>录入坐标</th><td>22.540796, 113.917176（GCJ-02 高德/腾讯）</td></tr>" in html
+    assert "takan verify --data &lt;数据目录&gt; c-2026-0142-615213f26a39" in html
+
+
+def test_a_case_whose_number_is_its_id_shows_it_once() -> None:
+    html = render_html(content("厂房", "理由", 0))
+    assert "<tr><th>案件编号</th><td>C-1</td></tr>" in html
+    assert "存证案件 ID" not in html
+    assert "录入坐标" not in html

@@ -1,5 +1,6 @@
 // JSON calls to the REST API (docs/api.md). Errors become ApiError with the server's code and
-// reason (and the answer's other fields); 429 carries the Retry-After seconds. The session cookie travels by itself.
+// reason (and the answer's other fields: the field at fault, attempts left); 429 carries the
+// Retry-After seconds. The session cookie travels by itself.
 
 import { t } from './i18n.js';
 
@@ -45,13 +46,15 @@ export async function api(path, { method = 'GET', body } = {}) {
   }
   if (!response.ok) {
     const retry = Number.parseInt(response.headers.get('Retry-After') ?? '', 10);
-    throw new ApiError(
+    const error = new ApiError(
       response.status,
       data?.error ?? `http_${response.status}`,
       data?.reason ?? response.statusText,
       Number.isFinite(retry) ? retry : null,
       data !== null && typeof data === 'object' ? data : null,
     );
+    error.field = data?.field ?? null; // the body's member at fault, for a form to mark
+    throw error;
   }
   return data;
 }

@@ -4,7 +4,7 @@
 import { api, redirectIfSignedOut, signOut } from './api.js';
 import { onLangChange, setupLangToggle, t } from './i18n.js';
 import './strings-audit.js';
-import { $, formatTime, h } from './ui.js';
+import { $, caseLabel, formatTime, h } from './ui.js';
 
 setupLangToggle();
 
@@ -56,7 +56,7 @@ function render() {
       h(
         'tr',
         { 'data-case-id': item.case_id },
-        h('td', {}, h('a', { class: 'mono', href: link }, item.case_id)),
+        h('td', {}, h('a', { href: link }, caseLabel(item))),
         h('td', {}, item.title ?? ''),
         h('td', {}, item.applicant_name ?? ''),
         h('td', {}, item.created_by ?? ''),

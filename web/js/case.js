@@ -5,7 +5,7 @@
 import { api, redirectIfSignedOut } from './api.js';
 import { addStrings, onLangChange, setupLangToggle, t } from './i18n.js';
 import './strings-audit.js';
-import { $, formatTime, h } from './ui.js';
+import { $, caseNumber, formatTime, h } from './ui.js';
 
 // Event names and one-line descriptions are the replay view's (evidence-core.js).
 const E = globalThis.TakanEvidence;
@@ -36,15 +36,31 @@ function duration(seconds) {
   return hours ? `${hours}:${mm}:${ss}` : `${mm}:${ss}`;
 }
 
+// The site in WGS-84 (what distances are measured from) and, if copied from a Chinese map, as entered.
+function siteRows(c) {
+  if (c.site_lat === null || c.site_lat === undefined || c.site_lon === null || c.site_lon === undefined) return [];
+  const site = `${c.site_lat}, ${c.site_lon}`;
+  if (!c.site_system || c.site_system === 'wgs84') return [['case.site', site]];
+  return [
+    ['case.site', `${site} (WGS-84)`],
+    ['case.site_entered', `${c.site_input_lat}, ${c.site_input_lon} (${t(`site_system.${c.site_system}`)})`],
+  ];
+}
+
 function renderFacts() {
   const c = data;
-  $('case-id').textContent = c.case_id;
+  $('case-id').textContent = caseNumber(c);
+  $('case-id').classList.toggle('mono', caseNumber(c) === c.case_id);
+  const archive = $('case-archive-id');
+  archive.hidden = caseNumber(c) === c.case_id;
+  archive.textContent = t('case.archive_id', { id: c.case_id });
+  archive.title = t('case.archive_id_hint');
   $('case-title').textContent = c.title ?? '';
   const rows = [
     ['case.address', c.address],
     ['case.applicant', [c.applicant_name, c.applicant_phone].filter(Boolean).join(' · ')],
     ['case.type', c.case_type],
-    ['case.site', c.site_lat && c.site_lon ? `${c.site_lat}, ${c.site_lon}` : ''],
+    ...siteRows(c),
     ['case.created', `${formatTime(c.created_at, true)}${c.created_by ? ` · ${c.created_by}` : ''}`],
   ];
   $('case-facts').replaceChildren(...rows.filter(([, v]) => v).flatMap(([k, v]) => [h('dt', {}, t(k)), h('dd', {}, v)]));
@@ -211,7 +227,7 @@ async function init() {
     fail(err);
     return;
   }
-  document.title = `Takan ${data.case_id}`;
+  document.title = `Takan ${caseNumber(data)}`;
   renderAll();
   await loadEvents(true).catch(fail);
   await verifyNow();

@@ -3,13 +3,13 @@
 import { api, redirectIfSignedOut, signOut } from './api.js';
 import { onLangChange, setupLangToggle, t } from './i18n.js';
 import './strings-audit.js';
+import './strings-cases.js';
 import './strings-inspection.js';
 import './strings-templates.js';
-import { $, formatTime, h } from './ui.js';
+import { $, caseLabel, caseNumber, formatTime, h } from './ui.js';
 
 setupLangToggle();
 
-const CASE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 let me = null;
 let cases = [];
 
@@ -60,7 +60,7 @@ function renderCases() {
         h(
           'div',
           { class: 'case-main' },
-          h('div', { class: 'case-title' }, h('span', { class: 'mono' }, item.case_id), ' ', item.title ?? '', ' ', statusBadge(item.status)),
+          h('div', { class: 'case-title' }, caseLabel(item), ' ', item.title ?? '', ' ', statusBadge(item.status)),
           h('div', { class: 'muted small' }, facts),
           item.created_at ? h('div', { class: 'muted small' }, formatTime(item.created_at, true)) : null,
         ),
@@ -158,6 +158,69 @@ async function loadCaseTypes() {
   }
 }
 
+// The form's text fields: each input with data-limit gets a live count against the API's limit
+// and a message under it; nothing is cut (no maxlength) and nothing invalid is sent.
+const TEXT_FIELDS = [...document.querySelectorAll('#create-form input[data-limit]')];
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}]/u;
+
+// What the server keeps: NFC, trimmed, counted in characters (code points), as docs/api.md says.
+function kept(input) {
+  return input.value.normalize('NFC').trim();
+}
+
+function fieldMessage(input) {
+  const value = kept(input);
+  const field = t(input.dataset.label);
+  const limit = Number(input.dataset.limit);
+  const count = [...value].length;
+  if (input.required && !value) return t('cases.field_required', { field });
+  if (count > limit) return t('cases.field_too_long', { field, limit, count });
+  if ('checkInvisible' in input.dataset && INVISIBLE.test(value)) return t('cases.field_invisible', { field });
+  return '';
+}
+
+function parts(input) {
+  let count = input.parentElement.querySelector('.field-count');
+  let error = input.parentElement.querySelector('.field-error');
+  if (!count) {
+    count = h('span', { class: 'field-count', id: `${input.id}-count`, 'aria-live': 'polite' });
+    error = h('span', { class: 'field-error', id: `${input.id}-error`, role: 'alert', hidden: true });
+    input.parentElement.querySelector('span').after(count);
+    input.after(error);
+    input.setAttribute('aria-describedby', `${count.id} ${error.id}`);
+  }
+  return { count, error };
+}
+
+function showField(input, message) {
+  const { error } = parts(input);
+  error.textContent = message;
+  error.hidden = !message;
+  if (message) input.setAttribute('aria-invalid', 'true');
+  else input.removeAttribute('aria-invalid');
+}
+
+// The count always; a message at once when too long, else once the user leaves the field or submits.
+function updateField(input, { report = false } = {}) {
+  const { count } = parts(input);
+  const limit = Number(input.dataset.limit);
+  const length = [...kept(input)].length;
+  count.textContent = t('cases.field_count', { count: length, limit });
+  count.classList.toggle('over', length > limit);
+  const message = fieldMessage(input);
+  const shown = input.getAttribute('aria-invalid') === 'true';
+  if (report || shown || length > limit) showField(input, message);
+  return message;
+}
+
+for (const input of TEXT_FIELDS) {
+  updateField(input);
+  input.addEventListener('input', () => updateField(input));
+  input.addEventListener('blur', () => {
+    if (input.value) updateField(input, { report: true });
+  });
+}
+
 function siteCoordinates(errorBox) {
   const latText = $('case-site-lat').value.trim();
   const lonText = $('case-site-lon').value.trim();
@@ -169,7 +232,20 @@ function siteCoordinates(errorBox) {
     errorBox.hidden = false;
     return null;
   }
-  return { site_lat: lat, site_lon: lon };
+  return { site_lat: lat, site_lon: lon, site_system: $('case-site-system').value };
+}
+
+// A refusal the page could not foresee (a duplicate number, a rule of the server's) goes under
+// the field the server names, and above the button.
+function showRefusal(err, body, errorBox) {
+  const input = TEXT_FIELDS.find((el) => el.name === err.field || (err.field === 'case_id' && el.name === 'case_number'));
+  const message = err.status === 409 ? t('cases.exists', { id: body.case_number }) : err.describe();
+  if (input) {
+    showField(input, message);
+    input.focus();
+  }
+  errorBox.textContent = message;
+  errorBox.hidden = false;
 }
 
 $('create-form').addEventListener('submit', async (event) => {
@@ -178,44 +254,40 @@ $('create-form').addEventListener('submit', async (event) => {
   const okBox = $('create-ok');
   errorBox.hidden = true;
   okBox.hidden = true;
-  const body = {
-    case_id: $('case-id').value.trim(),
-    title: $('case-title').value.trim(),
-    address: $('case-address').value.trim(),
-  };
-  const name = $('case-applicant-name').value.trim();
-  const phone = $('case-applicant-phone').value.trim();
-  if (name) body.applicant_name = name;
-  if (phone) body.applicant_phone = phone;
+  const messages = TEXT_FIELDS.map((input) => [input, updateField(input, { report: true })]).filter(([, message]) => message);
+  if (messages.length) {
+    errorBox.textContent = t('cases.fix_fields', { messages: messages.map(([, message]) => message).join('；') });
+    errorBox.hidden = false;
+    messages[0][0].focus();
+    return;
+  }
+  const body = {};
+  for (const input of TEXT_FIELDS) {
+    const value = kept(input);
+    if (value || input.required) body[input.name] = value;
+  }
   if ($('case-type').value) body.case_type = $('case-type').value;
   const site = siteCoordinates(errorBox);
   if (site === null) return;
   Object.assign(body, site);
-  if (!CASE_ID.test(body.case_id) || body.case_id.includes('..')) {
-    errorBox.textContent = `${t('cases.case_id')}: ${t('cases.case_id_hint')}`;
-    errorBox.hidden = false;
-    return;
-  }
-  if (!body.title || !body.address) {
-    errorBox.textContent = `${t('cases.case_title')} / ${t('cases.address')}`;
-    errorBox.hidden = false;
-    return;
-  }
   const submit = $('create-submit');
   submit.disabled = true;
   try {
-    await api('/api/cases', { method: 'POST', body });
-    okBox.textContent = t('cases.created', { id: body.case_id });
+    const created = await api('/api/cases', { method: 'POST', body });
+    const number = caseNumber(created);
+    okBox.textContent = created.case_id && created.case_id !== number
+      ? t('cases.created_as', { number, id: created.case_id })
+      : t('cases.created', { id: number });
     okBox.hidden = false;
     event.target.reset();
+    for (const input of TEXT_FIELDS) {
+      showField(input, '');
+      updateField(input);
+    }
     await loadCases();
   } catch (err) {
-    if (err.status === 409) {
-      errorBox.textContent = t('cases.exists', { id: body.case_id });
-      errorBox.hidden = false;
-    } else {
-      fail(err, errorBox);
-    }
+    if (redirectIfSignedOut(err)) return;
+    showRefusal(err, body, errorBox);
   } finally {
     submit.disabled = false;
   }
@@ -225,6 +297,7 @@ $('logout').addEventListener('click', signOut);
 
 onLangChange(() => {
   renderCases();
+  for (const input of TEXT_FIELDS) updateField(input);
   if (me) $('whoami').textContent = t('cases.signed_in_as', { name: me.username });
 });
 

@@ -4,7 +4,7 @@
 import './strings-inspection.js';
 import { api, redirectIfSignedOut } from './api.js';
 import { onLangChange, setupLangToggle, t } from './i18n.js';
-import { $, formatTime, h } from './ui.js';
+import { $, caseLabel, formatTime, h } from './ui.js';
 
 setupLangToggle();
 
@@ -28,7 +28,7 @@ function entry(item, section) {
     h(
       'div',
       { class: 'dash-main' },
-      h('div', {}, h('span', { class: 'mono' }, item.case_id), ' ', h('strong', {}, item.title ?? '')),
+      h('div', {}, caseLabel(item), ' ', h('strong', {}, item.title ?? '')),
       h('div', { class: 'muted small' }, [item.address, when].filter(Boolean).join(' · ')),
     ),
     h('span', { class: `badge ${item.status === 'active' ? 'live' : 'ended'}` }, t(`dashboard.status.${item.status}`)),

@@ -10,7 +10,7 @@ import { EvidencePanels } from './evidence.js';
 import { SiteChecks } from './site-checks.js';
 import { FATAL_ERRORS, PeerSession, Signalling, StatsMeter, preferCodec } from './rtc.js';
 import { onLangChange, setupLangToggle, t } from './i18n.js';
-import { $, ChatView, copyText, formatTime, h, renderStats, startQualityLoop } from './ui.js';
+import { $, caseNumber, ChatView, copyText, formatTime, h, renderStats, startQualityLoop } from './ui.js';
 
 setupLangToggle();
 
@@ -236,8 +236,10 @@ function renderConn() {
 function renderCase(info) {
   state.caseInfo = { ...(state.caseInfo ?? {}), ...info };
   const c = state.caseInfo;
-  $('case-summary').textContent = [c.case_id, c.title, c.address].filter(Boolean).join(' · ');
-  document.title = `${c.case_id ?? ''} ${t('inspect.title')} · Takan`;
+  const number = caseNumber(c);
+  const archive = c.case_id && c.case_id !== number ? `(${t('case.archive_id', { id: c.case_id })})` : '';
+  $('case-summary').textContent = [[number, archive].filter(Boolean).join(' '), c.title, c.address].filter(Boolean).join(' · ');
+  document.title = `${number} ${t('inspect.title')} · Takan`;
 }
 
 function renderPresence(participants) {
@@ -445,6 +447,7 @@ async function init() {
   }
   renderCase({
     case_id: data.case_id ?? data.case?.case_id,
+    case_number: data.case?.case_number,
     title: data.case?.title ?? data.title,
     address: data.case?.address ?? data.address,
   });

@@ -484,7 +484,7 @@ function renderInfo() {
   $('consent-intro').textContent = t('join.intro', { name: inspector || t('role.inspector') });
   for (const prefix of ['consent', 'live']) {
     $(`${prefix}-inspector`).textContent = inspector;
-    $(`${prefix}-case-id`).textContent = c.case_id ?? '';
+    $(`${prefix}-case-id`).textContent = c.case_number || c.case_id || '';
     $(`${prefix}-case-title`).textContent = c.title ?? '';
     $(`${prefix}-address`).textContent = c.address ?? '';
   }

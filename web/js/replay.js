@@ -42,6 +42,7 @@ async function init() {
     fail(t('ev.not_found'));
     return;
   }
+  $('replay-case').textContent = `${info.case_number || caseId} · ${inspectionId}`;
   const view = new E.ReplayView($('replay'), {
     source: new E.ServerSource(caseId),
     caseId,

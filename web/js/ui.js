@@ -22,6 +22,24 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+// A case as people know it: its number as written (榆阳食经〔2026〕0142号); when the archive
+// files it under another case ID (c-2026-0142-…), that ID follows, small.
+export function caseNumber(item) {
+  return item?.case_number || item?.case_id || '';
+}
+
+export function caseLabel(item) {
+  const number = caseNumber(item);
+  const id = item?.case_id ?? '';
+  const own = !id || id === number;
+  return h(
+    'span',
+    { class: 'case-label' },
+    h('span', { class: own ? 'case-number mono' : 'case-number' }, number),
+    own ? null : h('span', { class: 'case-archive-id muted small mono', title: t('case.archive_id_hint') }, t('case.archive_id', { id })),
+  );
+}
+
 export function formatTime(iso, withDate = false) {
   const date = iso ? new Date(iso) : new Date();
   if (Number.isNaN(date.getTime())) return '';
