@@ -22,7 +22,7 @@ from server.errors import (
 )
 from server.http import api_archive, api_evidence, api_receipt, api_report
 from server.http.requests import json_body
-from server.inspection import inspections
+from server.inspection import case_staff, inspections
 from server.inspection.short_codes import ShortCodeError, parse_short_code
 from server.security.auth import COOKIE_NAME, bearer_or_cookie, current_user, login, open_session
 from server.security.ratelimit import Failed
@@ -135,8 +135,36 @@ async def get_me(request: web.Request) -> web.Response:
 async def post_case(request: web.Request) -> web.Response:
     user = current_user(request, ("inspector", "admin"))
     body = await json_body(request)
-    case = await inspections.create_case(request.app[SERVICES], user, body)
-    return web.json_response(case.to_json(), status=201)
+    services = request.app[SERVICES]
+    case = await inspections.create_case(services, user, body)
+    answer = case.to_json()
+    answer["inspectors"] = case_staff.assigned_names(services.db, case.case_id)
+    return web.json_response(answer, status=201)
+
+
+async def get_inspectors(request: web.Request) -> web.Response:
+    """The inspectors a case can be assigned, for the case form."""
+    current_user(request, ("inspector", "admin"))
+    return web.json_response({"inspectors": case_staff.inspector_names(request.app[SERVICES].db)})
+
+
+async def post_case_inspector(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    user = current_user(request, ("inspector", "admin"))
+    case = inspections.visible_case(services, user, request.match_info["case_id"])
+    body = await json_body(request)
+    await case_staff.assign(services, user, case, body)
+    names = case_staff.assigned_names(services.db, case.case_id)
+    return web.json_response({"case_id": case.case_id, "inspectors": names}, status=201)
+
+
+async def delete_case_inspector(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    user = current_user(request, ("inspector", "admin"))
+    case = inspections.visible_case(services, user, request.match_info["case_id"])
+    await case_staff.unassign(services, user, case, request.match_info["username"])
+    names = case_staff.assigned_names(services.db, case.case_id)
+    return web.json_response({"case_id": case.case_id, "inspectors": names})
 
 
 async def post_inspection(request: web.Request) -> web.Response:
@@ -157,6 +185,7 @@ async def get_inspection(request: web.Request) -> web.Response:
     )
     body = inspection.to_json()
     body["case"] = case.to_json()
+    body["inspectors"] = case_staff.assigned_names(services.db, case.case_id)
     body["participants"] = services.db.participants(inspection.inspection_id)
     if user.role == "inspector" and inspection.status == "active":
         body["invite"] = inspections.invite_links(services, inspection)
@@ -249,6 +278,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/me", get_me)
     app.router.add_post("/api/cases", post_case)
     app.router.add_post("/api/cases/{case_id}/inspections", post_inspection)
+    app.router.add_get("/api/inspectors", get_inspectors)
+    app.router.add_post("/api/cases/{case_id}/inspectors", post_case_inspector)
+    app.router.add_delete("/api/cases/{case_id}/inspectors/{username}", delete_case_inspector)
     app.router.add_get("/api/inspections/{inspection_id}", get_inspection)
     app.router.add_get("/api/inspections/{inspection_id}/qr.svg", get_qr)
     app.router.add_post("/api/inspections/{inspection_id}/end", post_end)

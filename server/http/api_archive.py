@@ -38,7 +38,7 @@ from recorder.verify import VerifyReport, verify_case
 from server.clock import utc_iso
 from server.errors import BadRequest, CaseFlagged, Conflict, Forbidden, NotFound, TakanError
 from server.http.requests import json_body
-from server.inspection import inspections
+from server.inspection import case_staff, inspections
 from server.inspection.chain_record import CaseRecord
 from server.inspection.cross_check import Disagreement, disagreements
 from server.security.auth import current_user, requester
@@ -139,6 +139,7 @@ async def get_case(request: web.Request) -> web.Response:
     user = current_user(request)
     case = inspections.visible_case(services, user, request.match_info["case_id"])
     body = case.to_json()
+    body["inspectors"] = case_staff.assigned_names(services.db, case.case_id)
     body["inspections"] = [
         inspection_detail(services, i) for i in services.db.inspections_of_case(case.case_id)
     ]

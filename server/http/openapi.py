@@ -66,6 +66,7 @@ _CASE_IN = _obj(
     site_system=_SITE_SYSTEM,
 ) | {"oneOf": [{"required": ["case_number"]}, {"required": ["case_id"]}]}
 _CASE = {"$ref": "#/components/schemas/Case"}
+_STAFF = {"type": "array", "items": _S}
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -103,6 +104,8 @@ DOCUMENT: dict[str, Any] = {
                 site_input_lat=_NUM,
                 site_input_lon=_NUM,
                 created_at=_S,
+                # its inspectors by user name; a new case takes them as ``inspectors`` too
+                inspectors=_STAFF,
             ),
         },
     },
@@ -144,6 +147,31 @@ DOCUMENT: dict[str, Any] = {
         },
         "/api/cases/{case_id}/inspections": {
             "post": _op("Start an inspection and invite", 201, _INVITE, (400, 401, 403, 404))
+        },
+        "/api/inspectors": {
+            "get": _op(
+                "The inspectors a case can be assigned",
+                200,
+                _obj(["inspectors"], inspectors=_STAFF),
+                (401, 403),
+            )
+        },
+        "/api/cases/{case_id}/inspectors": {
+            "post": _op(
+                "Assign an inspector to the case (chained: inspector_assigned)",
+                201,
+                _obj(["case_id", "inspectors"], case_id=_CASE_ID, inspectors=_STAFF),
+                (400, 401, 403, 404, 409),
+                body=_obj(["inspector"], inspector=_S),
+            )
+        },
+        "/api/cases/{case_id}/inspectors/{username}": {
+            "delete": _op(
+                "Take an inspector off the case (chained: inspector_unassigned); one stays",
+                200,
+                _obj(["case_id", "inspectors"], case_id=_CASE_ID, inspectors=_STAFF),
+                (400, 401, 403, 404, 409),
+            )
         },
         "/api/inspections/{inspection_id}": {
             "get": _op("An inspection", 200, _obj([]), (401, 403, 404))

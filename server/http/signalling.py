@@ -10,6 +10,7 @@ from aiohttp import WSMsgType, web
 
 from server.clock import utc_iso
 from server.errors import TakanError
+from server.inspection import case_staff
 from server.inspection.inspections import end_inspection
 from server.live import site_checks
 from server.live.geo import LocationError, LocationFix
@@ -141,11 +142,9 @@ class SignallingConnection:
             if inspection is None:
                 raise ProtocolError("unauthorized", "no such inspection", "hello")
             case = db.case(inspection.case_id)
-            if inspection.created_by != session.user_id and (
-                case is None or case.created_by != session.user_id
-            ):
+            if not case_staff.is_assigned(db, inspection.case_id, session.user_id):
                 raise ProtocolError(
-                    "forbidden", "this inspection belongs to another inspector", "hello"
+                    "forbidden", "you are not one of this case's inspectors", "hello"
                 )
             role, user_id = "inspector", session.user_id
             participant_id, name = f"inspector-{session.user_id}", session.username

@@ -50,6 +50,15 @@ def _instant(text: str) -> float:
 
 
 @dataclass(frozen=True, slots=True)
+class AssignmentFacts:
+    """An inspector of the case: named by ``case_created`` or ``inspector_assigned``."""
+
+    inspector: str
+    by: str
+    at: Stamp
+
+
+@dataclass(frozen=True, slots=True)
 class CaseFacts:
     case_id: str
     title: str
@@ -67,6 +76,12 @@ class CaseFacts:
     site_system: str | None = None  # what the site was entered in; older bodies: WGS-84
     site_input_lat: str | None = None  # the site as entered; older bodies: site_lat/lon
     site_input_lon: str | None = None
+    # the case's inspectors now; bodies before issue 19 name none: the creator was the one
+    inspectors: tuple[AssignmentFacts, ...] = ()
+
+    @property
+    def inspector_names(self) -> tuple[str, ...]:
+        return tuple(a.inspector for a in self.inspectors)
 
     def site(self) -> tuple[float, float] | None:
         if self.site_lat is None or self.site_lon is None:
@@ -336,6 +351,9 @@ class _Fold:
         if entry.kind == "case_created":
             self._case_created(entry)
             return
+        if entry.kind in ("inspector_assigned", "inspector_unassigned"):
+            self._assignment(entry)
+            return
         inspection_id = body.get("inspection_id")
         if entry.kind == "invited" and isinstance(inspection_id, str):
             self._invited(entry, inspection_id)
@@ -371,7 +389,26 @@ class _Fold:
             created_at=_stamp(entry, "created_at"),
             seq=entry.seq,
             stated=frozenset(body),
+            inspectors=self._first_inspectors(entry),
         )
+
+    @staticmethod
+    def _first_inspectors(entry: ChainEntry) -> tuple[AssignmentFacts, ...]:
+        by, at = _text(entry.body, "by"), _stamp(entry, "created_at")
+        named = entry.body.get("inspectors")
+        if not isinstance(named, list):  # chained before issue 19: the creator inspects
+            return (AssignmentFacts(by, by, at),) if by else ()
+        return tuple(AssignmentFacts(n, by, at) for n in named if isinstance(n, str))
+
+    def _assignment(self, entry: ChainEntry) -> None:
+        if self.case is None:
+            return
+        name = _text(entry.body, "inspector")
+        kept = tuple(a for a in self.case.inspectors if a.inspector != name)
+        if entry.kind == "inspector_assigned":
+            added = AssignmentFacts(name, _text(entry.body, "by"), _stamp(entry, "assigned_at"))
+            kept += (added,)
+        self.case = replace(self.case, inspectors=kept)
 
     def _invited(self, entry: ChainEntry, inspection_id: str) -> None:
         body = entry.body

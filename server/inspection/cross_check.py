@@ -81,7 +81,8 @@ def disagreements(db: Database, record: CaseRecord) -> list[Disagreement]:
         text = f"database lacks the case; chain entry {record.case.seq} created it"
         found.append(Disagreement(None, record.case.seq, text))
     else:
-        found += (Disagreement(None, record.case.seq, t) for t in _case(row, record.case, names))
+        said = _case(conn, row, record.case, names)
+        found += (Disagreement(None, record.case.seq, t) for t in said)
     rows = {
         r["inspection_id"]: r
         for r in conn.execute("SELECT * FROM inspections WHERE case_id = ?", (record.case_id,))
@@ -102,7 +103,9 @@ def disagreements(db: Database, record: CaseRecord) -> list[Disagreement]:
     return found
 
 
-def _case(row: sqlite3.Row, chained: CaseFacts, names: _Names) -> Iterator[str]:
+def _case(
+    conn: sqlite3.Connection, row: sqlite3.Row, chained: CaseFacts, names: _Names
+) -> Iterator[str]:
     seq = chained.seq
     if row["case_number"] != chained.case_number:
         yield _says("case number", row["case_number"], seq, chained.case_number)
@@ -131,6 +134,16 @@ def _case(row: sqlite3.Row, chained: CaseFacts, names: _Names) -> Iterator[str]:
         yield _says("created at", row["created_at"], seq, chained.created_at.at)
     if chained.created_by and names(row["created_by"]) != chained.created_by:
         yield _says("created by", names(row["created_by"]), seq, chained.created_by)
+    indexed = [
+        names(r[0])
+        for r in conn.execute(
+            "SELECT user_id FROM case_inspectors WHERE case_id = ? ORDER BY assigned_at, user_id",
+            (chained.case_id,),
+        )
+    ]
+    if sorted(indexed) != sorted(chained.inspector_names):
+        latest = max((a.at.seq for a in chained.inspectors), default=seq)
+        yield _says("inspectors", ", ".join(indexed), latest, ", ".join(chained.inspector_names))
 
 
 def _same_coordinate(indexed: float | None, chained: str | None) -> bool:

@@ -12,7 +12,8 @@ from server.services import Services
 _SELECT = (
     "SELECT i.inspection_id, i.case_id, c.case_number, c.title, c.address, i.status, i.created_at,"
     " i.scheduled_at, i.ended_at, i.outcome FROM inspections i"
-    " JOIN cases c ON c.case_id = i.case_id WHERE i.created_by = ?"
+    " JOIN cases c ON c.case_id = i.case_id"
+    " WHERE i.case_id IN (SELECT case_id FROM case_inspectors WHERE user_id = ?)"
 )
 
 

@@ -1,4 +1,4 @@
-"""Who may touch an inspection's evidence: its own inspector writes, auditors and admins read."""
+"""Who may touch an inspection's evidence: the case's inspectors write, auditors and admins read."""
 
 from __future__ import annotations
 
@@ -12,19 +12,16 @@ READERS = ("inspector", "auditor", "admin")
 
 
 def owned_inspection(services: Services, user: SessionToken, inspection_id: str) -> Inspection:
-    """The inspection, if ``user`` is the inspector who runs it (404 if unknown, else 403)."""
+    """The inspection, if ``user`` is one of its case's inspectors (404 if unknown, else 403)."""
     inspection = inspections.inspection_for(services, user, inspection_id)
-    if user.role != "inspector" or inspection.created_by != user.user_id:
-        raise Forbidden("only the inspection's own inspector may do this")
+    if user.role != "inspector":
+        raise Forbidden("only the case's inspectors may do this")
     return inspection
 
 
 def readable_inspection(services: Services, user: SessionToken, inspection_id: str) -> Inspection:
-    """The inspection, if ``user`` is its inspector, an auditor or an admin."""
-    inspection = inspections.inspection_for(services, user, inspection_id)
-    if user.role == "inspector" and inspection.created_by != user.user_id:
-        raise Forbidden("this inspection belongs to another inspector")
-    return inspection
+    """The inspection, if ``user`` is one of its case's inspectors, an auditor or an admin."""
+    return inspections.inspection_for(services, user, inspection_id)
 
 
 def require_not_concluded(inspection: Inspection) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from recorder.chain import parse_utc
 from server.clock import utc_iso
 from server.errors import BadRequest, Conflict, Forbidden, NotFound
-from server.inspection import map_datums, receipts
+from server.inspection import case_staff, map_datums, receipts
 from server.inspection.case_numbers import CaseNumber, CaseNumberError
 from server.inspection.map_datums import SiteCoordinates
 from server.security.tokens import InviteToken, SessionToken
@@ -89,9 +89,8 @@ def _case_number(body: dict[str, Any]) -> CaseNumber:
     try:
         return CaseNumber.parse(number)
     except CaseNumberError as exc:
-        raise BadRequest(
-            f"field 'case_number' {exc}", field="case_number", limit=exc.limit
-        ) from exc
+        limit = {} if exc.limit is None else {"limit": exc.limit}
+        raise BadRequest(f"field 'case_number' {exc}", field="case_number", **limit) from exc
 
 
 def _coordinate(body: dict[str, Any], name: str, limit: float) -> float | None:
@@ -151,6 +150,7 @@ async def create_case(services: Services, user: SessionToken, body: dict[str, An
         created_by=user.user_id,
         created_at=utc_iso(services.clock.now()),
     )
+    staff = case_staff.initial_inspectors(services.db, user, body)
     field = "case_number" if "case_number" in body else "case_id"
     if services.db.case_by_number(case.number) is not None:
         raise Conflict(f"case number '{case.number}' already exists", field=field)
@@ -159,12 +159,15 @@ async def create_case(services: Services, user: SessionToken, body: dict[str, An
             f"case '{case.case_id}' already exists (the case ID of number '{case.number}')",
             field=field,
         )
-    services.db.add_case(case)
+    with services.db.transaction():
+        services.db.add_case(case)
+        case_staff.record_initial(services.db, case, staff)
     await services.archive.append(
         case.case_id,
         "case_created",
         {
             "by": user.username,
+            "inspectors": [inspector.username for inspector in staff],
             "case_number": case.number,
             "title": case.title,
             "address": case.address,
@@ -187,8 +190,8 @@ def visible_case(services: Services, user: SessionToken, case_id: str) -> Case:
     case = services.db.case(check_case_id(case_id))
     if case is None:
         raise NotFound(f"case '{case_id}' does not exist")
-    if user.role == "inspector" and case.created_by != user.user_id:
-        raise Forbidden("this case belongs to another inspector")
+    if user.role == "inspector" and not case_staff.is_assigned(services.db, case_id, user.user_id):
+        raise Forbidden("you are not one of this case's inspectors")
     return case
 
 
@@ -232,8 +235,8 @@ async def create_inspection(
     """Open an inspection of the case now (its invite valid for ``invite_ttl_s``), or for an
     agreed time: then the invite stays valid until ``invite_ttl_s`` after that time."""
     case = visible_case(services, user, case_id)
-    if case.created_by != user.user_id:
-        raise Forbidden("only the case's inspector can start an inspection")
+    if user.role != "inspector":
+        raise Forbidden("only the case's inspectors can start an inspection")
     now = services.clock.now()
     scheduled = _scheduled_at(body or {}, now)
     for _ in range(20):

@@ -27,8 +27,11 @@ EVIDENCE_TABLES = (  # children first, for the foreign keys
     "reports",
     "participants",
     "inspections",
+    "case_inspectors",
     "cases",
 )
+# the tables of an inspection's rows, below the annotations (deleted through their snapshot)
+INSPECTION_TABLES = EVIDENCE_TABLES[1:7]
 
 
 class ReindexError(Exception):
@@ -105,6 +108,14 @@ def index_case(db: Database, record: CaseRecord, accounts: Accounts) -> IndexedC
                 site_input_lon=entered[1] if entered else None,
             )
         )
+        db.conn.executemany(
+            "INSERT INTO case_inspectors (case_id, user_id, assigned_at, assigned_by)"
+            " VALUES (?, ?, ?, ?)",
+            [
+                (case.case_id, accounts.id_of(a.inspector), a.at.at, accounts.optional_id_of(a.by))
+                for a in case.inspectors
+            ],
+        )
         for inspection in record.inspections:
             _index_inspection(db, record.case_id, inspection, accounts)
     return IndexedCase(
@@ -125,12 +136,13 @@ def _delete_case(db: Database, case_id: str) -> None:
         " JOIN inspections i ON i.inspection_id = s.inspection_id WHERE i.case_id = ?)",
         (case_id,),
     )
-    for table in EVIDENCE_TABLES[1:-2]:
+    for table in INSPECTION_TABLES:
         conn.execute(
             f"DELETE FROM {table} WHERE inspection_id IN {inspections}",  # noqa: S608
             (case_id,),
         )
     conn.execute("DELETE FROM inspections WHERE case_id = ?", (case_id,))
+    conn.execute("DELETE FROM case_inspectors WHERE case_id = ?", (case_id,))
     conn.execute("DELETE FROM cases WHERE case_id = ?", (case_id,))
 
 

@@ -166,8 +166,8 @@ class SearchPage:
 def _where(query: CaseQuery, owner: int | None) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     args: list[Any] = []
-    if owner is not None:
-        clauses.append("c.created_by = ?")
+    if owner is not None:  # an inspector: the cases assigned to them
+        clauses.append("c.case_id IN (SELECT case_id FROM case_inspectors WHERE user_id = ?)")
         args.append(owner)
     if query.case_id:  # the archive's case ID by prefix, or any part of the number as written
         # An uncorrelated subquery (one scan, then a set): an OR in the outer WHERE would walk
@@ -182,13 +182,16 @@ def _where(query: CaseQuery, owner: int | None) -> tuple[str, list[Any]]:
         clauses.append("c.applicant_name LIKE ? ESCAPE '\\'")
         args.append("%" + _like_escape(query.applicant) + "%")
     if query.inspector:
-        # IN over a UNION: each side uses its created_by index, where an OR would scan.
+        # IN over a UNION: each side uses its own index, where an OR would scan. Assigned,
+        # created the case, or opened one of its inspections.
         clauses.append(
-            "c.case_id IN (SELECT case_id FROM cases WHERE created_by ="
-            " (SELECT id FROM users WHERE username = ?) UNION SELECT case_id FROM inspections"
-            " WHERE created_by = (SELECT id FROM users WHERE username = ?))"
+            "c.case_id IN (SELECT case_id FROM case_inspectors WHERE user_id ="
+            " (SELECT id FROM users WHERE username = ?) UNION SELECT case_id FROM cases"
+            " WHERE created_by = (SELECT id FROM users WHERE username = ?) UNION"
+            " SELECT case_id FROM inspections WHERE created_by ="
+            " (SELECT id FROM users WHERE username = ?))"
         )
-        args += [query.inspector, query.inspector]
+        args += [query.inspector] * 3
     if query.date_from is not None:
         clauses.append("c.created_at >= ?")
         args.append(query.date_from.isoformat())
@@ -208,7 +211,7 @@ def _where(query: CaseQuery, owner: int | None) -> tuple[str, list[Any]]:
 
 
 def search(conn: sqlite3.Connection, query: CaseQuery, owner: int | None) -> SearchPage:
-    """One page of the cases matching ``query``; ``owner`` restricts to one creator's cases."""
+    """One page of the cases matching ``query``; ``owner`` restricts to one inspector's cases."""
     where, args = _where(query, owner)
     # ``where`` and ``order`` are built from fixed strings only; values travel as parameters.
     count_sql = f"SELECT COUNT(*) FROM cases c WHERE {where}"  # noqa: S608

@@ -178,6 +178,19 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE cases SET site_system = 'wgs84', site_input_lat = site_lat, site_input_lon = site_lon
         WHERE site_lat IS NOT NULL AND site_lon IS NOT NULL;
     """,
+    # Issue 19: a case's inspectors (two or more staff); before, its creator was the one.
+    """
+    CREATE TABLE case_inspectors (
+        case_id TEXT NOT NULL REFERENCES cases(case_id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        assigned_at TEXT NOT NULL,
+        assigned_by INTEGER REFERENCES users(id),
+        PRIMARY KEY (case_id, user_id)
+    );
+    CREATE INDEX case_inspectors_user ON case_inspectors(user_id, case_id);
+    INSERT INTO case_inspectors (case_id, user_id, assigned_at, assigned_by)
+        SELECT case_id, created_by, created_at, created_by FROM cases;
+    """,
 )
 
 

@@ -410,6 +410,7 @@ async def test_inspector_creates_a_case_and_gets_it_back(live_server: LiveServer
         "site_input_lat": 30.27,
         "site_input_lon": -180.0,
         "created_at": case["created_at"],
+        "inspectors": ["inspector1"],  # who creates a case inspects it
     }
     assert case["created_at"].endswith("Z")
     status, fetched = await live_server.request("GET", "/api/cases/HZ-2026.001_a", "inspector1")
@@ -419,7 +420,7 @@ async def test_inspector_creates_a_case_and_gets_it_back(live_server: LiveServer
 
 async def test_case_with_only_required_fields_gets_empty_optionals(live_server: LiveServer) -> None:
     status, case = await live_server.request(
-        "POST", "/api/cases", "admin1", json={"case_id": "7", "title": "t", "address": "a"}
+        "POST", "/api/cases", "inspector1", json={"case_id": "7", "title": "t", "address": "a"}
     )
     assert status == 201, case
     assert case["applicant_name"] == case["applicant_phone"] == case["case_type"] == ""
@@ -541,7 +542,7 @@ async def test_inspector_lists_only_own_cases_while_auditor_and_admin_list_all(
 async def test_inspector_cannot_read_another_inspectors_case(live_server: LiveServer) -> None:
     case = await live_server.new_case("inspector1")
     status, body = await live_server.request("GET", f"/api/cases/{case['case_id']}", "inspector2")
-    assert_error(status, body, 403, "forbidden", "another inspector")
+    assert_error(status, body, 403, "forbidden", "not one of this case's inspectors")
 
 
 async def test_auditor_and_admin_read_any_case_with_its_inspections(

@@ -618,6 +618,7 @@ async def test_welcome_describes_case_inspection_and_who_is_here(live_server: Li
             "consented": False,
             "case": {
                 "case_id": invite["case_id"],
+                "case_number": invite["case_id"],  # a case ID given alone is its own number
                 "title": "新建厂房踏勘",
                 "address": "杭州市西湖区文三路 100 号",
             },
