@@ -302,6 +302,7 @@ async def gather(
         case=chained_case(indexed_case, facts.case),
         inspection=chained_inspection(inspection, chained),
         inspector=chained.created_by,
+        inspectors=facts.case.inspector_names,
         participants=participants,
         locations=locations,
         challenges=challenges,

@@ -163,6 +163,7 @@ class ReportContent:
     conclusions: tuple[ConclusionEvent, ...]  # in chain order; the last one stands
     manifest: ManifestSummary
     receipt: ReceiptSummary | None = None
+    inspectors: tuple[str, ...] = ()  # the case's, as chained; ``inspector`` opened this one
 
     def __post_init__(self) -> None:
         if not self.conclusions:
@@ -292,7 +293,8 @@ def _case_section(report: ReportContent) -> Html:
                 ("案件类型", case.case_type),
                 *_site_rows(case),
                 ("踏勘编号", insp.inspection_id),
-                ("踏勘人员", report.inspector),
+                ("踏勘人员", "、".join(report.inspectors or (report.inspector,))),
+                ("发起人", report.inspector),
                 ("预约时间", when(insp.scheduled_at) if insp.scheduled_at else None),
                 ("发起时间", when(insp.created_at)),
                 ("申请人同意录像", when(insp.consented_at) if insp.consented_at else "未记录"),
