@@ -66,6 +66,74 @@ function renderFacts() {
   $('case-facts').replaceChildren(...rows.filter(([, v]) => v).flatMap(([k, v]) => [h('dt', {}, t(k)), h('dd', {}, v)]));
 }
 
+// The case's inspectors; its inspectors and admins assign more or take one off (never the last).
+let me = null;
+let assignable = [];
+
+function mayAssign() {
+  return me?.role === 'inspector' || me?.role === 'admin';
+}
+
+function renderStaff() {
+  const names = data.inspectors ?? [];
+  const list = $('staff-list');
+  list.replaceChildren(
+    ...names.map((name) => {
+      const tag = h('span', { class: 'tag', 'data-inspector': name }, h('span', { class: 'name' }, name));
+      if (mayAssign() && names.length > 1) {
+        const remove = h('button', { class: 'btn-link', type: 'button', 'aria-label': t('case.unassign', { name }), title: t('case.unassign', { name }) }, '×');
+        remove.addEventListener('click', () => changeStaff('DELETE', name));
+        tag.append(' ', remove);
+      }
+      return tag;
+    }),
+  );
+  if (names.length === 1) list.append(h('span', { class: 'field-error warn' }, t('case.inspectors_one')));
+  $('staff-hint').hidden = !mayAssign();
+  const form = $('staff-form');
+  form.hidden = !mayAssign();
+  const free = assignable.filter((name) => !names.includes(name));
+  const select = $('staff-add');
+  select.replaceChildren(...(free.length ? free.map((name) => h('option', { value: name }, name)) : [h('option', { value: '' }, t('case.assign_none'))]));
+  select.disabled = !free.length;
+  $('staff-submit').disabled = !free.length;
+}
+
+async function changeStaff(method, name) {
+  const box = $('staff-error');
+  box.hidden = true;
+  const path = `/api/cases/${encodeURIComponent(caseId)}/inspectors`;
+  try {
+    if (method === 'POST') await api(path, { method, body: { inspector: name } });
+    else await api(`${path}/${encodeURIComponent(name)}`, { method });
+  } catch (err) {
+    if (redirectIfSignedOut(err)) return;
+    box.textContent = err.describe();
+    box.hidden = false;
+    return;
+  }
+  try {
+    data = await api(`/api/cases/${encodeURIComponent(caseId)}`);
+  } catch (err) {
+    if (err.status === 403) {
+      box.textContent = t('case.no_longer_assigned');
+      box.hidden = false;
+      data = { ...data, inspectors: data.inspectors.filter((n) => n !== name) };
+      me = { ...me, role: 'none' };
+    } else {
+      fail(err);
+    }
+  }
+  renderAll();
+  loadEvents(true).catch(() => {});
+}
+
+$('staff-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const name = $('staff-add').value;
+  if (name) changeStaff('POST', name);
+});
+
 function participants(list) {
   return h(
     'ul',
@@ -208,6 +276,7 @@ async function verifyNow() {
 function renderAll() {
   if (!data) return;
   renderFacts();
+  renderStaff();
   renderInspections();
   renderIntegrity();
   renderEvents();
@@ -219,10 +288,11 @@ onLangChange(renderAll);
 async function init() {
   $('export').href = `/api/cases/${encodeURIComponent(caseId)}/export`;
   try {
-    const me = await api('/api/me');
+    me = await api('/api/me');
     $('whoami').textContent = t('ev.signed_in_as', { name: me.username, role: t(`ev.role.${me.role}`) });
     if (me.role === 'inspector') $('back').href = '/cases';
     data = await api(`/api/cases/${encodeURIComponent(caseId)}`);
+    if (mayAssign()) assignable = (await api('/api/inspectors')).inspectors;
   } catch (err) {
     fail(err);
     return;

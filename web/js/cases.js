@@ -235,6 +235,51 @@ function siteCoordinates(errorBox) {
   return { site_lat: lat, site_lon: lon, site_system: $('case-site-system').value };
 }
 
+// Who inspects the new case: each assignable inspector as a box; an inspector creating a case is
+// always one of its inspectors (the server adds them), so their own box is ticked and fixed.
+let inspectorNames = [];
+
+async function loadInspectors() {
+  try {
+    inspectorNames = (await api('/api/inspectors')).inspectors;
+  } catch (err) {
+    if (redirectIfSignedOut(err)) return;
+    inspectorNames = [];
+  }
+  renderInspectorChoices();
+}
+
+function renderInspectorChoices() {
+  const box = $('inspector-choices');
+  const ticked = new Set(chosenInspectors());
+  box.replaceChildren(
+    ...inspectorNames.map((name) => {
+      const self = me?.role === 'inspector' && name === me.username;
+      const input = h('input', { type: 'checkbox', name: 'inspectors', value: name });
+      input.checked = self || ticked.has(name);
+      input.disabled = self;
+      input.addEventListener('change', () => inspectorsMessage());
+      return h('label', { class: 'check' }, input, self ? t('cases.inspector_self', { name }) : name);
+    }),
+  );
+  inspectorsMessage();
+}
+
+function chosenInspectors() {
+  return [...document.querySelectorAll('#inspector-choices input[name="inspectors"]')].filter((el) => el.checked).map((el) => el.value);
+}
+
+// None chosen is refused; one is allowed (a colleague can be assigned later) but said.
+function inspectorsMessage({ report = false } = {}) {
+  const count = chosenInspectors().length;
+  const box = $('inspectors-error');
+  const message = count === 0 ? t('cases.inspectors_none') : count === 1 ? t('cases.inspectors_one', { n: count }) : '';
+  box.textContent = message;
+  box.hidden = !message || (count === 0 && !report);
+  box.classList.toggle('warn', count === 1);
+  return count === 0 ? message : '';
+}
+
 // A refusal the page could not foresee (a duplicate number, a rule of the server's) goes under
 // the field the server names, and above the button.
 function showRefusal(err, body, errorBox) {
@@ -243,6 +288,9 @@ function showRefusal(err, body, errorBox) {
   if (input) {
     showField(input, message);
     input.focus();
+  } else if (err.field === 'inspectors') {
+    $('inspectors-error').textContent = message;
+    $('inspectors-error').hidden = false;
   }
   errorBox.textContent = message;
   errorBox.hidden = false;
@@ -255,6 +303,8 @@ $('create-form').addEventListener('submit', async (event) => {
   errorBox.hidden = true;
   okBox.hidden = true;
   const messages = TEXT_FIELDS.map((input) => [input, updateField(input, { report: true })]).filter(([, message]) => message);
+  const staff = inspectorsMessage({ report: true });
+  if (staff) messages.push([document.querySelector('#inspector-choices input:not(:disabled)') ?? $('create-submit'), staff]);
   if (messages.length) {
     errorBox.textContent = t('cases.fix_fields', { messages: messages.map(([, message]) => message).join('；') });
     errorBox.hidden = false;
@@ -267,6 +317,7 @@ $('create-form').addEventListener('submit', async (event) => {
     if (value || input.required) body[input.name] = value;
   }
   if ($('case-type').value) body.case_type = $('case-type').value;
+  body.inspectors = chosenInspectors();
   const site = siteCoordinates(errorBox);
   if (site === null) return;
   Object.assign(body, site);
@@ -280,6 +331,7 @@ $('create-form').addEventListener('submit', async (event) => {
       : t('cases.created', { id: number });
     okBox.hidden = false;
     event.target.reset();
+    renderInspectorChoices();
     for (const input of TEXT_FIELDS) {
       showField(input, '');
       updateField(input);
@@ -297,6 +349,7 @@ $('logout').addEventListener('click', signOut);
 
 onLangChange(() => {
   renderCases();
+  renderInspectorChoices();
   for (const input of TEXT_FIELDS) updateField(input);
   if (me) $('whoami').textContent = t('cases.signed_in_as', { name: me.username });
 });
@@ -313,7 +366,10 @@ async function init() {
     $('audit-link').hidden = !(me.role === 'auditor' || me.role === 'admin');
     $('dashboard-link').hidden = me.role !== 'inspector';
     $('templates-link').hidden = me.role !== 'admin';
-    if (me.role === 'inspector' || me.role === 'admin') loadCaseTypes();
+    if (me.role === 'inspector' || me.role === 'admin') {
+      loadCaseTypes();
+      loadInspectors();
+    }
   }
   await loadCases();
 }

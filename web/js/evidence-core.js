@@ -844,6 +844,8 @@
       'replay.track.events': '事件',
       'replay.legend': '绿色：与签名清单一致；红色：不一致（不播放）；斜线：中断',
       'event.case_created': '创建案件',
+      'event.inspector_assigned': '指派踏勘人员',
+      'event.inspector_unassigned': '撤回踏勘人员',
       'event.signing_key': '记录签名公钥',
       'event.key_rotated': '更换签名密钥',
       'event.foreign_tail': '发现非本系统写入的记录',
@@ -931,6 +933,8 @@
       'replay.track.events': 'Events',
       'replay.legend': 'green: matches the signed manifest; red: does not (not played); hatched: gap',
       'event.case_created': 'Case created',
+      'event.inspector_assigned': 'Inspector assigned',
+      'event.inspector_unassigned': 'Inspector taken off',
       'event.signing_key': 'Signing key recorded',
       'event.key_rotated': 'Signing key rotated',
       'event.foreign_tail': 'Entries not written by Takan found',
@@ -976,7 +980,7 @@
   // One line describing an audit event's body (who and what), for lists.
   function describeEvent(kind, body) {
     const parts = [];
-    for (const name of ['by', 'name', 'role', 'participant_id', 'text', 'action', 'value', 'ok', 'reason', 'outcome', 'state', 'where', 'track', 'method', 'path']) {
+    for (const name of ['inspector', 'by', 'name', 'role', 'participant_id', 'text', 'action', 'value', 'ok', 'reason', 'outcome', 'state', 'where', 'track', 'method', 'path']) {
       if (body[name] !== undefined && body[name] !== null && body[name] !== '') {
         const value = typeof body[name] === 'object' ? canonical(body[name]) : String(body[name]);
         parts.push(name === 'text' ? `“${value}”` : value);
