@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from server.consent_notice import DEFAULT_NOTICE, ConsentNotice
+
 if TYPE_CHECKING:
     from recorder.minio_storage import S3Credentials
 
@@ -52,6 +54,8 @@ class Settings:
     tsa_retry_max_s: float = 60.0
     # Outside systems that get every signed checkpoint and receipt (POST, see docs/archive.md).
     witnesses: tuple[str, ...] = ()
+    # What the applicant reads before consenting (--consent-notice FILE; server/consent_notice.py).
+    consent_notice: ConsentNotice = DEFAULT_NOTICE
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

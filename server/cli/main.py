@@ -25,6 +25,7 @@ from server.cli.listen import (
 from server.cli.reindex import add_reindex_parser, run_reindex
 from server.cli.users import DEFAULT_DATA, add_user_parser, create_demo_users, run_user
 from server.cli.verify import add_verify_parser, run_verify
+from server.consent_notice import DEFAULT_NOTICE, ConsentNotice, NoticeError
 from server.settings import Settings
 
 if TYPE_CHECKING:
@@ -102,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="POST every signed checkpoint and receipt to this outside system (retried until"
         " it answers 2xx, queued in the spool); repeatable",
     )
+    serve.add_argument(
+        "--consent-notice",
+        type=Path,
+        metavar="FILE",
+        help="the recording notice applicants read before consenting (JSON: version, agency,"
+        " purpose, retention, contact; README, The recording notice); default: a generic one",
+    )
     add_verify_parser(commands)
     add_export_parser(commands)
     add_key_parser(commands)
@@ -109,6 +117,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_user_parser(commands)
     return parser
+
+
+def _consent_notice(path: Path | None) -> ConsentNotice:
+    if path is None:
+        return DEFAULT_NOTICE
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"--consent-notice {path}: {exc.strerror}") from exc
+    try:
+        return ConsentNotice.parse(raw)
+    except NoticeError as exc:
+        raise ValueError(f"--consent-notice {path}: {exc}") from exc
 
 
 def s3_credentials_from_env() -> S3Credentials | None:
@@ -147,7 +168,9 @@ def serve(args: argparse.Namespace, credentials: S3Credentials | None) -> int:
     """``takan serve``: check the options, take the port, then (and only then) open the data
     directory, make the demo users and serve."""
     try:
+        notice = _consent_notice(args.consent_notice)
         settings = Settings(
+            consent_notice=notice,
             data_dir=args.data,
             host=args.host,
             port=args.port,
@@ -232,6 +255,14 @@ def serving_lines(settings: Settings, lan_urls: list[str], *, public_url_given: 
             "  phones open http:// pages but need HTTPS for the camera: put a TLS proxy in"
             " front and give its https:// URL as PUBLIC_URL (README, Quick start)"
         )
+    notice = settings.consent_notice
+    if notice is DEFAULT_NOTICE:
+        lines.append(
+            f"  recording notice: the generic {notice.version}; name your agency, purpose,"
+            " retention and contact with --consent-notice FILE (README)"
+        )
+    else:
+        lines.append(f"  recording notice: version {notice.version}, sha256 {notice.sha256}")
     lines.append("Stop with Ctrl+C.")
     return lines
 

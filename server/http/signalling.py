@@ -178,6 +178,12 @@ class SignallingConnection:
                 "resumed": resumed,
             },
         )
+        # The applicant reads the recording notice before consenting; its hash comes back.
+        notice = (
+            {"notice": self.services.settings.consent_notice.for_page()}
+            if role == "applicant"
+            else {}
+        )
         await self.send(
             {
                 "type": "welcome",
@@ -195,7 +201,9 @@ class SignallingConnection:
                     "inspection_id": inspection.inspection_id,
                     "status": inspection.status,
                     "inspector_name": creator.username if creator else "",
+                    "inspectors": case_staff.assigned_names(db, inspection.case_id),
                 },
+                **notice,
                 "ice_servers": [{"urls": url} for url in self.services.settings.ice_servers],
                 "participants": live.presence(),
             }
@@ -257,6 +265,14 @@ class SignallingConnection:
     async def on_consent(
         self, message: ClientMessage, p: Participant, live: LiveInspection
     ) -> None:
+        notice = self.services.settings.consent_notice
+        shown = message.get("notice_sha256")
+        if shown is not None and shown != notice.sha256:
+            raise ProtocolError(
+                "notice_changed",
+                f"the recording notice is now version {notice.version}: read it, then consent",
+                "consent",
+            )
         consented_at = utc_iso(self.services.clock.now())
         self.services.db.record_consent(live.inspection_id, consented_at)
         self.consented = True
@@ -266,6 +282,9 @@ class SignallingConnection:
                 "participant_id": p.participant_id,
                 "lang": message.get("lang") or "zh-CN",
                 "consented_at": consented_at,
+                "notice_version": notice.version,
+                "notice_sha256": notice.sha256,
+                "notice": notice.to_json(),
             },
         )
         await self._record(live)

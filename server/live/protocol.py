@@ -82,6 +82,12 @@ def _one_of(*choices: str) -> Check:
     return check
 
 
+def _sha256_hex(value: Any) -> str | None:
+    if isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+        return None
+    return "must be 64 lower-case hex digits (a SHA-256)"
+
+
 def _hex_id(value: Any) -> str | None:
     if isinstance(value, str) and len(value) == 32 and all(c in "0123456789abcdef" for c in value):
         return None
@@ -117,7 +123,12 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "inspection_id": Field(_string(64, nullable=True), required=False),
         "name": Field(_string(64, nullable=True), required=False),
     },
-    "consent": {"accepted": Field(_true), "lang": Field(_lang, required=False)},
+    "consent": {
+        "accepted": Field(_true),
+        "lang": Field(_lang, required=False),
+        # the SHA-256 of the notice the page showed (welcome's notice.sha256)
+        "notice_sha256": Field(_sha256_hex, required=False),
+    },
     "offer": {"sdp": Field(_string(60_000, min_len=10))},
     "ice": {
         "candidate": Field(_string(2000, nullable=True)),

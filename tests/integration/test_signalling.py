@@ -22,6 +22,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from server.consent_notice import DEFAULT_NOTICE
 from server.http.accesslog import RedactingAccessLogger, redact
 from server.http.app import create_app
 from server.security.tokens import InviteToken
@@ -626,7 +627,9 @@ async def test_welcome_describes_case_inspection_and_who_is_here(live_server: Li
                 "inspection_id": invite["inspection_id"],
                 "status": "active",
                 "inspector_name": "inspector1",
+                "inspectors": ["inspector1"],
             },
+            "notice": DEFAULT_NOTICE.for_page(),
             "ice_servers": [],
             "participants": [
                 {

@@ -145,7 +145,7 @@ function welcome(msg) {
   }
   if (msg.consented || state.consentSent) {
     // A resumed session: consent was given before, go straight back to streaming.
-    if (!msg.consented) signalling.send('consent', { accepted: true, lang: lang() });
+    if (!msg.consented) sendConsent();
     startStreaming();
     locationShare.rejoined();
   } else {
@@ -159,9 +159,14 @@ function handleError(msg) {
   else if (msg.code === 'inspection_ended') finish('ended');
   else if (msg.code === 'replaced') pause();
   else if (FATAL_ERRORS.has(msg.code)) finish('invalid');
-  else if (msg.code === 'consent_required') {
+  else if (msg.code === 'notice_changed') {
+    // Agreed to a notice that is no longer the deployment's: read the new one (a new welcome).
+    state.consentSent = false;
+    sessionStorage.setItem('takan-notice-changed', '1');
+    location.reload();
+  } else if (msg.code === 'consent_required') {
     if (state.consentSent) {
-      signalling.send('consent', { accepted: true, lang: lang() });
+      sendConsent();
       peer.retrySoon('consent_required');
     } else {
       showScreen('consent');
@@ -479,7 +484,8 @@ $('challenge-shown').addEventListener('click', () => {
 function renderInfo() {
   const msg = state.welcome;
   if (!msg) return;
-  const inspector = msg.inspection?.inspector_name ?? '';
+  const staff = msg.inspection?.inspectors ?? [];
+  const inspector = staff.length ? staff.join('、') : msg.inspection?.inspector_name ?? '';
   const c = msg.case ?? {};
   $('consent-intro').textContent = t('join.intro', { name: inspector || t('role.inspector') });
   for (const prefix of ['consent', 'live']) {
@@ -487,6 +493,20 @@ function renderInfo() {
     $(`${prefix}-case-id`).textContent = c.case_number || c.case_id || '';
     $(`${prefix}-case-title`).textContent = c.title ?? '';
     $(`${prefix}-address`).textContent = c.address ?? '';
+  }
+  renderNotice(msg.notice);
+}
+
+function renderNotice(notice) {
+  if (!notice) return;
+  const text = (part) => notice[part]?.[lang()] ?? notice[part]?.['zh-CN'] ?? '';
+  for (const part of ['agency', 'purpose', 'retention', 'contact']) $(`notice-${part}`).textContent = text(part);
+  $('notice-version').textContent = t('join.notice.version', { version: notice.version, sha: notice.sha256.slice(0, 16) });
+  $('consent-notice').dataset.version = notice.version;
+  $('consent-notice').dataset.sha256 = notice.sha256;
+  if (sessionStorage.getItem('takan-notice-changed')) {
+    sessionStorage.removeItem('takan-notice-changed');
+    $('notice-changed').hidden = false;
   }
 }
 
@@ -534,9 +554,15 @@ document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible' && state.screen === 'live') requestWakeLock();
 });
 
+// Consent names the notice the page showed; the server refuses it if that is no longer the one.
+function sendConsent() {
+  const sha = state.welcome?.notice?.sha256;
+  return signalling.send('consent', { accepted: true, lang: lang(), ...(sha ? { notice_sha256: sha } : {}) });
+}
+
 $('consent-accept').addEventListener('click', () => {
   if (!signalling.joined) return;
-  state.consentSent = signalling.send('consent', { accepted: true, lang: lang() });
+  state.consentSent = sendConsent();
   if (state.consentSent) startStreaming();
 });
 $('consent-decline').addEventListener('click', () => showScreen('declined'));

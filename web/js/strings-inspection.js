@@ -5,6 +5,12 @@ import { addStrings } from './i18n.js';
 
 addStrings({
   'zh-CN': {
+    'join.notice.agency': '保存机构',
+    'join.notice.purpose': '用途',
+    'join.notice.retention': '保存期限',
+    'join.notice.contact': '联系方式',
+    'join.notice.version': '告知书版本 {version} · SHA-256 {sha}',
+    'join.notice.changed': '告知内容已更新，请阅读新的告知内容后再同意。',
     'join.location_consent': '同意后，本页面将共享您手机的位置（每 10 秒一次），用于核实您在踏勘现场。',
     'join.location.waiting': '正在获取位置…',
     'join.location.sent': '位置已发送（精度约 {accuracy} 米，{time}）',
@@ -126,6 +132,12 @@ addStrings({
     'dashboard.status.ended': '已结束',
   },
   en: {
+    'join.notice.agency': 'Kept by',
+    'join.notice.purpose': 'Purpose',
+    'join.notice.retention': 'Kept for',
+    'join.notice.contact': 'Contact',
+    'join.notice.version': 'Notice version {version} · SHA-256 {sha}',
+    'join.notice.changed': 'The notice has changed: read the new one before you agree.',
     'join.location_consent': 'After you agree, this page shares your phone\'s location (every 10 s) so the inspector can check you are on site.',
     'join.location.waiting': 'Getting your location…',
     'join.location.sent': 'Location sent (about {accuracy} m, {time})',
