@@ -193,6 +193,16 @@ async def test_auditor_searches_opens_and_replays_with_every_segment_green(
         await expect(page.locator("#replay-fingerprint")).to_have_text(fingerprint)
         await wait_playing_past(page, 5.0)  # across a segment boundary
         assert await replay.get_attribute("data-first-frame") is not None
+        # It plays by itself, so the button offers what a click does: pause.
+        await expect(page.locator("#replay-play")).to_have_text("暂停")
+
+        # This very replay is chained after the inspection: listed apart with its UTC time,
+        # not drawn on the inspection's timeline.
+        afterwards = page.locator("#replay-afterwards li[data-kind=replayed]")
+        await expect(afterwards).to_have_count(1)
+        await expect(afterwards).to_contain_text("auditor1")
+        await expect(afterwards).to_contain_text(" UTC")
+        assert await page.locator(".tl-event[data-kind=replayed]").count() == 0
 
         # The timeline shows the inspection's events; the chat transcript has the line.
         for kind in ("joined", "consented", "chat", "control", "left", "ended"):

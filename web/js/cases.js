@@ -19,16 +19,24 @@ function fail(err, box) {
   box.hidden = false;
 }
 
-function statusBadge(status) {
-  if (!status) return null;
-  const cls = status === 'live' || status === 'active' || status === 'open' ? 'badge live' : status === 'ended' ? 'badge ended' : 'badge';
-  return h('span', { class: cls }, status);
-}
-
 // Inspections that are still going on, whatever shape the case carries them in.
 function openInspections(item) {
   const list = Array.isArray(item.inspections) ? item.inspections : [];
   return list.filter((i) => i && i.inspection_id && i.status !== 'ended');
+}
+
+// Where the case stands, from its latest inspection: live (resume it), awaiting a conclusion,
+// concluded (通过 / 不通过: nothing more to start; 需整改: a follow-up inspection), or none yet.
+// Until the case's inspections are loaded nothing is offered, so no button is offered wrongly.
+function caseState(item) {
+  if (!Array.isArray(item.inspections)) return { loaded: false };
+  const latest = [...item.inspections].sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)))[0];
+  if (!latest) return { loaded: true, start: 'cases.start' };
+  if (latest.status !== 'ended') return { loaded: true, badge: ['cases.state.live', 'badge live'] };
+  if (!latest.outcome) return { loaded: true, badge: ['cases.state.awaiting', 'badge'] };
+  const badge = [`audit.outcome.${latest.outcome}`, `badge outcome-${latest.outcome}`];
+  if (latest.outcome === 'correction') return { loaded: true, badge, start: 'cases.reinspect' };
+  return { loaded: true, badge, concluded: true };
 }
 
 function renderCases() {
@@ -37,7 +45,9 @@ function renderCases() {
   $('cases-empty').hidden = cases.length > 0;
   const canStart = me && (me.role === 'inspector' || me.role === 'admin');
   for (const item of cases) {
-    const start = h('button', { class: 'btn primary', type: 'button', 'data-case-id': item.case_id }, t('cases.start'));
+    const state = caseState(item);
+    const offer = canStart && Boolean(state.start);
+    const start = h('button', { class: 'btn primary', type: 'button', 'data-case-id': item.case_id }, t(state.start ?? 'cases.start'));
     start.addEventListener('click', () => startInspection(item.case_id, start));
     const when = h('input', { type: 'datetime-local', required: true, 'aria-label': t('cases.schedule_at') });
     const scheduleButton = h('button', { class: 'btn', type: 'submit' }, t('cases.schedule_submit'));
@@ -60,7 +70,16 @@ function renderCases() {
         h(
           'div',
           { class: 'case-main' },
-          h('div', { class: 'case-title' }, caseLabel(item), ' ', item.title ?? '', ' ', statusBadge(item.status)),
+          h(
+            'div',
+            { class: 'case-title' },
+            caseLabel(item),
+            ' ',
+            item.title ?? '',
+            ' ',
+            state.badge ? h('span', { class: state.badge[1], 'data-state': state.badge[0] }, t(state.badge[0])) : null,
+            state.concluded ? h('span', { class: 'badge ended' }, t('cases.state.concluded')) : null,
+          ),
           h('div', { class: 'muted small' }, facts),
           item.created_at ? h('div', { class: 'muted small' }, formatTime(item.created_at, true)) : null,
         ),
@@ -68,8 +87,8 @@ function renderCases() {
         openInspections(item).map((i) =>
           h('a', { class: 'btn', href: `/inspect/${encodeURIComponent(i.inspection_id)}` }, t('cases.resume')),
         ),
-        canStart ? start : null,
-        canStart ? schedule : null,
+        offer ? start : null,
+        offer ? schedule : null,
       ),
     );
   }

@@ -366,18 +366,24 @@
       tracks[track] = { segments: out, holes };
     }
     const events = [];
+    const afterwards = []; // chained after the inspection ended: conclusions, reports, replays
     const gaps = [];
+    const closing = entries.find((e) => (e.kind === 'ended' || e.kind === 'manifest') && e.body?.inspection_id === inspectionId);
     for (const entry of entries) {
       const body = entry.body || {};
       if (body.inspection_id !== inspectionId) continue;
       if (entry.kind === 'segment' || entry.kind === 'manifest') continue;
+      if (closing && entry.seq > closing.seq) {
+        afterwards.push({ seq: entry.seq, kind: entry.kind, at: entry.at, body });
+        continue;
+      }
       const t = Math.min(Math.max(at(entry.at), 0), end);
       events.push({ t, seq: entry.seq, kind: entry.kind, at: entry.at, body });
       if (entry.kind === 'gap' && body.from_utc && body.to_utc) {
         gaps.push({ track: body.track, start: Math.max(0, at(body.from_utc)), end: Math.min(end, at(body.to_utc)), reason: body.reason });
       }
     }
-    return { t0, duration: end, tracks, events, gaps, segments: TRACKS.flatMap((tr) => tracks[tr].segments) };
+    return { t0, duration: end, tracks, events, afterwards, gaps, segments: TRACKS.flatMap((tr) => tracks[tr].segments) };
   }
 
   // The segment of `list` holding time t, or null.
@@ -836,6 +842,7 @@
       'replay.gap_broken': '片段被篡改',
       'replay.gap_missing': '录像中断',
       'replay.events': '事件',
+      'replay.afterwards': '踏勘结束后的记录',
       'replay.chat': '文字沟通记录',
       'replay.no_chat': '无文字消息',
       'replay.track.applicant-video': '申请人视频',
@@ -925,6 +932,7 @@
       'replay.gap_broken': 'tampered segment',
       'replay.gap_missing': 'recording gap',
       'replay.events': 'Events',
+      'replay.afterwards': 'After the inspection ended',
       'replay.chat': 'Chat transcript',
       'replay.no_chat': 'No chat messages',
       'replay.track.applicant-video': 'Applicant video',
@@ -1328,6 +1336,29 @@
             this.chatLog,
             el('h2', {}, this.#label('replay.events')),
             this.eventList,
+            timeline.afterwards.length ? el('h2', {}, this.#label('replay.afterwards')) : null,
+            timeline.afterwards.length ? this.#afterwardsList() : null,
+          ),
+        ),
+      );
+    }
+
+    // What was chained after the inspection ended (its conclusion, reports, who replayed and
+    // checked it): listed with its UTC time, not drawn on the inspection's own timeline.
+    #afterwardsList() {
+      const { t } = this;
+      return el(
+        'ol',
+        { class: 'ev-events', id: 'replay-afterwards' },
+        this.timeline.afterwards.map((ev) =>
+          el(
+            'li',
+            { 'data-kind': ev.kind, 'data-seq': ev.seq },
+            el('span', { class: 'mono muted' }, `${ev.at.replace('T', ' ').replace(/\.\d+Z$/, '')} UTC`),
+            ' ',
+            el('strong', {}, t(`event.${ev.kind}`) === `event.${ev.kind}` ? ev.kind : t(`event.${ev.kind}`)),
+            ' ',
+            el('span', { class: 'muted' }, describeEvent(ev.kind, ev.body)),
           ),
         ),
       );

@@ -437,7 +437,8 @@ async function runControl(msg) {
   signalling.send('control_result', reply);
   if (!result.ok) {
     const key = { switch_camera: 'join.reason.no_camera', torch: 'join.reason.torch', zoom: 'join.reason.zoom' }[action];
-    toast(t('join.request_failed', { reason: key ? t(key) : result.reason }), { action, fail: true });
+    // Not the applicant's mistake: said plainly, not in red.
+    toast(t('join.request_failed', { what: describeAction(action, value), reason: key ? t(key) : result.reason }), { action, fail: true });
   }
 }
 
