@@ -7,13 +7,14 @@ judged with buttons beside the video.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, expect
+from playwright.async_api import Browser, BrowserContext, FloatRect, Page, ViewportSize, expect
 
 from tests.conftest import LiveServer
 from tests.e2e.helpers import TIMEOUT_MS, login, record_console, wait_video_flowing
@@ -36,9 +37,12 @@ class Desk:
     console: list[str] = field(default_factory=list)
     contexts: list[BrowserContext] = field(default_factory=list)
 
-    async def applicant_streaming(self) -> Page:
+    async def applicant_streaming(self, located: bool = False) -> Page:
         context = await _applicant_context(self.browser)
         self.contexts.append(context)
+        if located:  # the phone shares its position: the inspector's site card is at its tallest
+            await context.grant_permissions(["geolocation"])
+            await context.set_geolocation({"latitude": 30.2745, "longitude": 120.1555})
         page = await _open_applicant(context, self.inspection["applicant_url"], self.console)
         await page.click("#consent-accept", timeout=TIMEOUT_MS)
         await expect(page.locator("#screen-live")).to_be_visible(timeout=TIMEOUT_MS)
@@ -110,3 +114,47 @@ async def test_closed_applicant_page_shows_offline_and_the_stopped_picture_withi
     await expect(inspector.locator('#presence li[data-connected="true"]')).to_have_count(0)
     await expect(inspector.locator("#presence")).not_to_contain_text("在线")
     await expect(inspector.locator("#presence li")).to_have_count(2)  # both listed, offline
+
+
+async def test_liveness_code_is_read_aloud_or_shown_on_paper_and_judged_beside_the_video(
+    desk: Desk,
+) -> None:
+    inspector = desk.inspector
+    applicant = await desk.applicant_streaming(located=True)
+    await expect(inspector.locator("#location-facts")).to_be_visible(timeout=TIMEOUT_MS)
+
+    await inspector.click("#btn-challenge-code")
+    lead = applicant.locator("#challenge-lead")
+    await expect(lead).to_have_text(
+        "请大声读出下方验证码，或把它写在纸上，对准镜头展示：", timeout=TIMEOUT_MS
+    )
+    await expect(applicant.locator("#challenge-prompt")).to_have_text(re.compile(r"^\d{4}$"))
+    await applicant.click("#challenge-shown")  # 我已读出或展示
+    await expect(applicant.locator("#challenge-shown")).to_be_hidden(timeout=TIMEOUT_MS)
+
+    passed = inspector.locator('#challenge-list [data-judge="passed"]')
+    failed = inspector.locator('#challenge-list [data-judge="failed"]')
+    await expect(passed).to_have_text("通过", timeout=TIMEOUT_MS)
+    await expect(failed).to_have_text("不通过")
+    # Visible beside the video as the page opened: no scrolling, inside the 1440x900 window.
+    assert await inspector.evaluate("window.scrollY") == 0
+    video = await box(inspector, "#remote-video")
+    for button in (passed, failed):
+        judge = await button.bounding_box()
+        assert judge is not None
+        assert judge["x"] >= 0, judge
+        assert judge["y"] >= 0, judge
+        assert judge["x"] + judge["width"] <= VIEWPORT["width"], judge
+        assert judge["y"] + judge["height"] <= VIEWPORT["height"], judge
+        assert judge["x"] >= video["x"] + video["width"], (judge, video)  # beside, not below
+    assert video["y"] + video["height"] <= VIEWPORT["height"], video
+    await passed.click()
+    await expect(inspector.locator('#challenge-list li[data-state="passed"]')).to_have_count(
+        1, timeout=TIMEOUT_MS
+    )
+
+
+async def box(page: Page, selector: str) -> FloatRect:
+    found = await page.locator(selector).bounding_box()
+    assert found is not None, f"{selector} is not shown"
+    return found

@@ -261,6 +261,7 @@ function renderCase(info) {
 function renderPresence() {
   const list = $('presence');
   list.replaceChildren();
+  $('invite-card').classList.toggle('compact', Boolean(presence.applicant));
   for (const p of presence.participants) {
     const me = p.participant_id === state.myId;
     // An applicant that is there but whose picture stopped is said so, not 在线.
