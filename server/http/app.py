@@ -52,7 +52,7 @@ def open_services(settings: Settings, clock: Clock | None = None) -> Services:
         db=Database(settings.data_dir / "takan.sqlite3"),
         signer=TokenSigner(secret),
         clock=clock,
-        live=LiveRegistry(),
+        live=LiveRegistry(archive, clock.now),
         login_guard=AttemptGuard(
             AttemptLimit(
                 "account",

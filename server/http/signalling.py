@@ -14,7 +14,7 @@ from server.inspection import case_staff
 from server.inspection.inspections import end_inspection
 from server.live import site_checks
 from server.live.geo import LocationError, LocationFix
-from server.live.media.peers import NegotiationError, answer_offer
+from server.live.media.peers import NegotiationError, PeerSession, answer_offer
 from server.live.protocol import VERSION, ClientMessage, ProtocolError, error_message, parse_message
 from server.live.registry import LiveInspection, Participant
 from server.security.auth import COOKIE_NAME, open_session
@@ -167,6 +167,8 @@ class SignallingConnection:
             "rejoined" if resumed else "joined",
             {"participant_id": participant_id, "role": role, "name": name, "joined_at": joined_at},
         )
+        if role == "applicant" and live.watch is not None:
+            await live.watch.applicant_online(participant_id, "socket_opened")
         if role == "applicant" and self.consented:
             await self._record(live)
         creator = db.user_by_id(inspection.created_by)
@@ -206,11 +208,12 @@ class SignallingConnection:
                 **notice,
                 "ice_servers": [{"urls": url} for url in self.services.settings.ice_servers],
                 "participants": live.presence(),
+                "media": live.presence_message()["media"],
             }
         )
         participant.welcomed = True
         await self._catch_up(participant, live, site_checks.site_of(case))
-        await live.broadcast({"type": "presence", "participants": live.presence()})
+        await live.push_presence()
 
     async def _catch_up(
         self, p: Participant, live: LiveInspection, site: tuple[float, float] | None
@@ -246,7 +249,9 @@ class SignallingConnection:
                 await self.audit(
                     "left", {"participant_id": participant.participant_id, "left_at": left_at}
                 )
-            await live.broadcast({"type": "presence", "participants": live.presence()})
+                if participant.role == "applicant" and live.watch is not None:
+                    await live.watch.applicant_offline(participant.participant_id, "socket_closed")
+            await live.push_presence()
 
     async def audit(self, kind: str, body: dict[str, Any]) -> None:
         """Chain an event of this socket's inspection."""
@@ -288,7 +293,7 @@ class SignallingConnection:
             },
         )
         await self._record(live)
-        await live.broadcast({"type": "presence", "participants": live.presence()})
+        await live.push_presence()
 
     async def on_offer(self, message: ClientMessage, p: Participant, live: LiveInspection) -> None:
         if p.role == "applicant" and not self.consented:
@@ -310,7 +315,22 @@ class SignallingConnection:
             await peer.close()  # replaced or ended while negotiating
             return
         p.peer = peer
+        if p.role == "applicant":
+            self._watch_ice(peer, p, live)
         await self.send({"type": "answer", "sdp": sdp})
+
+    def _watch_ice(self, peer: PeerSession, p: Participant, live: LiveInspection) -> None:
+        """An applicant whose peer connection fails is offline, even with its socket open."""
+
+        @peer.pc.on("connectionstatechange")
+        async def changed() -> None:
+            watch, current = live.watch, live.participants.get(p.participant_id)
+            if watch is None or p.peer is not peer or current is not p:
+                return  # replaced by a newer offer or connection
+            if peer.pc.connectionState == "failed":
+                await watch.applicant_offline(p.participant_id, "ice_failed")
+            elif peer.pc.connectionState == "connected":
+                await watch.applicant_online(p.participant_id, "ice_connected")
 
     async def on_ice(self, message: ClientMessage, p: Participant, live: LiveInspection) -> None:
         if p.peer is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from recorder.archive import Archive
 from recorder.recording import InspectionRecording
 from server.live.media.peers import PeerSession
 from server.live.media.relay import InspectionRelay
+from server.live.presence import PresenceWatch
 from server.live.protocol import VERSION
 
 logger = logging.getLogger(__name__)
@@ -54,6 +56,10 @@ class LiveInspection:
     participants: dict[str, Participant] = field(default_factory=dict)
     ended: bool = False
     recording: InspectionRecording | None = None
+    watch: PresenceWatch | None = None
+    # Everybody who joined while this inspection was live, in order: who left stays listed,
+    # offline, so an inspector sees that the applicant has gone rather than that it never was.
+    roster: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (role, name)
 
     async def start_recording(self, archive: Archive, segment_s: float) -> None:
         """Record every track from now until the inspection ends (idempotent)."""
@@ -81,22 +87,40 @@ class LiveInspection:
     def applicant(self) -> Participant | None:
         return next((p for p in self.participants.values() if p.role == "applicant"), None)
 
+    def _connected(self, participant_id: str) -> bool:
+        if self.ended:
+            return False
+        p = self.participants.get(participant_id)
+        if p is None or p.socket.closed:
+            return False
+        return not (p.role == "applicant" and self.watch and self.watch.offline_source)
+
     def presence(self) -> list[dict[str, Any]]:
+        """Who joined and who is reachable now (an applicant whose ICE failed is not)."""
         return [
             {
-                "participant_id": p.participant_id,
-                "role": p.role,
-                "name": p.name,
-                "connected": not p.socket.closed,
+                "participant_id": participant_id,
+                "role": role,
+                "name": name,
+                "connected": self._connected(participant_id),
             }
-            for p in self.participants.values()
+            for participant_id, (role, name) in self.roster.items()
         ]
+
+    def presence_message(self) -> dict[str, Any]:
+        media = self.watch.media_json() if self.watch else None
+        return {"type": "presence", "participants": self.presence(), "media": media}
+
+    async def push_presence(self) -> None:
+        await self.broadcast(self.presence_message())
 
     async def join(self, participant: Participant) -> Participant | None:
         """Add a participant; a second connection of the same person replaces the first, which is
         returned so the caller can close it."""
         previous = self.participants.get(participant.participant_id)
         self.participants[participant.participant_id] = participant
+        self.roster.pop(participant.participant_id, None)  # listed where it last joined
+        self.roster[participant.participant_id] = (participant.role, participant.name)
         if previous is not None:
             await previous.close_peer()
             await previous.send({"type": "error", "code": "replaced", "reason": "joined again"})
@@ -130,10 +154,14 @@ class LiveInspection:
         if self.ended:
             return
         self.ended = True
+        if self.watch is not None:
+            await self.watch.stop()
         await self.broadcast({"type": "ended", "reason": reason})
         await self.hang_up(WSCloseCode.OK)
 
     async def hang_up(self, code: int) -> None:
+        if self.watch is not None:
+            await self.watch.stop()
         for participant in list(self.participants.values()):
             await participant.close_peer()
             with contextlib.suppress(ConnectionError, RuntimeError):
@@ -144,8 +172,10 @@ class LiveInspection:
 
 
 class LiveRegistry:
-    def __init__(self) -> None:
+    def __init__(self, archive: Archive, wall: Callable[[], float]) -> None:
         self._inspections: dict[str, LiveInspection] = {}
+        self._archive = archive
+        self._wall = wall
 
     def get(self, inspection_id: str) -> LiveInspection | None:
         return self._inspections.get(inspection_id)
@@ -154,8 +184,22 @@ class LiveRegistry:
         live = self._inspections.get(inspection_id)
         if live is None:
             live = LiveInspection(inspection_id, case_id, InspectionRelay(inspection_id))
+            live.watch = self._presence_watch(live)
+            live.watch.start()
             self._inspections[inspection_id] = live
         return live
+
+    def _presence_watch(self, live: LiveInspection) -> PresenceWatch:
+        archive = self._archive
+
+        async def chain(kind: str, body: dict[str, Any]) -> object:
+            if live.ended:
+                return None  # the end is chained by itself; nobody is offline after it
+            return await archive.append(
+                live.case_id, kind, {"inspection_id": live.inspection_id, **body}
+            )
+
+        return PresenceWatch(live.relay.applicant_video, chain, live.push_presence, self._wall)
 
     async def end(self, inspection_id: str, reason: str) -> None:
         live = self._inspections.pop(inspection_id, None)

@@ -23,7 +23,7 @@ CODE_DIGITS = 4
 class Challenge:
     challenge_id: str
     inspection_id: str
-    kind: str  # "code" (shown on the phone, held up to the camera) or "instruction"
+    kind: str  # "code" (shown on the phone, read aloud or written on paper) or "instruction"
     prompt: str
     issued_by: int | None
     issued_at: str

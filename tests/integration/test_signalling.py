@@ -610,6 +610,8 @@ async def test_welcome_describes_case_inspection_and_who_is_here(live_server: Li
     invite = await live_server.new_inspection()
     async with applicant_of(live_server, invite) as applicant:
         welcome = applicant.seen[0]
+        media = welcome.pop("media")
+        assert (media["state"], media["since"], media["source"]) == ("none", None, None)
         assert welcome == {
             "v": 1,
             "type": "welcome",
@@ -661,7 +663,11 @@ async def test_presence_tells_everybody_who_joins_and_who_leaves(live_server: Li
                 "connected": True,
             }
         presence = await applicant.receive("presence")
-        assert [p["participant_id"] for p in presence["participants"]] == ["applicant"]
+        # Who left stays listed, offline: the others see that somebody has gone.
+        assert [(p["participant_id"], p["connected"]) for p in presence["participants"]] == [
+            ("applicant", True),
+            ("inspector-1", False),
+        ]
 
 
 async def test_applicant_who_reconnects_is_resumed_and_need_not_consent_again(

@@ -72,7 +72,9 @@ export class EvidencePanels {
       this.renderSnapshots();
       this.renderChecklist();
     } catch (err) {
-      this.#snapStatus(t('evidence.snapshot_failed', { reason: reasonOf(err) }), 'failed');
+      // The server says why in English; the page says it in its own language.
+      const noVideo = err.status === 409 && /^no video is flowing/.test(err.reason ?? '');
+      this.#snapStatus(noVideo ? t('evidence.snapshot_no_video') : t('evidence.snapshot_failed', { reason: reasonOf(err) }), 'failed');
     } finally {
       this.busy = false;
       button.disabled = !this.canSnap;

@@ -7,6 +7,7 @@
 import './strings-inspection.js';
 import { api, redirectIfSignedOut, redirectToLogin } from './api.js';
 import { EvidencePanels } from './evidence.js';
+import { PresenceView } from './presence-view.js';
 import { SiteChecks } from './site-checks.js';
 import { FATAL_ERRORS, PeerSession, Signalling, StatsMeter, preferCodec } from './rtc.js';
 import { onLangChange, setupLangToggle, t } from './i18n.js';
@@ -24,7 +25,6 @@ const state = {
   ended: false,
   connStatus: 'connecting',
   mediaState: 'connecting',
-  participants: [],
   facing: 'environment', // the applicant starts on the rear camera
   torch: false,
   micTrack: null,
@@ -35,9 +35,13 @@ const state = {
 };
 
 const chat = new ChatView($('chat-log'), { myId: () => state.myId });
+const presence = new PresenceView(video, (changed) => {
+  renderConn();
+  if (changed) renderPresence();
+});
 const siteChecks = new SiteChecks({
   send: (type, fields) => signalling.send(type, fields),
-  applicantOnline: () => state.participants.some((p) => p.role === 'applicant' && p.connected),
+  applicantOnline: () => Boolean(presence.applicant?.connected),
 });
 const evidence = new EvidencePanels(inspectionId);
 
@@ -146,7 +150,7 @@ function handleMessage(msg) {
       state.myId = msg.participant_id;
       peer.setIceServers(msg.ice_servers);
       if (msg.case) renderCase(msg.case);
-      renderPresence(msg.participants ?? []);
+      presence.update(msg);
       if (msg.inspection?.status === 'ended') {
         showEnded();
         return;
@@ -160,7 +164,7 @@ function handleMessage(msg) {
       peer.addRemoteIce(msg);
       break;
     case 'presence':
-      renderPresence(msg.participants ?? []);
+      presence.update(msg);
       break;
     case 'chat':
       chat.addMessage(msg);
@@ -226,9 +230,21 @@ function renderConn() {
   const map = { connecting: 'conn.connecting', open: 'conn.connecting', joined: 'conn.joined', reconnecting: 'conn.reconnecting', stopped: 'conn.stopped' };
   $('conn-status').textContent = t(state.ended ? 'inspect.ended' : map[state.connStatus] ?? 'conn.connecting');
   dot.className = `dot ${state.connStatus === 'joined' ? 'on' : state.connStatus === 'stopped' ? 'off' : 'wait'}`;
-  const mediaKey = { connected: 'conn.media_connected', failed: 'conn.media_failed', disconnected: 'conn.media_failed' }[state.mediaState] ?? 'conn.media_connecting';
-  $('media-status').textContent = t(state.ended ? 'inspect.ended' : mediaKey);
-  $('media-dot').className = `dot ${state.mediaState === 'connected' ? 'on' : state.mediaState === 'failed' ? 'off' : 'wait'}`;
+  // 视频已连接 only while frames arrive here; before that, who or what is awaited.
+  const picture = presence.picture;
+  const pcBroken = state.mediaState === 'failed' || state.mediaState === 'disconnected';
+  const mediaKey =
+    picture === 'ended' ? 'inspect.ended'
+    : picture === 'flowing' ? 'conn.media_connected'
+    : picture === 'absent' ? 'inspect.waiting_applicant'
+    : picture === 'offline' ? 'presence.applicant_offline'
+    : picture === 'stopped' ? 'conn.media_stopped'
+    : pcBroken ? 'conn.media_failed'
+    : state.mediaState === 'connected' ? 'inspect.waiting_video'
+    : 'conn.media_connecting';
+  $('media-status').textContent = t(mediaKey);
+  $('media-status').dataset.key = mediaKey;
+  $('media-dot').className = `dot ${picture === 'flowing' ? 'on' : picture === 'offline' || picture === 'stopped' || pcBroken ? 'off' : 'wait'}`;
   document.body.dataset.conn = state.connStatus;
   document.body.dataset.media = state.mediaState;
 }
@@ -242,20 +258,23 @@ function renderCase(info) {
   document.title = `${number} ${t('inspect.title')} · Takan`;
 }
 
-function renderPresence(participants) {
-  state.participants = participants;
+function renderPresence() {
   const list = $('presence');
   list.replaceChildren();
-  for (const p of participants) {
+  $('invite-card').classList.toggle('compact', Boolean(presence.applicant));
+  for (const p of presence.participants) {
     const me = p.participant_id === state.myId;
+    // An applicant that is there but whose picture stopped is said so, not 在线.
+    const noPicture = p.connected && p.role === 'applicant' && presence.picture === 'stopped';
+    const status = !p.connected ? 'presence.disconnected' : noPicture ? 'presence.no_picture' : 'presence.connected';
     list.append(
       h(
         'li',
         { 'data-participant-id': p.participant_id, 'data-role': p.role, 'data-connected': String(Boolean(p.connected)) },
-        h('span', { class: `dot ${p.connected ? 'on' : 'off'}` }),
+        h('span', { class: `dot ${!p.connected ? 'off' : noPicture ? 'wait' : 'on'}` }),
         h('span', {}, `${p.name || t(`role.${p.role}`)}${me ? t('presence.you') : ''}`),
         h('span', { class: 'badge' }, t(`role.${p.role}`)),
-        h('span', { class: 'muted small' }, t(p.connected ? 'presence.connected' : 'presence.disconnected')),
+        h('span', { class: 'muted small', 'data-status': status }, t(status)),
       ),
     );
   }
@@ -320,6 +339,7 @@ function showEnded() {
   peer.close();
   state.micTrack?.stop();
   document.body.dataset.state = 'ended';
+  presence.end(); // nobody is 在线 after the end
   $('ended-banner').hidden = false;
   $('end-confirm').hidden = true;
   $('invite-card').hidden = true;
@@ -421,7 +441,8 @@ onLangChange(() => {
   renderConn();
   renderMic();
   renderTorch();
-  renderPresence(state.participants);
+  presence.render();
+  renderPresence();
   renderStats($('stats-mine'), state.myStats);
   renderStats($('stats-peer'), state.peerStats);
   if (state.caseInfo) renderCase(state.caseInfo);
