@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from playwright.async_api import Browser, expect
 
@@ -61,5 +63,50 @@ async def test_a_case_gets_its_type_and_site_and_an_inspection_is_scheduled(
         [inspection] = case["inspections"]
         # 09:30 in Shanghai is 01:30 UTC.
         assert inspection["scheduled_at"].endswith("T01:30:00.000Z")
+    finally:
+        await context.close()
+
+
+async def test_each_case_says_where_it_stands_and_offers_only_what_can_be_done(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    async def concluded(outcome: str) -> str:
+        invite = await live_server.new_inspection()
+        path = f"/api/inspections/{invite['inspection_id']}"
+        assert (await live_server.request("POST", f"{path}/end", "inspector1"))[0] == 200
+        status, body = await live_server.request(
+            "POST",
+            f"{path}/conclusion",
+            "inspector1",
+            json={"outcome": outcome, "reason": "现场与申报材料一致"},
+        )
+        assert status == 201, body
+        return str(invite["case_id"])
+
+    fresh = (await live_server.new_case())["case_id"]
+    live = (await live_server.new_inspection())["case_id"]
+    passed, failed, correction = [await concluded(o) for o in ("pass", "fail", "correction")]
+    context = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+    try:
+        page = await context.new_page()
+        await page.goto(f"{live_server.base_url}/login")
+        await expect(page.locator("h1")).to_have_text("工作人员登录")  # every role signs in here
+        await login(page, live_server, "inspector1")
+
+        def row(case_id: str) -> Any:
+            return page.locator(f'#case-list li[data-case-id="{case_id}"]')
+
+        start = "button[data-case-id]"
+        await expect(row(fresh).locator(start)).to_have_text("开始踏勘", timeout=TIMEOUT_MS)
+        await expect(row(live)).to_contain_text("踏勘进行中")
+        await expect(row(live).locator(start)).to_have_count(0)
+        await expect(row(live)).to_contain_text("进入进行中的踏勘")
+        for case_id, outcome in ((passed, "通过"), (failed, "不通过")):
+            await expect(row(case_id)).to_contain_text(outcome)
+            await expect(row(case_id)).to_contain_text("已办结")
+            await expect(row(case_id).locator(start)).to_have_count(0)
+            await expect(row(case_id).locator("details.schedule")).to_have_count(0)
+        await expect(row(correction)).to_contain_text("需整改")
+        await expect(row(correction).locator(start)).to_have_text("复查踏勘")
     finally:
         await context.close()
