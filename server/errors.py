@@ -47,6 +47,13 @@ class Conflict(TakanError):
     status = 409
 
 
+class ChecklistBlocks(TakanError):
+    """The conclusion contradicts the checklist: ``items`` names the items at fault."""
+
+    code = "checklist_blocks_conclusion"
+    status = 409
+
+
 class CaseFlagged(TakanError):
     """The case's chain holds entries Takan did not write (or lost some): it is not exported."""
 

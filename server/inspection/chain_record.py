@@ -145,6 +145,7 @@ class MarkFacts:
     template_id: str
     template_version: int | None
     seq: int
+    verdict: str | None = None  # pass, fail or not_applicable; None for an older "done" tick
 
 
 @dataclass(frozen=True, slots=True)
@@ -492,6 +493,7 @@ class _Fold:
         body = entry.body
         item_id = _text(body, "item_id")
         photos = body.get("snapshot_ids")
+        verdict = body.get("verdict")
         current.marks[item_id] = MarkFacts(
             item_id=item_id,
             done=body.get("done") is True,
@@ -504,6 +506,7 @@ class _Fold:
             template_id=_text(body, "template_id"),
             template_version=_int(body, "template_version"),
             seq=entry.seq,
+            verdict=verdict if verdict in ("pass", "fail", "not_applicable") else None,
         )
 
     def _snapshot(self, current: _Inspection, entry: ChainEntry) -> None:

@@ -26,6 +26,8 @@ MAX_ITEM_TEXT = 500
 MAX_REQUIRED_PHOTOS = 20
 MAX_NOTE = 500
 MAX_PHOTOS_PER_ITEM = 50
+# An item's verdict (shown 符合 / 不符合 / 不适用); marks chained before it hold only "done".
+VERDICTS = ("pass", "fail", "not_applicable")
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,13 +226,14 @@ class Mark:
     snapshot_ids: tuple[str, ...]
     by: str
     marked_at: str
+    verdict: str | None = None
 
 
 def marks_of(services: Services, inspection_id: str) -> dict[str, Mark]:
     """The inspection's marks by item id."""
     rows = services.db.conn.execute(
         "SELECT m.item_id, m.done, m.note, m.snapshot_ids, COALESCE(u.username, '') AS by,"
-        " m.marked_at FROM checklist_marks m LEFT JOIN users u ON u.id = m.marked_by"
+        " m.marked_at, m.verdict FROM checklist_marks m LEFT JOIN users u ON u.id = m.marked_by"
         " WHERE m.inspection_id = ?",
         (inspection_id,),
     )
@@ -242,6 +245,7 @@ def marks_of(services: Services, inspection_id: str) -> dict[str, Mark]:
             tuple(json.loads(row["snapshot_ids"])),
             row["by"],
             row["marked_at"],
+            row["verdict"],
         )
         for row in rows
     }
@@ -267,6 +271,7 @@ def _checklist_json(
             {
                 **item.to_json(),
                 "done": done,
+                "verdict": mark.verdict if mark else None,
                 "note": mark.note if mark else "",
                 "photos": photos,
                 "marked_by": mark.by if mark else None,
@@ -310,14 +315,27 @@ async def mark(
     """Tick (or untick) an item with a note and its photos; chained, then indexed."""
     inspection = owned_inspection(services, user, inspection_id)
     require_not_concluded(inspection)
-    unknown = sorted(set(body) - {"done", "note", "snapshot_ids"})
+    unknown = sorted(set(body) - {"verdict", "done", "note", "snapshot_ids"})
     if unknown:
         raise BadRequest(f"unknown field '{unknown[0]}'")
-    done, note = body.get("done"), body.get("note", "")
-    if not isinstance(done, bool):
-        raise BadRequest("field 'done' is required and must be true or false")
+    verdict, done, note = body.get("verdict"), body.get("done"), body.get("note", "")
+    if "verdict" in body:
+        if "done" in body:
+            raise BadRequest("give 'verdict' or the older 'done', not both")
+        if verdict is not None and verdict not in VERDICTS:
+            raise BadRequest(
+                f"field 'verdict' must be one of {', '.join(VERDICTS)}, or null for unmarked",
+                field="verdict",
+            )
+        done = verdict is not None
+    elif not isinstance(done, bool):
+        raise BadRequest("field 'verdict' (or the older 'done', true or false) is required")
     if not isinstance(note, str) or len(note) > MAX_NOTE:
-        raise BadRequest(f"field 'note' must be a string of at most {MAX_NOTE} characters")
+        raise BadRequest(
+            f"field 'note' must be a string of at most {MAX_NOTE} characters",
+            field="note",
+            limit=MAX_NOTE,
+        )
     chosen = template_of(services, inspection)
     if chosen.item(item_id) is None:
         raise BadRequest(
@@ -339,6 +357,7 @@ async def mark(
             "template_id": chosen.template_id,
             "template_version": chosen.version,
             "done": done,
+            **({"verdict": verdict} if "verdict" in body else {}),
             "note": note.strip(),
             "snapshot_ids": list(photos),
             "by": user.username,
@@ -347,8 +366,9 @@ async def mark(
     marked_at = entry.at
     services.db.conn.execute(
         "INSERT INTO checklist_marks (inspection_id, item_id, done, note, marked_by, marked_at,"
-        " snapshot_ids) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " snapshot_ids, verdict) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (inspection_id, item_id) DO UPDATE SET done = excluded.done,"
+        " verdict = excluded.verdict,"
         " note = excluded.note, marked_by = excluded.marked_by, marked_at = excluded.marked_at,"
         " snapshot_ids = excluded.snapshot_ids",
         (
@@ -359,9 +379,10 @@ async def mark(
             user.user_id,
             marked_at,
             json.dumps(list(photos)),
+            verdict,
         ),
     )
-    marks[item_id] = Mark(item_id, done, note.strip(), photos, user.username, marked_at)
+    marks[item_id] = Mark(item_id, done, note.strip(), photos, user.username, marked_at, verdict)
     result = _checklist_json(inspection, chosen, marks)
     result["chain_seq"] = entry.seq
     return result

@@ -15,7 +15,7 @@ from typing import Any
 
 from recorder.conclusion import MAX_REASON, OUTCOMES, Conclusion
 from server.clock import utc_iso
-from server.errors import BadRequest, Conflict
+from server.errors import BadRequest, ChecklistBlocks, Conflict
 from server.inspection import checklists, inspections
 from server.inspection.evidence_access import owned_inspection
 from server.security.tokens import SessionToken
@@ -68,6 +68,37 @@ class SignedConclusion:
         }
 
 
+def _check_against_checklist(
+    services: Services,
+    inspection_id: str,
+    template: checklists.ChecklistTemplate,
+    request: ConclusionRequest,
+) -> None:
+    """A pass is refused while an item is marked 不符合; a fail or a correction must name, in its
+    reason, each item marked 不符合 (by its text or its id)."""
+    marks = checklists.marks_of(services, inspection_id)
+    failing = [
+        item for item in template.items if (m := marks.get(item.item_id)) and m.verdict == "fail"
+    ]
+    if not failing:
+        return
+    if request.outcome == "pass":
+        raise ChecklistBlocks(
+            "a pass is refused while items are marked 不符合 (fail): "
+            + "; ".join(f"{i.item_id} {i.text}" for i in failing),
+            items=",".join(i.item_id for i in failing),
+        )
+    unnamed = [
+        i for i in failing if i.text not in request.reason and i.item_id not in request.reason
+    ]
+    if unnamed:
+        raise ChecklistBlocks(
+            "the reason must name each item marked 不符合 (fail); it does not name: "
+            + "; ".join(f"{i.item_id} {i.text}" for i in unnamed),
+            items=",".join(i.item_id for i in unnamed),
+        )
+
+
 async def conclude(
     services: Services,
     user: SessionToken,
@@ -102,9 +133,10 @@ async def conclude(
             at=utc_iso(services.clock.now()),
             refers_to=in_force,
         )
-        signed = conclusion.signed_body(services.archive.signer)
         # The checklist it was reached against, as the report shows it (templates change).
         template = checklists.template_of(services, inspection)
+        _check_against_checklist(services, inspection.inspection_id, template, request)
+        signed = conclusion.signed_body(services.archive.signer)
         checklist = {
             "template_id": template.template_id,
             "version": template.version,

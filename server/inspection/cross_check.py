@@ -322,6 +322,7 @@ def _marks(conn: sqlite3.Connection, chained: InspectionFacts) -> Iterator[tuple
             photos = (row["snapshot_ids"],)
         for what, indexed, value in (
             ("done", bool(row["done"]), mark.done),
+            ("verdict", row["verdict"] or "", mark.verdict or ""),
             ("note", row["note"], mark.note),
             ("photos", ", ".join(map(str, photos)), ", ".join(mark.snapshot_ids)),
         ):

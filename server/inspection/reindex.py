@@ -233,7 +233,7 @@ def _index_inspection(
     for m in inspection.marks:
         conn.execute(
             "INSERT INTO checklist_marks (inspection_id, item_id, done, note, marked_by,"
-            " marked_at, snapshot_ids) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " marked_at, snapshot_ids, verdict) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 inspection_id,
                 m.item_id,
@@ -242,6 +242,7 @@ def _index_inspection(
                 accounts.optional_id_of(m.by),
                 m.marked_at.at,
                 json.dumps(list(m.snapshot_ids)),
+                m.verdict,
             ),
         )
     for f in inspection.locations:

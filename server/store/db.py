@@ -191,6 +191,12 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO case_inspectors (case_id, user_id, assigned_at, assigned_by)
         SELECT case_id, created_by, created_at, created_by FROM cases;
     """,
+    # Issue 19: a checklist item's verdict (pass, fail, not_applicable); NULL for the older
+    # "done" ticks, which stay readable.
+    """
+    ALTER TABLE checklist_marks ADD COLUMN verdict TEXT
+        CHECK (verdict IS NULL OR verdict IN ('pass', 'fail', 'not_applicable'));
+    """,
 )
 
 

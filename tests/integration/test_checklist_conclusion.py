@@ -131,7 +131,7 @@ async def test_bad_marks_are_refused_and_nothing_is_written(live_server: LiveSer
     before = await kinds(live_server, case_id)
     cases: list[tuple[str, Any, int, str]] = [
         ("licence_display", {"done": True}, 400, "not in this inspection's checklist template"),
-        ("boundary", {"done": "yes"}, 400, "'done' is required"),
+        ("boundary", {"done": "yes"}, 400, "'verdict' (or the older 'done'"),
         ("boundary", {"done": True, "note": "长" * 501}, 400, "at most 500"),
         ("boundary", {"done": True, "snapshot_ids": ["0" * 32]}, 400, "not a snapshot of this"),
         ("boundary", {"done": True, "snapshot_ids": "x"}, 400, "'snapshot_ids' must be"),
@@ -158,6 +158,62 @@ async def test_bad_marks_are_refused_and_nothing_is_written(live_server: LiveSer
     assert await kinds(live_server, case_id) == before
     rows = live_server.services.db.conn.execute("SELECT COUNT(*) FROM checklist_marks")
     assert rows.fetchone()[0] == 0
+
+
+async def test_items_get_a_verdict_and_a_pass_is_refused_naming_the_failing_item(
+    live_server: LiveServer,
+) -> None:
+    invite = await building_inspection(live_server)
+    case_id, inspection_id = invite["case_id"], invite["inspection_id"]
+    path = f"/api/inspections/{inspection_id}/checklist"
+    for item_id, body, reason in (
+        ("boundary", {"verdict": "done"}, "'verdict' must be one of pass, fail, not_applicable"),
+        ("boundary", {"verdict": "pass", "done": True}, "not both"),
+    ):
+        status, answer = await live_server.request(
+            "POST", f"{path}/{item_id}", "inspector1", json=body
+        )
+        assert (status, answer["error"]) == (400, "bad_request"), (body, answer)
+        assert reason in answer["reason"], answer
+    status, answer = await live_server.request(
+        "POST", f"{path}/boundary", "inspector1", json={"verdict": "pass", "note": "长" * 501}
+    )
+    assert (status, answer["field"], answer["limit"]) == (400, "note", 500), answer
+
+    status, marked = await live_server.request(
+        "POST", f"{path}/safety", "inspector1", json={"verdict": "fail", "note": "无护栏"}
+    )
+    assert status == 200, marked
+    status, marked = await live_server.request(
+        "POST", f"{path}/site_sign", "inspector1", json={"verdict": "not_applicable"}
+    )
+    verdicts = {i["item_id"]: (i["verdict"], i["done"]) for i in marked["items"]}
+    assert verdicts["safety"] == ("fail", True)
+    assert verdicts["site_sign"] == ("not_applicable", True)
+    assert verdicts["boundary"] == (None, False)
+
+    before = await kinds(live_server, case_id)
+    conclusion = f"/api/inspections/{inspection_id}/conclusion"
+    status, answer = await live_server.request(
+        "POST", conclusion, "inspector1", json={"outcome": "pass", "reason": "符合要求"}
+    )
+    assert (status, answer["error"], answer["items"]) == (
+        409,
+        "checklist_blocks_conclusion",
+        "safety",
+    ), answer
+    assert "不符合" in answer["reason"]
+    status, answer = await live_server.request(
+        "POST", conclusion, "inspector1", json={"outcome": "fail", "reason": "现场不合格"}
+    )
+    assert (status, answer["items"]) == (409, "safety"), answer
+    assert "does not name" in answer["reason"]
+    assert await kinds(live_server, case_id) == before
+    status, signed = await live_server.request(
+        "POST", conclusion, "inspector1", json={"outcome": "fail", "reason": "safety 无护栏"}
+    )
+    assert status == 201, signed
+    assert (signed["outcome"], signed["reason"]) == ("fail", "safety 无护栏")
 
 
 async def test_conclusion_is_signed_ends_the_inspection_and_is_final(
