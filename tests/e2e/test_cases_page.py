@@ -9,6 +9,7 @@ from playwright.async_api import Browser, expect
 
 from tests.conftest import LiveServer
 from tests.e2e.helpers import TIMEOUT_MS, login
+from tests.integration.test_reindex import conclude
 
 pytestmark = pytest.mark.browser
 
@@ -72,15 +73,9 @@ async def test_each_case_says_where_it_stands_and_offers_only_what_can_be_done(
 ) -> None:
     async def concluded(outcome: str) -> str:
         invite = await live_server.new_inspection()
-        path = f"/api/inspections/{invite['inspection_id']}"
-        assert (await live_server.request("POST", f"{path}/end", "inspector1"))[0] == 200
-        status, body = await live_server.request(
-            "POST",
-            f"{path}/conclusion",
-            "inspector1",
-            json={"outcome": outcome, "reason": "现场与申报材料一致"},
-        )
-        assert status == 201, body
+        path = f"/api/inspections/{invite['inspection_id']}/end"
+        assert (await live_server.request("POST", path, "inspector1"))[0] == 200
+        await conclude(live_server, invite["inspection_id"], outcome)
         return str(invite["case_id"])
 
     fresh = (await live_server.new_case())["case_id"]

@@ -1,4 +1,3 @@
-# ruff: noqa: RUF001 - Chinese text uses full-width punctuation on purpose
 """The applicant's phone shows the deployment's recording notice (who keeps the recording, why,
 how long, whom to ask) before the consent button; a notice changed while it is read is shown
 again before anything is chained."""
@@ -12,22 +11,13 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
-from server.consent_notice import ConsentNotice
 from tests.conftest import running_server
 from tests.e2e.helpers import TIMEOUT_MS
 from tests.integration.evidence_helpers import chain
+from tests.integration.test_consent_notice import NOTICE
 
 pytestmark = pytest.mark.browser
 
-NOTICE = ConsentNotice.from_json(
-    {
-        "version": "2026-12-01",
-        "agency": {"zh-CN": "榆阳区市场监督管理局", "en": "Yuyang Market Regulation Bureau"},
-        "purpose": "核查食品经营许可申请所述的经营场所",
-        "retention": "自许可决定之日起保存 30 年",
-        "contact": "0912-3456789（工作日 9:00–17:00）",
-    }
-)
 REVISED = dataclasses.replace(
     NOTICE, version="2026-12-07", texts={**NOTICE.texts, "retention": {"zh-CN": "永久保存"}}
 )
