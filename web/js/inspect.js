@@ -47,9 +47,11 @@ const evidence = new EvidencePanels(inspectionId);
 
 // ---------------------------------------------------------------- microphone
 
-// Asked once; the offer waits for the answer to the prompt at most 10 s, then goes receive-only
-// and renegotiates if the microphone comes later.
-const micReady = (async () => {
+// Asked once, and only for an inspection that is live (not for an unknown or ended one); the
+// offer waits for the answer to the prompt at most 10 s, then goes receive-only and
+// renegotiates if the microphone comes later.
+let micReady = Promise.resolve(null);
+const askMicrophone = async () => {
   if (!navigator.mediaDevices?.getUserMedia) {
     state.micDenied = true;
     return null;
@@ -66,7 +68,7 @@ const micReady = (async () => {
   }
   renderMic();
   return state.micTrack;
-})();
+};
 
 function renderMic() {
   const el = $('mic-status');
@@ -205,6 +207,8 @@ function handleError(msg) {
   } else if (msg.code === 'forbidden' && msg.ref === 'hello') {
     signalling.stop();
     peer.close();
+    state.micTrack?.stop();
+    $('live-grid').hidden = true;
     showPageError(`${t('inspect.not_found')} (${msg.reason})`);
   } else if (msg.code === 'negotiation_failed') {
     peer.retrySoon('negotiation_failed');
@@ -464,6 +468,7 @@ async function init() {
     if (redirectIfSignedOut(err)) return;
     document.body.dataset.state = 'error';
     showPageError(err.status === 404 || err.status === 403 ? t('inspect.not_found') : err.describe());
+    $('live-grid').hidden = true; // nothing of a live inspection under the error
     return;
   }
   renderCase({
@@ -479,6 +484,7 @@ async function init() {
     return;
   }
   document.body.dataset.state = 'live';
+  micReady = askMicrophone();
   signalling.start();
 }
 
