@@ -67,6 +67,7 @@ _CASE_IN = _obj(
 ) | {"oneOf": [{"required": ["case_number"]}, {"required": ["case_id"]}]}
 _CASE = {"$ref": "#/components/schemas/Case"}
 _STAFF = {"type": "array", "items": _S}
+_CASE_STAFF = _obj(["case_id", "inspectors"], case_id=_CASE_ID, inspectors=_STAFF)
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -160,7 +161,7 @@ DOCUMENT: dict[str, Any] = {
             "post": _op(
                 "Assign an inspector to the case (chained: inspector_assigned)",
                 201,
-                _obj(["case_id", "inspectors"], case_id=_CASE_ID, inspectors=_STAFF),
+                _CASE_STAFF,
                 (400, 401, 403, 404, 409),
                 body=_obj(["inspector"], inspector=_S),
             )
@@ -169,7 +170,7 @@ DOCUMENT: dict[str, Any] = {
             "delete": _op(
                 "Take an inspector off the case (chained: inspector_unassigned); one stays",
                 200,
-                _obj(["case_id", "inspectors"], case_id=_CASE_ID, inspectors=_STAFF),
+                _CASE_STAFF,
                 (400, 401, 403, 404, 409),
             )
         },

@@ -208,7 +208,7 @@ class SignallingConnection:
                 **notice,
                 "ice_servers": [{"urls": url} for url in self.services.settings.ice_servers],
                 "participants": live.presence(),
-                "media": live.presence_message()["media"],
+                "media": live.media_json(),
             }
         )
         participant.welcomed = True

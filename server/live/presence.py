@@ -157,39 +157,31 @@ class PresenceWatch:
 
     async def applicant_offline(self, participant_id: str, source: str) -> None:
         """The applicant cannot be reached: ``source`` is ``socket_closed`` or ``ice_failed``."""
-        async with self._lock:
-            if self.offline_source is not None:
-                return
-            self.offline_source = source
-            await self._chain(
-                "participant_offline",
-                {
-                    "participant_id": participant_id,
-                    "role": "applicant",
-                    "offline_at": utc_iso(self._wall()),
-                    "source": source,
-                },
-            )
-            if self.media.state == "flowing":  # its picture went with it: say so now
-                await self._interrupted(source)
-        await self._notify()
+        await self._reachable(participant_id, source, online=False)
 
     async def applicant_online(self, participant_id: str, source: str) -> None:
         """The applicant is reachable again (``socket_opened``, ``ice_connected``); a first
         join is chained as ``joined`` only."""
+        await self._reachable(participant_id, source, online=True)
+
+    async def _reachable(self, participant_id: str, source: str, *, online: bool) -> None:
+        """Chain a change of reachability (none if it is no change), then tell the inspectors."""
         async with self._lock:
-            if self.offline_source is None:
+            if (self.offline_source is None) == online:
                 return
-            self.offline_source = None
+            self.offline_source = None if online else source
+            word = "online" if online else "offline"
             await self._chain(
-                "participant_online",
+                f"participant_{word}",
                 {
                     "participant_id": participant_id,
                     "role": "applicant",
-                    "online_at": utc_iso(self._wall()),
+                    f"{word}_at": utc_iso(self._wall()),
                     "source": source,
                 },
             )
+            if not online and self.media.state == "flowing":  # its picture went with it
+                await self._interrupted(source)
         await self._notify()
 
     def media_json(self) -> dict[str, Any]:

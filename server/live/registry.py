@@ -107,9 +107,12 @@ class LiveInspection:
             for participant_id, (role, name) in self.roster.items()
         ]
 
+    def media_json(self) -> dict[str, Any] | None:
+        """The applicant's picture as the server receives it (``PresenceWatch``)."""
+        return self.watch.media_json() if self.watch else None
+
     def presence_message(self) -> dict[str, Any]:
-        media = self.watch.media_json() if self.watch else None
-        return {"type": "presence", "participants": self.presence(), "media": media}
+        return {"type": "presence", "participants": self.presence(), "media": self.media_json()}
 
     async def push_presence(self) -> None:
         await self.broadcast(self.presence_message())
@@ -154,8 +157,6 @@ class LiveInspection:
         if self.ended:
             return
         self.ended = True
-        if self.watch is not None:
-            await self.watch.stop()
         await self.broadcast({"type": "ended", "reason": reason})
         await self.hang_up(WSCloseCode.OK)
 
