@@ -67,6 +67,12 @@ def is_canonical(data: bytes) -> bool:
 _NO_KEY = object()
 
 
+def check_safe_integer(value: int) -> None:
+    """``ValueError``, worded as ``canonical_json``'s, for an integer outside ±(2**53 - 1)."""
+    if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        raise ValueError(f"integer {value} is outside ±(2**53 - 1)")
+
+
 def _check(value: Any, depth: int) -> None:
     """``ValueError`` for the first value outside the subset: depth first, in order, an object's
     name checked just before its value. A loop over a stack rather than a call per value, as

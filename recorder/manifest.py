@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from recorder import layout
-from recorder.canonical import canonical_json
+from recorder.canonical import canonical_json, check_safe_integer
 from recorder.chain import parse_utc
 from recorder.errors import IntegrityError
 from recorder.merkle import merkle_root
@@ -91,7 +91,7 @@ class SegmentRecord:
         # Every string above is pattern-checked ASCII: only the integers can fall outside
         # canonical JSON.
         for name in ("seq", "size", "first_pts", "last_pts", "frames"):
-            canonical_json(getattr(self, name))
+            check_safe_integer(getattr(self, name))
 
     @property
     def case_id(self) -> str:
