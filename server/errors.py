@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# A further field of an error's JSON answer: a number, a word, or a list of records.
+Detail = int | str | list[dict[str, int | str]]
+
 
 class TakanError(Exception):
     """A failure with a stable machine-readable code and an HTTP status; ``details`` are
@@ -11,7 +14,7 @@ class TakanError(Exception):
     code = "error"
     status = 400
 
-    def __init__(self, reason: str, **details: int | str) -> None:
+    def __init__(self, reason: str, **details: Detail) -> None:
         super().__init__(reason)
         self.reason = reason
         self.details = details
@@ -48,7 +51,9 @@ class Conflict(TakanError):
 
 
 class ChecklistBlocks(TakanError):
-    """The conclusion contradicts the checklist: ``items`` names the items at fault."""
+    """The conclusion contradicts the checklist: ``items`` names the items at fault (comma
+    separated) and ``problems`` says, per item, ``{item_id, text, problem, have, need}`` with
+    ``problem`` one of ``unmarked``, ``fail``, ``photos`` (a pass) or ``unnamed`` (a reason)."""
 
     code = "checklist_blocks_conclusion"
     status = 409

@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import segno
@@ -14,6 +15,7 @@ from aiohttp import web
 from server.clock import utc_iso
 from server.errors import (
     BadRequest,
+    Detail,
     Forbidden,
     NotFound,
     RateLimited,
@@ -32,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 
 def error_response(
-    status: int, code: str, reason: str, details: dict[str, int | str] | None = None
+    status: int, code: str, reason: str, details: Mapping[str, Detail] | None = None
 ) -> web.Response:
     return web.json_response({**(details or {}), "error": code, "reason": reason}, status=status)
 

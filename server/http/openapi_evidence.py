@@ -46,6 +46,14 @@ def evidence_paths(op: Op, obj: Obj) -> dict[str, Any]:
         text={"type": "string", "maxLength": 200},
         color={"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"},
     )
+    template_item = obj(
+        ["item_id", "text"],
+        item_id={"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
+        text={"type": "string", "maxLength": 500},
+        required_photos={"type": "integer", "minimum": 0, "maximum": 20},
+    )
+    # Not a keyword of obj(), whose "required" names the members that must be given.
+    template_item["properties"]["required"] = {"type": "boolean", "default": True}
     template_in = obj(
         ["name", "items"],
         case_type={"type": "string", "maxLength": 64},
@@ -54,16 +62,13 @@ def evidence_paths(op: Op, obj: Obj) -> dict[str, Any]:
             "type": "array",
             "minItems": 1,
             "maxItems": 100,
-            "items": obj(
-                ["item_id", "text"],
-                item_id={"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
-                text={"type": "string", "maxLength": 500},
-                required_photos={"type": "integer", "minimum": 0, "maximum": 20},
-            ),
+            "items": template_item,
         },
     )
     template = obj(["template_id", "name", "version", "items"])
-    checklist = obj(["template_id", "version", "items", "missing"])
+    checklist = obj(
+        ["template_id", "version", "items", "missing", "failing", "blocks_pass", "counts"]
+    )
     inspection = "/api/inspections/{inspection_id}"
     return {
         f"{inspection}/snapshots": {
@@ -121,7 +126,8 @@ def evidence_paths(op: Op, obj: Obj) -> dict[str, Any]:
                 checklist,
                 (400, 401, 403, 404, 409, 415),
                 obj(
-                    ["done"],
+                    [],
+                    verdict={"enum": ["pass", "fail", "not_applicable", None]},
                     done={"type": "boolean"},
                     note={"type": "string", "maxLength": 500},
                     snapshot_ids={"type": "array", "items": _ID, "maxItems": 50},

@@ -109,6 +109,7 @@ class ChecklistItemFacts:
     item_id: str
     text: str
     required_photos: int
+    required: bool = True  # conclusions chained before items could be optional: all required
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,7 +300,10 @@ def _checklist(value: Any) -> ChecklistFacts | None:
         return None
     items = tuple(
         ChecklistItemFacts(
-            _text(item, "item_id"), _text(item, "text"), _int(item, "required_photos") or 0
+            _text(item, "item_id"),
+            _text(item, "text"),
+            _int(item, "required_photos") or 0,
+            item.get("required") is not False,
         )
         for item in value.get("items", [])
         if isinstance(item, dict)

@@ -21,11 +21,13 @@ from server.services import Services
 from server.store.db import Inspection
 
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+SNAPSHOT_ID = re.compile(r"[0-9a-f]{32}")
 MAX_ITEMS = 100
 MAX_ITEM_TEXT = 500
 MAX_REQUIRED_PHOTOS = 20
 MAX_NOTE = 500
 MAX_PHOTOS_PER_ITEM = 50
+ITEM_FIELDS = frozenset({"item_id", "text", "required_photos", "required"})
 # An item's verdict (shown 符合 / 不符合 / 不适用); marks chained before it hold only "done".
 VERDICTS = ("pass", "fail", "not_applicable")
 
@@ -35,6 +37,9 @@ class ChecklistItem:
     item_id: str
     text: str
     required_photos: int
+    # A required item must be marked (any verdict) before a pass; a template says
+    # ``"required": false`` for an item a pass may leave unmarked.
+    required: bool = True
 
     def __post_init__(self) -> None:
         if not ID_PATTERN.fullmatch(self.item_id):
@@ -49,7 +54,12 @@ class ChecklistItem:
             )
 
     def to_json(self) -> dict[str, Any]:
-        return {"item_id": self.item_id, "text": self.text, "required_photos": self.required_photos}
+        return {
+            "item_id": self.item_id,
+            "text": self.text,
+            "required_photos": self.required_photos,
+            "required": self.required,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,16 +92,26 @@ def parse_items(value: Any) -> tuple[ChecklistItem, ...]:
     items: list[ChecklistItem] = []
     for index, raw in enumerate(value):
         where = f"items[{index}]"
-        if not isinstance(raw, dict) or set(raw) - {"item_id", "text", "required_photos"}:
-            raise BadRequest(f"{where} must be an object of item_id, text, required_photos")
+        if not isinstance(raw, dict) or set(raw) - ITEM_FIELDS:
+            raise BadRequest(
+                f"{where} must be an object of item_id, text, required_photos, required",
+                field=where,
+            )
         item_id, text = raw.get("item_id"), raw.get("text")
-        photos = raw.get("required_photos", 0)
+        photos, required = raw.get("required_photos", 0), raw.get("required", True)
         if not isinstance(item_id, str) or not isinstance(text, str):
-            raise BadRequest(f"{where}: item_id and text must be strings")
+            raise BadRequest(f"{where}: item_id and text must be strings", field=where)
         if isinstance(photos, bool) or not isinstance(photos, int):
-            raise BadRequest(f"{where}: required_photos must be an integer")
+            raise BadRequest(
+                f"{where}: required_photos must be an integer", field=f"{where}.required_photos"
+            )
+        if not isinstance(required, bool):
+            raise BadRequest(
+                f"{where}: required must be true or false (leave it out for true)",
+                field=f"{where}.required",
+            )
         try:
-            items.append(ChecklistItem(item_id, text.strip(), photos))
+            items.append(ChecklistItem(item_id, text.strip(), photos, required))
         except ValueError as exc:
             raise BadRequest(f"{where}: {exc}") from exc
         if any(other.item_id == item_id for other in items[:-1]):
@@ -257,42 +277,113 @@ def checklist(services: Services, inspection: Inspection) -> dict[str, Any]:
     return _checklist_json(inspection, chosen, marks_of(services, inspection.inspection_id))
 
 
+@dataclass(frozen=True, slots=True)
+class PassBlocker:
+    """Why an item stands in the way of a pass: ``unmarked`` (a required item, 未核查),
+    ``fail`` (marked 不符合) or ``photos`` (marked 符合 with fewer picked photos than needed)."""
+
+    item_id: str
+    text: str
+    problem: str
+    have: int
+    need: int
+
+    def to_json(self) -> dict[str, int | str]:
+        return {
+            "item_id": self.item_id,
+            "text": self.text,
+            "problem": self.problem,
+            "have": self.have,
+            "need": self.need,
+        }
+
+
+def _affirmed(mark: Mark) -> bool:
+    """Marked 符合, or ticked "done" by an older client (which said no more than that)."""
+    return mark.verdict == "pass" or (mark.verdict is None and mark.done)
+
+
+def pass_blockers(chosen: ChecklistTemplate, marks: dict[str, Mark]) -> list[PassBlocker]:
+    """The items, in template order, that a pass conclusion is refused for."""
+    blockers = []
+    for item in chosen.items:
+        mark = marks.get(item.item_id)
+        have = len(mark.snapshot_ids) if mark else 0
+        problem = None
+        if mark is None or not mark.done:
+            problem = "unmarked" if item.required else None
+        elif mark.verdict == "fail":
+            problem = "fail"
+        elif _affirmed(mark) and have < item.required_photos:
+            problem = "photos"
+        if problem is not None:
+            blockers.append(
+                PassBlocker(item.item_id, item.text, problem, have, item.required_photos)
+            )
+    return blockers
+
+
 def _checklist_json(
     inspection: Inspection, chosen: ChecklistTemplate, marks: dict[str, Mark]
 ) -> dict[str, Any]:
-    items, missing = [], []
+    items = []
     for item in chosen.items:
         mark = marks.get(item.item_id)
-        photos = list(mark.snapshot_ids) if mark else []
-        done = bool(mark and mark.done)
-        if not done or len(photos) < item.required_photos:
-            missing.append(item.item_id)
         items.append(
             {
                 **item.to_json(),
-                "done": done,
+                "done": bool(mark and mark.done),
                 "verdict": mark.verdict if mark else None,
                 "note": mark.note if mark else "",
-                "photos": photos,
+                "photos": list(mark.snapshot_ids) if mark else [],
                 "marked_by": mark.by if mark else None,
                 "marked_at": mark.marked_at if mark else None,
             }
         )
+    blockers = pass_blockers(chosen, marks)
+    verdicts = [m.verdict for i in chosen.items if (m := marks.get(i.item_id)) and m.done]
     return {
         "inspection_id": inspection.inspection_id,
         "template_id": chosen.template_id,
         "name": chosen.name,
         "version": chosen.version,
         "items": items,
-        "missing": missing,
+        # Still to do before a pass: required items unmarked, 符合 items short of photos.
+        "missing": [b.item_id for b in blockers if b.problem != "fail"],
+        "failing": [b.item_id for b in blockers if b.problem == "fail"],
+        "blocks_pass": [b.to_json() for b in blockers],
+        "counts": {
+            "items": len(chosen.items),
+            "required": sum(1 for i in chosen.items if i.required),
+            "marked": len(verdicts),
+            "pass": verdicts.count("pass"),
+            "fail": verdicts.count("fail"),
+            "not_applicable": verdicts.count("not_applicable"),
+        },
     }
 
 
 def _snapshot_ids(services: Services, inspection_id: str, value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or len(value) > MAX_PHOTOS_PER_ITEM:
-        raise BadRequest(f"field 'snapshot_ids' must be a list of at most {MAX_PHOTOS_PER_ITEM}")
-    if not all(isinstance(v, str) for v in value) or len(set(value)) != len(value):
-        raise BadRequest("field 'snapshot_ids' must hold distinct snapshot ids")
+    """The photos the inspector picked for an item: distinct snapshots of this inspection."""
+    field = "snapshot_ids"
+    if not isinstance(value, list):
+        raise BadRequest("field 'snapshot_ids' must be a list of snapshot ids", field=field)
+    if len(value) > MAX_PHOTOS_PER_ITEM:
+        raise BadRequest(
+            f"field 'snapshot_ids' holds {len(value)} photos; at most {MAX_PHOTOS_PER_ITEM}"
+            " may be picked for one item",
+            field=field,
+            limit=MAX_PHOTOS_PER_ITEM,
+        )
+    for index, snapshot_id in enumerate(value):
+        if not isinstance(snapshot_id, str) or not SNAPSHOT_ID.fullmatch(snapshot_id):
+            raise BadRequest(
+                f"snapshot_ids[{index}] must be a snapshot id (32 hex digits)", field=field
+            )
+        if snapshot_id in value[:index]:
+            raise BadRequest(
+                f"snapshot_ids[{index}]: snapshot '{snapshot_id}' is picked twice", field=field
+            )
     if value:
         marks = ", ".join("?" * len(value))
         found = {
@@ -305,7 +396,9 @@ def _snapshot_ids(services: Services, inspection_id: str, value: Any) -> tuple[s
         }
         strangers = [v for v in value if v not in found]
         if strangers:
-            raise BadRequest(f"snapshot '{strangers[0][:64]}' is not a snapshot of this inspection")
+            raise BadRequest(
+                f"snapshot '{strangers[0]}' is not a snapshot of this inspection", field=field
+            )
     return tuple(value)
 
 

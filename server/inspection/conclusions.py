@@ -68,26 +68,40 @@ class SignedConclusion:
         }
 
 
+PROBLEM_WORDS = {
+    "unmarked": "not yet marked (未核查)",
+    "fail": "marked 不符合 (fail)",
+    "photos": "marked 符合 with too few photos",
+}
+
+
 def _check_against_checklist(
     services: Services,
     inspection_id: str,
     template: checklists.ChecklistTemplate,
     request: ConclusionRequest,
 ) -> None:
-    """A pass is refused while an item is marked 不符合; a fail or a correction must name, in its
-    reason, each item marked 不符合 (by its text or its id)."""
+    """A pass is refused while a required item is unmarked, an item is marked 不符合 or an item
+    marked 符合 has fewer picked photos than it requires; a fail or a correction must name, in
+    its reason, each item marked 不符合 (by its text or its id)."""
     marks = checklists.marks_of(services, inspection_id)
+    if request.outcome == "pass":
+        blockers = checklists.pass_blockers(template, marks)
+        if blockers:
+            said = "; ".join(
+                f"{b.item_id} {b.text}: {PROBLEM_WORDS[b.problem]}"
+                + (f", {b.have} of {b.need} picked" if b.problem == "photos" else "")
+                for b in blockers
+            )
+            raise ChecklistBlocks(
+                f"a pass is refused while the checklist is not complete: {said}",
+                items=",".join(b.item_id for b in blockers),
+                problems=[b.to_json() for b in blockers],
+            )
+        return
     failing = [
         item for item in template.items if (m := marks.get(item.item_id)) and m.verdict == "fail"
     ]
-    if not failing:
-        return
-    if request.outcome == "pass":
-        raise ChecklistBlocks(
-            "a pass is refused while items are marked 不符合 (fail): "
-            + "; ".join(f"{i.item_id} {i.text}" for i in failing),
-            items=",".join(i.item_id for i in failing),
-        )
     unnamed = [
         i for i in failing if i.text not in request.reason and i.item_id not in request.reason
     ]
@@ -96,6 +110,10 @@ def _check_against_checklist(
             "the reason must name each item marked 不符合 (fail); it does not name: "
             + "; ".join(f"{i.item_id} {i.text}" for i in unnamed),
             items=",".join(i.item_id for i in unnamed),
+            problems=[
+                checklists.PassBlocker(i.item_id, i.text, "unnamed", 0, 0).to_json()
+                for i in unnamed
+            ],
         )
 
 

@@ -109,21 +109,24 @@ def _checklist(
     chained = conclusion.checklist if conclusion is not None else None
     if chained is not None:
         name, version = chained.name, chained.version
-        items = [(i.item_id, i.text, i.required_photos) for i in chained.items]
+        items = [(i.item_id, i.text, i.required_photos, i.required) for i in chained.items]
     else:  # a conclusion chained before conclusions carried their checklist
         template = checklists.template_of(services, inspection)
         name, version = template.name, template.version
-        items = [(i.item_id, i.text, i.required_photos) for i in template.items]
+        items = [(i.item_id, i.text, i.required_photos, i.required) for i in template.items]
     lines = [
-        _line(item_id, text, photos, marks.pop(item_id, None)) for item_id, text, photos in items
+        _line(item_id, text, photos, required, marks.pop(item_id, None))
+        for item_id, text, photos, required in items
     ]
-    lines += [_line(item_id, item_id, 0, mark) for item_id, mark in sorted(marks.items())]
+    lines += [_line(item_id, item_id, 0, False, mark) for item_id, mark in sorted(marks.items())]
     return name, version, lines
 
 
-def _line(item_id: str, text: str, required_photos: int, mark: MarkFacts | None) -> ChecklistLine:
+def _line(
+    item_id: str, text: str, required_photos: int, required: bool, mark: MarkFacts | None
+) -> ChecklistLine:
     if mark is None:
-        return ChecklistLine(item_id, text, required_photos, None, "", "", None)
+        return ChecklistLine(item_id, text, required_photos, None, "", "", None, required=required)
     return ChecklistLine(
         item_id=item_id,
         text=text,
@@ -133,6 +136,8 @@ def _line(item_id: str, text: str, required_photos: int, mark: MarkFacts | None)
         marked_by=mark.by,
         marked_at=mark.marked_at.at,
         photos=mark.snapshot_ids,
+        verdict=mark.verdict,
+        required=required,
     )
 
 

@@ -21,6 +21,7 @@ from server.store.db import Case, Inspection
 
 TEMPLATE_PATH = Path(__file__).with_name("templates") / "report.html"
 OUTCOME_ZH = {"pass": "通过", "fail": "不通过", "correction": "需补正"}
+VERDICT_ZH = {"pass": "符合", "fail": "不符合", "not_applicable": "不适用"}
 JUDGEMENT_ZH = {"passed": "通过", "failed": "未通过"}
 CHALLENGE_KIND_ZH = {"code": "随机码", "instruction": "指令"}
 ROLE_ZH = {"applicant": "申请人", "inspector": "踏勘人员", "observer": "观察员"}
@@ -72,7 +73,9 @@ class ChecklistLine:
     note: str
     marked_by: str
     marked_at: str | None
-    photos: tuple[str, ...] = ()  # snapshot ids
+    photos: tuple[str, ...] = ()  # snapshot ids, as the inspector picked them for this item
+    verdict: str | None = None  # pass, fail, not_applicable; None: unmarked or an older tick
+    required: bool = True  # a pass needs it marked
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,46 +362,68 @@ def _challenge_section(report: ReportContent) -> Html:
     return _section("四、在场核验（活体与地点）", _table(headers, rows))
 
 
+def _verdict(line: ChecklistLine) -> Html:
+    if line.verdict in VERDICT_ZH:
+        label, css = VERDICT_ZH[line.verdict], f"verdict-{line.verdict}"
+    elif line.done:  # ticked before items had a verdict
+        label, css = "已勾选（无核查结论）", "verdict-done"
+    else:
+        label, css = "未核查", "missing" if line.required else "verdict-open"
+    return Html(f'<span class="{css}">{_text(label)}</span>')
+
+
+def _checklist_intro(report: ReportContent) -> str:
+    lines = report.checklist
+    marked = [line for line in lines if line.done]
+    said = "、".join(
+        f"{label} {n} 项"
+        for verdict, label in VERDICT_ZH.items()
+        if (n := sum(1 for line in marked if line.verdict == verdict))
+    )
+    open_lines = [line for line in lines if not line.done]
+    open_required = sum(1 for line in open_lines if line.required)
+    version = f"（第 {report.checklist_version} 版）" if report.checklist_version else ""
+    return (
+        f"检查模板：{report.checklist_name}{version}；"
+        f"共 {len(lines)} 项（必查 {sum(1 for line in lines if line.required)} 项）；"
+        f"已核查 {len(marked)} 项" + (f"（{said}）" if said else "") + "；"
+        f"未核查 {len(open_lines)} 项"
+        + (f"（其中必查 {open_required} 项）" if open_lines else "")
+        + "。照片编号见“六、现场照片”。"
+    )
+
+
 def _checklist_section(report: ReportContent) -> Html:
     numbers = {s.snapshot_id: i for i, s in enumerate(report.snapshots, start=1)}
     rows = []
     for line in report.checklist:
-        state = (
-            Html('<span class="done">已完成</span>')
-            if line.done
-            else Html('<span class="missing">未完成</span>')
-        )
         photos = "、".join(
             f"照片 {numbers[s]}" if s in numbers else f"未知照片 {s}" for s in line.photos
         )
         rows.append(
             (
-                line.text,
+                line.text if line.required else f"{line.text}（选查）",
+                _verdict(line),
                 f"{len(line.photos)} / {line.required_photos}",
                 photos,
-                state,
                 line.note,
                 line.marked_by,
                 utc_short(line.marked_at),
             )
         )
-    missing = sum(1 for line in report.checklist if not line.done)
-    version = f"（第 {report.checklist_version} 版）" if report.checklist_version else ""
-    intro = (
-        f"检查模板：{report.checklist_name}{version}；"
-        f"共 {len(report.checklist)} 项，未完成 {missing} 项。"
-    )
     headers = (
         "检查项",
-        "照片（已拍/需拍）",
+        "核查结论",
+        "照片（已选/需选）",
         "对应照片",
-        "状态",
         "备注",
         "记录人",
         "记录时间（UTC）",
     )
     return _section(
-        "五、检查清单", Html(f'<p class="muted">{_text(intro)}</p>'), _table(headers, rows)
+        "五、检查清单",
+        Html(f'<p class="muted">{_text(_checklist_intro(report))}</p>'),
+        _table(headers, rows),
     )
 
 

@@ -7,6 +7,7 @@ from playwright.async_api import Browser, expect
 
 from tests.conftest import LiveServer
 from tests.e2e.helpers import TIMEOUT_MS, login
+from tests.integration.evidence_helpers import conclude_pass
 
 pytestmark = pytest.mark.browser
 
@@ -16,13 +17,7 @@ async def test_the_case_page_shows_what_an_edited_database_says_otherwise_than_t
 ) -> None:
     invite = await live_server.new_inspection()
     case_id, inspection_id = invite["case_id"], invite["inspection_id"]
-    status, concluded = await live_server.request(
-        "POST",
-        f"/api/inspections/{inspection_id}/conclusion",
-        "inspector1",
-        json={"outcome": "pass", "reason": "现场与申报材料一致"},
-    )
-    assert status == 201, concluded
+    concluded = await conclude_pass(live_server, inspection_id)
     conn = live_server.services.db.conn
     conn.execute(
         "UPDATE inspections SET outcome = 'fail' WHERE inspection_id = ?", (inspection_id,)

@@ -12,7 +12,7 @@ from typing import Any
 
 from recorder.chain import ChainEntry
 from server.live.media.snapshot import is_flowing
-from tests.conftest import LiveServer
+from tests.conftest import ApiClient, LiveServer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,3 +80,40 @@ def object_files(server: LiveServer, case_id: str, part: str) -> list[Path]:
         for path in (root / "cases" / case_id).rglob("*")
         if path.is_file() and part in path.as_posix()
     ]
+
+
+async def mark_open_items(
+    server: ApiClient, inspection_id: str, username: str = "inspector1"
+) -> dict[str, Any]:
+    """Mark every required item the inspection's checklist still leaves open 不适用
+    (``not_applicable``, which needs no photos) through the API, as the inspector would before
+    a pass; the checklist as the last answer gives it. Items already marked are left alone."""
+    path = f"/api/inspections/{inspection_id}/checklist"
+    status, checklist = await server.request("GET", path, username)
+    assert status == 200, checklist
+    unmarked = [b["item_id"] for b in checklist["blocks_pass"] if b["problem"] == "unmarked"]
+    for item_id in unmarked:
+        status, checklist = await server.request(
+            "POST", f"{path}/{item_id}", username, json={"verdict": "not_applicable"}
+        )
+        assert status == 200, checklist
+    assert checklist["missing"] == [], checklist  # an item marked 符合 is short of photos
+    return dict(checklist)
+
+
+async def conclude_pass(
+    server: ApiClient,
+    inspection_id: str,
+    reason: str = "现场与申报材料一致",
+    username: str = "inspector1",
+) -> dict[str, Any]:
+    """A pass, signed once the checklist's open items are marked (``mark_open_items``)."""
+    await mark_open_items(server, inspection_id, username)
+    status, concluded = await server.request(
+        "POST",
+        f"/api/inspections/{inspection_id}/conclusion",
+        username,
+        json={"outcome": "pass", "reason": reason},
+    )
+    assert status == 201, concluded
+    return dict(concluded)

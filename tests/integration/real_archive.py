@@ -228,8 +228,23 @@ async def _wait_for_report(server: LiveServer, inspection_id: str) -> None:
                 await asyncio.sleep(0.3)
 
 
+# The full case's checklist: one required item (its one mark) and one a pass may leave open.
+ONE_CHECK_TEMPLATE = {
+    "case_type": "单项核查",
+    "name": "单项核查",
+    "items": [
+        {"item_id": "boundary", "text": "场地四至边界与审批红线一致", "required_photos": 1},
+        {"item_id": "surroundings", "text": "周边情况", "required_photos": 0, "required": False},
+    ],
+}
+
+
 async def _record_full_case(server: LiveServer) -> str:
-    case = await server.new_case(case_type="建设工程")
+    status, template = await server.request(
+        "PUT", "/api/checklist-templates/one-check", "admin1", json=ONE_CHECK_TEMPLATE
+    )
+    assert status == 200, template
+    case = await server.new_case(case_type="单项核查")
     case_id: str = case["case_id"]
     status, invite = await server.request("POST", f"/api/cases/{case_id}/inspections", "inspector1")
     assert status == 201, invite
@@ -250,7 +265,7 @@ async def _record_full_case(server: LiveServer) -> str:
         "POST",
         f"/api/inspections/{inspection_id}/checklist/boundary",
         "inspector1",
-        json={"done": True, "note": "四至清楚", "snapshot_ids": [snapshot["snapshot_id"]]},
+        json={"verdict": "pass", "note": "四至清楚", "snapshot_ids": [snapshot["snapshot_id"]]},
     )
     assert status == 200, marked
     await _wait_for_segments(server, case_id, MIN_VIDEO_SEGMENTS)

@@ -42,6 +42,7 @@ from server.http.app import create_app
 from server.settings import ARCHIVE_DIR, SPOOL_DIR, Settings
 from tests.conftest import ApiClient, LiveServer, add_users, running_server
 from tests.fault.test_kill9 import ServerProcess
+from tests.integration.evidence_helpers import mark_open_items
 from tests.integration.peers import TestPeer, publishing_applicant, watching_inspector
 from tests.integration.recorded_case import takan
 from tests.s3server import free_port
@@ -315,6 +316,8 @@ async def end_now(sides: Sides) -> None:
             while not sides.inspector.ws.closed:
                 await sides.inspector.ws.receive()
     elif plan.path == "conclusion":
+        if plan.outcome == "pass":
+            await mark_open_items(server, inspection.inspection_id, INSPECTOR)
         status, body = await server.request(
             "POST",
             f"{inspection_path}/conclusion",

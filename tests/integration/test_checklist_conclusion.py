@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - Chinese text uses full-width punctuation on purpose
 """Checklist templates and marks, the signed conclusion and the inspector's dashboard, over REST."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from recorder.storage import LocalStorage
 from recorder.verify import verify_case
 from server.http.api_report import REPORT_TASKS
 from tests.conftest import LiveServer
-from tests.integration.evidence_helpers import kinds, publishing
+from tests.integration.evidence_helpers import chain, kinds, mark_open_items, publishing
 from tests.integration.peers import join, wait_until
 
 BUILDING_ITEMS = ["site_sign", "boundary", "structure", "fire_access", "safety"]
@@ -191,6 +192,7 @@ async def test_items_get_a_verdict_and_a_pass_is_refused_naming_the_failing_item
     assert verdicts["safety"] == ("fail", True)
     assert verdicts["site_sign"] == ("not_applicable", True)
     assert verdicts["boundary"] == (None, False)
+    await mark_open_items(live_server, inspection_id)  # so that only 不符合 stands in the way
 
     before = await kinds(live_server, case_id)
     conclusion = f"/api/inspections/{inspection_id}/conclusion"
@@ -216,11 +218,197 @@ async def test_items_get_a_verdict_and_a_pass_is_refused_naming_the_failing_item
     assert (signed["outcome"], signed["reason"]) == ("fail", "safety 无护栏")
 
 
+async def test_a_pass_is_refused_while_required_items_are_unmarked_naming_them(
+    live_server: LiveServer,
+) -> None:
+    invite = await building_inspection(live_server)
+    case_id, inspection_id = invite["case_id"], invite["inspection_id"]
+    path = f"/api/inspections/{inspection_id}/checklist"
+    for item_id, verdict in (("site_sign", "not_applicable"), ("structure", "not_applicable")):
+        status, marked = await live_server.request(
+            "POST", f"{path}/{item_id}", "inspector1", json={"verdict": verdict}
+        )
+        assert status == 200, marked
+    counts = marked["counts"]
+    assert (counts["items"], counts["marked"], counts["not_applicable"]) == (5, 2, 2)
+    assert marked["missing"] == ["boundary", "fire_access", "safety"]
+
+    before = await kinds(live_server, case_id)
+    conclusion = f"/api/inspections/{inspection_id}/conclusion"
+    status, answer = await live_server.request(
+        "POST", conclusion, "inspector1", json={"outcome": "pass", "reason": "符合要求"}
+    )
+    assert (status, answer["error"]) == (409, "checklist_blocks_conclusion"), answer
+    assert answer["items"] == "boundary,fire_access,safety"
+    assert [(p["item_id"], p["problem"]) for p in answer["problems"]] == [
+        ("boundary", "unmarked"),
+        ("fire_access", "unmarked"),
+        ("safety", "unmarked"),
+    ]
+    assert answer["problems"][0]["text"] == "场地四至边界与审批红线一致"
+    assert "boundary 场地四至边界与审批红线一致: not yet marked (未核查)" in answer["reason"]
+    assert await kinds(live_server, case_id) == before  # refused: nothing chained
+
+    # A fail or a correction may be signed with items open (the reason says why).
+    status, signed = await live_server.request(
+        "POST", conclusion, "inspector1", json={"outcome": "correction", "reason": "需补充材料"}
+    )
+    assert status == 201, signed
+
+
+async def test_an_item_a_template_marks_not_required_may_stay_unmarked_for_a_pass(
+    live_server: LiveServer,
+) -> None:
+    items = [
+        {"item_id": "gate", "text": "大门标识", "required_photos": 0},
+        {"item_id": "extra", "text": "周边情况", "required_photos": 0, "required": False},
+    ]
+    for bad, field, reason in (
+        ("no", "items[1].required", "required must be true or false"),
+        (None, "items[1].required", "required must be true or false"),
+    ):
+        body = {
+            "case_type": "单项",
+            "name": "单项",
+            "items": [items[0], {**items[1], "required": bad}],
+        }
+        status, answer = await live_server.request(
+            "PUT", "/api/checklist-templates/single", "admin1", json=body
+        )
+        assert (status, answer["field"]) == (400, field), answer
+        assert reason in answer["reason"], answer
+    status, saved = await live_server.request(
+        "PUT",
+        "/api/checklist-templates/single",
+        "admin1",
+        json={"case_type": "单项", "name": "单项", "items": items},
+    )
+    assert status == 200, saved
+    assert [i["required"] for i in saved["items"]] == [True, False]
+
+    case = await live_server.new_case(case_type="单项")
+    status, invite = await live_server.request(
+        "POST", f"/api/cases/{case['case_id']}/inspections", "inspector1"
+    )
+    assert status == 201, invite
+    inspection_id = invite["inspection_id"]
+    path = f"/api/inspections/{inspection_id}/checklist"
+    status, checklist = await live_server.request("GET", path, "inspector1")
+    assert (checklist["missing"], checklist["counts"]["required"]) == (["gate"], 1), checklist
+    conclusion = f"/api/inspections/{inspection_id}/conclusion"
+    status, answer = await live_server.request(
+        "POST", conclusion, "inspector1", json={"outcome": "pass", "reason": "符合要求"}
+    )
+    assert (status, answer["items"]) == (409, "gate"), answer
+    status, marked = await live_server.request(
+        "POST", f"{path}/gate", "inspector1", json={"verdict": "pass", "note": "清晰"}
+    )
+    assert (status, marked["missing"]) == (200, []), marked
+    status, signed = await live_server.request(
+        "POST", conclusion, "inspector1", json={"outcome": "pass", "reason": "符合要求"}
+    )
+    assert status == 201, signed
+    # The conclusion chains the checklist it was reached against, optional items said so.
+    [chained] = [
+        e.body for e in await chain(live_server, case["case_id"]) if e.kind == "conclusion"
+    ]
+    assert [i["required"] for i in chained["checklist"]["items"]] == [True, False]
+
+
+async def test_photos_are_picked_per_item_and_a_pass_verdict_needs_its_photos(
+    live_server: LiveServer,
+) -> None:
+    invite = await building_inspection(live_server)
+    case_id, inspection_id = invite["case_id"], invite["inspection_id"]
+    path = f"/api/inspections/{inspection_id}/checklist"
+    async with publishing(live_server, invite, 320, 240):
+        shots = []
+        for _ in range(2):
+            status, snap = await live_server.request(
+                "POST", f"/api/inspections/{inspection_id}/snapshots", "inspector1"
+            )
+            assert status == 201, snap
+            shots.append(snap["snapshot_id"])
+    one, two = shots
+    before = await kinds(live_server, case_id)
+    for photos, reason in (
+        ([one, one], "snapshot_ids[1]: snapshot '" + one + "' is picked twice"),
+        ([one, 7], "snapshot_ids[1] must be a snapshot id"),
+        ([one, "../x"], "snapshot_ids[1] must be a snapshot id"),
+        (["f" * 32], "snapshot '" + "f" * 32 + "' is not a snapshot of this inspection"),
+        ([one] * 51, "holds 51 photos; at most 50"),
+        ({"id": one}, "must be a list of snapshot ids"),
+    ):
+        status, answer = await live_server.request(
+            "POST",
+            f"{path}/structure",
+            "inspector1",
+            json={"verdict": "pass", "snapshot_ids": photos},
+        )
+        assert (status, answer["field"]) == (400, "snapshot_ids"), (photos, answer)
+        assert reason in answer["reason"], (reason, answer)
+    assert await kinds(live_server, case_id) == before
+
+    # Different items, different photos; structure wants two but has one.
+    for item_id, verdict, photos in (
+        ("site_sign", "pass", [two]),
+        ("boundary", "pass", [one]),
+        ("structure", "pass", [one]),
+        ("fire_access", "not_applicable", []),
+        ("safety", "fail", [two, one]),
+    ):
+        status, marked = await live_server.request(
+            "POST",
+            f"{path}/{item_id}",
+            "inspector1",
+            json={"verdict": verdict, "snapshot_ids": photos},
+        )
+        assert status == 200, marked
+    picked = {i["item_id"]: i["photos"] for i in marked["items"]}
+    assert picked == {
+        "site_sign": [two],
+        "boundary": [one],
+        "structure": [one],
+        "fire_access": [],
+        "safety": [two, one],
+    }
+    assert (marked["missing"], marked["failing"]) == (["structure"], ["safety"])
+    counts = marked["counts"]
+    assert (counts["marked"], counts["pass"], counts["fail"]) == (5, 3, 1)
+    marks = [e.body for e in await chain(live_server, case_id) if e.kind == "checklist_mark"]
+    assert marks[-1]["snapshot_ids"] == [two, one]
+
+    conclusion = f"/api/inspections/{inspection_id}/conclusion"
+    status, answer = await live_server.request(
+        "POST", conclusion, "inspector1", json={"outcome": "pass", "reason": "符合要求"}
+    )
+    assert status == 409, answer
+    assert answer["problems"] == [
+        {"item_id": "structure", "text": "主体结构与施工图一致，无违规加建", "problem": "photos",
+         "have": 1, "need": 2},
+        {"item_id": "safety", "text": "围挡、安全网等安全防护措施到位", "problem": "fail",
+         "have": 2, "need": 1},
+    ]  # fmt: skip
+    assert (
+        "structure 主体结构与施工图一致，无违规加建: marked 符合 with too few photos, 1 of 2"
+        in (answer["reason"])
+    )
+    status, marked = await live_server.request(
+        "POST", f"{path}/structure", "inspector1", json={"verdict": "pass", "snapshot_ids": shots}
+    )
+    assert (status, marked["missing"]) == (200, []), marked
+    status, answer = await live_server.request(
+        "POST", conclusion, "inspector1", json={"outcome": "pass", "reason": "符合要求"}
+    )
+    assert (status, answer["items"]) == (409, "safety"), answer  # still 不符合
+
+
 async def test_conclusion_is_signed_ends_the_inspection_and_is_final(
     live_server: LiveServer,
 ) -> None:
     invite = await live_server.new_inspection()
     case_id, inspection_id = invite["case_id"], invite["inspection_id"]
+    await mark_open_items(live_server, inspection_id)  # the checklist allows a pass
     path = f"/api/inspections/{inspection_id}/conclusion"
     before = await kinds(live_server, case_id)
     for body, reason in (

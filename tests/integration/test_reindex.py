@@ -15,7 +15,7 @@ from server.reports.publish import publish_report, read_report
 from server.security.passwords import check_password
 from server.store.db import Database
 from tests.conftest import USERS, LiveServer, running_server, user_password
-from tests.integration.evidence_helpers import chain, object_files, publishing
+from tests.integration.evidence_helpers import chain, mark_open_items, object_files, publishing
 from tests.integration.recorded_case import REPO, flip_byte, record_inspection, takan
 
 FORGED_ENDED_AT = "2020-01-01T00:00:00.000Z"
@@ -55,6 +55,9 @@ async def wait_for_report(server: LiveServer, inspection_id: str, version: int) 
 
 
 async def conclude(server: LiveServer, inspection_id: str, outcome: str) -> dict[str, Any]:
+    """The outcome signed (a pass once the checklist's open items are marked), then its report."""
+    if outcome == "pass":
+        await mark_open_items(server, inspection_id)
     status, concluded = await server.request(
         "POST",
         f"/api/inspections/{inspection_id}/conclusion",
@@ -91,7 +94,7 @@ async def case_with_evidence(server: LiveServer) -> str:
             "POST",
             f"/api/inspections/{inspection_id}/checklist/boundary",
             "inspector1",
-            json={"done": True, "note": "四至清楚", "snapshot_ids": [snap["snapshot_id"]]},
+            json={"verdict": "pass", "note": "四至清楚", "snapshot_ids": [snap["snapshot_id"]]},
         )
         assert status == 200, marked
         await conclude(server, inspection_id, "pass")

@@ -81,6 +81,19 @@ async def snapshot_when_video_flows(server: LiveServer, inspection_id: str) -> d
         await asyncio.sleep(0.5)
 
 
+def checklist_row(html: str, item_id: str) -> str:
+    """The report's checklist table row of the item (found by its template text)."""
+    texts = {
+        "site_sign": "施工现场公示牌",
+        "boundary": "场地四至边界",
+        "structure": "主体结构与施工图一致",
+        "fire_access": "消防通道畅通",
+        "safety": "围挡、安全网",
+    }
+    [row] = [r for r in html.split("<tr>") if texts[item_id] in r and "</td>" in r]
+    return row.split("</tr>")[0]
+
+
 async def chained_reports(server: LiveServer, case_id: str) -> list[dict[str, Any]]:
     _, entries = await server.services.archive.chain_page(case_id, 0, 10_000)
     return [e.body for e in entries if e.kind == "report"]
@@ -134,20 +147,21 @@ async def test_concluded_inspection_gets_a_chinese_pdf_and_html_report_that_veri
     )
     assert status == 201, annotation
     await add_site_checks(live_server, case_id, inspection_id)
-    status, checklist = await live_server.request(
-        "GET", f"/api/inspections/{inspection_id}/checklist", "inspector1"
-    )
-    assert status == 200, checklist
-    for item in checklist["items"]:
+    # Each item its verdict, note and the photos picked for it (photo 1 is the first snapshot).
+    one, two = first["snapshot_id"], second["snapshot_id"]
+    marks = {
+        "site_sign": ("pass", "已核对 <u>门牌</u>", [one]),
+        "boundary": ("pass", "四至与红线一致", [two]),
+        "structure": ("pass", "主体结构无加建", [two, one]),
+        "fire_access": ("not_applicable", "尚未施工至消防阶段", []),
+        "safety": ("pass", "围挡完好", [one]),
+    }
+    for item_id, (verdict, note, photos) in marks.items():
         status, marked = await live_server.request(
             "POST",
-            f"/api/inspections/{inspection_id}/checklist/{item['item_id']}",
+            f"/api/inspections/{inspection_id}/checklist/{item_id}",
             "inspector1",
-            json={
-                "done": True,
-                "note": "已核对 <u>门牌</u>",
-                "snapshot_ids": [second["snapshot_id"]],
-            },
+            json={"verdict": verdict, "note": note, "snapshot_ids": photos},
         )
         assert status == 200, marked
 
@@ -191,6 +205,20 @@ async def test_concluded_inspection_gets_a_chinese_pdf_and_html_report_that_veri
     assert "default-src 'none'" in html_headers["Content-Security-Policy"]
     for shot in (first, second):
         assert shot["sha256"] in html
+    # The checklist lists per item its verdict, note and picked photos, by photo number.
+    rows = {item_id: checklist_row(html, item_id) for item_id in marks}
+    for item_id, expected in (
+        ("site_sign", ("符合", "已核对 &lt;u&gt;门牌&lt;/u&gt;", "1 / 1", "照片 1<")),
+        ("boundary", ("符合", "四至与红线一致", "1 / 1", "照片 2<")),
+        ("structure", ("符合", "主体结构无加建", "2 / 2", "照片 2、照片 1<")),
+        ("fire_access", ("不适用", "尚未施工至消防阶段", "0 / 1")),
+        ("safety", ("符合", "围挡完好", "1 / 1", "照片 1<")),
+    ):
+        for part in expected:
+            assert part in rows[item_id], (item_id, part, rows[item_id])
+    assert "不符合" not in "".join(rows.values())
+    assert "已核查 5 项（符合 4 项、不适用 1 项）；未核查 0 项" in html
+    assert "不适用" in text  # the PDF says the same (its narrow cells wrap the rest)
 
     # Both files are chained with the hashes of the bytes served, and the case verifies.
     chained = {body["format"]: body for body in await chained_reports(live_server, case_id)}
