@@ -89,24 +89,23 @@ async def _annotate(page: Page, snapshot_id: str, label: str) -> str:
 
 
 async def _complete_checklist(page: Page) -> int:
-    """Attach photos where the template wants them, note and tick every item; answers how many."""
+    """Pick the photos each item wants, note and mark every item 符合; answers how many."""
     items = page.locator("#checklist li[data-item-id]")
     await expect(items.first).to_be_visible(timeout=TIMEOUT_MS)
     count = await items.count()
     for index in range(count):
         item_id = await items.nth(index).get_attribute("data-item-id")
         row = page.locator(f'#checklist li[data-item-id="{item_id}"]')
-        have = int(await row.get_attribute("data-photos") or 0)
         need = int(await row.get_attribute("data-need") or 0)
-        for attached in range(have + 1, need + 1):
-            await row.locator('[data-role="attach"]').click()
-            await expect(row).to_have_attribute("data-photos", str(attached), timeout=TIMEOUT_MS)
+        for picked in range(int(await row.get_attribute("data-photos") or 0), need):
+            await row.locator("input[data-pick]").nth(picked).check()
+            await expect(row).to_have_attribute("data-photos", str(picked + 1), timeout=TIMEOUT_MS)
         note = f"已核查 {index + 1}"
         await row.locator('[data-role="note"]').fill(note)
         await row.locator('[data-role="note"]').press("Tab")
         await expect(row).to_have_attribute("data-note", note, timeout=TIMEOUT_MS)
-        await row.locator('[data-role="done"]').check()
-        await expect(row).to_have_attribute("data-done", "true", timeout=TIMEOUT_MS)
+        await row.locator('input[data-verdict="pass"]').check()
+        await expect(row).to_have_attribute("data-verdict", "pass", timeout=TIMEOUT_MS)
     return count
 
 

@@ -52,6 +52,7 @@ async def test_an_admin_edits_a_template_and_a_bad_item_id_is_refused(
             "item_id": "fire_safety",
             "text": "灭火器在有效期内",
             "required_photos": 1,
+            "required": True,
         }
         assert template["items"][0]["text"] == "营业执照、许可证在醒目位置公示"
 

@@ -7,6 +7,12 @@ import { t } from './i18n.js';
 import { $, formatTime, h } from './ui.js';
 
 const OUTCOMES = ['pass', 'fail', 'correction'];
+const VERDICTS = ['pass', 'fail', 'not_applicable']; // 符合 / 不符合 / 不适用; none chosen: 未核查
+
+// A refused conclusion's problem with one item, in the page's language.
+function problemText(problem) {
+  return t(`checklist.problem.${problem.problem}`, { have: problem.have, need: problem.need });
+}
 
 function reasonOf(err) {
   redirectIfSignedOut(err);
@@ -19,6 +25,9 @@ export class EvidencePanels {
     this.base = `/api/inspections/${encodeURIComponent(inspectionId)}`;
     this.snapshots = [];
     this.checklist = null;
+    this.drafts = new Map(); // item id → a note typed but not saved yet
+    this.itemErrors = new Map(); // item id → why its last save was refused
+    this.blocked = new Map(); // item id → the server's problem when a conclusion was refused
     this.canSnap = true;
     this.concluded = null; // the signed conclusion, once there is one
     this.busy = false;
@@ -146,7 +155,7 @@ export class EvidencePanels {
   }
 
   // Marks go one at a time, each built from the latest saved state of its item, so a note saved
-  // on blur and a tick right after cannot overtake each other.
+  // on blur and a verdict right after cannot overtake each other.
   mark(itemId, changes) {
     const row = $('checklist').querySelector(`[data-item-id="${CSS.escape(itemId)}"]`);
     if (row) row.dataset.saving = 'true';
@@ -156,64 +165,124 @@ export class EvidencePanels {
 
   async #mark(itemId, changes) {
     const item = (this.checklist?.items ?? []).find((i) => i.item_id === itemId) ?? {};
+    const verdict = 'verdict' in changes ? changes.verdict : item.verdict ?? null;
+    // An item ticked by an older page (done, no verdict) stays ticked until given a verdict.
+    const state = verdict === null && item.done && !('verdict' in changes) ? { done: true } : { verdict };
     const body = {
-      done: changes.done ?? Boolean(item.done),
-      note: (changes.note ?? item.note ?? '').slice(0, 500),
+      ...state,
+      note: (changes.note ?? this.drafts.get(itemId) ?? item.note ?? '').slice(0, 500),
       snapshot_ids: changes.snapshot_ids ?? item.photos ?? [],
     };
+    this.itemErrors.delete(itemId);
     try {
-      await api(`${this.base}/checklist/${encodeURIComponent(itemId)}`, { method: 'POST', body });
-      this.checklist = await api(`${this.base}/checklist`);
+      this.checklist = await api(`${this.base}/checklist/${encodeURIComponent(itemId)}`, { method: 'POST', body });
+      this.drafts.delete(itemId); // saved: the page shows what the server holds
+      this.blocked.delete(itemId);
       $('checklist-error').hidden = true;
     } catch (err) {
-      $('checklist-error').textContent = t('checklist.save_failed', { reason: reasonOf(err) });
-      $('checklist-error').hidden = false;
+      // What the inspector typed stays in the field (drafts) with the reason beside it.
+      this.itemErrors.set(itemId, err.field ? t(`checklist.field.${err.field}`, { reason: reasonOf(err) }) : t('checklist.save_failed', { reason: reasonOf(err) }));
     }
     this.renderChecklist();
+  }
+
+  #photoNumbers() {
+    return new Map(this.snapshots.map((s, i) => [s.snapshot_id, i + 1]));
+  }
+
+  #verdictPicker(item, locked) {
+    const name = `verdict-${item.item_id}`;
+    const picker = h('div', { class: 'verdict-picker', role: 'radiogroup', 'aria-label': t('checklist.verdict') });
+    for (const verdict of VERDICTS) {
+      const input = h('input', { type: 'radio', name, value: verdict, 'data-verdict': verdict, disabled: locked });
+      input.checked = item.verdict === verdict;
+      input.addEventListener('change', () => this.mark(item.item_id, { verdict }));
+      picker.append(h('label', { class: `verdict-option verdict-${verdict}` }, input, h('span', {}, t(`checklist.verdict.${verdict}`))));
+    }
+    if (item.verdict || item.done) {
+      picker.append(
+        h('button', { class: 'btn', type: 'button', 'data-role': 'clear', disabled: locked, onclick: () => this.mark(item.item_id, { verdict: null }) }, t('checklist.clear')),
+      );
+    }
+    return picker;
+  }
+
+  #photoPicker(item, locked, numbers) {
+    const photos = item.photos ?? [];
+    const picker = h('div', { class: 'photo-picker', 'data-role': 'photo-picker', role: 'group', 'aria-label': t('checklist.pick_photos') });
+    if (!this.snapshots.length) {
+      picker.append(h('span', { class: 'muted small' }, t('checklist.no_photos')));
+      return picker;
+    }
+    for (const shot of this.snapshots) {
+      const id = shot.snapshot_id;
+      const box = h('input', { type: 'checkbox', 'data-pick': id, disabled: locked });
+      box.checked = photos.includes(id);
+      box.addEventListener('change', () => {
+        const current = (this.checklist?.items ?? []).find((i) => i.item_id === item.item_id)?.photos ?? [];
+        const next = box.checked ? [...current.filter((p) => p !== id), id] : current.filter((p) => p !== id);
+        this.mark(item.item_id, { snapshot_ids: next });
+      });
+      const label = t('checklist.photo_n', { n: numbers.get(id) });
+      picker.append(
+        h('label', { class: 'photo-pick', 'data-snapshot-id': id, title: label }, box, h('img', { src: shot.url, alt: label, loading: 'lazy' }), h('span', { class: 'small' }, label)),
+      );
+    }
+    // Photos picked earlier that this page does not list (not loaded): named, never dropped.
+    for (const id of photos.filter((p) => !numbers.has(p))) picker.append(h('span', { class: 'muted small mono' }, id.slice(0, 8)));
+    return picker;
   }
 
   renderChecklist() {
     const list = $('checklist');
     const data = this.checklist;
     if (!data) return;
-    // Keep what the inspector is typing in a note across the re-render.
+    // Keep what the inspector is typing in a note (and where the caret is) across the re-render.
     const active = document.activeElement;
     const typing =
       active?.dataset?.role === 'note' && list.contains(active)
-        ? { itemId: active.closest('[data-item-id]').dataset.itemId, value: active.value }
+        ? { itemId: active.closest('[data-item-id]').dataset.itemId, start: active.selectionStart, end: active.selectionEnd }
         : null;
     list.replaceChildren();
     $('checklist-name').textContent = `${data.name ?? data.template_id} · v${data.version}`;
     const locked = Boolean(this.concluded);
+    const numbers = this.#photoNumbers();
+    const problems = new Map((data.blocks_pass ?? []).map((b) => [b.item_id, b]));
     for (const item of data.items ?? []) {
       const photos = item.photos ?? [];
       const need = item.required_photos ?? 0;
-      const checkbox = h('input', { type: 'checkbox', 'data-role': 'done', disabled: locked });
-      checkbox.checked = Boolean(item.done);
-      checkbox.addEventListener('change', () => this.mark(item.item_id, { done: checkbox.checked }));
-      const note = h('input', { class: 'grow', maxlength: '500', placeholder: t('checklist.note_placeholder'), 'data-role': 'note', disabled: locked });
-      note.value = item.note ?? '';
+      const note = h('input', { class: 'grow', maxlength: '500', placeholder: t('checklist.note_placeholder'), 'aria-label': t('checklist.note_placeholder'), 'data-role': 'note', disabled: locked });
+      note.value = this.drafts.get(item.item_id) ?? item.note ?? '';
+      note.addEventListener('input', () => this.drafts.set(item.item_id, note.value));
       note.addEventListener('change', () => this.mark(item.item_id, { note: note.value }));
-      const spare = this.snapshots.map((s) => s.snapshot_id).filter((id) => !photos.includes(id));
-      const attach = h(
-        'button',
-        { class: 'btn', type: 'button', 'data-role': 'attach', disabled: locked || !spare.length },
-        t('checklist.attach'),
-      );
-      attach.addEventListener('click', () => this.mark(item.item_id, { snapshot_ids: [...photos, spare[spare.length - 1]] }));
-      const missing = (data.missing ?? []).includes(item.item_id);
+      const verdict = item.verdict ?? (item.done ? 'done' : 'none');
+      const blocked = this.blocked.get(item.item_id);
+      const error = this.itemErrors.get(item.item_id) ?? (blocked ? problemText(blocked) : '');
+      const problem = problems.get(item.item_id);
       list.append(
         h(
           'li',
           {
             'data-item-id': item.item_id,
+            'data-verdict': verdict,
             'data-done': String(Boolean(item.done)),
-            'data-missing': String(missing),
+            'data-required': String(item.required !== false),
+            'data-missing': String((data.missing ?? []).includes(item.item_id)),
+            'data-problem': problem?.problem ?? '',
+            'data-blocked': blocked?.problem ?? '',
             'data-note': item.note ?? '',
             'data-photos': String(photos.length),
+            'data-picked': photos.join(','),
             'data-need': String(need),
           },
-          h('label', { class: 'row checklist-text' }, checkbox, h('span', { class: 'grow' }, item.text)),
+          h(
+            'div',
+            { class: 'row checklist-text' },
+            h('span', { class: 'grow' }, item.text),
+            item.required === false ? h('span', { class: 'badge' }, t('checklist.optional')) : null,
+            h('span', { class: `badge verdict-badge verdict-${verdict}`, 'data-role': 'verdict' }, t(`checklist.verdict.${verdict}`)),
+          ),
+          this.#verdictPicker(item, locked),
           h(
             'div',
             { class: 'row' },
@@ -221,18 +290,22 @@ export class EvidencePanels {
             need || photos.length
               ? h('span', { class: `badge ${photos.length >= need ? 'live' : ''}`, 'data-role': 'photos' }, t('checklist.photos', { have: photos.length, need }))
               : null,
-            attach,
           ),
+          this.#photoPicker(item, locked, numbers),
+          h('p', { class: 'field-error small', role: 'alert', 'data-role': 'item-error', hidden: !error }, error),
         ),
       );
     }
     if (typing) {
       const input = list.querySelector(`[data-item-id="${CSS.escape(typing.itemId)}"] [data-role="note"]`);
-      if (input) {
-        input.value = typing.value;
-        input.focus();
-      }
+      input?.focus();
+      input?.setSelectionRange(typing.start, typing.end);
     }
+    const counts = data.counts ?? {};
+    const shown = $('checklist-counts');
+    shown.dataset.marked = String(counts.marked ?? 0);
+    shown.dataset.fail = String(counts.fail ?? 0);
+    shown.textContent = t('checklist.counts', { marked: counts.marked ?? 0, items: counts.items ?? 0, pass: counts.pass ?? 0, fail: counts.fail ?? 0, na: counts.not_applicable ?? 0 });
     const missingIds = data.missing ?? [];
     const texts = (data.items ?? []).filter((i) => missingIds.includes(i.item_id)).map((i) => i.text);
     const summary = $('checklist-missing');
@@ -276,7 +349,17 @@ export class EvidencePanels {
       const signed = await api(`${this.base}/conclusion`, { method: 'POST', body: { outcome, reason } });
       this.#showConclusion({ ...signed, outcome: signed.outcome ?? outcome, reason: signed.reason ?? reason });
     } catch (err) {
-      this.#conclusionError(t('conclusion.failed', { reason: reasonOf(err) }));
+      const problems = err.code === 'checklist_blocks_conclusion' ? err.body?.problems ?? [] : [];
+      if (problems.length) {
+        // The server names the items; the page says so in its language, at each item too.
+        this.blocked = new Map(problems.map((p) => [p.item_id, p]));
+        const items = problems.map((p) => `${p.text}（${problemText(p)}）`).join('；');
+        const key = outcome === 'pass' ? 'conclusion.blocked_pass' : 'conclusion.blocked_reason';
+        this.#conclusionError(t(key, { items }));
+        this.renderChecklist();
+      } else {
+        this.#conclusionError(t('conclusion.failed', { reason: reasonOf(err) }));
+      }
       $('conclusion-confirm').hidden = true;
       $('btn-conclude').hidden = false;
     } finally {

@@ -11,7 +11,7 @@ setupLangToggle();
 
 let me = null;
 let templates = [];
-// What the editor shows: {template_id, isNew, version, name, case_type, items: [{item_id, text, required_photos}]}.
+// What the editor shows: {template_id, isNew, version, name, case_type, items: [{item_id, text, required_photos, required}]}.
 let editing = null;
 
 const isAdmin = () => me?.role === 'admin';
@@ -65,7 +65,7 @@ function openTemplate(tpl) {
 }
 
 function newTemplate() {
-  editing = { template_id: '', isNew: true, version: 0, name: '', case_type: '', items: [{ item_id: '', text: '', required_photos: 0 }] };
+  editing = { template_id: '', isNew: true, version: 0, name: '', case_type: '', items: [{ item_id: '', text: '', required_photos: 0, required: true }] };
   renderEditor();
   renderList();
   $('template-id').focus();
@@ -84,6 +84,7 @@ function readEditor() {
       item_id: row.querySelector('[data-field="item_id"]').value.trim(),
       text: row.querySelector('[data-field="text"]').value,
       required_photos: Number.isFinite(photos) ? photos : photosText,
+      required: row.querySelector('[data-field="required"]').checked,
     };
   });
 }
@@ -124,6 +125,9 @@ function renderItems() {
     textInput.value = item.text ?? '';
     const photosInput = h('input', { 'data-field': 'required_photos', type: 'number', min: 0, max: 20, step: 1, inputmode: 'numeric', 'aria-label': t('tpl.item_photos'), disabled: readOnly });
     photosInput.value = String(item.required_photos ?? 0);
+    // Unticked: a pass may leave the item unmarked (选查); ticked, the default, it must be marked.
+    const requiredInput = h('input', { 'data-field': 'required', type: 'checkbox', 'aria-label': t('tpl.item_required'), disabled: readOnly });
+    requiredInput.checked = item.required !== false;
     body.append(
       h(
         'tr',
@@ -131,6 +135,7 @@ function renderItems() {
         h('td', { class: 'col-id' }, idInput),
         h('td', {}, textInput),
         h('td', { class: 'col-photos' }, photosInput),
+        h('td', { class: 'col-required' }, requiredInput),
         h('td', { class: 'col-actions' }, actions),
       ),
     );
@@ -219,7 +224,7 @@ $('editor-form').addEventListener('submit', (event) => {
 });
 $('add-item').addEventListener('click', () => {
   readEditor();
-  editing.items.push({ item_id: '', text: '', required_photos: 0 });
+  editing.items.push({ item_id: '', text: '', required_photos: 0, required: true });
   renderItems();
   const rows = $('items').querySelectorAll('tr');
   rows[rows.length - 1]?.querySelector('[data-field="item_id"]').focus();
