@@ -5,8 +5,8 @@
 Starts a real Takan server (loopback, temporary data dir) and builds the inspection through the
 real services: 50 snapshots of 1280x720 PNG (a gradient with sensor-like noise, about the size of
 a camera frame) stored and chained as the snapshot endpoint does, 60 location fixes, two judged
-challenges, every checklist item ticked over REST, then the signed conclusion over REST, which
-ends the inspection and starts the report in the background.
+challenges, every checklist item marked 符合 with its photos over REST, then the signed conclusion
+over REST, which ends the inspection and starts the report in the background.
 
 Prints: conclusion → report v1 served (first run in the process: WeasyPrint's import included),
 then ``publish_report`` end to end --runs more times (gather + HTML + PDF + store + chain), and
@@ -129,12 +129,18 @@ async def build_inspection(server: LiveServer, snapshots: int) -> tuple[str, str
         "GET", f"/api/inspections/{inspection_id}/checklist", "inspector1"
     )
     assert status == 200, checklist
-    for item in checklist["items"]:
+    status, listed = await server.request(
+        "GET", f"/api/inspections/{inspection_id}/snapshots", "inspector1"
+    )
+    assert status == 200, listed
+    ids = [s["snapshot_id"] for s in listed["snapshots"]]
+    for n, item in enumerate(checklist["items"]):
+        picked = [ids[(n + k) % len(ids)] for k in range(item["required_photos"])]
         status, body = await server.request(
             "POST",
             f"/api/inspections/{inspection_id}/checklist/{item['item_id']}",
             "inspector1",
-            json={"done": True, "note": "已核对"},
+            json={"verdict": "pass", "note": "已核对", "snapshot_ids": picked},
         )
         assert status == 200, body
     return case_id, inspection_id

@@ -35,6 +35,9 @@ async def test_an_admin_edits_a_template_and_a_bad_item_id_is_refused(
         await new_row.locator('[data-field="item_id"]').fill("fire_safety")
         await new_row.locator('[data-field="text"]').fill("灭火器在有效期内")
         await new_row.locator('[data-field="required_photos"]').fill("1")
+        required = new_row.locator('[data-field="required"]')
+        await expect(required).to_be_checked()  # a new item is required (必查) unless unticked
+        await required.uncheck()
         await new_row.locator('[data-action="up"]').click()  # moved before the last seeded item
         await page.click("#save")
         await expect(page.locator("#save-ok")).to_contain_text("版本 2", timeout=TIMEOUT_MS)
@@ -52,8 +55,9 @@ async def test_an_admin_edits_a_template_and_a_bad_item_id_is_refused(
             "item_id": "fire_safety",
             "text": "灭火器在有效期内",
             "required_photos": 1,
-            "required": True,
+            "required": False,
         }
+        assert template["items"][0]["required"] is True  # the seeded items stay required
         assert template["items"][0]["text"] == "营业执照、许可证在醒目位置公示"
 
         # A bad item id: the server's reason is shown and nothing changes.
