@@ -142,6 +142,22 @@ async def test_inspector_gives_verdicts_notes_and_photos_per_item_and_a_pass_wai
             "东侧围挡缺失"
         )
         await expect(page.locator("#conclusion-result")).to_be_hidden()
+        # In English the page says the same, at the form and at the items.
+        await page.click("#lang-toggle")
+        await expect(error).to_contain_text('Cannot sign "Pass" yet')
+        await expect(error).to_contain_text(
+            "消防通道畅通，灭火器材配置到位 (required, not checked yet)"
+        )
+        await expect(error).to_contain_text("围挡、安全网等安全防护措施到位 (marked non-compliant)")
+        await expect(row(page, "fire_access").locator('[data-role="item-error"]')).to_have_text(
+            "required, not checked yet"
+        )
+        await expect(page.locator("#checklist-counts")).to_have_text(
+            "Checked 4/5 · compliant 3 · non-compliant 1 · not applicable 0"
+        )
+        await expect(page.locator("#conclusion-reason")).to_have_value(REASON)
+        await page.click("#lang-toggle")
+        await expect(error).to_contain_text('不能签署"通过"')
 
         # The inspector settles both; the item's message goes once it is saved.
         await judge(page, "fire_access", "not_applicable")

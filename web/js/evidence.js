@@ -322,6 +322,7 @@ export class EvidencePanels {
       const outcome = new FormData($('conclusion-form')).get('outcome');
       const reason = $('conclusion-reason').value.trim();
       const error = !OUTCOMES.includes(outcome) ? 'conclusion.need_outcome' : !reason ? 'conclusion.need_reason' : null;
+      this.refusal = null;
       this.#conclusionError(error ? t(error) : '');
       if (error) return;
       $('conclusion-confirm-text').textContent = t('conclusion.confirm', { outcome: t(`conclusion.${outcome}`) });
@@ -333,6 +334,14 @@ export class EvidencePanels {
       $('btn-conclude').hidden = false;
     });
     $('btn-conclusion-yes').addEventListener('click', () => this.#sign());
+  }
+
+  // The server's refusal of a conclusion, item by item, in the page's current language.
+  #showRefusal() {
+    if (!this.refusal) return;
+    const { outcome, problems } = this.refusal;
+    const items = problems.map((p) => t('conclusion.blocked_item', { text: p.text, problem: problemText(p) })).join(t('conclusion.blocked_sep'));
+    this.#conclusionError(t(outcome === 'pass' ? 'conclusion.blocked_pass' : 'conclusion.blocked_reason', { items }));
   }
 
   #conclusionError(text) {
@@ -353,9 +362,8 @@ export class EvidencePanels {
       if (problems.length) {
         // The server names the items; the page says so in its language, at each item too.
         this.blocked = new Map(problems.map((p) => [p.item_id, p]));
-        const items = problems.map((p) => `${p.text}（${problemText(p)}）`).join('；');
-        const key = outcome === 'pass' ? 'conclusion.blocked_pass' : 'conclusion.blocked_reason';
-        this.#conclusionError(t(key, { items }));
+        this.refusal = { outcome, problems };
+        this.#showRefusal();
         this.renderChecklist();
       } else {
         this.#conclusionError(t('conclusion.failed', { reason: reasonOf(err) }));
@@ -394,6 +402,7 @@ export class EvidencePanels {
   render() {
     this.renderSnapshots();
     this.renderChecklist();
+    this.#showRefusal();
     if (this.concluded) this.#showConclusion(this.concluded);
   }
 }

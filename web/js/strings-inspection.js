@@ -141,6 +141,8 @@ addStrings({
     'conclusion.failed': '签署失败：{reason}',
     'conclusion.blocked_pass': '不能签署"通过"，以下检查项须先处理：{items}',
     'conclusion.blocked_reason': '结论理由须写明每个不符合项：{items}',
+    'conclusion.blocked_item': '{text}（{problem}）',
+    'conclusion.blocked_sep': '；',
     'conclusion.report_html': '查看报告（HTML）',
     'conclusion.report_pdf': '下载报告（PDF）',
 
@@ -297,6 +299,8 @@ addStrings({
     'conclusion.failed': 'Signing failed: {reason}',
     'conclusion.blocked_pass': 'Cannot sign "Pass" yet; these checklist items need attention: {items}',
     'conclusion.blocked_reason': 'The reason must name each non-compliant item: {items}',
+    'conclusion.blocked_item': '{text} ({problem})',
+    'conclusion.blocked_sep': '; ',
     'conclusion.report_html': 'View report (HTML)',
     'conclusion.report_pdf': 'Download report (PDF)',
 
