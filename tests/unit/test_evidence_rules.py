@@ -16,7 +16,7 @@ from recorder.storage import LocalStorage
 from recorder.verify import verify_case
 from server.errors import BadRequest
 from server.inspection.annotations import parse_shapes
-from server.inspection.checklists import parse_items
+from server.inspection.checklists import ChecklistTemplate, Mark, parse_items, pass_blockers
 from server.inspection.conclusions import ConclusionRequest
 from tests.unit.evidence_fixture import build_case
 
@@ -81,6 +81,48 @@ def test_checklist_items_are_validated_and_unique() -> None:
         parse_items([{"item_id": "a", "text": "x"}, {"item_id": "a", "text": "y"}])
     with pytest.raises(BadRequest, match="required_photos must be an integer"):
         parse_items([{"item_id": "a", "text": "x", "required_photos": "1"}])
+
+
+def test_a_pass_is_blocked_by_required_unmarked_failing_and_photo_short_items_only() -> None:
+    items = parse_items(
+        [
+            {"item_id": "open", "text": "未核查的必查项", "required_photos": 0},
+            {"item_id": "optional", "text": "选查项", "required_photos": 1, "required": False},
+            {"item_id": "failed", "text": "不符合项", "required_photos": 0},
+            {"item_id": "short", "text": "照片不足", "required_photos": 2},
+            {"item_id": "ticked", "text": "旧页面勾选", "required_photos": 1},
+            {"item_id": "na", "text": "不适用项", "required_photos": 3},
+            {"item_id": "ok", "text": "符合项", "required_photos": 1},
+            {"item_id": "cleared", "text": "改回未核查", "required_photos": 0},
+        ]
+    )
+    assert [i.required for i in items] == [True, False, True, True, True, True, True, True]
+    template = ChecklistTemplate("t", "", "t", items, 1, "")
+
+    def mark(item_id: str, verdict: str | None, photos: int = 0, done: bool = True) -> Mark:
+        return Mark(item_id, done, "", tuple(f"{n:032x}" for n in range(photos)), "i", "", verdict)
+
+    marks = {
+        m.item_id: m
+        for m in (
+            mark("failed", "fail", 1),
+            mark("short", "pass", 1),
+            mark("ticked", None),  # an older page's "done" tick stands for 符合
+            mark("na", "not_applicable"),
+            mark("ok", "pass", 1),
+            mark("cleared", None, done=False),
+        )
+    }
+    blockers = [(b.item_id, b.problem, b.have, b.need) for b in pass_blockers(template, marks)]
+    assert blockers == [
+        ("open", "unmarked", 0, 0),
+        ("failed", "fail", 1, 0),
+        ("short", "photos", 1, 2),
+        ("ticked", "photos", 0, 1),
+        ("cleared", "unmarked", 0, 0),
+    ]
+    with pytest.raises(BadRequest, match=r"items\[0\]: required must be true or false"):
+        parse_items([{"item_id": "a", "text": "x", "required": 0}])
 
 
 @pytest.mark.parametrize(
