@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from recorder import layout
 from recorder.canonical import canonical_json, parse_json
 from recorder.chain import Anchor, ChainEntry, chain_where, parse_utc, verify_entries
-from recorder.conclusion import verify_conclusion
+from recorder.conclusion import Conclusion, verify_conclusion
 from recorder.errors import IntegrityError, ObjectNotFound, StorageError
 from recorder.key_history import KEY_KINDS, KeyRotation
 from recorder.manifest import (
@@ -30,6 +30,12 @@ from recorder.manifest import (
     segment_order,
     verify_checkpoint,
     verify_manifest,
+)
+from recorder.passkey import (
+    PasskeyAssertion,
+    PasskeyEnrolment,
+    assertion_fault,
+    user_verified,
 )
 from recorder.signing import PUBLIC_KEY_SIZE
 from recorder.storage import Storage, check_recorded_digest, object_digest
@@ -96,6 +102,17 @@ class VerifyReport:
     timestamps: list[VerifiedTimestamp] = field(default_factory=list)
     timestamp_failures: int = 0  # ``timestamp_failed`` entries: a TSA that did not answer
     unsigned_timestamps: int = 0  # timestamp entries after the last signature
+    inspector_signatures: list[InspectorSignature] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class InspectorSignature:
+    """A conclusion signed by an inspector's passkey beside the archive key."""
+
+    seq: int  # the conclusion's chain entry
+    username: str
+    fingerprint: str  # of the passkey's public key
+    user_verified: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +188,35 @@ def _recorded_sizes(entries: list[ChainEntry]) -> dict[str, int]:
         if "sha256" in entry.body and isinstance(key, str) and isinstance(size, int):
             sizes[key] = max(size, 0)
     return sizes
+
+
+def _inspector_signature(
+    entry: ChainEntry, enrolled: Mapping[str, PasskeyEnrolment]
+) -> InspectorSignature:
+    """The passkey signature of a conclusion entry, checked against its enrolment."""
+    where = chain_where(entry.seq)
+    try:
+        assertion = PasskeyAssertion.from_json(entry.body["passkey"])
+    except (ValueError, TypeError) as exc:
+        raise IntegrityError(where, f"bad passkey assertion: {exc}") from exc
+    enrolment = enrolled.get(assertion.credential_id)
+    if enrolment is None:
+        raise IntegrityError(
+            where,
+            f"the conclusion's passkey {assertion.credential_id} is not enrolled by an earlier"
+            " chain entry",
+        )
+    by = entry.body.get("by")
+    if enrolment.username != by:
+        raise IntegrityError(
+            where, f"the conclusion by {by} is signed with the passkey of {enrolment.username}"
+        )
+    fault = assertion_fault(enrolment, assertion, Conclusion.from_body(entry.body).message())
+    if fault is not None:
+        raise IntegrityError(where, fault)
+    return InspectorSignature(
+        entry.seq, enrolment.username, enrolment.fingerprint, user_verified(assertion)
+    )
 
 
 def _guarded(fn: Callable[[T], R], item: T) -> R | Exception:
@@ -275,7 +321,7 @@ class _Verifier:
                 + ")",
             )
         self._check_flags(entries)
-        self._check_conclusions(entries, public_keys, key_records, trusted)
+        inspector_signatures = self._check_conclusions(entries, public_keys, key_records, trusted)
         segments, references = self._read_chain(entries)
         self._check_tracks(segments, _unreadable_segments(entries))
         referenced = {ref.key for ref in references}
@@ -299,6 +345,7 @@ class _Verifier:
             timestamps=timestamps,
             timestamp_failures=sum(1 for e in entries if e.kind == TIMESTAMP_FAILED_KIND),
             unsigned_timestamps=len(tail) - len(unsigned),
+            inspector_signatures=inspector_signatures,
         )
 
     # listing and loading
@@ -648,12 +695,19 @@ class _Verifier:
         public_keys: dict[str, bytes],
         records: dict[str, _KeyRecord],
         trusted: set[str],
-    ) -> None:
-        """Every conclusion carries a valid signature by a trusted, recorded key in use."""
+    ) -> list[InspectorSignature]:
+        """Every conclusion carries a valid signature by a trusted, recorded key in use; one
+        signed with a passkey too, by the passkey an earlier ``passkey_enrolled`` entry records
+        for the user it names. The passkey signatures, in chain order."""
+        enrolled: dict[str, PasskeyEnrolment] = {}
+        signatures: list[InspectorSignature] = []
         for entry in entries:
+            where = chain_where(entry.seq)
+            if entry.kind == "passkey_enrolled":
+                self._enrol(entry, enrolled)
+                continue
             if entry.kind != "conclusion":
                 continue
-            where = chain_where(entry.seq)
             fingerprint = entry.body.get("key_fingerprint")
             public = public_keys.get(fingerprint) if isinstance(fingerprint, str) else None
             if public is None or not isinstance(fingerprint, str):
@@ -663,6 +717,23 @@ class _Verifier:
                 raise IntegrityError(where, f"the conclusion is {fault}")
             if not verify_conclusion(public, entry.body):
                 raise IntegrityError(where, "the conclusion's signature does not verify")
+            if "passkey" in entry.body:
+                signatures.append(_inspector_signature(entry, enrolled))
+        return signatures
+
+    @staticmethod
+    def _enrol(entry: ChainEntry, enrolled: dict[str, PasskeyEnrolment]) -> None:
+        where = chain_where(entry.seq)
+        try:
+            enrolment = PasskeyEnrolment.from_body(entry.body)
+        except (ValueError, TypeError) as exc:
+            raise IntegrityError(where, f"bad passkey enrolment: {exc}") from exc
+        earlier = enrolled.get(enrolment.credential_id)
+        if earlier is not None and earlier != enrolment:
+            raise IntegrityError(
+                where, f"enrols passkey {enrolment.credential_id} again, with other values"
+            )
+        enrolled[enrolment.credential_id] = enrolment
 
     def _key_uses(
         self,

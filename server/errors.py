@@ -59,6 +59,20 @@ class ChecklistBlocks(TakanError):
     status = 409
 
 
+class PasskeyRequired(TakanError):
+    """The deployment wants the inspector's passkey on every conclusion, and none was given."""
+
+    code = "passkey_required"
+    status = 409
+
+
+class PasskeyRefused(TakanError):
+    """The passkey's answer (a registration or a signature) does not check."""
+
+    code = "passkey_refused"
+    status = 400
+
+
 class CaseFlagged(TakanError):
     """The case's chain holds entries Takan did not write (or lost some): it is not exported."""
 

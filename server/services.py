@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # the composition root names every room's types; only http/ap
     from recorder.timestamper import Timestamper
     from server.inspection.witness import WitnessPush
     from server.live.registry import LiveRegistry
+    from server.security.passkeys import Challenges
     from server.security.ratelimit import AttemptGuard
     from server.security.tokens import TokenSigner
     from server.store.db import Database
@@ -31,6 +32,7 @@ class Services:
     code_guard: AttemptGuard  # scope "address"
     archive: Archive
     witness: WitnessPush
+    challenges: Challenges  # passkey ceremonies waiting for the browser's answer
     timestamper: Timestamper | None = None  # with --tsa
 
 

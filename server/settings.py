@@ -19,6 +19,7 @@ SPOOL_DIR = "spool"
 SIGNING_KEY_FILE = "signing.key"
 RECEIPTS_DIR = "receipts"
 WITNESS_SPOOL_DIR = "witness"  # under SPOOL_DIR
+PASSKEY_MODES = ("optional", "required", "off")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,9 @@ class Settings:
     witnesses: tuple[str, ...] = ()
     # What the applicant reads before consenting (--consent-notice FILE; server/consent_notice.py).
     consent_notice: ConsentNotice = DEFAULT_NOTICE
+    # Conclusions signed by the inspector's passkey (WebAuthn) beside the archive key:
+    # "optional" (who has one signs with it), "required" (no conclusion without one) or "off".
+    passkeys: str = "optional"
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -92,6 +96,8 @@ class Settings:
                 raise ValueError(f"witness URL must be http:// or https://: {url}")
         if len(set(self.witnesses)) != len(self.witnesses):
             raise ValueError("a witness URL is given twice")
+        if self.passkeys not in PASSKEY_MODES:
+            raise ValueError(f"--passkeys must be one of {', '.join(PASSKEY_MODES)}")
 
     @property
     def base_url(self) -> str:

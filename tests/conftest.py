@@ -164,10 +164,11 @@ def new_bucket() -> str:
 
 @contextlib.asynccontextmanager
 async def running_server(
-    data_dir: Path, storage: str = "", **overrides: Any
+    data_dir: Path, storage: str = "", host_name: str = "127.0.0.1", **overrides: Any
 ) -> AsyncIterator[LiveServer]:
     """A live server on loopback with users, archiving to ``storage`` (default: the data dir);
-    ``overrides`` are further ``Settings`` fields (``segment_s=1.0``)."""
+    ``host_name`` is the public URL's host (``localhost`` where passkeys must work: browsers
+    refuse them on an IP address); ``overrides`` are further ``Settings`` fields."""
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     passwords = add_users(data_dir)
     # The public URL must be known before the app is built: bind the socket first.
@@ -178,7 +179,7 @@ async def running_server(
     settings = Settings(
         data_dir=data_dir,
         port=port,
-        public_url=f"http://127.0.0.1:{port}",
+        public_url=f"http://{host_name}:{port}",
         storage=storage,
         **overrides,
     )
@@ -187,7 +188,7 @@ async def running_server(
     await runner.setup()
     await web.SockSite(runner, sock).start()
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", data_dir, app, passwords)
+        yield LiveServer(f"http://{host_name}:{port}", data_dir, app, passwords)
     finally:
         await runner.cleanup()
 

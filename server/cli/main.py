@@ -26,7 +26,7 @@ from server.cli.reindex import add_reindex_parser, run_reindex
 from server.cli.users import DEFAULT_DATA, add_user_parser, create_demo_users, run_user
 from server.cli.verify import add_verify_parser, run_verify
 from server.consent_notice import DEFAULT_NOTICE, ConsentNotice, NoticeError
-from server.settings import Settings
+from server.settings import PASSKEY_MODES, Settings
 
 if TYPE_CHECKING:
     from recorder.minio_storage import S3Credentials
@@ -110,6 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="the recording notice applicants read before consenting (JSON: version, agency,"
         " purpose, retention, contact; README, The recording notice); default: a generic one",
     )
+    serve.add_argument(
+        "--passkeys",
+        choices=PASSKEY_MODES,
+        default="optional",
+        help="inspectors sign conclusions with their passkey (WebAuthn) beside the archive key:"
+        " optional (those who registered one), required (no conclusion without one) or off;"
+        " passkeys need the public URL to name a host, not an IP address (default: optional)",
+    )
     add_verify_parser(commands)
     add_export_parser(commands)
     add_key_parser(commands)
@@ -183,7 +191,14 @@ def serve(args: argparse.Namespace, credentials: S3Credentials | None) -> int:
             tsa_urls=tuple(args.tsa),
             tsa_cert_files=tuple(args.tsa_cert),
             witnesses=tuple(args.witness),
+            passkeys=args.passkeys,
         )
+        if settings.passkeys == "required":
+            from server.security.passkeys import relying_party
+
+            party = relying_party(settings.base_url)
+            if isinstance(party, str):  # no conclusion could ever be signed
+                raise ValueError(f"--passkeys required: {party}")
         if settings.tsa_cert_files:
             from recorder.timestamps import load_tsa_trust
 

@@ -248,6 +248,12 @@ def format_report(report: VerifyReport) -> str:
     if len(partial) > 10:
         lines.append(f"    … and {len(partial) - 10} more")
     lines.append(f"  conclusions  {report.conclusions} (signatures checked)")
+    for signed in report.inspector_signatures:
+        verified = "user verified" if signed.user_verified else "user present, not verified"
+        lines.append(
+            f"    chain entry {signed.seq}: signed by {signed.username}'s passkey"
+            f" {signed.fingerprint} ({verified}), countersigned by the archive key"
+        )
     lines.append(f"  snapshots    {len(report.snapshots)}" + (":" if report.snapshots else ""))
     for s in report.snapshots[:50]:
         lines.append(f"    #{s.seq} {s.snapshot_id or '-'} taken {s.taken_at or s.at}")

@@ -22,7 +22,7 @@ from server.errors import (
     TakanError,
     Unauthorized,
 )
-from server.http import api_archive, api_evidence, api_receipt, api_report
+from server.http import api_archive, api_evidence, api_passkeys, api_receipt, api_report
 from server.http.requests import json_body
 from server.inspection import case_staff, inspections
 from server.inspection.short_codes import ShortCodeError, parse_short_code
@@ -292,5 +292,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/health", get_health)
     api_archive.add_routes(app)
     api_evidence.add_routes(app)
+    api_passkeys.add_routes(app)
     api_report.add_routes(app)
     api_receipt.add_routes(app)

@@ -12,7 +12,7 @@ from server.http import api_report
 from server.http.requests import json_body
 from server.inspection import checklists, snapshots
 from server.inspection.annotations import annotate, annotation_bytes, annotations_of
-from server.inspection.conclusions import conclude
+from server.inspection.conclusions import conclude, conclusion_challenge
 from server.inspection.dashboard import BEIJING_OFFSET_MIN, dashboard
 from server.inspection.evidence_access import READERS, readable_inspection
 from server.security.auth import current_user
@@ -119,6 +119,16 @@ async def post_conclusion(request: web.Request) -> web.Response:
     return web.json_response(signed.to_json(), status=201)
 
 
+async def post_conclusion_challenge(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    user = current_user(request, ("inspector",))
+    body = await json_body(request)
+    asked = await conclusion_challenge(
+        services, user, request.match_info["inspection_id"], body, request.app[CONCLUSION_LOCK]
+    )
+    return web.json_response(asked)
+
+
 async def get_dashboard(request: web.Request) -> web.Response:
     user = current_user(request, ("inspector",))
     text = request.query.get("utc_offset_min", str(BEIJING_OFFSET_MIN))
@@ -135,6 +145,7 @@ def add_routes(app: web.Application) -> None:
     app[CONCLUSION_LOCK] = asyncio.Lock()
     inspection = "/api/inspections/{inspection_id}"
     app.router.add_post(f"{inspection}/snapshots", post_snapshot)
+    app.router.add_post(f"{inspection}/conclusion/challenge", post_conclusion_challenge)
     app.router.add_get(f"{inspection}/snapshots", get_snapshots)
     app.router.add_get("/api/snapshots/{snapshot_id}.png", get_snapshot_png)
     app.router.add_post("/api/snapshots/{snapshot_id}/annotations", post_annotation)

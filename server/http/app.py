@@ -22,6 +22,7 @@ from server.inspection import checklists
 from server.inspection.witness import WitnessPush
 from server.live.media import passthrough
 from server.live.registry import LiveRegistry
+from server.security.passkeys import Challenges
 from server.security.ratelimit import AttemptGuard, AttemptLimit
 from server.security.secrets_store import load_or_create_secret
 from server.security.tokens import TokenSigner
@@ -78,6 +79,7 @@ def open_services(settings: Settings, clock: Clock | None = None) -> Services:
             settings.data_dir / SPOOL_DIR / WITNESS_SPOOL_DIR,
             archive.signer.public_key_bytes,
         ),
+        challenges=Challenges(),
     )
     if settings.tsa_urls:
         retry = RetryPolicy(

@@ -316,6 +316,34 @@ DOCUMENT: dict[str, Any] = {
                 auth=False,
             )
         },
+        "/api/passkeys": {
+            "get": _op(
+                "The deployment's passkey mode, whether passkeys work here, and my passkeys",
+                200,
+                _obj(["mode", "available", "passkeys"]),
+                (401,),
+            ),
+            "post": _op(
+                "Register a passkey: the browser's answer to the options, with a label",
+                201,
+                _obj(["credential_id", "label", "fingerprint", "registered_at"]),
+                (400, 401, 404, 409, 415),
+                _obj(
+                    ["token", "label", "credential"],
+                    token=_S,
+                    label={"type": "string", "minLength": 1, "maxLength": 60},
+                    credential={"type": "object"},
+                ),
+            ),
+        },
+        "/api/passkeys/options": {
+            "post": _op(
+                "WebAuthn creation options for a new passkey of mine, and their token",
+                200,
+                _obj(["token", "options"]),
+                (401, 409),
+            )
+        },
         "/api/config": {"get": _op("ICE servers", 200, _obj(["ice_servers"]), (), auth=False)},
         "/api/health": {"get": _op("Liveness", 200, _obj(["ok"]), (), auth=False)},
         **evidence_paths(_op, _obj),

@@ -155,6 +155,22 @@ def evidence_paths(op: Op, obj: Obj) -> dict[str, Any]:
                     outcome={"enum": ["pass", "fail", "correction"]},
                     reason={"type": "string", "minLength": 1, "maxLength": 2000},
                     corrects=_INT,
+                    draft=_S,
+                    passkey={"type": "object"},
+                ),
+            )
+        },
+        f"{inspection}/conclusion/challenge": {
+            "post": op(
+                "What the inspector's passkey is to sign: the conclusion and the WebAuthn request",
+                200,
+                obj(["draft", "options", "conclusion"]),
+                (400, 401, 403, 404, 409, 415),
+                obj(
+                    ["outcome", "reason"],
+                    outcome={"enum": ["pass", "fail", "correction"]},
+                    reason={"type": "string", "minLength": 1, "maxLength": 2000},
+                    corrects=_INT,
                 ),
             )
         },

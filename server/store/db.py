@@ -6,6 +6,7 @@ the app itself (``PRAGMA user_version`` counts the migrations applied).
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -197,6 +198,29 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE checklist_marks ADD COLUMN verdict TEXT
         CHECK (verdict IS NULL OR verdict IN ('pass', 'fail', 'not_applicable'));
     """,
+    # Issue 19: staff passkeys (WebAuthn) that sign conclusions, and which case chains have
+    # enrolled each one (a passkey_enrolled entry precedes its first conclusion in a case).
+    """
+    CREATE TABLE passkeys (
+        credential_id TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        label TEXT NOT NULL,
+        public_key_cose BLOB NOT NULL,
+        public_key_spki TEXT NOT NULL,
+        rp_id TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        sign_count INTEGER NOT NULL,
+        registered_at TEXT NOT NULL,
+        last_used_at TEXT
+    );
+    CREATE INDEX passkeys_user ON passkeys(user_id);
+    CREATE TABLE case_passkeys (
+        case_id TEXT NOT NULL REFERENCES cases(case_id),
+        credential_id TEXT NOT NULL REFERENCES passkeys(credential_id),
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (case_id, credential_id)
+    );
+    """,
 )
 
 
@@ -206,6 +230,22 @@ class User:
     username: str
     role: str
     password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Passkey:
+    """A staff user's registered WebAuthn credential (``credential_id`` is base64url)."""
+
+    credential_id: str
+    user_id: int
+    label: str
+    public_key_cose: bytes
+    public_key_spki: str
+    rp_id: str
+    origin: str
+    sign_count: int
+    registered_at: str
+    last_used_at: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +380,49 @@ class Database:
             "SELECT id, username, role, password_hash FROM users WHERE id = ?", (user_id,)
         ).fetchone()
         return User(**dict(row)) if row else None
+
+    # passkeys
+
+    def add_passkey(self, passkey: Passkey) -> None:
+        self._conn.execute(
+            "INSERT INTO passkeys (credential_id, user_id, label, public_key_cose,"
+            " public_key_spki, rp_id, origin, sign_count, registered_at, last_used_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            dataclasses.astuple(passkey),
+        )
+
+    def passkey(self, credential_id: str) -> Passkey | None:
+        row = self._conn.execute(
+            "SELECT * FROM passkeys WHERE credential_id = ?", (credential_id,)
+        ).fetchone()
+        return Passkey(**dict(row)) if row else None
+
+    def passkeys_of(self, user_id: int) -> list[Passkey]:
+        rows = self._conn.execute(
+            "SELECT * FROM passkeys WHERE user_id = ? ORDER BY registered_at, credential_id",
+            (user_id,),
+        )
+        return [Passkey(**dict(row)) for row in rows]
+
+    def passkey_used(self, credential_id: str, sign_count: int, now: str) -> None:
+        self._conn.execute(
+            "UPDATE passkeys SET sign_count = ?, last_used_at = ? WHERE credential_id = ?",
+            (sign_count, now, credential_id),
+        )
+
+    def case_passkey_seq(self, case_id: str, credential_id: str) -> int | None:
+        """The chain seq of the ``passkey_enrolled`` entry of this credential in this case."""
+        row = self._conn.execute(
+            "SELECT seq FROM case_passkeys WHERE case_id = ? AND credential_id = ?",
+            (case_id, credential_id),
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def add_case_passkey(self, case_id: str, credential_id: str, seq: int) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO case_passkeys (case_id, credential_id, seq) VALUES (?, ?, ?)",
+            (case_id, credential_id, seq),
+        )
 
     def unlock_user(self, user_id: int, role: str, password_hash: str) -> None:
         """Give an account (one ``takan reindex`` restored locked) its role and password."""

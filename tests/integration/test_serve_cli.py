@@ -204,6 +204,18 @@ async def test_a_bad_public_url_is_refused_before_anything_is_made(
     assert not data.exists()
 
 
+async def test_passkeys_required_on_an_ip_address_is_refused_before_anything_is_made(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    code, out, err = await takan(
+        "serve", "--data", str(data), "--port", str(free_port()), "--passkeys", "required",
+    )  # fmt: skip
+    assert code == 2, out + err
+    assert "--passkeys required: passkeys need the system reached by a host name" in err, err
+    assert not data.exists()
+
+
 # A port already in use
 
 
