@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from recorder.canonical import parse_json
 from recorder.chain import parse_utc
 from recorder.manifest import exact_fields
 
@@ -33,6 +33,9 @@ MAX_CLIENT_DATA = 4096
 MAX_AUTHENTICATOR_DATA = 4096
 FLAG_USER_PRESENT = 0x01
 FLAG_USER_VERIFIED = 0x04
+# SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING { 04 X Y } }
+P256_SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d03010703420004")
+P256_SPKI_SIZE = len(P256_SPKI_PREFIX) + 64
 B64URL_PATTERN = re.compile(r"[A-Za-z0-9_-]*")
 ENROLMENT_FIELDS = frozenset(
     {"username", "credential_id", "public_key", "algorithm", "rp_id", "origin", "registered_at"}
@@ -63,6 +66,8 @@ def challenge_of(message: bytes) -> bytes:
 
 
 def _public_key(text: Any) -> ec.EllipticCurvePublicKey:
+    """The key of an enrolment's ``public_key``: exactly the 91-byte DER of an uncompressed
+    P-256 point (what browsers and ``cryptography`` write), so every verifier parses it alike."""
     if not isinstance(text, str):
         raise ValueError("public_key must be a base64 string")
     try:
@@ -71,12 +76,14 @@ def _public_key(text: Any) -> ec.EllipticCurvePublicKey:
         raise ValueError("public_key is not base64") from exc
     if base64.b64encode(der).decode("ascii") != text:
         raise ValueError("public_key is not base64 in its one spelling")
+    if len(der) != P256_SPKI_SIZE or not der.startswith(P256_SPKI_PREFIX):
+        raise ValueError("public_key is not an uncompressed P-256 SubjectPublicKeyInfo")
     try:
         key = serialization.load_der_public_key(der)
     except ValueError as exc:
-        raise ValueError("public_key is not a DER SubjectPublicKeyInfo") from exc
-    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-        raise ValueError("public_key is not a P-256 key")
+        raise ValueError("public_key is not a point of P-256") from exc
+    if not isinstance(key, ec.EllipticCurvePublicKey):  # pragma: no cover - the prefix says so
+        raise ValueError("public_key is not a point of P-256")
     return key
 
 
@@ -149,8 +156,8 @@ class PasskeyAssertion:
     @classmethod
     def from_json(cls, obj: Any) -> PasskeyAssertion:
         fields = exact_fields(obj, ASSERTION_FIELDS, "passkey assertion")
-        for name, value in fields.items():
-            if not isinstance(value, str):
+        for name in sorted(fields):
+            if not isinstance(fields[name], str):
                 raise ValueError(f"{name} must be a string")
         return cls(**fields)
 
@@ -178,8 +185,8 @@ def assertion_fault(
     if len(client_data) > MAX_CLIENT_DATA or len(authenticator_data) > MAX_AUTHENTICATOR_DATA:
         return "the passkey assertion is larger than any authenticator writes"
     try:
-        collected = json.loads(client_data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        collected = parse_json(client_data)  # strict, as every verifier parses it
+    except ValueError:
         return "the passkey's client data is not JSON"
     if not isinstance(collected, dict):
         return "the passkey's client data is not a JSON object"

@@ -194,11 +194,11 @@ def serve(args: argparse.Namespace, credentials: S3Credentials | None) -> int:
             passkeys=args.passkeys,
         )
         if settings.passkeys == "required":
-            from server.security.passkeys import relying_party
+            from server.security.passkeys import NoRelyingParty, relying_party
 
             party = relying_party(settings.base_url)
-            if isinstance(party, str):  # no conclusion could ever be signed
-                raise ValueError(f"--passkeys required: {party}")
+            if isinstance(party, NoRelyingParty):  # no conclusion could ever be signed
+                raise ValueError(f"--passkeys required: {party.reason}")
         if settings.tsa_cert_files:
             from recorder.timestamps import load_tsa_trust
 

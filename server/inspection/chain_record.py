@@ -13,12 +13,14 @@ a few milliseconds after the database's value.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from recorder.chain import ChainEntry, parse_utc
+from recorder.passkey import PasskeyAssertion, PasskeyEnrolment, user_verified
 
 INEXACT_TOLERANCE_S = 2.0
 
@@ -133,6 +135,19 @@ class ConclusionFacts:
     key_fingerprint: str
     refers_to: int | None
     checklist: ChecklistFacts | None
+    passkey_mode: str | None = None  # the deployment's; None: chained before passkeys
+    passkey: PasskeyFacts | None = None  # None: signed by the archive key alone
+
+
+@dataclass(frozen=True, slots=True)
+class PasskeyFacts:
+    """The inspector's passkey that signed a conclusion, as its enrolment entry names it (the
+    verifiers check the signature; this is what a report shows of it)."""
+
+    username: str
+    fingerprint: str
+    credential_id: str
+    user_verified: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +359,7 @@ class _Fold:
         self.case_id = case_id
         self.case: CaseFacts | None = None
         self.inspections: dict[str, _Inspection] = {}
+        self.enrolments: dict[str, PasskeyEnrolment] = {}
         self.entries = 0
 
     def record(self) -> CaseRecord:
@@ -358,6 +374,11 @@ class _Fold:
             return
         if entry.kind in ("inspector_assigned", "inspector_unassigned"):
             self._assignment(entry)
+            return
+        if entry.kind == "passkey_enrolled":
+            with contextlib.suppress(ValueError, TypeError):  # verify names a bad one
+                enrolment = PasskeyEnrolment.from_body(body)
+                self.enrolments[enrolment.credential_id] = enrolment
             return
         inspection_id = body.get("inspection_id")
         if entry.kind == "invited" and isinstance(inspection_id, str):
@@ -490,7 +511,20 @@ class _Fold:
                 key_fingerprint=_text(body, "key_fingerprint"),
                 refers_to=_int(body, "refers_to"),
                 checklist=_checklist(body.get("checklist")),
+                passkey_mode=_optional_text(body, "passkey_mode"),
+                passkey=self._passkey(body.get("passkey")),
             )
+        )
+
+    def _passkey(self, value: Any) -> PasskeyFacts | None:
+        try:
+            assertion = PasskeyAssertion.from_json(value)
+            enrolment = self.enrolments[assertion.credential_id]
+            verified = user_verified(assertion)
+        except (ValueError, TypeError, KeyError):
+            return None
+        return PasskeyFacts(
+            enrolment.username, enrolment.fingerprint, enrolment.credential_id, verified
         )
 
     def _mark(self, current: _Inspection, entry: ChainEntry) -> None:

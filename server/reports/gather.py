@@ -76,6 +76,8 @@ def _conclusion(facts: ConclusionFacts) -> ConclusionEvent:
         signature=facts.signature,
         key_fingerprint=facts.key_fingerprint,
         refers_to=facts.refers_to,
+        passkey_mode=facts.passkey_mode,
+        passkey=facts.passkey,
     )
 
 

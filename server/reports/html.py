@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from string import Template
 
+from server.inspection.chain_record import PasskeyFacts
 from server.store.db import Case, Inspection
 
 TEMPLATE_PATH = Path(__file__).with_name("templates") / "report.html"
@@ -112,6 +113,28 @@ class ConclusionEvent:
     signature: str
     key_fingerprint: str
     refers_to: int | None
+    passkey_mode: str | None = None  # the deployment's passkey setting when it was signed
+    passkey: PasskeyFacts | None = None  # the inspector's passkey that signed it too
+
+
+# 踏勘人员签名 when no passkey signed: why, from the deployment's setting at the time.
+PASSKEY_ABSENT_ZH = {
+    "off": "未签署：本部署未启用通行密钥，结论仅由服务器存证密钥签名",
+    "optional": "未签署：该人员未以通行密钥签署，结论仅由服务器存证密钥签名",
+    "required": "未签署",  # the server refuses it; a chain saying so is named by verify
+    None: "未签署：签署时系统尚不支持通行密钥，结论仅由服务器存证密钥签名",
+}
+
+
+def _inspector_signature(conclusion: ConclusionEvent) -> Html | str:
+    signed = conclusion.passkey
+    if signed is None:
+        return PASSKEY_ABSENT_ZH.get(conclusion.passkey_mode, PASSKEY_ABSENT_ZH["optional"])
+    how = "已验证本人（指纹或 PIN）" if signed.user_verified else "确认在场，未验证本人"
+    return Html(
+        f"{_text(signed.username)} 以通行密钥（WebAuthn, ES256）签署，{how}；"
+        f"通行密钥指纹 {_hash(signed.fingerprint)}"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,6 +493,7 @@ def _conclusion_section(report: ReportContent) -> Html:
                 ("时间", when(final.at)),
                 ("链序号", final.chain_seq),
                 ("更正的结论（链序号）", final.refers_to),
+                ("踏勘人员签名", _inspector_signature(final)),
                 ("签名密钥指纹", _hash(final.key_fingerprint)),
                 ("服务器签名（Ed25519）", _hash(final.signature)),
             ]

@@ -72,7 +72,16 @@ class RelyingParty:
     origin: str
 
 
-def relying_party(base_url: str) -> RelyingParty | str:
+@dataclass(frozen=True, slots=True)
+class NoRelyingParty:
+    """Why the deployment's public URL makes no relying party: ``code`` for the pages'
+    string tables (``ip_address``, ``insecure``), ``reason`` in words."""
+
+    code: str
+    reason: str
+
+
+def relying_party(base_url: str) -> RelyingParty | NoRelyingParty:
     """The relying party the public URL makes, or why it makes none."""
     parts = urlsplit(base_url)
     host = parts.hostname or ""
@@ -81,12 +90,15 @@ def relying_party(base_url: str) -> RelyingParty | str:
     except ValueError:
         pass
     else:
-        return (
+        return NoRelyingParty(
+            "ip_address",
             f"passkeys need the system reached by a host name, not the IP address {host}"
-            " (start it with --public-url http://localhost:PORT or the deployment's domain)"
+            " (start it with --public-url http://localhost:PORT or the deployment's domain)",
         )
     if parts.scheme != "https" and host != "localhost":
-        return f"passkeys need https (or http://localhost), not {parts.scheme}://{host}"
+        return NoRelyingParty(
+            "insecure", f"passkeys need https (or http://localhost), not {parts.scheme}://{host}"
+        )
     return RelyingParty(host, f"{parts.scheme}://{parts.netloc}")
 
 
@@ -138,19 +150,22 @@ class Challenges:
 
 
 def status(services: Services, user: SessionToken) -> dict[str, Any]:
-    """The deployment's passkey mode, whether passkeys can work here, and the user's own."""
+    """The deployment's passkey mode, whether passkeys can work here (if not, why: ``off``,
+    ``ip_address``, ``insecure``), and the user's own passkeys."""
     party = relying_party(services.settings.base_url)
     mode = services.settings.passkeys
+    missing = (
+        NoRelyingParty("off", "passkeys are off in this deployment")
+        if mode == "off"
+        else party
+        if isinstance(party, NoRelyingParty)
+        else None
+    )
     return {
         "mode": mode,
-        "available": mode != "off" and isinstance(party, RelyingParty),
-        "unavailable_reason": (
-            "passkeys are off in this deployment"
-            if mode == "off"
-            else party
-            if isinstance(party, str)
-            else None
-        ),
+        "available": missing is None,
+        "unavailable": missing.code if missing else None,
+        "unavailable_reason": missing.reason if missing else None,
         "rp_id": party.rp_id if isinstance(party, RelyingParty) else None,
         "passkeys": [_passkey_json(p) for p in services.db.passkeys_of(user.user_id)],
     }
@@ -170,8 +185,8 @@ def _party(services: Services) -> RelyingParty:
     if services.settings.passkeys == "off":
         raise Conflict("passkeys are off in this deployment (takan serve --passkeys)")
     party = relying_party(services.settings.base_url)
-    if isinstance(party, str):
-        raise Conflict(party)
+    if isinstance(party, NoRelyingParty):
+        raise Conflict(party.reason)
     return party
 
 

@@ -17,6 +17,7 @@ import hashlib
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,7 +27,9 @@ from playwright.sync_api import Page, sync_playwright
 from recorder import layout
 from recorder.canonical import canonical_json, parse_json
 from recorder.chain import ChainEntry
+from recorder.conclusion import Conclusion
 from recorder.key_history import rotation_statement
+from recorder.passkey import b64url, from_b64url
 from recorder.signing import Signer
 from tests.e2e.verify_harness import (
     ArchiveServer,
@@ -39,6 +42,7 @@ from tests.e2e.verify_harness import (
 )
 from tests.integration.real_archive import RealArchive, RealCase
 from tests.integration.test_tamper_chain import cut_below
+from tests.soft_authenticator import SoftAuthenticator
 from tests.tamper import (
     SPELLINGS,
     drop_key,
@@ -248,6 +252,52 @@ def forged_timestamp_token(content: str) -> Fixture:
     return change
 
 
+def passkey_forgery(change: str) -> Fixture:
+    """Someone holding the server and its archive key chains, in the unsigned tail, what the
+    inspector's passkey did not sign: the passkey rules alone can tell."""
+
+    def forge(root: Path, real: RealArchive) -> tuple[str, Options]:
+        case = real.full
+        archive_key = Signer.load_or_create(real.data_dir / "signing.key")
+        [enrolled] = [e for e in case.entries if e.kind == "passkey_enrolled"]
+        [genuine] = [e for e in case.entries if e.kind == "conclusion"]
+        body = dict(genuine.body)
+        fields: dict[str, Any] = {}  # the conclusion the passkey signed, unless changed
+        passkey = dict(body["passkey"])
+        tail: list[tuple[str, dict[str, Any]]] = []
+        if change == "outcome":
+            fields["outcome"] = "fail"
+        elif change == "signer":
+            fields["by"] = "inspector2"
+        elif change == "unenrolled":
+            passkey["credential_id"] = b64url(b"another credential")
+        elif change == "signature":
+            raw = bytearray(from_b64url(passkey["signature"], "signature"))
+            raw[12] ^= 0x01  # inside r: still DER, no longer the signature
+            passkey["signature"] = b64url(bytes(raw))
+        elif change == "reenrolled":
+            other = SoftAuthenticator(enrolled.body["origin"], enrolled.body["rp_id"])
+            tail.append(("passkey_enrolled", {**enrolled.body, "public_key": other.spki_b64}))
+        elif change == "bad_key":
+            ed25519 = Signer.generate().public_key_bytes
+            spki = bytes.fromhex("302a300506032b6570032100") + ed25519
+            tail.append(
+                (
+                    "passkey_enrolled",
+                    {**enrolled.body, "public_key": base64.b64encode(spki).decode()},
+                )
+            )
+        conclusion = Conclusion.from_body({**body, **fields})
+        tail.append(
+            ("conclusion", {**body, **conclusion.signed_body(archive_key), "passkey": passkey})
+        )
+        forged_tail(root, case.case_id, tail)
+        return case.case_id, Options(allow_unsigned_tail=True)
+
+    forge.__name__ = f"passkey_{change}"
+    return forge
+
+
 def receipt_of(case: RealCase, data: bytes | None = None) -> Options:
     return Options(
         receipts=((str(case.receipt), data if data is not None else case.receipt.read_bytes()),)
@@ -294,6 +344,10 @@ FIXTURES: list[Fixture] = [
     public_key_replaced,
     unrecorded_key_file,
     rotation_not_signed_by_the_key_in_use,
+    *(
+        passkey_forgery(change)
+        for change in ("outcome", "signer", "unenrolled", "signature", "reenrolled", "bad_key")
+    ),
     *(respelled(s, k) for s in sorted(SPELLINGS) for k in ("chain", "checkpoint", "manifest")),
     forged_timestamp_token("garbage"),
     forged_timestamp_token("another document's"),
@@ -320,6 +374,19 @@ def test_the_page_and_takan_verify_give_one_verdict(
         assert cli is None, cli
     else:
         assert cli is not None, "takan verify passed a tampered archive"
+    if fixture.__name__ in PASSKEY_REASONS:
+        assert cli is not None
+        assert cli[1].startswith(PASSKEY_REASONS[fixture.__name__]), cli
+
+
+PASSKEY_REASONS = {
+    "passkey_outcome": "the passkey signed another challenge than this conclusion's",
+    "passkey_signer": "the conclusion by inspector2 is signed with the passkey of inspector1",
+    "passkey_unenrolled": "the conclusion's passkey YW5vdGhlciBjcmVkZW50aWFs is not enrolled",
+    "passkey_signature": "the passkey signature does not verify",
+    "passkey_reenrolled": "enrols passkey ",
+    "passkey_bad_key": "bad passkey enrolment: public_key is not an uncompressed P-256",
+}
 
 
 def test_random_tampering_gets_one_verdict_from_the_page_and_takan_verify(

@@ -13,6 +13,7 @@ from typing import Any
 from recorder.chain import ChainEntry
 from server.live.media.snapshot import is_flowing
 from tests.conftest import ApiClient, LiveServer
+from tests.soft_authenticator import SoftAuthenticator
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -117,3 +118,37 @@ async def conclude_pass(
     )
     assert status == 201, concluded
     return dict(concluded)
+
+
+async def register_passkey(
+    server: ApiClient, device: SoftAuthenticator, username: str = "inspector1"
+) -> dict[str, Any]:
+    """Register ``device`` as ``username``'s passkey through the API, as the dashboard does."""
+    status, asked = await server.request("POST", "/api/passkeys/options", username)
+    assert status == 200, asked
+    answer = device.create(asked["options"])
+    status, passkey = await server.request(
+        "POST",
+        "/api/passkeys",
+        username,
+        json={"token": asked["token"], "label": "办公电脑", "credential": answer},
+    )
+    assert status == 201, passkey
+    return dict(passkey)
+
+
+async def sign_conclusion(
+    server: ApiClient,
+    device: SoftAuthenticator,
+    inspection_id: str,
+    body: dict[str, Any],
+    username: str = "inspector1",
+) -> tuple[int, Any]:
+    """Conclude with ``device``'s passkey: ask for the challenge, answer it, send both."""
+    path = f"/api/inspections/{inspection_id}/conclusion"
+    status, asked = await server.request("POST", f"{path}/challenge", username, json=body)
+    assert status == 200, asked
+    answer = device.get(asked["options"]["challenge"])
+    return await server.request(
+        "POST", path, username, json={**body, "draft": asked["draft"], "passkey": answer}
+    )

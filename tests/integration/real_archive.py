@@ -26,7 +26,9 @@ from recorder.chain import ChainEntry
 from recorder.storage import LocalStorage
 from server.http.api_report import REPORT_TASKS
 from tests.conftest import LiveServer, running_server
+from tests.integration.evidence_helpers import register_passkey, sign_conclusion
 from tests.integration.recorded_case import record_inspection, run
+from tests.soft_authenticator import SoftAuthenticator
 from tests.tsa_server import LocalTsa, TsaCerts
 
 SEGMENT_S = 1.0
@@ -269,13 +271,15 @@ async def _record_full_case(server: LiveServer) -> str:
     )
     assert status == 200, marked
     await _wait_for_segments(server, case_id, MIN_VIDEO_SEGMENTS)
-    status, concluded = await server.request(
-        "POST",
-        f"/api/inspections/{inspection_id}/conclusion",
-        "inspector1",
-        json={"outcome": "pass", "reason": "现场与申报材料一致"},
+    # The inspector signs with a passkey (the archive key countersigns): the case chains the
+    # passkey's enrolment and the conclusion carries its assertion.
+    device = SoftAuthenticator(server.base_url, "localhost")
+    await register_passkey(server, device)
+    status, concluded = await sign_conclusion(
+        server, device, inspection_id, {"outcome": "pass", "reason": "现场与申报材料一致"}
     )
     assert status == 201, concluded
+    assert concluded["inspector_signature"] is not None
     code, _, err = await publisher
     assert code == 0, err
     await _wait_for_report(server, inspection_id)
@@ -289,6 +293,7 @@ async def build_real_archive(data_dir: Path, tsa_certs: TsaCerts) -> RealArchive
     try:
         async with running_server(
             data_dir,
+            host_name="localhost",  # a host name, so that passkeys work
             segment_s=SEGMENT_S,
             checkpoint_interval_s=CHECKPOINT_S,
             tsa_urls=(tsa.url,),

@@ -1,9 +1,11 @@
+# ruff: noqa: RUF001 - Chinese text uses full-width punctuation on purpose
 """An inspector registers a passkey and signs the conclusion with it: the server checks the
 signature, chains the credential before its first use in the case, and takan verify checks the
 signature offline and names the signer; a deployment can require it, or have none."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +20,12 @@ from recorder.storage import LocalStorage
 from recorder.verify import verify_case
 from server.cli.verify import format_report
 from tests.conftest import LiveServer, running_server
-from tests.integration.evidence_helpers import chain, mark_open_items
+from tests.integration.evidence_helpers import (
+    chain,
+    mark_open_items,
+    register_passkey,
+    sign_conclusion,
+)
 from tests.soft_authenticator import SoftAuthenticator
 
 
@@ -35,39 +42,20 @@ def device_for(server: LiveServer) -> SoftAuthenticator:
 async def register(
     server: LiveServer, device: SoftAuthenticator, username: str = "inspector1"
 ) -> dict[str, Any]:
-    status, asked = await server.request("POST", "/api/passkeys/options", username)
-    assert status == 200, asked
-    options = asked["options"]
-    assert options["rp"]["id"] == "localhost"
-    assert [p["alg"] for p in options["pubKeyCredParams"]] == [-7]
-    answer = device.create(options)
-    status, passkey = await server.request(
-        "POST",
-        "/api/passkeys",
-        username,
-        json={"token": asked["token"], "label": "办公电脑", "credential": answer},
-    )
-    assert status == 201, passkey
-    return dict(passkey)
-
-
-async def sign_conclusion(
-    server: LiveServer,
-    device: SoftAuthenticator,
-    inspection_id: str,
-    body: dict[str, Any],
-    username: str = "inspector1",
-) -> tuple[int, Any]:
-    path = f"/api/inspections/{inspection_id}/conclusion"
-    status, asked = await server.request("POST", f"{path}/challenge", username, json=body)
-    assert status == 200, asked
-    answer = device.get(asked["options"]["challenge"])
-    return await server.request(
-        "POST", path, username, json={**body, "draft": asked["draft"], "passkey": answer}
-    )
+    return await register_passkey(server, device, username)
 
 
 PASS = {"outcome": "pass", "reason": "现场与申报材料一致"}
+
+
+async def report_html(server: LiveServer, signed: dict[str, Any]) -> str:
+    async with asyncio.timeout(120):
+        while True:
+            status, html = await server.request("GET", signed["report_html_url"], "auditor1")
+            if status == 200:
+                return str(html)
+            assert status in (202, 409), html
+            await asyncio.sleep(0.3)
 
 
 async def archived(server: LiveServer, case_id: str) -> LocalStorage:
@@ -118,6 +106,10 @@ async def test_an_inspector_signs_the_conclusion_with_a_passkey_and_verify_names
         passkey["fingerprint"],
     )
     assert f"signed by inspector1's passkey {passkey['fingerprint']}" in format_report(report)
+    html = await report_html(server, signed)
+    assert "<th>踏勘人员签名</th>" in html
+    assert "inspector1 以通行密钥（WebAuthn, ES256）签署，已验证本人（指纹或 PIN）" in html
+    assert passkey["fingerprint"] in html
 
     # A second inspection of the same case: the passkey is not enrolled again.
     status, again = await server.request(
@@ -191,6 +183,9 @@ async def test_another_inspectors_passkey_or_a_phished_origin_cannot_sign(
 
 async def test_registration_input_is_checked(server: LiveServer) -> None:
     status, asked = await server.request("POST", "/api/passkeys/options", "inspector1")
+    assert status == 200, asked
+    assert asked["options"]["rp"]["id"] == "localhost"
+    assert [p["alg"] for p in asked["options"]["pubKeyCredParams"]] == [-7]  # ES256 only
     answer = device_for(server).create(asked["options"])
     cases: list[tuple[dict[str, Any], int, str]] = [
         ({"token": asked["token"], "credential": answer}, 400, "field 'label' is required"),
@@ -261,6 +256,8 @@ async def test_a_deployment_reached_by_ip_address_says_why_it_has_no_passkeys(
     )
     assert status == 201, signed
     assert signed["inspector_signature"] is None
+    html = await report_html(live_server, signed)
+    assert "未签署：该人员未以通行密钥签署，结论仅由服务器存证密钥签名" in html
 
 
 async def test_verify_refuses_a_conclusion_whose_passkey_signature_was_changed(

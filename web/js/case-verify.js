@@ -37,6 +37,10 @@
   const RECEIPT_FIELDS = ['case_id', 'inspection_id', 'manifest_key', 'manifest_sha256', 'chain_head_seq', 'chain_head', 'started_at', 'ended_at', 'clock', 'issued_at', 'key_fingerprint'];
   const OUTCOMES = ['pass', 'fail', 'correction'];
   const MAX_RECEIPT_BYTES = 1024 * 1024;
+  const ENROLMENT_FIELDS = ['username', 'credential_id', 'public_key', 'algorithm', 'rp_id', 'origin', 'registered_at'];
+  const ASSERTION_FIELDS = ['credential_id', 'authenticator_data', 'client_data_json', 'signature'];
+  const P256_SPKI_PREFIX = '3059301306072a8648ce3d020106082a8648ce3d03010703420004';
+  const P256_SPKI_SIZE = 91;
 
   // An IntegrityError of recorder/errors.py: the place and the reason.
   class Failure extends Error {
@@ -124,6 +128,138 @@
     }
     if (raw.length !== 64 || P.b64encode(raw) !== text) throw new PyValueError('signature is not the canonical base64 of 64 bytes');
     return raw;
+  }
+
+  // ---------------------------------------------------------------- passkeys (recorder/passkey.py)
+
+  function b64url(bytes) {
+    return P.b64encode(bytes).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  }
+
+  // from_b64url: unpadded base64url in its one spelling.
+  function fromB64url(text, name) {
+    if (typeof text !== 'string' || !/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) throw new PyValueError(`${name} is not unpadded base64url`);
+    const standard = text.replace(/-/g, '+').replace(/_/g, '/');
+    const raw = Uint8Array.from(atob(standard + '='.repeat((4 - (standard.length % 4)) % 4)), (c) => c.charCodeAt(0));
+    if (b64url(raw) !== text) throw new PyValueError(`${name} is not unpadded base64url`);
+    return raw;
+  }
+
+  // _public_key's checks that need no curve arithmetic (the point is checked on import).
+  function spkiOf(text) {
+    if (typeof text !== 'string') throw new PyValueError('public_key must be a base64 string');
+    let der;
+    try {
+      der = P.b64decode(text);
+    } catch {
+      throw new PyValueError('public_key is not base64');
+    }
+    if (P.b64encode(der) !== text) throw new PyValueError('public_key is not base64 in its one spelling');
+    if (der.length !== P256_SPKI_SIZE || E.bytesToHex(der.slice(0, P256_SPKI_PREFIX.length / 2)) !== P256_SPKI_PREFIX) {
+      throw new PyValueError('public_key is not an uncompressed P-256 SubjectPublicKeyInfo');
+    }
+    return der;
+  }
+
+  async function importP256(der) {
+    try {
+      return await crypto.subtle.importKey('spki', der, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']);
+    } catch {
+      throw new PyValueError('public_key is not a point of P-256');
+    }
+  }
+
+  // PasskeyEnrolment.from_body, its __post_init__ in its order.
+  async function parseEnrolment(body) {
+    const e = exactFields(body, ENROLMENT_FIELDS, 'passkey enrolment');
+    if (typeof e.username !== 'string' || !e.username) throw new PyValueError('username must be a non-empty string');
+    const credential = fromB64url(e.credential_id, 'credential_id');
+    if (credential.length < 1 || credential.length > 1023) throw new PyValueError('credential_id must be 1-1023 bytes');
+    const der = spkiOf(e.public_key);
+    const key = await importP256(der);
+    if (e.algorithm !== 'ES256') throw new PyValueError(`algorithm ${repr(e.algorithm)} is not ES256`);
+    if (typeof e.rp_id !== 'string' || !e.rp_id) throw new PyValueError('rp_id must be a non-empty string');
+    if (typeof e.origin !== 'string' || !(e.origin.startsWith('https://') || e.origin.startsWith('http://'))) throw new PyValueError('origin must be an http(s) origin');
+    P.parseUtc(e.registered_at);
+    return { ...Object.fromEntries(ENROLMENT_FIELDS.map((f) => [f, e[f]])), key, fingerprint: `sha256:${E.bytesToHex(await E.sha256(der))}` };
+  }
+
+  function parseAssertion(obj) {
+    const a = exactFields(obj, ASSERTION_FIELDS, 'passkey assertion');
+    for (const name of [...ASSERTION_FIELDS].sort()) {
+      if (typeof a[name] !== 'string') throw new PyValueError(`${name} must be a string`);
+    }
+    return Object.fromEntries(ASSERTION_FIELDS.map((f) => [f, a[f]]));
+  }
+
+  // A strict DER ECDSA signature as WebCrypto's r || s, or null (OpenSSL refuses what is not DER).
+  function derToRaw(der) {
+    const integer = (at) => {
+      if (der[at] !== 0x02) return null;
+      const length = der[at + 1];
+      if (length === undefined || length < 1 || length > 33 || at + 2 + length > der.length) return null;
+      const value = der.slice(at + 2, at + 2 + length);
+      if (value[0] & 0x80) return null; // negative
+      if (length > 1 && value[0] === 0 && !(value[1] & 0x80)) return null; // not minimal
+      const bare = value[0] === 0 ? value.slice(1) : value;
+      if (bare.length > 32) return null;
+      const out = new Uint8Array(32);
+      out.set(bare, 32 - bare.length);
+      return { out, end: at + 2 + length };
+    };
+    if (der.length < 8 || der[0] !== 0x30 || der[1] !== der.length - 2 || der[1] > 0x7f) return null;
+    const r = integer(2);
+    const s = r && integer(r.end);
+    if (!r || !s || s.end !== der.length) return null;
+    return E.concat(r.out, s.out);
+  }
+
+  // passkey.assertion_fault: why the assertion is not the enrolled passkey's over message.
+  async function assertionFault(enrolment, assertion, message) {
+    if (assertion.credential_id !== enrolment.credential_id) {
+      return `the passkey assertion is by credential ${assertion.credential_id}, not the enrolled ${enrolment.credential_id}`;
+    }
+    let authenticatorData;
+    let clientData;
+    let signature;
+    try {
+      authenticatorData = fromB64url(assertion.authenticator_data, 'authenticator_data');
+      clientData = fromB64url(assertion.client_data_json, 'client_data_json');
+      signature = fromB64url(assertion.signature, 'signature');
+    } catch (err) {
+      return `the passkey assertion's ${err.message}`;
+    }
+    if (clientData.length > 4096 || authenticatorData.length > 4096) return 'the passkey assertion is larger than any authenticator writes';
+    let collected;
+    try {
+      collected = P.parseJson(clientData);
+    } catch {
+      return "the passkey's client data is not JSON";
+    }
+    if (!isDict(collected)) return "the passkey's client data is not a JSON object";
+    const get = (name) => (has(collected, name) ? collected[name] : null);
+    if (get('type') !== 'webauthn.get') return `the passkey's client data is of type ${repr(get('type'))}, not webauthn.get`;
+    const challenge = b64url(await E.sha256(message));
+    if (get('challenge') !== challenge) return "the passkey signed another challenge than this conclusion's";
+    if (get('origin') !== enrolment.origin) return `the passkey signed for origin ${repr(get('origin'))}, not ${enrolment.origin}`;
+    if (get('crossOrigin') === true) return 'the passkey signed inside a cross-origin frame';
+    if (authenticatorData.length < 37) return "the passkey's authenticator data is shorter than 37 bytes";
+    const rpHash = await E.sha256(encoder.encode(enrolment.rp_id));
+    if (E.bytesToHex(authenticatorData.slice(0, 32)) !== E.bytesToHex(rpHash)) {
+      return `the passkey's authenticator data is for another relying party than ${enrolment.rp_id}`;
+    }
+    if (!(authenticatorData[32] & 0x01)) return "the passkey's authenticator did not see the user present";
+    const raw = derToRaw(signature);
+    const signed = E.concat(authenticatorData, await E.sha256(clientData));
+    let valid = false;
+    if (raw) {
+      try {
+        valid = await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, enrolment.key, raw, signed);
+      } catch {
+        valid = false;
+      }
+    }
+    return valid ? null : 'the passkey signature does not verify';
   }
 
   // ---------------------------------------------------------------- the domain objects
@@ -721,7 +857,13 @@
     }
 
     async #checkConclusions(entries, publicKeys, records, trusted) {
+      const enrolled = new Map();
+      this.inspectorSignatures = [];
       for (const entry of entries) {
+        if (entry.kind === 'passkey_enrolled') {
+          await this.#enrol(entry, enrolled);
+          continue;
+        }
         if (entry.kind !== 'conclusion') continue;
         const where = chainWhere(entry.seq);
         const body = entry.body;
@@ -731,7 +873,47 @@
         const fault = this.#signerFault(fingerprint, entry.seq, records, trusted, false);
         if (fault !== null) throw new Failure(where, `the conclusion is ${fault}`);
         if (!(await this.#conclusionVerifies(publicKey, body))) throw new Failure(where, "the conclusion's signature does not verify");
+        if (has(body, 'passkey')) this.inspectorSignatures.push(await this.#inspectorSignature(entry, enrolled));
       }
+    }
+
+    async #enrol(entry, enrolled) {
+      const where = chainWhere(entry.seq);
+      let enrolment;
+      try {
+        enrolment = await parseEnrolment(entry.body);
+      } catch (err) {
+        if (err instanceof PyValueError) throw new Failure(where, `bad passkey enrolment: ${err.message}`);
+        throw err;
+      }
+      const earlier = enrolled.get(enrolment.credential_id);
+      if (earlier && ENROLMENT_FIELDS.some((f) => earlier[f] !== enrolment[f])) {
+        throw new Failure(where, `enrols passkey ${enrolment.credential_id} again, with other values`);
+      }
+      enrolled.set(enrolment.credential_id, enrolment);
+    }
+
+    // verify._inspector_signature: the conclusion's passkey, enrolled for its author, signed it.
+    async #inspectorSignature(entry, enrolled) {
+      const where = chainWhere(entry.seq);
+      const body = entry.body;
+      let assertion;
+      try {
+        assertion = parseAssertion(body.passkey);
+      } catch (err) {
+        if (err instanceof PyValueError) throw new Failure(where, `bad passkey assertion: ${err.message}`);
+        throw err;
+      }
+      const enrolment = enrolled.get(assertion.credential_id);
+      if (!enrolment) throw new Failure(where, `the conclusion's passkey ${assertion.credential_id} is not enrolled by an earlier chain entry`);
+      const by = has(body, 'by') ? body.by : null;
+      if (enrolment.username !== by) throw new Failure(where, `the conclusion by ${str(by)} is signed with the passkey of ${enrolment.username}`);
+      const names = ['inspection_id', 'outcome', 'reason', 'by', 'at', 'refers_to'];
+      const message = signedMessage('conclusion', Object.fromEntries(names.map((n) => [n, body[n]])));
+      const fault = await assertionFault(enrolment, assertion, message);
+      if (fault !== null) throw new Failure(where, fault);
+      const flags = fromB64url(assertion.authenticator_data, 'authenticator_data')[32];
+      return { seq: entry.seq, username: enrolment.username, fingerprint: enrolment.fingerprint, userVerified: Boolean(flags & 0x04) };
     }
 
     // conclusion.verify_conclusion: any malformed field or signature is "does not verify".

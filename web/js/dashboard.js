@@ -4,6 +4,7 @@
 import './strings-inspection.js';
 import { api, redirectIfSignedOut } from './api.js';
 import { onLangChange, setupLangToggle, t } from './i18n.js';
+import { isCancelled, passkeyStatus, passkeysSupported, registerPasskey } from './passkey.js';
 import { $, caseLabel, formatTime, h } from './ui.js';
 
 setupLangToggle();
@@ -63,7 +64,75 @@ async function load() {
   }
 }
 
+// ---------------------------------------------------------------- my passkeys
+
+const MAX_LABEL = 60;
+let passkeys = null;
+
+function renderPasskeys() {
+  if (!passkeys) return;
+  const modeText = t(`passkeys.mode.${passkeys.mode}`);
+  const unavailable = passkeys.available ? '' : ` ${t('passkeys.unavailable', { reason: t(`passkeys.unavailable.${passkeys.unavailable}`) })}`;
+  const unsupported = passkeys.available && !passkeysSupported() ? ` ${t('passkeys.unsupported')}` : '';
+  $('passkey-mode').textContent = modeText + unavailable + unsupported;
+  $('passkey-form').hidden = !passkeys.available || !passkeysSupported();
+  const items = passkeys.passkeys.map((p) =>
+    h(
+      'li',
+      { 'data-credential-id': p.credential_id },
+      h(
+        'div',
+        { class: 'dash-main' },
+        h('strong', {}, p.label),
+        h('div', { class: 'muted small mono wrap' }, t('passkeys.fingerprint', { fingerprint: p.fingerprint })),
+        h('div', { class: 'muted small' }, [t('passkeys.registered_at', { time: formatTime(p.registered_at, true) }), p.last_used_at ? t('passkeys.used_at', { time: formatTime(p.last_used_at, true) }) : ''].filter(Boolean).join(' · ')),
+      ),
+    ),
+  );
+  $('passkey-list').replaceChildren(...(items.length ? items : [h('li', { class: 'muted small' }, t('passkeys.none'))]));
+}
+
+function passkeyMessage(error, done = '') {
+  $('passkey-error').textContent = error;
+  $('passkey-error').hidden = !error;
+  $('passkey-done').textContent = done;
+  $('passkey-done').hidden = !done;
+}
+
+async function loadPasskeys() {
+  try {
+    passkeys = await passkeyStatus();
+    renderPasskeys();
+  } catch (err) {
+    if (redirectIfSignedOut(err)) return;
+    passkeyMessage(t('passkeys.failed', { reason: err.reason || err.code }));
+  }
+}
+
+$('passkey-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const label = $('passkey-label').value.trim();
+  if (!label) return passkeyMessage(t('passkeys.need_label'));
+  if ([...label].length > MAX_LABEL) return passkeyMessage(t('passkeys.label_too_long', { limit: MAX_LABEL }));
+  const button = $('btn-passkey-register');
+  button.disabled = true;
+  button.textContent = t('passkeys.registering');
+  try {
+    const passkey = await registerPasskey(label);
+    $('passkey-label').value = '';
+    passkeyMessage('', t('passkeys.done', { label: passkey.label }));
+    await loadPasskeys();
+  } catch (err) {
+    passkeyMessage(isCancelled(err) ? t('passkeys.cancelled') : t('passkeys.failed', { reason: err.reason || err.message || err.code }));
+  } finally {
+    button.disabled = false;
+    button.textContent = t('passkeys.register');
+  }
+});
+
 onLangChange(render);
+onLangChange(renderPasskeys);
+loadPasskeys();
 
 api('/api/me')
   .then((me) => {

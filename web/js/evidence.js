@@ -3,6 +3,7 @@
 
 import { api, redirectIfSignedOut } from './api.js';
 import { Annotator } from './annotate.js';
+import { concludeWithPasskey, isCancelled, passkeyStatus, passkeysSupported } from './passkey.js';
 import { t } from './i18n.js';
 import { $, formatTime, h } from './ui.js';
 
@@ -17,6 +18,13 @@ function problemText(problem) {
 function reasonOf(err) {
   redirectIfSignedOut(err);
   return err.reason || err.code;
+}
+
+// 踏勘人员签名 as the conclusion answer states it: the passkey, or that the archive key alone signed.
+function inspectorSignature(result) {
+  const signed = result.inspector_signature;
+  if (!signed) return result.passkey_mode ? t('conclusion.no_passkey') : '';
+  return t('conclusion.by_passkey', { name: signed.username, fingerprint: signed.fingerprint });
 }
 
 export class EvidencePanels {
@@ -349,15 +357,46 @@ export class EvidencePanels {
     $('conclusion-error').hidden = !text;
   }
 
+  // Whether this conclusion is to be signed with the inspector's passkey (they have one, the
+  // deployment has passkeys, the browser can), or why it cannot be signed at all (required).
+  async #passkeyPlan() {
+    let status = null;
+    try {
+      status = await passkeyStatus();
+    } catch {
+      return { use: false, blocked: null };
+    }
+    const use = status.available && status.passkeys.length > 0 && passkeysSupported();
+    if (!use && status.mode === 'required') {
+      return { use: false, blocked: status.available ? t('conclusion.passkey_needed') : t('conclusion.passkey_unavailable', { reason: t(`passkeys.unavailable.${status.unavailable}`) }) };
+    }
+    return { use, blocked: null };
+  }
+
   async #sign() {
     const outcome = new FormData($('conclusion-form')).get('outcome');
-    const reason = $('conclusion-reason').value.trim().slice(0, 2000);
+    const reason = $('conclusion-reason').value.trim();
     $('btn-conclusion-yes').disabled = true;
     $('btn-conclusion-yes').textContent = t('conclusion.signing');
     try {
-      const signed = await api(`${this.base}/conclusion`, { method: 'POST', body: { outcome, reason } });
+      const plan = await this.#passkeyPlan();
+      if (plan.blocked) {
+        this.#conclusionError(plan.blocked);
+        $('conclusion-confirm').hidden = true;
+        $('btn-conclude').hidden = false;
+        return;
+      }
+      if (plan.use) $('btn-conclusion-yes').textContent = t('conclusion.passkey_signing');
+      const body = { outcome, reason };
+      const signed = plan.use ? await concludeWithPasskey(this.base, body) : await api(`${this.base}/conclusion`, { method: 'POST', body });
       this.#showConclusion({ ...signed, outcome: signed.outcome ?? outcome, reason: signed.reason ?? reason });
     } catch (err) {
+      if (isCancelled(err)) {
+        this.#conclusionError(t('conclusion.passkey_cancelled'));
+        $('conclusion-confirm').hidden = true;
+        $('btn-conclude').hidden = false;
+        return;
+      }
       const problems = err.code === 'checklist_blocks_conclusion' ? err.body?.problems ?? [] : [];
       if (problems.length) {
         // The server names the items; the page says so in its language, at each item too.
@@ -389,6 +428,7 @@ export class EvidencePanels {
     facts.replaceChildren();
     for (const [key, value, cls] of [
       ['conclusion.signed_at', result.at ? formatTime(result.at, true) : '', ''],
+      ['conclusion.inspector_signature', inspectorSignature(result), 'wrap'],
       ['conclusion.signature', result.signature ?? '', 'mono wrap'],
       ['conclusion.key', result.key_fingerprint ?? '', 'mono wrap'],
     ]) {
