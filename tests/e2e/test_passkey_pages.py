@@ -98,6 +98,14 @@ async def test_an_inspector_registers_a_passkey_and_signs_the_conclusion_with_it
         )
         after = await cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})
         assert after["credentials"][0]["signCount"] >= 1  # the device really signed
+        await server.services.archive.drain()
+        await server.services.archive.checkpoint(inspection["case_id"])
+        await server.services.archive.drain()
+        await page.goto(f"{server.base_url}/replay/{inspection['case_id']}/{inspection_id}")
+        signer = page.locator(f'#replay-keys p[data-passkey="{passkey["fingerprint"]}"]')
+        await expect(signer).to_contain_text(
+            "由踏勘人员 inspector1 以通行密钥签署", timeout=TIMEOUT_MS
+        )
     finally:
         print("\n".join(console))
         await context.close()

@@ -1205,6 +1205,7 @@
         severalSigners: signers.filter((s) => s.checkpoints + s.manifests + s.conclusions > 0).length > 1,
         timestamps: this.timestamps ?? [],
         receipts: this.receipts.length,
+        inspectorSignatures: this.inspectorSignatures ?? [],
       };
     }
   }

@@ -822,6 +822,8 @@
       'replay.key_retired': '，已于第 {seq} 条记录停用',
       'replay.key_signed': '；签署检查点 {checkpoints} 个、清单 {manifests} 份、结论 {conclusions} 份',
       'replay.keys_several': '警告：本案由 {n} 个密钥签署；每次交接都是由前一密钥签署的 key_rotated 记录（见上）',
+      'replay.passkey_signed': '链条目 {seq} 的结论由踏勘人员 {name} 以通行密钥签署（指纹 {fingerprint}），签名已核验',
+      'replay.passkey_verified': '；已验证本人',
       'replay.trust_first': '信任：本案首个密钥（未固定）。请与服务器公布的密钥（GET /api/keys）或 public-key.txt 比对。',
       'replay.trust_pinned': '信任：仅限指定的密钥及其签署的轮换。',
       'replay.trust_server': '信任：本服务器的密钥历史（GET /api/keys）。',
@@ -916,6 +918,8 @@
       'replay.key_retired': ', retired by chain entry {seq}',
       'replay.key_signed': '; signed {checkpoints} checkpoints, {manifests} manifests, {conclusions} conclusions',
       'replay.keys_several': 'WARNING: {n} keys sign this case; each hand-over is a key_rotated entry signed by the key before it (listed above)',
+      'replay.passkey_signed': 'The conclusion at chain entry {seq} is signed by the inspector {name} with a passkey (fingerprint {fingerprint}); the signature checks',
+      'replay.passkey_verified': '; user verified',
       'replay.trust_first': 'Trust: the case\'s first key, unpinned. Compare it with the server\'s keys (GET /api/keys) or public-key.txt.',
       'replay.trust_pinned': 'Trust: only the pinned key and the rotations it signed.',
       'replay.trust_server': 'Trust: this server\'s key history (GET /api/keys).',
@@ -1199,6 +1203,15 @@
       const notes = [];
       if (report.severalSigners) notes.push(el('p', { class: 'warn', id: 'replay-keys-warning' }, t('replay.keys_several', { n: report.signers.length })));
       notes.push(el('p', { class: 'muted small', id: 'replay-trust' }, t(this.o.trustedKeys ? this.o.trustLabel ?? 'replay.trust_pinned' : 'replay.trust_first')));
+      for (const signed of report.inspectorSignatures ?? []) {
+        notes.push(
+          el(
+            'p',
+            { class: 'ok small', 'data-passkey': signed.fingerprint, 'data-seq': String(signed.seq) },
+            t('replay.passkey_signed', { seq: signed.seq, name: signed.username, fingerprint: signed.fingerprint }) + (signed.userVerified ? t('replay.passkey_verified') : ''),
+          ),
+        );
+      }
       if (report.timestamps.length) notes.push(el('p', { class: 'muted small', id: 'replay-timestamps' }, t('replay.timestamps', { n: report.timestamps.length })));
       if (report.receipts) notes.push(el('p', { class: 'ok small', id: 'replay-receipts' }, t('replay.receipts_held', { n: report.receipts })));
       this.keysEl.className = '';
