@@ -76,19 +76,13 @@ class SoftAuthenticator:
         auth_data = rp_hash + bytes([self._flags(True)]) + struct.pack(">I", 0) + attested
         attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
         client_data = self._client_data("webauthn.create", options["challenge"], None)
-        credential = b64url(self.credential_id)
-        return {
-            "id": credential,
-            "rawId": credential,
-            "type": "public-key",
-            "response": {
+        return self._answer(
+            {
                 "clientDataJSON": b64url(client_data),
                 "attestationObject": b64url(attestation),
                 "transports": ["internal"],
-            },
-            "clientExtensionResults": {},
-            "authenticatorAttachment": "platform",
-        }
+            }
+        )
 
     def get(
         self, challenge: str, *, origin: str | None = None, rp_id: str | None = None
@@ -101,17 +95,23 @@ class SoftAuthenticator:
         signature = self.key.sign(
             auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256())
         )
+        return self._answer(
+            {
+                "clientDataJSON": b64url(client_data),
+                "authenticatorData": b64url(auth_data),
+                "signature": b64url(signature),
+                "userHandle": None,
+            }
+        )
+
+    def _answer(self, response: dict[str, Any]) -> dict[str, Any]:
+        """``PublicKeyCredential.toJSON()`` around an authenticator's response."""
         credential = b64url(self.credential_id)
         return {
             "id": credential,
             "rawId": credential,
             "type": "public-key",
-            "response": {
-                "clientDataJSON": b64url(client_data),
-                "authenticatorData": b64url(auth_data),
-                "signature": b64url(signature),
-                "userHandle": None,
-            },
+            "response": response,
             "clientExtensionResults": {},
             "authenticatorAttachment": "platform",
         }

@@ -39,10 +39,13 @@ def device_for(server: LiveServer) -> SoftAuthenticator:
     return SoftAuthenticator(server.base_url, "localhost")
 
 
-async def register(
-    server: LiveServer, device: SoftAuthenticator, username: str = "inspector1"
-) -> dict[str, Any]:
-    return await register_passkey(server, device, username)
+async def ready_to_conclude(server: LiveServer) -> tuple[SoftAuthenticator, dict[str, Any]]:
+    """inspector1 with a registered passkey, and an inspection whose checklist allows a pass."""
+    device = device_for(server)
+    await register_passkey(server, device)
+    inspection = await server.new_inspection()
+    await mark_open_items(server, inspection["inspection_id"])
+    return device, inspection
 
 
 PASS = {"outcome": "pass", "reason": "现场与申报材料一致"}
@@ -72,7 +75,7 @@ async def test_an_inspector_signs_the_conclusion_with_a_passkey_and_verify_names
     status, before = await server.request("GET", "/api/passkeys", "inspector1")
     assert status == 200
     assert (before["mode"], before["available"], before["passkeys"]) == ("optional", True, [])
-    passkey = await register(server, device)
+    passkey = await register_passkey(server, device)
     assert passkey["label"] == "办公电脑"
     assert passkey["fingerprint"].startswith("sha256:")
     status, listed = await server.request("GET", "/api/passkeys", "inspector1")
@@ -127,10 +130,7 @@ async def test_an_inspector_signs_the_conclusion_with_a_passkey_and_verify_names
 async def test_a_signature_that_does_not_check_is_refused_and_nothing_is_chained(
     server: LiveServer,
 ) -> None:
-    device = device_for(server)
-    await register(server, device)
-    inspection = await server.new_inspection()
-    await mark_open_items(server, inspection["inspection_id"])
+    device, inspection = await ready_to_conclude(server)
     path = f"/api/inspections/{inspection['inspection_id']}/conclusion"
     status, asked = await server.request("POST", f"{path}/challenge", "inspector1", json=PASS)
     assert status == 200, asked
@@ -167,8 +167,8 @@ async def test_another_inspectors_passkey_or_a_phished_origin_cannot_sign(
     server: LiveServer,
 ) -> None:
     mine, theirs = device_for(server), device_for(server)
-    await register(server, mine, "inspector1")
-    await register(server, theirs, "inspector2")
+    await register_passkey(server, mine, "inspector1")
+    await register_passkey(server, theirs, "inspector2")
     inspection = await server.new_inspection()
     await mark_open_items(server, inspection["inspection_id"])
     status, refused = await sign_conclusion(server, theirs, inspection["inspection_id"], PASS)
@@ -230,7 +230,7 @@ async def test_a_deployment_that_requires_passkeys_refuses_a_conclusion_without_
         assert status == 409
         assert "register one" in asked["reason"]
         device = device_for(s)
-        await register(s, device)
+        await register_passkey(s, device)
         status, signed = await sign_conclusion(s, device, inspection["inspection_id"], PASS)
         assert status == 201, signed
         assert signed["passkey_mode"] == "required"
@@ -263,10 +263,7 @@ async def test_a_deployment_reached_by_ip_address_says_why_it_has_no_passkeys(
 async def test_verify_refuses_a_conclusion_whose_passkey_signature_was_changed(
     server: LiveServer,
 ) -> None:
-    device = device_for(server)
-    await register(server, device)
-    inspection = await server.new_inspection()
-    await mark_open_items(server, inspection["inspection_id"])
+    device, inspection = await ready_to_conclude(server)
     status, signed = await sign_conclusion(server, device, inspection["inspection_id"], PASS)
     assert status == 201, signed
     storage = await archived(server, inspection["case_id"])
