@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,6 +61,9 @@ class Settings:
     # Conclusions signed by the inspector's passkey (WebAuthn) beside the archive key:
     # "optional" (who has one signs with it), "required" (no conclusion without one) or "off".
     passkeys: str = "optional"
+    # Reverse proxies whose X-Forwarded-For names the client (--trusted-proxy CIDR, repeatable);
+    # none: the peer address is the client, and the header is ignored.
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -98,6 +102,13 @@ class Settings:
             raise ValueError("a witness URL is given twice")
         if self.passkeys not in PASSKEY_MODES:
             raise ValueError(f"--passkeys must be one of {', '.join(PASSKEY_MODES)}")
+        for cidr in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(
+                    f"--trusted-proxy {cidr!r} is not an address or CIDR: {exc}"
+                ) from None
 
     @property
     def base_url(self) -> str:

@@ -118,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
         " optional (those who registered one), required (no conclusion without one) or off;"
         " passkeys need the public URL to name a host, not an IP address (default: optional)",
     )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="a reverse proxy (address or CIDR) whose X-Forwarded-For names the client, for rate"
+        " limits and logs; repeatable (default: none, the header is ignored)",
+    )
     add_verify_parser(commands)
     add_export_parser(commands)
     add_key_parser(commands)
@@ -192,6 +200,7 @@ def serve(args: argparse.Namespace, credentials: S3Credentials | None) -> int:
             tsa_cert_files=tuple(args.tsa_cert),
             witnesses=tuple(args.witness),
             passkeys=args.passkeys,
+            trusted_proxies=tuple(args.trusted_proxy),
         )
         if settings.passkeys == "required":
             from server.security.passkeys import NoRelyingParty, relying_party

@@ -7,6 +7,8 @@ import re
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from server.http.api import CLIENT_ADDRESS
+
 _TOKEN_PATH = re.compile(r"^/join/[^/?]+")
 
 
@@ -18,7 +20,7 @@ class RedactingAccessLogger(AbstractAccessLogger):
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         self.logger.info(
             '%s "%s %s" %s %.1fms',
-            request.remote,
+            request.get(CLIENT_ADDRESS) or request.remote,
             request.method,
             redact(request.path),  # path only: query strings are never logged
             response.status,

@@ -27,6 +27,7 @@ from server.http.requests import json_body
 from server.inspection import case_staff, inspections
 from server.inspection.short_codes import ShortCodeError, parse_short_code
 from server.security.auth import COOKIE_NAME, bearer_or_cookie, current_user, login, open_session
+from server.security.client_address import Network, client_address
 from server.security.ratelimit import Failed
 from server.services import SERVICES
 
@@ -48,7 +49,11 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         if isinstance(exc, Forbidden):
             logger.warning(
                 "request denied",
-                extra={"path": request.path, "reason": exc.reason, "remote": request.remote},
+                extra={
+                    "path": request.path,
+                    "reason": exc.reason,
+                    "remote": _client_address(request),
+                },
             )
             try:
                 await api_archive.record_denial(request)
@@ -67,8 +72,22 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         return error_response(exc.status, code, exc.reason)
 
 
+TRUSTED_PROXIES: web.AppKey[tuple[Network, ...]] = web.AppKey("trusted_proxies", tuple)
+# Whom rate limits and logs name: the peer, or the client a trusted proxy names.
+CLIENT_ADDRESS: web.RequestKey[str] = web.RequestKey("client_address", str)
+
+
+@web.middleware
+async def client_address_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    request[CLIENT_ADDRESS] = client_address(
+        request.remote, request.headers.getall("X-Forwarded-For", []), request.app[TRUSTED_PROXIES]
+    )
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
 def _client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
+    return request.get(CLIENT_ADDRESS) or request.remote or "unknown"
 
 
 def _failure_details(failed: Failed) -> dict[str, int | str]:

@@ -22,6 +22,7 @@ from server.inspection import checklists
 from server.inspection.witness import WitnessPush
 from server.live.media import passthrough
 from server.live.registry import LiveRegistry
+from server.security.client_address import parse_proxies
 from server.security.passkeys import Challenges
 from server.security.ratelimit import AttemptGuard, AttemptLimit
 from server.security.secrets_store import load_or_create_secret
@@ -104,7 +105,11 @@ def archive_storage(settings: Settings) -> Storage:
 
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
     passthrough.install(remb_floor_bps=settings.remb_floor_bps)
-    app = web.Application(middlewares=[api.error_middleware], client_max_size=1024**2)
+    app = web.Application(
+        middlewares=[api.client_address_middleware, api.error_middleware],
+        client_max_size=1024**2,
+    )
+    app[api.TRUSTED_PROXIES] = parse_proxies(settings.trusted_proxies)
     services = open_services(settings, clock)
     app[SERVICES] = services
 

@@ -5,12 +5,13 @@ tries never lock out another who has the right code or password."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.conftest import LiveServer, user_password
+from tests.conftest import LiveServer, running_server, user_password
 from tests.integration.test_rest_api import Answer, assert_error
 
 OTHER_ADDRESS = "127.0.0.2"  # Linux answers on all of 127.0.0.0/8: a second client address
@@ -174,3 +175,54 @@ async def test_an_address_that_tries_many_accounts_is_stopped_by_the_per_address
     # The cap is on the address: a real user there waits too, and is told how long.
     right = await sign_in(live_server, "auditor1", user_password("auditor1"))
     assert_error(right.status, right.body, 429, "rate_limited", "from this address")
+
+
+# Behind a reverse proxy
+
+
+async def signed_in_through_proxy(
+    server: LiveServer, username: str, password: str, client: str
+) -> Answer:
+    """A sign-in as a proxy at 127.0.0.1 forwards it for ``client`` (X-Forwarded-For)."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            server.base_url + "/api/login",
+            json={"username": username, "password": password},
+            headers={"X-Forwarded-For": client},
+        ) as response,
+    ):
+        return Answer(response.status, dict(response.headers), await response.json())
+
+
+async def test_behind_a_trusted_proxy_each_client_has_its_own_limit(tmp_path: Path) -> None:
+    async with running_server(tmp_path / "data", trusted_proxies=("127.0.0.1/32",)) as server:
+        for _ in range(10):
+            answer = await signed_in_through_proxy(server, "inspector1", "wrong", "203.0.113.5")
+            assert answer.status == 401, answer.body
+        locked = await signed_in_through_proxy(
+            server, "inspector1", user_password("inspector1"), "203.0.113.5"
+        )
+        assert_error(locked.status, locked.body, 429, "rate_limited", "for this account")
+        # The same inspector elsewhere (another client behind the proxy) signs in at once.
+        elsewhere = await signed_in_through_proxy(
+            server, "inspector1", user_password("inspector1"), "198.51.100.7"
+        )
+        assert elsewhere.status == 200, elsewhere.body
+        # A client cannot pick a fresh bucket by writing the header itself.
+        forged = await signed_in_through_proxy(
+            server, "inspector1", user_password("inspector1"), "198.51.100.1, 203.0.113.5"
+        )
+        assert_error(forged.status, forged.body, 429, "rate_limited", "for this account")
+
+
+async def test_without_trusted_proxies_the_forwarded_header_is_ignored(
+    live_server: LiveServer,
+) -> None:
+    for n in range(10):
+        answer = await signed_in_through_proxy(live_server, "inspector1", "wrong", f"203.0.113.{n}")
+        assert answer.status == 401, answer.body
+    locked = await signed_in_through_proxy(
+        live_server, "inspector1", user_password("inspector1"), "198.51.100.7"
+    )
+    assert_error(locked.status, locked.body, 429, "rate_limited", "for this account")
