@@ -3,8 +3,9 @@
 Everything that becomes evidence goes the same way: staged on the local disk (fsync), chained (the
 chain entry, written durably to the spool, is the commit point), moved into the spool, then
 uploaded in order by one uploader that retries with backoff for as long as it takes. If the object
-store is down, recording goes on and the spool drains when it returns. One process owns a case's
-chain at a time (the media process of its live inspection).
+store is down, recording goes on and the spool drains when it returns. Processes sharing the data
+directory (a server, ``takan export``) append one at a time per case (``recorder/chain_lock.py``),
+each linking to what the others wrote.
 
 Each store runs as a unit that the caller's cancellation cannot stop half-way (a task under
 ``asyncio.shield``), so an object never reaches the spool without its entry: see "Durability" in
@@ -20,7 +21,7 @@ import json
 import logging
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any, TypeVar
 from recorder import layout
 from recorder.canonical import canonical_json
 from recorder.chain import ChainEntry, next_entry
+from recorder.chain_lock import ChainLocks
 from recorder.clock import CLOCK_SOURCE, utc_iso
 from recorder.errors import IntegrityError, ObjectNotFound, StorageError, WriteConflict
 from recorder.head_ledger import HeadLedger, HeadRecord, ledger_mac_key
@@ -53,6 +55,7 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_INTERVAL_S = 30.0
 RETRY_FIRST_S = 0.25
 RETRY_MAX_S = 5.0
+PUBLISH_TIMEOUT_S = 30.0  # how long a writer beside a server tries to store its entry
 MOVE_ATTEMPTS = 4  # a committed object's move into the spool; after these, recovery moves it
 T = TypeVar("T")
 
@@ -74,6 +77,24 @@ class CaseState:
     # The flags the chain holds (foreign_tail, chain_cut entries): the case is not intact.
     flags: list[ChainEntry] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The case's cross-process lock (recorder/chain_lock.py) while this process holds it, and
+    # the chain entries written under it.
+    lock_fd: int | None = None
+    written: list[str] = field(default_factory=list)
+
+    def take(self, entry: ChainEntry) -> None:
+        """What a vouched entry adds to the state: keys, flags, segments, objects."""
+        fingerprint = entry.body.get("fingerprint")
+        if entry.kind in KEY_KINDS and isinstance(fingerprint, str):
+            self.keys[fingerprint] = entry.seq
+        if entry.kind in FLAG_KINDS:
+            self.flags.append(entry)
+        if entry.kind == "segment":
+            record = SegmentRecord.from_json(entry.body)
+            self.segments[record.inspection_id].append(record)
+        object_key, sha256 = entry.body.get("key"), entry.body.get("sha256")
+        if isinstance(object_key, str) and isinstance(sha256, str):
+            self.objects[object_key] = sha256
 
 
 @dataclass
@@ -122,6 +143,13 @@ class Archive:
         self.signed_listeners: list[SignedListener] = []
         self.ledger = HeadLedger(ledger_dir or spool_root, ledger_mac_key(signer))
         self._spool = LocalStorage(spool_root / "objects")
+        # What processes sharing a data directory share: the server's spool directory (the
+        # ledger's), its case locks, and the chain entries it spooled but has not uploaded yet.
+        shared_root = ledger_dir or spool_root
+        self._locks = ChainLocks(shared_root)
+        self._spools = [self._spool]
+        if shared_root.resolve() != spool_root.resolve():
+            self._spools.append(LocalStorage(shared_root / "objects"))
 
     @property
     def recording_dir(self) -> Path:
@@ -268,24 +296,33 @@ class Archive:
         path = self._spool_path(key)
         data = path.read_bytes()
         self.storage.put(key, data, hashlib.sha256(data).hexdigest())
-        path.unlink()
+        with contextlib.suppress(FileNotFoundError):  # a process sharing the spool was first
+            path.unlink()
 
     # the chain
 
     async def _state(self, case_id: str) -> CaseState:
         state = self._cases.get(case_id)
         if state is None:
-            state = await asyncio.to_thread(self._load_state, case_id)
+            # Loaded holding the case's lock, so no other process is half-way through an append.
+            fd = await self._locks.acquire(case_id)
+            try:
+                state = await asyncio.to_thread(self._load_state, case_id)
+            finally:
+                self._locks.release(fd)
             state = self._cases.setdefault(case_id, state)
         return state
 
     def _keys_under(self, prefix: str) -> list[str]:
-        """The JSON objects directly under ``prefix``, stored or still spooled, in order."""
-        keys = set(self.storage.list(prefix))
-        spool_dir = self._spool_path(prefix)
-        if spool_dir.is_dir():
-            keys |= {prefix + p.name for p in spool_dir.iterdir() if p.suffix == ".json"}
-        return sorted(keys)
+        """The JSON objects directly under ``prefix``, stored or still spooled (here or by the
+        server whose spool this process shares), in order."""
+        # The spools first: an object is stored before it leaves the spool, so one uploaded
+        # meanwhile is in the storage listing that follows (the other order could miss it).
+        keys: set[str] = set()
+        for spool in self._spools:
+            keys |= {k for k in spool.list(prefix) if "/" not in k[len(prefix) :]}
+        keys |= set(self.storage.list(prefix))
+        return sorted(key for key in keys if key.endswith(".json"))
 
     def _chain_keys(self, case_id: str) -> list[str]:
         return self._keys_under(layout.chain_prefix(case_id))
@@ -323,23 +360,15 @@ class Archive:
         state = CaseState()
         # Only a checkpoint by a key of the history counts as this server's signature.
         state.checkpointed_seq = trusted.seq if trusted is not None else -1
-        vouched, finding = account_for_tail(entries, case_id, self.ledger.head(case_id), trusted)
+        # Read afresh: another process sharing the ledger may have appended since it was opened.
+        ledger_head = self.ledger.reread(case_id)
+        vouched, finding = account_for_tail(entries, case_id, ledger_head, trusted)
         state.head = entries[-1] if entries else None
         state.signable_seq = max(
             (e.seq for e in entries if e.kind not in UNSIGNED_TAIL_KINDS), default=-1
         )
         for entry in entries[: vouched + 1]:  # what a foreign entry records is not evidence
-            fingerprint = entry.body.get("fingerprint")
-            if entry.kind in KEY_KINDS and isinstance(fingerprint, str):
-                state.keys[fingerprint] = entry.seq
-            if entry.kind in FLAG_KINDS:
-                state.flags.append(entry)
-            if entry.kind == "segment":
-                record = SegmentRecord.from_json(entry.body)
-                state.segments[record.inspection_id].append(record)
-            object_key, sha256 = entry.body.get("key"), entry.body.get("sha256")
-            if isinstance(object_key, str) and isinstance(sha256, str):
-                state.objects[object_key] = sha256
+            state.take(entry)
         if finding is not None:
             logger.error(
                 "a chain tail this server cannot account for: %s",
@@ -378,10 +407,12 @@ class Archive:
         """The spool's copy while its upload is pending, else the stored object. The spool is
         read with the store's own rules (regular files only, no symlinks): it is on the same
         disk an insider may write to."""
-        try:
-            return self._spool.get(key)
-        except ObjectNotFound:  # uploaded (and unspooled) meanwhile, or never spooled here
-            return self.storage.get(key)
+        for spool in self._spools:
+            try:
+                return spool.get(key)
+            except ObjectNotFound:  # uploaded (and unspooled) meanwhile, or never spooled here
+                continue
+        return self.storage.get(key)
 
     def flag_of(self, case_id: str) -> str | None:
         """Plain words for why the case is not intact, if this process found or chained a
@@ -413,6 +444,104 @@ class Archive:
                 found[case_id] = words
         return dict(sorted(found.items()))
 
+    @contextlib.asynccontextmanager
+    async def _exclusive(self, case_id: str, state: CaseState) -> AsyncIterator[None]:
+        """Hold the case's chain against other processes (docs/archive.md, One writer at a
+        time), having first caught up with what they appended. Re-entrant under ``state.lock``."""
+        if state.lock_fd is not None:
+            yield
+            return
+        fd = await self._locks.acquire(case_id)
+        state.lock_fd = fd
+        try:
+            await self.run_blocking(self._catch_up, case_id, state)
+            yield
+        finally:
+            written, state.written = state.written, []
+            try:
+                if written and len(self._spools) > 1:
+                    await self.run_blocking(self._publish, written)
+            finally:
+                state.lock_fd = None
+                self._locks.release(fd)
+
+    def _publish(self, keys: list[str]) -> None:
+        """Store the entries this process wrote under the lock before it lets the lock go: the
+        server sharing the data directory cannot see this process's own spool (blocking).
+        Retried for PUBLISH_TIMEOUT_S; after that the entry's upload is left to the uploader,
+        and should another writer take its seq meanwhile, the conflict is set aside and the
+        case flagged, never silently lost."""
+        deadline = time.monotonic() + PUBLISH_TIMEOUT_S
+        for key in keys:
+            delay = RETRY_FIRST_S
+            while True:
+                try:
+                    if self.storage.exists(key):
+                        break  # this process's uploader stored it already
+                    data = self._spool.get(key)
+                    self.storage.put(key, data, hashlib.sha256(data).hexdigest())
+                    break
+                except WriteConflict:
+                    break  # other bytes there: the uploader sets ours aside and flags the case
+                except (StorageError, OSError) as exc:
+                    if time.monotonic() > deadline:
+                        logger.error(
+                            "chain entry not published", extra={"key": key, "error": str(exc)}
+                        )
+                        return
+                    time.sleep(delay)
+                    delay = min(delay * 2, RETRY_MAX_S)
+
+    def _entry_written(self, key: str) -> bool:
+        """Whether any writer has written ``key``: a writer spools it before it lets the case's
+        lock go, and it is stored before it leaves the spool (blocking)."""
+        return any(spool.exists(key) for spool in self._spools) or self.storage.exists(key)
+
+    def _catch_up(self, case_id: str, state: CaseState) -> None:
+        """Entries another process appended after this one's head (blocking): linked and in the
+        shared head ledger, they are the head to build on; otherwise they are flagged as any
+        foreign tail is."""
+        head = state.head
+        seq = 0 if head is None else head.seq + 1
+        entries: list[ChainEntry] = []
+        try:
+            while self._entry_written(layout.chain_entry_key(case_id, seq)):
+                entries.append(self._read_entry(layout.chain_entry_key(case_id, seq)))
+                seq += 1
+        except (StorageError, ValueError) as exc:
+            logger.error("unreadable chain entry", extra={"case_id": case_id, "error": str(exc)})
+        if not entries:
+            return
+        top = entries[-1]
+        record = self.ledger.reread(case_id)
+        vouched = record is not None and (
+            (record.seq, record.hash) == (top.seq, top.hash)
+            or (record.seq == top.seq + 1 and record.prev == top.hash)  # a writer crashed
+        )
+        if vouched and consistent_prefix(entries, case_id, after=head) == len(entries):
+            for entry in entries:
+                state.take(entry)
+                if entry.kind not in UNSIGNED_TAIL_KINDS:
+                    state.signable_seq = entry.seq
+            state.head = top
+            logger.info(
+                "chain entries another process appended",
+                extra={"case_id": case_id, "first": entries[0].seq, "last": top.seq},
+            )
+            return
+        trusted = TrustedHead(head.seq, head.hash, LEDGER_SOURCE) if head else None
+        finding = TailFinding("foreign_tail", entries[0].seq, top.seq, trusted)
+        logger.error(
+            "chain entries appeared that no Takan process here wrote: %s",
+            finding.describe(),
+            extra={"case_id": case_id, "seq": finding.first_seq},
+        )
+        if consistent_prefix(entries, case_id, after=head) < len(entries):
+            write_durably(self._flags_dir / case_id, finding.describe().encode("utf-8"))
+            return
+        state.head = top
+        state.unflagged = finding
+
     async def append(self, case_id: str, kind: str, body: dict[str, Any]) -> ChainEntry:
         """Chain an audit event for the case; durable on return, chained even if the caller is
         cancelled meanwhile."""
@@ -435,6 +564,7 @@ class Archive:
         data = canonical_json(entry.to_json())
         record = HeadRecord(case_id, entry.seq, entry.hash, entry.prev)
         await self.run_blocking(self._write_entry_files, record, self._spool_path(key), data)
+        state.written.append(key)
         state.head = entry
         if kind not in UNSIGNED_TAIL_KINDS:
             state.signable_seq = entry.seq
@@ -461,10 +591,11 @@ class Archive:
         The durable entry is the commit: before it, nothing is queued and a staged object is not
         evidence; after it, the object is moved and queued whatever happens to this task.
         """
-        await self._chain_flag(case_id, state)
-        if kind not in KEY_KINDS:
-            await self._record_signing_key(case_id, state)
-        entry = await self._write_entry(case_id, state, kind, body)
+        async with self._exclusive(case_id, state):
+            await self._chain_flag(case_id, state)
+            if kind not in KEY_KINDS:
+                await self._record_signing_key(case_id, state)
+            entry = await self._write_entry(case_id, state, kind, body)
         try:
             if staged is not None:
                 key = body["key"]
@@ -588,19 +719,27 @@ class Archive:
             await self._checkpoint_locked(case_id, state)
 
     async def _checkpoint_locked(self, case_id: str, state: CaseState) -> None:
-        head = state.head
-        unsigned = state.signable_seq > state.checkpointed_seq or state.unflagged is not None
-        if head is None or not unsigned:
+        if state.head is None:
             return
-        await self._chain_flag(case_id, state)
-        await self._record_signing_key(case_id, state)
-        head = state.head or head
-        signed = sign_checkpoint(self.signer, case_id, head.seq, head.hash, utc_iso(self._wall()))
-        key = layout.checkpoint_key(case_id, head.seq)
-        data = canonical_json(signed)
-        await asyncio.to_thread(write_durably, self._spool_path(key), data)
-        self._enqueue(key, None)
-        state.checkpointed_seq = head.seq
+        async with self._exclusive(case_id, state):
+            head = state.head
+            unsigned = state.signable_seq > state.checkpointed_seq or state.unflagged is not None
+            if head is None or not unsigned:
+                return
+            await self._chain_flag(case_id, state)
+            await self._record_signing_key(case_id, state)
+            head = state.head or head
+            key = layout.checkpoint_key(case_id, head.seq)
+            if await self.run_blocking(self._entry_written, key):
+                # Another process signed this head already: its checkpoint stands.
+                state.checkpointed_seq = head.seq
+                return
+            at = utc_iso(self._wall())
+            signed = sign_checkpoint(self.signer, case_id, head.seq, head.hash, at)
+            data = canonical_json(signed)
+            await asyncio.to_thread(write_durably, self._spool_path(key), data)
+            self._enqueue(key, None)
+            state.checkpointed_seq = head.seq
         self._announce_signed(case_id, key, data)
 
     def _announce_signed(self, case_id: str, key: str, data: bytes) -> None:
@@ -737,7 +876,7 @@ class Archive:
         self, case_id: str, inspection_id: str, ended: dict[str, Any] | None
     ) -> Manifest:
         state = await self._state(case_id)
-        async with state.lock:
+        async with state.lock, self._exclusive(case_id, state):
             await self._chain_flag(case_id, state)
             await self._record_signing_key(case_id, state)
             if ended is not None:

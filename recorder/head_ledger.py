@@ -105,6 +105,20 @@ class HeadLedger:
                 os.close(self._fd)
                 self._fd = None
 
+    def reread(self, case_id: str) -> HeadRecord | None:
+        """The latest record for ``case_id`` in the file, as another process (``takan export``
+        beside the server) may have appended it since this one opened it (blocking)."""
+        latest: HeadRecord | None = None
+        with contextlib.suppress(FileNotFoundError):
+            for line in self.path.read_text(encoding="ascii", errors="replace").splitlines():
+                record = HeadRecord.parse(line, self._mac_key)
+                if record is not None and record.case_id == case_id:
+                    latest = record
+        with self._lock:
+            if latest is not None:
+                self._heads[case_id] = latest
+            return latest
+
     def head(self, case_id: str) -> HeadRecord | None:
         with self._lock:
             return self._heads.get(case_id)

@@ -394,7 +394,8 @@ def write_durably(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` (creating its folder) so that it survives a crash whole or not
     at all: a temporary file beside it, fsynced, renamed over it, the folder fsynced."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    # Unique: processes sharing a data directory may write the same file at once.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     with tmp.open("wb") as handle:
         handle.write(data)
         handle.flush()

@@ -204,13 +204,40 @@ async def test_entries_appearing_while_the_server_holds_the_case_are_flagged(
     assert failed.value.where == f"chain entry {forged[0]}"
 
 
-async def test_a_foreign_object_at_the_next_key_does_not_stall_uploads(
+async def test_a_foreign_entry_at_the_next_key_is_found_and_flagged_before_the_append(
     tmp_path: Path, signer: Signer
 ) -> None:
     storage = LocalStorage(tmp_path / "archive")
     async with holding(storage, tmp_path / "spool", signer) as archive:
-        forge_tail(storage, 1)  # lands at the seq this server writes next
+        [forged] = forge_tail(storage, 1)  # lands at the seq this server writes next
         entry = await archive.append(CASE, "two", {})
+        async with asyncio.timeout(10):
+            await archive.drain()
+        # Nothing was overwritten or set aside: the forged entry is named by a flag chained
+        # right after it, and the append links after the flag.
+        kinds = [e.kind for e in stored_entries(storage)]
+        assert kinds[forged:] == ["conclusion", "foreign_tail", "two"]
+        assert entry.seq == forged + 2
+        assert CASE in await asyncio.to_thread(archive.flagged_cases)
+        assert not (tmp_path / "spool" / "conflicts").exists()
+
+
+async def test_a_foreign_object_at_a_later_key_does_not_stall_uploads(
+    tmp_path: Path, signer: Signer
+) -> None:
+    storage = LocalStorage(tmp_path / "archive")
+    async with holding(storage, tmp_path / "spool", signer) as archive:
+        # An insider writes the entry after next: the append before it sees nothing yet.
+        head = stored_entries(storage)[-1]
+        ahead = next_entry(head, CASE, "two", head.at, CLOCK, {})
+        forged = next_entry(ahead, CASE, "conclusion", head.at, CLOCK, {"forged": 1})
+        data = canonical_json(forged.to_json())
+        storage.put(
+            layout.chain_entry_key(CASE, forged.seq), data, hashlib.sha256(data).hexdigest()
+        )
+        await archive.append(CASE, "two", {})
+        entry = await archive.append(CASE, "three", {})
+        assert entry.seq == forged.seq
         async with asyncio.timeout(10):
             await archive.drain()  # the conflict is set aside, not retried forever
         await archive.append("other-case", "still", {})
