@@ -29,7 +29,6 @@ from server.inspection.chain_record import (
     SnapshotFacts,
 )
 from server.reports.html import (
-    AnnotationRef,
     ChallengeResult,
     ChecklistLine,
     ConclusionEvent,
@@ -38,8 +37,8 @@ from server.reports.html import (
     Participant,
     ReceiptSummary,
     ReportContent,
-    SnapshotEvidence,
 )
+from server.reports.photos import AnnotationRef, SnapshotEvidence
 from server.services import Services
 from server.store.db import Case, Inspection
 
@@ -320,6 +319,7 @@ async def gather(
         conclusions=facts.conclusions,
         manifest=manifest,
         receipt=receipt,
+        timezone=services.settings.report_timezone,
     )
 
 

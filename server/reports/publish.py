@@ -190,6 +190,7 @@ async def publish_report(services: Services, inspection_id: str) -> ReportRecord
                 "version": version,
                 "format": report_format,
                 "generated_at": now,
+                "timezone": content.timezone,
             }
             entries[report_format] = await services.archive.store_object(
                 case_id, key, data, "report", body

@@ -5,17 +5,26 @@ verified."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import cv2
+import numpy as np
+import pytest
 
 from server.live import site_checks
 from server.live.geo import LocationFix
+from server.reports.gather import thumbnail_jpeg
+from server.reports.html import ReportContent
+from server.reports.publish import render_files
 from tests.conftest import LiveServer
+from tests.unit.test_report_html import content as report_content
 
 HOSTILE_TITLE = '新建厂房 <script>alert("x")</script> & 踏勘'
 HOSTILE_REASON = "现场与申报材料一致 <img src=x onerror=alert(1)>"
@@ -226,6 +235,9 @@ async def test_concluded_inspection_gets_a_chinese_pdf_and_html_report_that_veri
     assert chained["html"]["sha256"] == hashlib.sha256(html_bytes).hexdigest()
     assert chained["pdf"]["key"] == (f"cases/{case_id}/inspections/{inspection_id}/reports/001.pdf")
     assert pdf_headers["X-Content-SHA256"] == chained["pdf"]["sha256"]
+    # Times print as 北京时间, and the report's entries say which zone it printed.
+    assert chained["pdf"]["timezone"] == chained["html"]["timezone"] == "Asia/Shanghai"
+    assert "本报告时间为北京时间（Asia/Shanghai，UTC+08:00）" in html
     await live_server.services.archive.drain()
     code, out, err = await run(
         sys.executable, "-m", "server.cli", "verify", case_id, "--data", str(live_server.data_dir)
@@ -285,3 +297,56 @@ async def test_report_of_an_unknown_inspection_is_not_found(live_server: LiveSer
         "GET", "/api/inspections/" + "0" * 32 + "/report.html", "auditor1"
     )
     assert (status, body["error"]) == (404, "not_found"), body
+
+
+def report_with_photos(count: int, height: int = 480) -> ReportContent:
+    """A report holding ``count`` distinct camera-sized photos (thumbnails as the server makes
+    them from PNGs)."""
+    report = report_content("厂房", "理由", count)
+    shots = []
+    for i, shot in enumerate(report.snapshots):
+        image = np.full((height, 640, 3), (30 * i, 140, 220), np.uint8)
+        cv2.putText(image, f"photo {i + 1}", (40, 200), cv2.FONT_HERSHEY_SIMPLEX, 3, (0, 0, 0), 6)
+        ok, png = cv2.imencode(".png", image)
+        assert ok
+        shots.append(
+            dataclasses.replace(
+                shot, width=640, height=height, thumbnail_jpeg=thumbnail_jpeg(bytes(png))
+            )
+        )
+    return dataclasses.replace(report, snapshots=tuple(shots))
+
+
+async def images_per_page(pdf: bytes, tmp_path: Path) -> dict[int, int]:
+    path = tmp_path / "photos.pdf"
+    path.write_bytes(pdf)
+    code, out, err = await run("pdfimages", "-list", str(path))
+    assert code == 0, err
+    pages = [int(line.split()[0]) for line in out.splitlines()[2:] if line.strip()]
+    return dict(Counter(pages))
+
+
+async def page_of_each_caption(pdf: bytes, tmp_path: Path, count: int) -> dict[int, int]:
+    path = tmp_path / "photos.pdf"
+    path.write_bytes(pdf)
+    code, out, err = await run("pdftotext", "-layout", str(path), "-")
+    assert code == 0, err
+    found = {}
+    for page, text in enumerate(out.split("\f"), start=1):
+        for number in range(1, count + 1):
+            if f"照片 {number} 原图" in text.replace("　", " "):
+                found[number] = page
+    return found
+
+
+@pytest.mark.parametrize("height", [480, 1138])  # landscape 640x480, portrait as a phone films
+async def test_five_photos_print_four_to_a_page_in_a_two_by_two_grid(
+    tmp_path: Path, height: int
+) -> None:
+    _, pdf = await asyncio.to_thread(render_files, report_with_photos(5, height))
+    pages = await page_of_each_caption(pdf, tmp_path, 5)
+    assert sorted(pages) == [1, 2, 3, 4, 5], pages
+    first = pages[1]
+    assert [pages[n] for n in (1, 2, 3, 4, 5)] == [first] * 4 + [first + 1], pages
+    images = await images_per_page(pdf, tmp_path)
+    assert images == {first: 4, first + 1: 1}, images
