@@ -18,9 +18,23 @@ HASH_PREFIX = 16
 
 
 @dataclass(frozen=True, slots=True)
+class MarkedUpCopy:
+    """A snapshot with one annotation drawn on it: derived evidence (``annotation_rendered``)."""
+
+    key: str
+    sha256: str
+    size: int
+    renderer: str
+    chain_seq: int
+    thumbnail_jpeg: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class AnnotationRef:
     annotation_id: str
     sha256: str
+    texts: tuple[str, ...] = ()  # the text shapes' words, in drawing order
+    marked_up: MarkedUpCopy | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +74,35 @@ def _original(index: int, shot: SnapshotEvidence, times: ReportTimes) -> PhotoCe
     return PhotoCell(shot.thumbnail_jpeg, f"照片 {index}", caption)
 
 
-def photo_cells(snapshots: Sequence[SnapshotEvidence], times: ReportTimes) -> list[PhotoCell]:
-    return [_original(i, shot, times) for i, shot in enumerate(snapshots, start=1)]
+def _texts(annotation: AnnotationRef) -> str:
+    return "；".join(annotation.texts) if annotation.texts else "（无文字）"
+
+
+def _marked_up(index: int, number: int, annotation: AnnotationRef) -> PhotoCell | None:
+    copy = annotation.marked_up
+    if copy is None:
+        return None
+    caption = Html(
+        f"<div><b>照片 {index}</b>　标注图 {number}（据原图与标注绘制）</div>"
+        f'<div class="note">标注文字：{text(_texts(annotation))}</div>'
+        f'<div>SHA-256 <span class="mono">{text(copy.sha256[:HASH_PREFIX])}…</span></div>'
+    )
+    return PhotoCell(copy.thumbnail_jpeg, f"照片 {index} 标注图 {number}", caption)
+
+
+def photo_cells(
+    snapshots: Sequence[SnapshotEvidence], times: ReportTimes
+) -> list[PhotoCell | None]:
+    """Each original followed by its marked-up copies; an original with copies starts a row
+    (an empty cell before it when it would not), so its copy prints beside it."""
+    cells: list[PhotoCell | None] = []
+    for index, shot in enumerate(snapshots, start=1):
+        copies = [_marked_up(index, n, a) for n, a in enumerate(shot.annotations, start=1)]
+        present = [copy for copy in copies if copy is not None]
+        if present and len(cells) % PHOTOS_PER_ROW:
+            cells.append(None)
+        cells += [_original(index, shot, times), *present]
+    return cells
 
 
 def _grid_cell(photo: PhotoCell | None) -> str:
@@ -74,7 +115,7 @@ def _grid_cell(photo: PhotoCell | None) -> str:
     )
 
 
-def photo_sheets(cells: Sequence[PhotoCell]) -> list[Html]:
+def photo_sheets(cells: Sequence[PhotoCell | None]) -> list[Html]:
     """The cells in grids of ``PHOTOS_PER_PAGE``, each grid a printed page of its own."""
     sheets = []
     for start in range(0, len(cells), PHOTOS_PER_PAGE):
@@ -88,6 +129,22 @@ def photo_sheets(cells: Sequence[PhotoCell]) -> list[Html]:
     return sheets
 
 
+def _annotation_lines(index: int, number: int, annotation: AnnotationRef) -> str:
+    lines = (
+        f"<div>标注 {number}（{text(annotation.annotation_id)}）SHA-256："
+        f"{hash_line(annotation.sha256)}</div>"
+        f'<div class="note">标注文字：{text(_texts(annotation))}</div>'
+    )
+    copy = annotation.marked_up
+    if copy is None:
+        return lines + "<div>标注图：未生成（原图与标注仍为存证，见哈希链）</div>"
+    return lines + (
+        f"<div>照片 {index} 标注图 {number}（{text(copy.renderer)} 据原图与标注 {number} 绘制，"
+        f"{copy.size} 字节，链序号 {copy.chain_seq}）SHA-256：{hash_line(copy.sha256)}</div>"
+        f'<div>标注图对象：<span class="mono key">{text(copy.key)}</span></div>'
+    )
+
+
 def _evidence_rows(index: int, shot: SnapshotEvidence, times: ReportTimes) -> str:
     place = f"{shot.lat}, {shot.lon}" if shot.lat and shot.lon else "无定位"
     first = (
@@ -99,10 +156,7 @@ def _evidence_rows(index: int, shot: SnapshotEvidence, times: ReportTimes) -> st
         shot.media_pts,
         shot.chain_seq,
     )
-    notes = "".join(
-        f"<div>标注 {text(a.annotation_id)} SHA-256：{hash_line(a.sha256)}</div>"
-        for a in shot.annotations
-    )
+    notes = "".join(_annotation_lines(index, n, a) for n, a in enumerate(shot.annotations, 1))
     detail = (
         f"<div>照片 {index}（{text(shot.snapshot_id)}）原图 SHA-256：{hash_line(shot.sha256)}</div>"
         f'<div>对象：<span class="mono key">{text(shot.key)}</span></div>{notes}'
@@ -137,7 +191,8 @@ def snapshots_section(times: ReportTimes, snapshots: Sequence[SnapshotEvidence])
         return section(title, table(("照片",), []))
     intro = Html(
         f'<p class="muted">共 {len(snapshots)} 张现场照片，每页四张。下图为缩略图；原图（PNG）'
-        "保存在存证库中，其 SHA-256 已写入哈希链，标注另存，不改动原图。</p>"
+        "保存在存证库中，其 SHA-256 已写入哈希链；标注另存，不改动原图，标注图是据原图与标注"
+        "另行绘制的副本，其 SHA-256 同样写入哈希链。</p>"
     )
     sheets = photo_sheets(photo_cells(snapshots, times))
     first = Html(f'<div class="photo-sheet">{section(title, intro, sheets[0])}</div>')

@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 import pytest
 
+from recorder import layout
+from recorder.chain import ChainEntry
 from server.live import site_checks
 from server.live.geo import LocationFix
 from server.reports.gather import thumbnail_jpeg
@@ -28,6 +30,12 @@ from tests.unit.test_report_html import content as report_content
 
 HOSTILE_TITLE = '新建厂房 <script>alert("x")</script> & 踏勘'
 HOSTILE_REASON = "现场与申报材料一致 <img src=x onerror=alert(1)>"
+FINDING = "洗手池未配备消毒设施"
+MARKS = [
+    {"type": "arrow", "x1": 20, "y1": 200, "x2": 120, "y2": 120, "color": "#e53935"},
+    {"type": "box", "x1": 10, "y1": 10, "x2": 90, "y2": 60, "color": "#fdd835"},
+    {"type": "text", "x1": 10, "y1": 70, "x2": 300, "y2": 94, "text": FINDING, "color": "#e53935"},
+]
 
 
 async def run(*args: str, timeout: float = 60) -> tuple[int, str, str]:
@@ -103,6 +111,11 @@ def checklist_row(html: str, item_id: str) -> str:
     return row.split("</tr>")[0]
 
 
+async def chained_entries(server: LiveServer, case_id: str) -> list[ChainEntry]:
+    _, entries = await server.services.archive.chain_page(case_id, 0, 10_000)
+    return entries
+
+
 async def chained_reports(server: LiveServer, case_id: str) -> list[dict[str, Any]]:
     _, entries = await server.services.archive.chain_page(case_id, 0, 10_000)
     return [e.body for e in entries if e.kind == "report"]
@@ -150,9 +163,7 @@ async def test_concluded_inspection_gets_a_chinese_pdf_and_html_report_that_veri
         "POST",
         f"/api/snapshots/{first['snapshot_id']}/annotations",
         "inspector1",
-        json={
-            "shapes": [{"type": "box", "x1": 10, "y1": 10, "x2": 90, "y2": 60, "color": "#ff0000"}]
-        },
+        json={"shapes": MARKS},
     )
     assert status == 201, annotation
     await add_site_checks(live_server, case_id, inspection_id)
@@ -200,6 +211,16 @@ async def test_concluded_inspection_gets_a_chinese_pdf_and_html_report_that_veri
     for shot in (first, second):
         assert shot["sha256"] in text, f"snapshot hash {shot['sha256']} not in the PDF text"
     assert annotation["sha256"] in text
+    # The marked-up copy prints beside the original, with the annotation's text.
+    [rendered] = [
+        e for e in await chained_entries(live_server, case_id) if e.kind == "annotation_rendered"
+    ]
+    assert rendered.body["annotation_id"] == annotation["annotation_id"]
+    assert rendered.body["original_sha256"] == first["sha256"]
+    assert rendered.body["sha256"] in text
+    assert FINDING in text.replace(" ", "")
+    images = await images_per_page(pdf, tmp_path)
+    assert list(images.values()) == [3], images  # on one page: two originals, one copy
     assert concluded["signature"] in text
 
     # An auditor reads the same report; the HTML shows user text as text, never as markup.
@@ -228,6 +249,19 @@ async def test_concluded_inspection_gets_a_chinese_pdf_and_html_report_that_veri
     assert "不符合" not in "".join(rows.values())
     assert "已核查 5 项（符合 4 项、不适用 1 项）；未核查 0 项" in html
     assert "不适用" in text  # the PDF says the same (its narrow cells wrap the rest)
+
+    assert html.count('<img src="data:image/jpeg;base64,') == 3
+    assert 'alt="照片 1 标注图 1"' in html
+    assert f"标注文字：{FINDING}" in html
+
+    # The originals are as they were taken: the copy is a new object beside them.
+    archive = live_server.services.archive
+    for shot in (first, second):
+        key = layout.snapshot_key(case_id, inspection_id, shot["snapshot_id"])
+        assert hashlib.sha256(await archive.read_object(key)).hexdigest() == shot["sha256"]
+    copy = await archive.read_object(rendered.body["key"])
+    assert hashlib.sha256(copy).hexdigest() == rendered.body["sha256"]
+    assert copy != await archive.read_object(rendered.body["original_key"])
 
     # Both files are chained with the hashes of the bytes served, and the case verifies.
     chained = {body["format"]: body for body in await chained_reports(live_server, case_id)}

@@ -167,7 +167,7 @@
     publicKey: /^keys\/[0-9a-f]{64}\.pub$/,
     manifest: /^inspections\/([0-9a-f]{32})\/manifest\.json$/,
     segment: /^inspections\/[0-9a-f]{32}\/segments\/(applicant-video|applicant-audio|inspector-audio)\/[0-9]{6}\.webm$/,
-    evidence: /^inspections\/[0-9a-f]{32}\/(snapshots\/[0-9a-f]{32}\.png|annotations\/[0-9a-f]{32}\.json|reports\/[0-9]{3}\.(html|pdf))$/,
+    evidence: /^inspections\/[0-9a-f]{32}\/(snapshots\/[0-9a-f]{32}\.png|annotations\/[0-9a-f]{32}(\.json|-v[1-9][0-9]{0,2}\.png)|reports\/[0-9]{3}\.(html|pdf))$/,
     timestamp: /^timestamps\/[0-9a-f]{16}\/(checkpoints\/[0-9]{12}|inspections\/[0-9a-f]{32}\/manifest)\.tsr$/,
   };
 
