@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from recorder import layout
+from recorder.canonical import canonical_json
 from recorder.chain import ChainEntry
 from server.live import site_checks
 from server.live.geo import LocationFix
@@ -384,3 +385,60 @@ async def test_five_photos_print_four_to_a_page_in_a_two_by_two_grid(
     assert [pages[n] for n in (1, 2, 3, 4, 5)] == [first] * 4 + [first + 1], pages
     images = await images_per_page(pdf, tmp_path)
     assert images == {first: 4, first + 1: 1}, images
+
+
+async def test_an_annotation_chained_without_its_copy_gets_one_when_the_report_is_made(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    """As in an archive from before marked-up copies: the report draws the copy, chains it after
+    the conclusion, and prints it."""
+    invite = await live_server.new_inspection()
+    case_id, inspection_id = invite["case_id"], invite["inspection_id"]
+    publish = ("publish", invite["applicant_url"], "--source", "testsrc", "--seconds", "60")
+    publisher = asyncio.create_task(run(sys.executable, "-m", "client", *publish, timeout=120))
+    shot = await snapshot_when_video_flows(live_server, inspection_id)
+    annotation_id = "d" * 32
+    document = {
+        "annotation_id": annotation_id,
+        "snapshot_id": shot["snapshot_id"],
+        "snapshot_sha256": shot["sha256"],
+        "inspection_id": inspection_id,
+        "image": {"width": shot["width"], "height": shot["height"]},
+        "shapes": MARKS,
+        "by": "inspector1",
+        "created_at": shot["taken_at"],
+    }
+    await live_server.services.archive.store_object(
+        case_id,
+        layout.annotation_key(case_id, inspection_id, annotation_id),
+        canonical_json(document),
+        "annotation",
+        {
+            "annotation_id": annotation_id,
+            "snapshot_id": shot["snapshot_id"],
+            "inspection_id": inspection_id,
+            "by": "inspector1",
+            "created_at": shot["taken_at"],
+        },
+    )
+    status, concluded = await live_server.request(
+        "POST",
+        f"/api/inspections/{inspection_id}/conclusion",
+        "inspector1",
+        json={"outcome": "fail", "reason": FINDING},
+    )
+    assert status == 201, concluded
+    code, _, err = await publisher
+    assert code == 0, err
+
+    _, html = await wait_for_report(live_server, inspection_id, "html", 1)
+    assert 'alt="照片 1 标注图 1"' in html.decode()
+    entries = await chained_entries(live_server, case_id)
+    [rendered] = [e for e in entries if e.kind == "annotation_rendered"]
+    assert rendered.seq > concluded["chain_seq"]
+    assert rendered.body["annotation_id"] == annotation_id
+    await live_server.services.archive.drain()
+    code, out, err = await run(
+        sys.executable, "-m", "server.cli", "verify", case_id, "--data", str(live_server.data_dir)
+    )
+    assert code == 0, out + err
