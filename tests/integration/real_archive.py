@@ -2,9 +2,9 @@
 
 Two cases, each with real media from ``python -m client publish`` of the test source (1 s
 segments, a checkpoint every second, each checkpoint and manifest stamped by a local RFC 3161
-TSA): the first with a snapshot, an annotation on it (and its marked-up copy), a checklist mark, a signed conclusion and
-its generated report (HTML and PDF); the second with media only. Every token is chained before
-the server stops, and nothing is written after, so the archive is final.
+TSA): the first with a snapshot, an annotation on it (and its marked-up copy), a checklist mark,
+a signed conclusion and its generated report (HTML and PDF); the second with media only. Every
+token is chained before the server stops, and nothing is written after, so the archive is final.
 """
 
 from __future__ import annotations
