@@ -9,6 +9,7 @@ Everything of a case is under ``cases/{case_id}/``::
     inspections/{inspection_id}/manifest.json                 signed per-inspection manifest
     inspections/{inspection_id}/snapshots/{snapshot_id}.png   a snapshot, as decoded (PNG)
     inspections/{inspection_id}/annotations/{annotation_id}.json   an overlay on a snapshot
+    inspections/{inspection_id}/annotations/{annotation_id}-v{renderer}.png   its marked-up copy
     inspections/{inspection_id}/reports/{version:03d}.html|.pdf    a generated report
     timestamps/{tsa_id}/checkpoints/{seq:012d}.tsr            RFC 3161 reply over a checkpoint
     timestamps/{tsa_id}/inspections/{inspection_id}/manifest.tsr   ... over a manifest
@@ -49,6 +50,10 @@ _SNAPSHOT_KEY = re.compile(
 _ANNOTATION_KEY = re.compile(
     r"cases/" + _CASE + r"/inspections/(?P<insp>[0-9a-f]{32})/annotations/"
     r"(?P<id>[0-9a-f]{32})\.json"
+)
+_MARKED_UP_KEY = re.compile(
+    r"cases/" + _CASE + r"/inspections/(?P<insp>[0-9a-f]{32})/annotations/"
+    r"(?P<id>[0-9a-f]{32})-v(?P<version>[1-9][0-9]{0,2})\.png"
 )
 _REPORT_KEY = re.compile(
     r"cases/" + _CASE + r"/inspections/(?P<insp>[0-9a-f]{32})/reports/"
@@ -160,6 +165,17 @@ def annotation_key(case_id: str, inspection_id: str, annotation_id: str) -> str:
     )
 
 
+def marked_up_key(case_id: str, inspection_id: str, annotation_id: str, renderer: int) -> str:
+    """Key of the copy of a snapshot with an annotation drawn on it by renderer version
+    ``renderer`` (1..999): derived evidence, beside the untouched original."""
+    if isinstance(renderer, bool) or not isinstance(renderer, int) or not 1 <= renderer <= 999:
+        raise ValueError(f"renderer version {renderer!r} must be an integer in 1..999")
+    return (
+        f"{inspection_prefix(case_id, inspection_id)}annotations/"
+        f"{check_object_id(annotation_id, 'annotation_id')}-v{renderer}.png"
+    )
+
+
 def report_key(case_id: str, inspection_id: str, version: int, report_format: str) -> str:
     """Key of version ``version`` (1..999) of an inspection's report, ``html`` or ``pdf``."""
     if (
@@ -222,6 +238,14 @@ def parse_annotation_key(case_id: str, key: str) -> tuple[str, str] | None:
     """``(inspection_id, annotation_id)`` of an annotation key of this case, or None."""
     match = _ANNOTATION_KEY.fullmatch(key)
     return (match["insp"], match["id"]) if match and match["case"] == case_id else None
+
+
+def parse_marked_up_key(case_id: str, key: str) -> tuple[str, str, int] | None:
+    """``(inspection_id, annotation_id, renderer)`` of a marked-up copy's key of this case."""
+    match = _MARKED_UP_KEY.fullmatch(key)
+    if not match or match["case"] != case_id:
+        return None
+    return match["insp"], match["id"], int(match["version"])
 
 
 def parse_report_key(case_id: str, key: str) -> tuple[str, int, str] | None:

@@ -31,6 +31,7 @@ from recorder.manifest import (
     verify_checkpoint,
     verify_manifest,
 )
+from recorder.marked_up import check_marked_up
 from recorder.passkey import (
     PasskeyAssertion,
     PasskeyEnrolment,
@@ -324,6 +325,7 @@ class _Verifier:
         inspector_signatures = self._check_conclusions(entries, public_keys, key_records, trusted)
         segments, references = self._read_chain(entries)
         self._check_tracks(segments, _unreadable_segments(entries))
+        check_marked_up(self.case_id, entries)
         referenced = {ref.key for ref in references}
         recorded_only = [*listing.public_keys.values(), *listing.manifests]
         for key in [*listing.segments, *listing.others, *recorded_only]:

@@ -26,7 +26,7 @@ from server.cli.reindex import add_reindex_parser, run_reindex
 from server.cli.users import DEFAULT_DATA, add_user_parser, create_demo_users, run_user
 from server.cli.verify import add_verify_parser, run_verify
 from server.consent_notice import DEFAULT_NOTICE, ConsentNotice, NoticeError
-from server.settings import PASSKEY_MODES, Settings
+from server.settings import DEFAULT_REPORT_TIMEZONE, PASSKEY_MODES, Settings, check_timezone
 
 if TYPE_CHECKING:
     from recorder.minio_storage import S3Credentials
@@ -126,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a reverse proxy (address or CIDR) whose X-Forwarded-For names the client, for rate"
         " limits and logs; repeatable (default: none, the header is ignored)",
     )
+    serve.add_argument(
+        "--report-timezone",
+        default=DEFAULT_REPORT_TIMEZONE,
+        metavar="ZONE",
+        help="the IANA time zone reports print times in (default: Asia/Shanghai, 北京时间);"
+        " their evidence tables keep the UTC beside each time",
+    )
     add_verify_parser(commands)
     add_export_parser(commands)
     add_key_parser(commands)
@@ -146,6 +153,14 @@ def _consent_notice(path: Path | None) -> ConsentNotice:
         return ConsentNotice.parse(raw)
     except NoticeError as exc:
         raise ValueError(f"--consent-notice {path}: {exc}") from exc
+
+
+def _report_timezone(name: str) -> str:
+    try:
+        check_timezone(name)
+    except ValueError as exc:
+        raise ValueError(f"--report-timezone: {exc}") from None
+    return name
 
 
 def s3_credentials_from_env() -> S3Credentials | None:
@@ -201,6 +216,7 @@ def serve(args: argparse.Namespace, credentials: S3Credentials | None) -> int:
             witnesses=tuple(args.witness),
             passkeys=args.passkeys,
             trusted_proxies=tuple(args.trusted_proxy),
+            report_timezone=_report_timezone(args.report_timezone),
         )
         if settings.passkeys == "required":
             from server.security.passkeys import NoRelyingParty, relying_party

@@ -73,6 +73,7 @@ _OBJECT_PARSERS = (
     layout.parse_manifest_key,
     layout.parse_snapshot_key,
     layout.parse_annotation_key,
+    layout.parse_marked_up_key,
     layout.parse_report_key,
     layout.parse_timestamp_key,
 )

@@ -6,13 +6,14 @@ snapshot and its SHA-256, chained like every other piece of evidence.
 
 from __future__ import annotations
 
-import re
+import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from recorder import layout
 from recorder.canonical import canonical_json
+from recorder.chain import ChainEntry
 from recorder.errors import ObjectNotFound
 from server.clock import utc_iso
 from server.errors import BadRequest, NotFound
@@ -21,88 +22,13 @@ from server.inspection.evidence_access import (
     readable_inspection,
     require_not_concluded,
 )
+from server.inspection.marked_up import ChainedObject, MarkedUpError, RenderSource, try_record
+from server.inspection.shapes import parse_shapes
 from server.inspection.snapshots import SnapshotRecord, snapshot_by_id
 from server.security.tokens import SessionToken
 from server.services import Services
 
-SHAPE_TYPES = ("arrow", "box", "text")
-MAX_SHAPES = 200
-MAX_TEXT = 200
-COLOR_PATTERN = re.compile(r"#[0-9a-fA-F]{6}")
-SHAPE_FIELDS = frozenset({"type", "x1", "y1", "x2", "y2", "text", "color"})
-
-
-@dataclass(frozen=True, slots=True)
-class Shape:
-    """One mark in image pixels; (x1, y1) → (x2, y2) is an arrow's tail → head, a box's corners
-    or a text's anchor and extent."""
-
-    type: str
-    x1: int
-    y1: int
-    x2: int
-    y2: int
-    color: str
-    text: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        shape: dict[str, Any] = {
-            "type": self.type,
-            "x1": self.x1,
-            "y1": self.y1,
-            "x2": self.x2,
-            "y2": self.y2,
-            "color": self.color,
-        }
-        if self.text:
-            shape["text"] = self.text
-        return shape
-
-
-def _coordinate(raw: dict[str, Any], name: str, limit: int, where: str) -> int:
-    value = raw.get(name)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise BadRequest(f"{where}: '{name}' must be an integer (image pixels)")
-    if not 0 <= value <= limit:
-        raise BadRequest(f"{where}: '{name}' must be within 0..{limit} (the image's pixels)")
-    return value
-
-
-def parse_shapes(value: Any, width: int, height: int) -> list[Shape]:
-    """Validate the ``shapes`` of a request against an image of ``width`` x ``height``."""
-    if not isinstance(value, list) or not 1 <= len(value) <= MAX_SHAPES:
-        raise BadRequest(f"field 'shapes' must be a list of 1 to {MAX_SHAPES} shapes")
-    shapes = []
-    for index, raw in enumerate(value):
-        where = f"shapes[{index}]"
-        if not isinstance(raw, dict):
-            raise BadRequest(f"{where} must be an object")
-        unknown = sorted(set(raw) - SHAPE_FIELDS)
-        if unknown:
-            raise BadRequest(f"{where}: unknown field '{unknown[0]}'")
-        kind = raw.get("type")
-        if kind not in SHAPE_TYPES:
-            raise BadRequest(f"{where}: 'type' must be one of {', '.join(SHAPE_TYPES)}")
-        color = raw.get("color")
-        if not isinstance(color, str) or not COLOR_PATTERN.fullmatch(color):
-            raise BadRequest(f"{where}: 'color' must be '#rrggbb'")
-        text = raw.get("text", "")
-        if not isinstance(text, str) or len(text) > MAX_TEXT:
-            raise BadRequest(f"{where}: 'text' must be a string of at most {MAX_TEXT} characters")
-        if kind == "text" and not text.strip():
-            raise BadRequest(f"{where}: a text shape needs a non-empty 'text'")
-        shapes.append(
-            Shape(
-                type=kind,
-                x1=_coordinate(raw, "x1", width, where),
-                y1=_coordinate(raw, "y1", height, where),
-                x2=_coordinate(raw, "x2", width, where),
-                y2=_coordinate(raw, "y2", height, where),
-                color=color.lower(),
-                text=text.strip(),
-            )
-        )
-    return shapes
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,9 +96,42 @@ async def annotate(
         " created_at) VALUES (?, ?, ?, ?, ?, ?)",
         (annotation_id, snapshot.snapshot_id, key, entry.body["sha256"], user.user_id, created_at),
     )
+    await _mark_up(services, snapshot, annotation_id, entry)
     return AnnotationRecord(
         annotation_id, snapshot.snapshot_id, key, entry.body["sha256"], user.username, created_at
     )
+
+
+async def _mark_up(
+    services: Services, snapshot: SnapshotRecord, annotation_id: str, entry: ChainEntry
+) -> None:
+    """The snapshot with the annotation drawn on it, derived from the snapshot as its chain
+    entry records it (not the index's copy)."""
+    _, found = await services.archive.chain_page(snapshot.case_id, snapshot.chain_seq, 1)
+    chained = found[0] if found else None
+    if (
+        chained is None
+        or chained.kind != "snapshot"
+        or chained.body.get("snapshot_id") != snapshot.snapshot_id
+    ):
+        logger.warning(
+            "marked-up copy not made: the snapshot's chain entry is not where the index says",
+            extra={"case_id": snapshot.case_id, "seq": snapshot.chain_seq},
+        )
+        return
+    try:
+        source = RenderSource(
+            snapshot.case_id,
+            snapshot.inspection_id,
+            snapshot.snapshot_id,
+            ChainedObject.of(chained),
+            annotation_id,
+            ChainedObject.of(entry),
+        )
+    except MarkedUpError as exc:
+        logger.warning("marked-up copy not made: %s", exc, extra={"case_id": snapshot.case_id})
+        return
+    await try_record(services, source)
 
 
 _SELECT = (

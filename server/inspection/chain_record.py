@@ -192,6 +192,20 @@ class AnnotationFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class MarkedUpFacts:
+    """A snapshot's copy with an annotation drawn on it (``annotation_rendered``)."""
+
+    annotation_id: str
+    snapshot_id: str
+    key: str
+    sha256: str
+    size: int
+    renderer: str
+    font: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class LocationFacts:
     lat: str
     lon: str
@@ -248,6 +262,7 @@ class InspectionFacts:
     challenges: tuple[ChallengeFacts, ...]
     reports: tuple[ReportFacts, ...]
     seq: int
+    marked_up: tuple[MarkedUpFacts, ...] = ()
 
     @property
     def status(self) -> str:
@@ -336,6 +351,7 @@ class _Inspection:
     marks: dict[str, MarkFacts] = field(default_factory=dict)
     snapshots: list[SnapshotFacts] = field(default_factory=list)
     annotations: list[AnnotationFacts] = field(default_factory=list)
+    marked_up: list[MarkedUpFacts] = field(default_factory=list)
     locations: list[LocationFacts] = field(default_factory=list)
     challenges: dict[str, ChallengeFacts] = field(default_factory=dict)
     reports: dict[int, ReportFacts] = field(default_factory=dict)
@@ -348,6 +364,7 @@ class _Inspection:
             marks=tuple(self.marks.values()),
             snapshots=tuple(self.snapshots),
             annotations=tuple(self.annotations),
+            marked_up=tuple(self.marked_up),
             locations=tuple(self.locations),
             challenges=tuple(self.challenges.values()),
             reports=tuple(self.reports[v] for v in sorted(self.reports)),
@@ -580,6 +597,21 @@ class _Fold:
             )
         )
 
+    def _marked_up(self, current: _Inspection, entry: ChainEntry) -> None:
+        body = entry.body
+        current.marked_up.append(
+            MarkedUpFacts(
+                annotation_id=_text(body, "annotation_id"),
+                snapshot_id=_text(body, "snapshot_id"),
+                key=_text(body, "key"),
+                sha256=_text(body, "sha256"),
+                size=_int(body, "size") or 0,
+                renderer=_text(body, "renderer"),
+                font=_text(body, "font"),
+                seq=entry.seq,
+            )
+        )
+
     def _location(self, current: _Inspection, entry: ChainEntry) -> None:
         body = entry.body
         current.locations.append(
@@ -648,6 +680,7 @@ _HANDLERS = {
     "checklist_mark": _Fold._mark,
     "snapshot": _Fold._snapshot,
     "annotation": _Fold._annotation,
+    "annotation_rendered": _Fold._marked_up,
     "location": _Fold._location,
     "challenge_issued": _Fold._challenge_issued,
     "challenge_shown": _Fold._challenge_shown,

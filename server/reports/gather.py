@@ -15,21 +15,22 @@ import numpy as np
 import segno
 
 from recorder.archive import Archive
+from recorder.canonical import parse_json
 from recorder.chain import ChainEntry
 from recorder.errors import StorageError
 from recorder.manifest import Manifest
 from server.errors import Conflict, NotFound
-from server.inspection import checklists, receipts
+from server.inspection import checklists, marked_up, receipts
 from server.inspection.chain_record import (
     CaseFacts,
     CaseRecord,
     ConclusionFacts,
     InspectionFacts,
+    MarkedUpFacts,
     MarkFacts,
     SnapshotFacts,
 )
 from server.reports.html import (
-    AnnotationRef,
     ChallengeResult,
     ChecklistLine,
     ConclusionEvent,
@@ -38,8 +39,8 @@ from server.reports.html import (
     Participant,
     ReceiptSummary,
     ReportContent,
-    SnapshotEvidence,
 )
+from server.reports.photos import AnnotationRef, MarkedUpCopy, SnapshotEvidence
 from server.services import Services
 from server.store.db import Case, Inspection
 
@@ -172,11 +173,42 @@ def thumbnail_jpeg(png: bytes, width: int = THUMBNAIL_WIDTH) -> bytes:
     return bytes(encoded)
 
 
-def _annotations(facts: InspectionFacts) -> dict[str, tuple[AnnotationRef, ...]]:
-    """The chained annotations of the inspection's snapshots, by snapshot id."""
+def _annotation_texts(key: str, document: bytes, sha256: str) -> tuple[str, ...]:
+    value = parse_json(_check_hash(key, document, sha256))
+    shapes = value.get("shapes") if isinstance(value, dict) else None
+    if not isinstance(shapes, list):
+        raise ReportError(f"{key} holds no shapes")
+    return tuple(
+        shape["text"]
+        for shape in shapes
+        if isinstance(shape, dict) and isinstance(shape.get("text"), str) and shape["text"]
+    )
+
+
+async def _marked_up_copy(archive: Archive, facts: MarkedUpFacts) -> MarkedUpCopy:
+    png = await archive.read_object(facts.key)
+    thumbnail = await asyncio.to_thread(_checked_thumbnail, facts.key, png, facts.sha256)
+    return MarkedUpCopy(facts.key, facts.sha256, facts.size, facts.renderer, facts.seq, thumbnail)
+
+
+async def _annotations(
+    archive: Archive, facts: InspectionFacts
+) -> dict[str, tuple[AnnotationRef, ...]]:
+    """The chained annotations of the inspection's snapshots, by snapshot id, each with its
+    text and its marked-up copy by this renderer (the latest chained, if any)."""
+    copies = {m.annotation_id: m for m in facts.marked_up if m.renderer == marked_up.RENDERER}
     found: dict[str, list[AnnotationRef]] = {}
     for a in sorted(facts.annotations, key=lambda a: (a.created_at.at, a.annotation_id)):
-        found.setdefault(a.snapshot_id, []).append(AnnotationRef(a.annotation_id, a.sha256))
+        document = await archive.read_object(a.key)
+        texts = await asyncio.to_thread(_annotation_texts, a.key, document, a.sha256)
+        copy = copies.get(a.annotation_id)
+        ref = AnnotationRef(
+            a.annotation_id,
+            a.sha256,
+            texts=texts,
+            marked_up=await _marked_up_copy(archive, copy) if copy is not None else None,
+        )
+        found.setdefault(a.snapshot_id, []).append(ref)
     return {snapshot_id: tuple(refs) for snapshot_id, refs in found.items()}
 
 
@@ -296,7 +328,7 @@ async def gather(
         for c in sorted(chained.challenges, key=lambda c: c.issued_at.at)
     )
     template_name, template_version, checklist = _checklist(services, inspection, chained)
-    annotations = _annotations(chained)
+    annotations = await _annotations(services.archive, chained)
     snapshots = [
         await _load_snapshot(services.archive, record, annotations.get(record.snapshot_id, ()))
         for record in sorted(chained.snapshots, key=lambda s: (s.taken_at, s.seq))
@@ -320,6 +352,7 @@ async def gather(
         conclusions=facts.conclusions,
         manifest=manifest,
         receipt=receipt,
+        timezone=services.settings.report_timezone,
     )
 
 

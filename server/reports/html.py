@@ -1,23 +1,34 @@
-# ruff: noqa: RUF001, RUF002 - Chinese text uses full-width punctuation on purpose
+# ruff: noqa: RUF001 - Chinese text uses full-width punctuation on purpose
 """The inspection report's content and its HTML (pure: no database, no archive, no I/O).
 
 Every piece of text that comes from a user or the evidence is escaped exactly once, by ``_cell``
-and ``_text``; only ``Html`` fragments built here are inserted raw. The same HTML is stored as
+and ``_text`` (server.reports.markup); only ``Html`` fragments built by the report's modules are
+inserted raw. The same HTML is stored as
 the report's HTML and rendered to its PDF, so both say the same thing.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from string import Template
 
 from server.inspection.chain_record import PasskeyFacts
+from server.reports.markup import Html
+from server.reports.markup import hash_line as _hash
+from server.reports.markup import kv as _kv
+from server.reports.markup import section as _section
+from server.reports.markup import stamp as _stamp
+from server.reports.markup import table as _table
+from server.reports.markup import text as _text
+from server.reports.markup import when as _when
+from server.reports.photos import SnapshotEvidence, snapshots_section
+from server.reports.times import PHONE_CLOCK, ReportTimes
+from server.settings import DEFAULT_REPORT_TIMEZONE
 from server.store.db import Case, Inspection
 
 TEMPLATE_PATH = Path(__file__).with_name("templates") / "report.html"
@@ -27,12 +38,7 @@ JUDGEMENT_ZH = {"passed": "通过", "failed": "未通过"}
 CHALLENGE_KIND_ZH = {"code": "随机码", "instruction": "指令"}
 ROLE_ZH = {"applicant": "申请人", "inspector": "踏勘人员", "observer": "观察员"}
 SITE_SYSTEM_ZH = {"wgs84": "WGS-84", "gcj02": "GCJ-02 高德/腾讯", "bd09": "BD-09 百度"}
-BEIJING = timedelta(hours=8)
 MAX_TRAIL_ROWS = 60
-
-
-class Html(str):
-    """A fragment of markup built by this module: inserted without escaping."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,30 +83,6 @@ class ChecklistLine:
     photos: tuple[str, ...] = ()  # snapshot ids, as the inspector picked them for this item
     verdict: str | None = None  # pass, fail, not_applicable; None: unmarked or an older tick
     required: bool = True  # a pass needs it marked
-
-
-@dataclass(frozen=True, slots=True)
-class AnnotationRef:
-    annotation_id: str
-    sha256: str
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotEvidence:
-    snapshot_id: str
-    key: str
-    sha256: str
-    size: int
-    width: int
-    height: int
-    taken_at: str
-    media_pts: int | None
-    lat: str | None
-    lon: str | None
-    taken_by: str
-    chain_seq: int
-    thumbnail_jpeg: bytes
-    annotations: tuple[AnnotationRef, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +172,11 @@ class ReportContent:
     manifest: ManifestSummary
     receipt: ReceiptSummary | None = None
     inspectors: tuple[str, ...] = ()  # the case's, as chained; ``inspector`` opened this one
+    timezone: str = DEFAULT_REPORT_TIMEZONE  # the IANA zone the report prints times in
+
+    @property
+    def times(self) -> ReportTimes:
+        return ReportTimes(self.timezone)
 
     def __post_init__(self) -> None:
         if not self.conclusions:
@@ -211,18 +198,6 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def _parse_utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-
-
-def when(text: str | None) -> str:
-    """``2026-05-01 02:00:03 UTC（北京时间 10:00:03）`` for a stored UTC ISO time."""
-    if not text:
-        return "—"
-    try:
-        stamp = _parse_utc(text)
-    except ValueError:
-        return text
-    local = stamp + BEIJING
-    return f"{stamp:%Y-%m-%d %H:%M:%S} UTC（北京时间 {local:%m-%d %H:%M:%S}）"
 
 
 def utc_short(text: str | None) -> str:
@@ -255,35 +230,6 @@ def trail_sample(fixes: Sequence[LocationFix], limit: int = MAX_TRAIL_ROWS) -> l
 # markup
 
 
-def _text(value: object) -> Html:
-    return value if isinstance(value, Html) else Html(html.escape(str(value), quote=True))
-
-
-def _cell(value: object) -> Html:
-    return _text("—" if value is None or value == "" else value)
-
-
-def _hash(value: str) -> Html:
-    return Html(f'<span class="hash">{_text(value)}</span>')
-
-
-def _kv(rows: Iterable[tuple[str, object]]) -> Html:
-    body = "".join(f"<tr><th>{_text(k)}</th><td>{_cell(v)}</td></tr>" for k, v in rows)
-    return Html(f'<table class="kv">{body}</table>')
-
-
-def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> Html:
-    head = "".join(f"<th>{_text(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>" for row in rows)
-    if not body:
-        body = f'<tr><td colspan="{len(headers)}">无记录</td></tr>'
-    return Html(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-
-
-def _section(title: str, *parts: Html) -> Html:
-    return Html(f"<h2>{_text(title)}</h2>" + "".join(parts))
-
-
 def _outcome(outcome: str) -> Html:
     label = OUTCOME_ZH.get(outcome, outcome)
     css = outcome if outcome in OUTCOME_ZH else "other"
@@ -304,7 +250,7 @@ def _site_rows(case: Case) -> list[tuple[str, object]]:
 
 
 def _case_section(report: ReportContent) -> Html:
-    case, insp = report.case, report.inspection
+    case, insp, times = report.case, report.inspection, report.times
     archive_id = [("存证案件 ID", case.case_id)] if case.case_id != case.number else []
     return _section(
         "一、案件信息",
@@ -321,21 +267,30 @@ def _case_section(report: ReportContent) -> Html:
                 ("踏勘编号", insp.inspection_id),
                 ("踏勘人员", "、".join(report.inspectors or (report.inspector,))),
                 ("发起人", report.inspector),
-                ("预约时间", when(insp.scheduled_at) if insp.scheduled_at else None),
-                ("发起时间", when(insp.created_at)),
-                ("申请人同意录像", when(insp.consented_at) if insp.consented_at else "未记录"),
-                ("结束时间", when(insp.ended_at)),
+                ("预约时间", _when(times, insp.scheduled_at) if insp.scheduled_at else None),
+                ("发起时间", _when(times, insp.created_at)),
+                (
+                    "申请人同意录像",
+                    _when(times, insp.consented_at) if insp.consented_at else "未记录",
+                ),
+                ("结束时间", _when(times, insp.ended_at)),
             ]
         ),
     )
 
 
 def _participants_section(report: ReportContent) -> Html:
+    times = report.times
     rows = [
-        (ROLE_ZH.get(p.role, p.role), p.display_name, utc_short(p.joined_at), utc_short(p.left_at))
+        (
+            ROLE_ZH.get(p.role, p.role),
+            p.display_name,
+            _stamp(times, p.joined_at),
+            _stamp(times, p.left_at),
+        )
         for p in report.participants
     ]
-    headers = ("角色", "姓名", "加入时间（UTC）", "离开时间（UTC）")
+    headers = ("角色", "姓名", f"加入时间（{times.name}）", f"离开时间（{times.name}）")
     return _section("二、参与人员", _table(headers, rows))
 
 
@@ -352,7 +307,14 @@ def _location_section(report: ReportContent) -> Html:
             except ValueError:
                 distance = None
         rows.append(
-            (utc_short(fix.fix_at), fix.lat, fix.lon, fix.accuracy_m, distance, fix.chain_seq)
+            (
+                _stamp(report.times, fix.fix_at, PHONE_CLOCK),
+                fix.lat,
+                fix.lon,
+                fix.accuracy_m,
+                distance,
+                fix.chain_seq,
+            )
         )
     intro = f"共 {len(fixes)} 条定位记录（申请人手机上报，时间为设备时间）。"
     if len(shown) < len(fixes):
@@ -362,7 +324,17 @@ def _location_section(report: ReportContent) -> Html:
     return _section(
         "三、位置轨迹",
         Html(f'<p class="muted">{_text(intro)}</p>'),
-        _table(("定位时间（UTC）", "纬度", "经度", "精度（米）", "距场地（米）", "链序号"), rows),
+        _table(
+            (
+                f"定位时间（{report.times.name}）",
+                "纬度",
+                "经度",
+                "精度（米）",
+                "距场地（米）",
+                "链序号",
+            ),
+            rows,
+        ),
     )
 
 
@@ -374,14 +346,15 @@ def _challenge_section(report: ReportContent) -> Html:
             (
                 CHALLENGE_KIND_ZH.get(c.kind, c.kind),
                 c.prompt,
-                utc_short(c.issued_at),
+                _stamp(report.times, c.issued_at),
                 f"{delay} 毫秒" if delay is not None else "未显示",
                 JUDGEMENT_ZH.get(c.judgement, c.judgement) if c.judgement else "未判定",
                 c.note,
                 c.issued_by,
             )
         )
-    headers = ("类型", "内容", "发出时间（UTC）", "响应用时", "判定", "说明", "发起人")
+    issued = f"发出时间（{report.times.name}）"
+    headers = ("类型", "内容", issued, "响应用时", "判定", "说明", "发起人")
     return _section("四、在场核验（活体与地点）", _table(headers, rows))
 
 
@@ -450,37 +423,6 @@ def _checklist_section(report: ReportContent) -> Html:
     )
 
 
-def _snapshot_block(index: int, shot: SnapshotEvidence) -> Html:
-    image = base64.b64encode(shot.thumbnail_jpeg).decode("ascii")
-    place = f"{shot.lat}, {shot.lon}" if shot.lat and shot.lon else "无定位"
-    notes = "".join(
-        f"<div>标注 {_text(a.annotation_id)} SHA-256：{_hash(a.sha256)}</div>"
-        for a in shot.annotations
-    )
-    lines = (
-        f"<div>拍摄时间：{_text(when(shot.taken_at))}；拍摄人：{_cell(shot.taken_by)}；"
-        f"位置：{_text(place)}</div>"
-        f"<div>原图 {shot.width}×{shot.height} PNG，{shot.size} 字节；"
-        f"媒体时间戳：{_cell(shot.media_pts)}；链序号：{shot.chain_seq}</div>"
-        f'<div>对象：<span class="mono">{_text(shot.key)}</span></div>'
-        f"<div>原图 SHA-256：{_hash(shot.sha256)}</div>{notes}"
-    )
-    return Html(
-        f'<div class="snapshot"><h3>照片 {index}（{_text(shot.snapshot_id)}）</h3>'
-        f'<img src="data:image/jpeg;base64,{image}" alt="照片 {index}">'
-        f'<div class="lines">{lines}</div></div>'
-    )
-
-
-def _snapshots_section(report: ReportContent) -> Html:
-    intro = (
-        f"共 {len(report.snapshots)} 张现场照片。下图为缩略图；原图（PNG）保存在存证库中，"
-        "其 SHA-256 已写入哈希链，标注另存，不改动原图。"
-    )
-    blocks = [_snapshot_block(i, s) for i, s in enumerate(report.snapshots, start=1)]
-    return _section("六、现场照片", Html(f'<p class="muted">{_text(intro)}</p>'), *blocks)
-
-
 def _conclusion_section(report: ReportContent) -> Html:
     final = report.conclusions[-1]
     parts = [
@@ -490,7 +432,7 @@ def _conclusion_section(report: ReportContent) -> Html:
                 ("结论", OUTCOME_ZH.get(final.outcome, final.outcome)),
                 ("理由", Html(f'<span class="note">{_text(final.reason)}</span>')),
                 ("作出人", final.by),
-                ("时间", when(final.at)),
+                ("时间", _when(report.times, final.at)),
                 ("链序号", final.chain_seq),
                 ("更正的结论（链序号）", final.refers_to),
                 ("踏勘人员签名", _inspector_signature(final)),
@@ -501,12 +443,18 @@ def _conclusion_section(report: ReportContent) -> Html:
     ]
     if len(report.conclusions) > 1:
         rows = [
-            (c.chain_seq, OUTCOME_ZH.get(c.outcome, c.outcome), c.reason, c.by, utc_short(c.at))
+            (
+                c.chain_seq,
+                OUTCOME_ZH.get(c.outcome, c.outcome),
+                c.reason,
+                c.by,
+                _stamp(report.times, c.at),
+            )
             for c in report.conclusions
         ]
         parts += [
             Html("<h3>结论记录（含更正）</h3>"),
-            _table(("链序号", "结论", "理由", "作出人", "时间（UTC）"), rows),
+            _table(("链序号", "结论", "理由", "作出人", f"时间（{report.times.name}）"), rows),
         ]
     return _section("七、踏勘结论", *parts)
 
@@ -524,7 +472,7 @@ def _evidence_section(report: ReportContent) -> Html:
                 ("签名密钥指纹", _hash(m.key_fingerprint)),
                 ("签名时链头", f"{m.chain_head_seq}"),
                 ("链头哈希", _hash(m.chain_head) if m.chain_head else None),
-                ("清单签署时间", when(m.created_at)),
+                ("清单签署时间", _when(report.times, m.created_at)),
                 ("录像分段", f"{m.segments} 段，约 {m.recorded_s:.0f} 秒"),
             ]
         ),
@@ -533,11 +481,11 @@ def _evidence_section(report: ReportContent) -> Html:
             f"{_text(report.case.case_id)}，核对哈希链、签名、录像分段、照片与本报告的哈希。"
             "本报告（HTML 与 PDF）的 SHA-256 在生成后写入同一哈希链。</p>"
         ),
-        _receipt_part(report.receipt),
+        _receipt_part(report.times, report.receipt),
     )
 
 
-def _receipt_part(receipt: ReceiptSummary | None) -> Html:
+def _receipt_part(times: ReportTimes, receipt: ReceiptSummary | None) -> Html:
     if receipt is None:
         return Html('<h3>存证回执</h3><p class="muted">本次踏勘尚未签发回执。</p>')
     qr = base64.b64encode(receipt.qr_svg.encode("utf-8")).decode("ascii")
@@ -549,10 +497,10 @@ def _receipt_part(receipt: ReceiptSummary | None) -> Html:
                 ("回执 SHA-256", _hash(receipt.sha256)),
                 ("回执链序号", f"{receipt.chain_head_seq}（记录清单的链条目）"),
                 ("该条目哈希", _hash(receipt.chain_head)),
-                ("踏勘开始", when(receipt.started_at)),
-                ("踏勘结束", when(receipt.ended_at)),
+                ("踏勘开始", _when(times, receipt.started_at, receipt.clock)),
+                ("踏勘结束", _when(times, receipt.ended_at, receipt.clock)),
                 ("时间来源", receipt.clock),
-                ("签发时间", when(receipt.issued_at)),
+                ("签发时间", _when(times, receipt.issued_at, receipt.clock)),
                 ("时间戳令牌（RFC 3161）", "有" if receipt.has_timestamp else "无"),
                 ("签名密钥指纹", _hash(receipt.key_fingerprint)),
                 ("回执签名（Ed25519）", _hash(receipt.signature)),
@@ -570,13 +518,15 @@ def _receipt_part(receipt: ReceiptSummary | None) -> Html:
 def render_html(report: ReportContent, template: str | None = None) -> str:
     """The report as a complete HTML document."""
     page = Template(template if template is not None else TEMPLATE_PATH.read_text("utf-8"))
-    final = report.conclusions[-1]
+    final, times = report.conclusions[-1], report.times
     header = Html(
         "<h1>远程踏勘报告</h1>"
         f'<p class="subtitle">案件编号 {_text(report.case.number)} · 结论 '
         f"{_text(OUTCOME_ZH.get(final.outcome, final.outcome))} · 第 {report.version} 版 · "
-        f"生成于 {_text(when(report.generated_at))}</p>"
-        '<p class="muted">表中时间为协调世界时（UTC），北京时间 = UTC + 8 小时。</p>'
+        f"生成于 {_text(times.local(report.generated_at))}</p>"
+        f'<p class="muted">本报告时间为{_text(times.description(report.generated_at))}；'
+        "证据表中每个时间下方另列哈希链记录的协调世界时（UTC）及其来源"
+        "（服务器时钟：服务器记录；手机时间：申请人手机上报）。</p>"
     )
     body = "\n".join(
         [
@@ -586,7 +536,7 @@ def render_html(report: ReportContent, template: str | None = None) -> str:
             _location_section(report),
             _challenge_section(report),
             _checklist_section(report),
-            _snapshots_section(report),
+            snapshots_section(report.times, report.snapshots),
             _conclusion_section(report),
             _evidence_section(report),
         ]

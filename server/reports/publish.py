@@ -19,6 +19,7 @@ from recorder import layout
 from recorder.chain import parse_utc
 from server.clock import utc_iso
 from server.errors import Conflict, NotFound
+from server.inspection.marked_up import record_missing
 from server.reports.gather import ChainFacts, chain_facts, gather, read_checked
 from server.reports.html import ReportContent, render_html
 from server.services import Services
@@ -179,6 +180,10 @@ async def publish_report(services: Services, inspection_id: str) -> ReportRecord
     try:
         if not facts.conclusions:
             raise Conflict("the chain holds no conclusion for this inspection")
+        if facts.inspection is not None and await record_missing(
+            services, case_id, facts.inspection
+        ):  # annotations whose marked-up copy was not made when they were saved
+            facts = await chain_facts(services, case_id, inspection_id)
         now = utc_iso(services.clock.now())
         content = await gather(services, inspection, facts, version, now)
         html_bytes, pdf_bytes = await asyncio.to_thread(render_files, content)
@@ -190,6 +195,7 @@ async def publish_report(services: Services, inspection_id: str) -> ReportRecord
                 "version": version,
                 "format": report_format,
                 "generated_at": now,
+                "timezone": content.timezone,
             }
             entries[report_format] = await services.archive.store_object(
                 case_id, key, data, "report", body

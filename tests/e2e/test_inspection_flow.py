@@ -1,10 +1,12 @@
+# ruff: noqa: RUF001 - Chinese text uses full-width punctuation on purpose
 """The whole 远程踏勘 in Chromium, from the case to the verified report.
 
 An inspector at a desktop and an applicant on a phone-sized page (fake camera, overridden
 geolocation) go through what the issue asks: location shown with the distance to the site, a code
-challenge answered and judged, two snapshots (button and key S) each annotated, the checklist
-completed, a signed conclusion, the PDF report (pdftotext shows the case ID, the conclusion and both
-snapshot hashes), and ``takan verify`` passing and listing the snapshots.
+challenge answered and judged, two snapshots (button and key S) each annotated with an arrow, a box
+and a text, the checklist completed, a signed conclusion, the PDF report (pdftotext shows the case
+ID, the conclusion, both snapshot hashes and the annotations' text; each marked-up copy is printed
+beside its untouched original), and ``takan verify`` passing and listing the snapshots.
 
 Waits are generous and poll what a user would see; nothing asserts on timing.
 """
@@ -20,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 from playwright.async_api import Browser, BrowserContext, Geolocation, Page, expect
 
@@ -32,6 +36,7 @@ pytestmark = pytest.mark.browser
 REPORT_TIMEOUT_S = 120.0
 SITE = {"site_lat": 30.2741, "site_lon": 120.1551}  # the case's site address
 PHONE = Geolocation(latitude=30.2748, longitude=120.1559, accuracy=15)  # about 100 m away
+FINDINGS = ("洗手池未配备消毒设施", "裂缝 2")
 
 
 async def _applicant_context(browser: Browser) -> BrowserContext:
@@ -232,8 +237,8 @@ async def test_whole_inspection_from_case_to_verified_report(
             assert response.status == 200
             originals[shot["id"]] = await response.body()
             assert hashlib.sha256(originals[shot["id"]]).hexdigest() == shot["sha256"]
-        for n, shot in enumerate(snapshots, 1):
-            await _annotate(inspector, str(shot["id"]), f"裂缝 {n}")
+        for finding, shot in zip(FINDINGS, snapshots, strict=True):
+            await _annotate(inspector, str(shot["id"]), finding)
         for shot in snapshots:  # annotating never touches the original
             response = await inspector_context.request.get(
                 f"{live_server.base_url}/api/snapshots/{shot['id']}.png"
@@ -284,6 +289,17 @@ async def test_whole_inspection_from_case_to_verified_report(
         assert html_url is not None
         html = (await _fetch_report(inspector_context, live_server.base_url + html_url)).decode()
         assert case_id in html
+        # Each snapshot beside its marked-up copy, with the annotation's text.
+        for n, finding in enumerate(FINDINGS, 1):
+            assert f'alt="照片 {n}"' in html
+            assert f'alt="照片 {n} 标注图 1"' in html
+            assert f"标注文字：{finding}" in html
+            assert finding.replace(" ", "") in flat
+        for shot in snapshots:  # the report never touches the original either
+            response = await inspector_context.request.get(
+                f"{live_server.base_url}/api/snapshots/{shot['id']}.png"
+            )
+            assert await response.body() == originals[shot["id"]]
     finally:
         print("\n".join(console))  # shown by pytest when the test fails
         await applicant_context.close()
@@ -299,6 +315,26 @@ async def test_whole_inspection_from_case_to_verified_report(
         assert kind in kinds, kind
     chained = {e.body["snapshot_id"]: e.body["sha256"] for e in entries if e.kind == "snapshot"}
     assert chained == {str(s["id"]): s["sha256"] for s in snapshots}
+    # The marked-up copies: made when each annotation was saved (before the conclusion), derived
+    # from the original as chained, the original's pixels with the marks drawn on them.
+    rendered = [e for e in entries if e.kind == "annotation_rendered"]
+    conclusion_seq = kinds.index("conclusion")
+    assert [e.body["snapshot_id"] for e in rendered] == [str(s["id"]) for s in snapshots]
+    for entry in rendered:
+        assert entry.seq < conclusion_seq
+        assert entry.body["original_sha256"] == chained[entry.body["snapshot_id"]]
+        copy = await live_server.services.archive.read_object(entry.body["key"])
+        assert hashlib.sha256(copy).hexdigest() == entry.body["sha256"]
+        original = originals[entry.body["snapshot_id"]]
+        drawn, photo = (
+            cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            for data in (copy, original)
+        )
+        assert drawn is not None
+        assert photo is not None
+        assert drawn.shape == photo.shape
+        changed = np.count_nonzero(np.any(drawn != photo, axis=2))
+        assert 0.002 < changed / (drawn.shape[0] * drawn.shape[1]) < 0.5, changed
     await live_server.services.archive.drain()
     code_, out = await _run(
         sys.executable, "-m", "server.cli", "verify", case_id, "--data", str(live_server.data_dir)

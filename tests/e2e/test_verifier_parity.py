@@ -46,6 +46,7 @@ from tests.soft_authenticator import SoftAuthenticator
 from tests.tamper import (
     SPELLINGS,
     drop_key,
+    flip,
     forged_checkpoint,
     forged_conclusion,
     forged_manifest,
@@ -298,6 +299,35 @@ def passkey_forgery(change: str) -> Fixture:
     return forge
 
 
+def flipped_marked_up_copy(root: Path, real: RealArchive) -> tuple[str, Options]:
+    [copy] = real.full.of_kind("marked_up")
+    flip(root, copy, 200, 1)
+    return real.full.case_id, Options()
+
+
+def forged_marked_up_copy(names: str) -> Fixture:
+    """An ``annotation_rendered`` entry in the unsigned tail (accepted with
+    --allow-unsigned-tail) whose copy is stored, but which names an original or an annotation
+    no earlier entry records."""
+
+    def change(root: Path, real: RealArchive) -> tuple[str, Options]:
+        case = real.full
+        [rendered] = [e for e in case.entries if e.kind == "annotation_rendered"]
+        other = "e" * 32
+        body = dict(rendered.body)
+        if names == "a missing original":
+            body["original_key"] = layout.snapshot_key(case.case_id, case.inspection_id, other)
+        else:  # an annotation entry that is not an annotation of this snapshot
+            body["annotation_seq"] = body["original_seq"]
+        copy = layout.marked_up_key(case.case_id, case.inspection_id, body["annotation_id"], 2)
+        body |= put_object(root, copy, read(root, rendered.body["key"]))
+        forged_tail(root, case.case_id, [("annotation_rendered", body)])
+        return case.case_id, Options(allow_unsigned_tail=True)
+
+    change.__name__ = f"marked_up_copy_naming_{names.replace(' ', '_')}"
+    return change
+
+
 def receipt_of(case: RealCase, data: bytes | None = None) -> Options:
     return Options(
         receipts=((str(case.receipt), data if data is not None else case.receipt.read_bytes()),)
@@ -351,6 +381,9 @@ FIXTURES: list[Fixture] = [
     *(respelled(s, k) for s in sorted(SPELLINGS) for k in ("chain", "checkpoint", "manifest")),
     forged_timestamp_token("garbage"),
     forged_timestamp_token("another document's"),
+    flipped_marked_up_copy,
+    forged_marked_up_copy("a missing original"),
+    forged_marked_up_copy("another entry as its annotation"),
     intact_with_its_receipt,
     cut_under_a_receipt,
     receipt_of_another_case,
@@ -387,6 +420,45 @@ PASSKEY_REASONS = {
     "passkey_reenrolled": "enrols passkey ",
     "passkey_bad_key": "bad passkey enrolment: public_key is not an uncompressed P-256",
 }
+
+
+MARKED_UP_VERDICTS = {
+    "flipped_marked_up_copy": ("{copy}", "SHA-256 is "),
+    "marked_up_copy_naming_a_missing_original": (
+        "chain entry {tail}",
+        "renders the original cases/{case}/inspections/{inspection}/snapshots/eeeeeeee",
+    ),
+    "marked_up_copy_naming_another_entry_as_its_annotation": (
+        "chain entry {tail}",
+        "renders the annotation cases/{case}/inspections/{inspection}/annotations/",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "fixture", [f for f in FIXTURES if f.__name__ in MARKED_UP_VERDICTS], ids=lambda f: f.__name__
+)
+def test_a_broken_marked_up_copy_is_named_alike_by_the_page_and_takan_verify(
+    real_archive: RealArchive,
+    verifier_page: tuple[Page, ArchiveServer],
+    tmp_path: Path,
+    fixture: Fixture,
+) -> None:
+    root = copy_archive(real_archive, tmp_path / "archive")
+    case_id, options = fixture(root, real_archive)
+    cli, page = both_verdicts(verifier_page, root, case_id, options)
+    where, reason = MARKED_UP_VERDICTS[fixture.__name__]
+    [copy] = real_archive.full.of_kind("marked_up")
+    names = {
+        "copy": copy,
+        "tail": real_archive.full.last_seq + 1,
+        "case": case_id,
+        "inspection": real_archive.full.inspection_id,
+    }
+    assert cli is not None
+    assert cli[0] == where.format(**names), cli
+    assert cli[1].startswith(reason.format(**names)), cli
+    assert page == cli, f"takan verify: {cli}\nthe page:     {page}"
 
 
 def test_random_tampering_gets_one_verdict_from_the_page_and_takan_verify(

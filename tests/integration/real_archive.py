@@ -2,9 +2,9 @@
 
 Two cases, each with real media from ``python -m client publish`` of the test source (1 s
 segments, a checkpoint every second, each checkpoint and manifest stamped by a local RFC 3161
-TSA): the first with a snapshot, an annotation on it, a checklist mark, a signed conclusion and
-its generated report (HTML and PDF); the second with media only. Every token is chained before
-the server stops, and nothing is written after, so the archive is final.
+TSA): the first with a snapshot, an annotation on it (and its marked-up copy), a checklist mark,
+a signed conclusion and its generated report (HTML and PDF); the second with media only. Every
+token is chained before the server stops, and nothing is written after, so the archive is final.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class RealCase:
 
 def kind_of(case_id: str, key: str) -> str:
     """What an object of a case is: chain, checkpoint, public_key, segment, manifest, snapshot,
-    annotation, report_html, report_pdf, timestamp_token, or other."""
+    annotation, marked_up, report_html, report_pdf, timestamp_token, or other."""
     if layout.parse_chain_entry_key(case_id, key) is not None:
         return "chain"
     if layout.parse_checkpoint_key(case_id, key) is not None:
@@ -103,6 +103,8 @@ def kind_of(case_id: str, key: str) -> str:
         return "snapshot"
     if layout.parse_annotation_key(case_id, key) is not None:
         return "annotation"
+    if layout.parse_marked_up_key(case_id, key) is not None:
+        return "marked_up"
     report = layout.parse_report_key(case_id, key)
     if report is not None:
         return f"report_{report[2]}"

@@ -21,12 +21,13 @@ KINDS = [
     "public_key",
     "snapshot",
     "annotation",
+    "marked_up",
     "report_html",
     "report_pdf",
     "timestamp_token",
 ]
-RECORDED = ["segment", "last_segment", "snapshot", "annotation", "report_html", "report_pdf",
-            "timestamp_token"]  # fmt: skip
+RECORDED = ["segment", "last_segment", "snapshot", "annotation", "marked_up", "report_html",
+            "report_pdf", "timestamp_token"]  # fmt: skip
 JSON_KINDS = ["first_chain_entry", "chain_entry", "last_chain_entry", "checkpoint",
               "final_checkpoint", "manifest", "annotation"]  # fmt: skip
 

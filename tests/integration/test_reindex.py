@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from server.reports.html import when
 from server.reports.publish import publish_report, read_report
+from server.reports.times import ReportTimes
 from server.security.passwords import check_password
 from server.store.db import Database
 from tests.conftest import USERS, LiveServer, running_server, user_password
@@ -213,7 +213,8 @@ async def test_rows_edited_in_the_database_are_named_and_a_new_report_keeps_the_
         report = await publish_report(server.services, inspection_id)
         assert report.version == 2
         html = (await read_report(server.services, report, "html")).decode()
-        for forged in ("伪造", "李四", when(FORGED_ENDED_AT)):
+        forged_times = (ReportTimes().local(FORGED_ENDED_AT), ReportTimes.utc(FORGED_ENDED_AT))
+        for forged in ("伪造", "李四", *forged_times):
             assert forged not in html, forged
         for chained in ("杭州市西湖区文三路 100 号", "新建厂房踏勘", "张三", "通过"):
             assert chained in html, chained

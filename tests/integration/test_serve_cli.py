@@ -266,3 +266,24 @@ async def test_make_run_without_variables_keeps_loopback_even_if_the_shell_expor
     assert process.returncode == 0, err
     command = " ".join(out.decode().replace("\\\n", " ").split())
     assert "--host '127.0.0.1' --port '8080' --public-url '' --demo-users" in command, command
+
+
+# The time zone reports print
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "../etc/passwd", ""])
+async def test_an_unknown_report_timezone_is_one_line_naming_it_and_nothing_is_made(
+    tmp_path: Path, zone: str
+) -> None:
+    data = tmp_path / "data"
+    code, out, err = await takan(
+        "serve", "--data", str(data), "--port", str(free_port()), "--report-timezone", zone,
+        "--demo-users",
+    )  # fmt: skip
+    assert code == 2, out + err
+    assert out == "", out
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"takan: --report-timezone: time zone {zone!r}: "), err
+    assert "Asia/Shanghai" in lines[0], err
+    assert not data.exists()

@@ -47,8 +47,9 @@ def test_the_real_archive_verifies_in_process_and_with_takan_verify(
     for case in (real_archive.full, real_archive.plain):
         assert failure(real_archive.archive, case.case_id, trusted=real_archive.fingerprint) is None
     full = real_archive.full
-    assert {k: len(full.of_kind(k)) > 0 for k in ("snapshot", "annotation", "report_pdf")} == {
-        "snapshot": True, "annotation": True, "report_pdf": True,
+    kinds = ("snapshot", "annotation", "marked_up", "report_pdf")
+    assert {k: len(full.of_kind(k)) for k in kinds} == {
+        "snapshot": 1, "annotation": 1, "marked_up": 1, "report_pdf": 1,
     }  # fmt: skip
     assert [e.kind for e in full.entries].count("conclusion") == 1
     assert [e.kind for e in full.entries].count("checklist_mark") == 1
@@ -148,6 +149,7 @@ def renamed_key(case: RealCase, kind: str, key: str) -> str:
         "public_key": layout.public_key_key(case.case_id, "0" * 64),
         "snapshot": layout.snapshot_key(case.case_id, inspection, "e" * 32),
         "annotation": layout.annotation_key(case.case_id, inspection, "e" * 32),
+        "marked_up": layout.marked_up_key(case.case_id, inspection, "e" * 32, 1),
         "report_html": layout.report_key(case.case_id, inspection, 2, "html"),
         "report_pdf": layout.report_key(case.case_id, inspection, 2, "pdf"),
         "timestamp_token": layout.timestamp_key(

@@ -15,9 +15,9 @@ from recorder.signing import Signer
 from recorder.storage import LocalStorage
 from recorder.verify import verify_case
 from server.errors import BadRequest
-from server.inspection.annotations import parse_shapes
 from server.inspection.checklists import ChecklistTemplate, Mark, parse_items, pass_blockers
 from server.inspection.conclusions import ConclusionRequest
+from server.inspection.shapes import parse_shapes
 from tests.unit.evidence_fixture import build_case
 
 INSPECTION = "ab" * 16

@@ -6,17 +6,21 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
+import zoneinfo
+
+import pytest
 
 from server.reports.html import (
     ConclusionEvent,
     LocationFix,
     ManifestSummary,
     ReportContent,
-    SnapshotEvidence,
     distance_m,
     render_html,
     trail_sample,
 )
+from server.reports.photos import SnapshotEvidence
+from server.reports.times import PHONE_CLOCK, ReportTimes
 from server.store.db import Case, Inspection
 
 T = "2026-05-01T02:00:00.000Z"
@@ -116,3 +120,58 @@ def test_a_case_whose_number_is_its_id_shows_it_once() -> None:
     assert "<tr><th>案件编号</th><td>C-1</td></tr>" in html
     assert "存证案件 ID" not in html
     assert "录入坐标" not in html
+
+
+def test_times_print_as_beijing_time_with_the_chained_utc_and_its_source_beside() -> None:
+    report = dataclasses.replace(
+        content("厂房", "理由", 1), generated_at="2026-12-07T12:15:03.120Z"
+    )
+    html = render_html(report)
+    assert "生成于 2026-12-07 20:15:03 北京时间" in html
+    assert "本报告时间为北京时间（Asia/Shanghai，UTC+08:00）" in html
+    # T is 2026-05-01T02:00:00.000Z: the snapshot's table cell, local then the chain's UTC
+    assert (
+        '<span class="local">2026-05-01 10:00:00</span>'
+        '<span class="utc">UTC 2026-05-01 02:00:00.000（服务器时钟）</span>'
+    ) in html
+    assert "拍摄时间（北京时间）" in html
+    assert "UTC + 8" not in html
+
+
+def test_another_time_zone_is_named_with_its_offset() -> None:
+    report = dataclasses.replace(
+        content("厂房", "理由", 1), generated_at="2026-12-07T12:15:03Z", timezone="Asia/Tashkent"
+    )
+    html = render_html(report)
+    assert "生成于 2026-12-07 17:15:03 (UTC+05:00 Asia/Tashkent)" in html
+    assert "本报告时间为Asia/Tashkent（UTC+05:00）" in html
+    assert "拍摄时间（Asia/Tashkent）" in html
+    assert "北京时间" not in html
+    assert "UTC 2026-05-01 02:00:00.000（服务器时钟）" in html
+
+
+def test_a_phone_time_is_labelled_as_the_phone_s() -> None:
+    times = ReportTimes("Asia/Shanghai")
+    assert (
+        times.utc("2026-12-07T12:15:03.5Z", PHONE_CLOCK)
+        == "UTC 2026-12-07 12:15:03.500（手机时间）"
+    )
+    assert times.utc("2026-12-07T12:15:03Z") == "UTC 2026-12-07 12:15:03（服务器时钟）"
+    assert times.local("not a time") == "not a time"
+
+
+def test_zones_come_from_the_tzdata_package_when_the_system_has_none() -> None:
+    zoneinfo.reset_tzpath(to=[])
+    zoneinfo.ZoneInfo.clear_cache()
+    try:
+        assert ReportTimes("Asia/Shanghai").local("2026-12-07T12:15:03Z") == (
+            "2026-12-07 20:15:03 北京时间"
+        )
+    finally:
+        zoneinfo.reset_tzpath()
+        zoneinfo.ZoneInfo.clear_cache()
+
+
+def test_an_unknown_zone_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="'Asia/Peking': not a known IANA time zone"):
+        ReportTimes("Asia/Peking")

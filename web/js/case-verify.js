@@ -73,6 +73,7 @@
       publicKey: at(/^keys\/([0-9a-f]{64})\.pub$/),
       manifest: at(/^inspections\/([0-9a-f]{32})\/manifest\.json$/),
       segment: at(/^inspections\/([0-9a-f]{32})\/segments\/(applicant-video|applicant-audio|inspector-audio)\/([0-9]{6})\.webm$/),
+      markedUp: at(/^inspections\/([0-9a-f]{32})\/annotations\/([0-9a-f]{32})-v([1-9][0-9]{0,2})\.png$/),
       timestamp: at(/^timestamps\/([0-9a-f]{16})\/(?:checkpoints\/([0-9]{12})|inspections\/([0-9a-f]{32})\/manifest)\.tsr$/),
     };
   }
@@ -509,6 +510,51 @@
 
   // ---------------------------------------------------------------- flags (recorder/tail.py)
 
+  // recorder/marked_up.py check_marked_up: each annotation_rendered entry records its copy under
+  // the marked-up key of its inspection and annotation and names an earlier snapshot entry (its
+  // original) and an earlier annotation entry of that snapshot; no other kind records such a key.
+  function checkMarkedUp(L, entries) {
+    const text = (body, name) => (typeof body[name] === 'string' ? body[name] : null);
+    const earlier = (body, name, before) => {
+      const seq = body[name];
+      if (typeof seq !== 'number' || !isInt(seq) || seq < 0 || seq >= before) return null;
+      return entries[seq] ?? null;
+    };
+    for (const entry of entries) {
+      const body = entry.body;
+      const where = chainWhere(entry.seq);
+      const key = text(body, 'key');
+      const parsed = key === null ? null : L.markedUp(key);
+      if (entry.kind !== 'annotation_rendered') {
+        if (parsed) throw new Failure(where, `records the marked-up copy ${key} as ${entry.kind}`);
+        continue;
+      }
+      const inspectionId = text(body, 'inspection_id');
+      const annotationId = text(body, 'annotation_id');
+      if (!parsed || parsed[1] !== inspectionId || parsed[2] !== annotationId) {
+        throw new Failure(where, `a marked-up copy's key must name its inspection and annotation: ${str(key)}`);
+      }
+      const snapshotId = text(body, 'snapshot_id');
+      const originalKey = text(body, 'original_key');
+      const originalSha256 = text(body, 'original_sha256');
+      const original = earlier(body, 'original_seq', entry.seq);
+      if (!(original && snapshotId !== null && originalKey !== null && originalSha256 !== null
+        && original.kind === 'snapshot' && original.body.key === originalKey
+        && original.body.sha256 === originalSha256 && original.body.snapshot_id === snapshotId)) {
+        throw new Failure(where, `renders the original ${str(originalKey)}, which no earlier snapshot entry records`);
+      }
+      const annotationKey = text(body, 'annotation_key');
+      const annotationSha256 = text(body, 'annotation_sha256');
+      const annotation = earlier(body, 'annotation_seq', entry.seq);
+      if (!(annotation && annotationKey !== null && annotationSha256 !== null
+        && annotation.kind === 'annotation' && annotation.body.key === annotationKey
+        && annotation.body.sha256 === annotationSha256 && annotation.body.annotation_id === annotationId
+        && annotation.body.snapshot_id === snapshotId)) {
+        throw new Failure(where, `renders the annotation ${str(annotationKey)}, which no earlier annotation entry of that snapshot records`);
+      }
+    }
+  }
+
   function flagFailure(entry) {
     const body = entry.body;
     const first = body.first_seq;
@@ -603,6 +649,7 @@
       this.segments = segments;
       this.references = references;
       this.#checkTracks(segments, this.#unreadableSegments(entries));
+      checkMarkedUp(this.layout, entries);
       const referenced = new Set(references.map((r) => r.key));
       const recordedOnly = [...listing.publicKeys.values(), ...listing.manifests.keys()];
       for (const key of [...listing.segments, ...listing.others, ...recordedOnly]) {

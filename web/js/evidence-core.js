@@ -167,7 +167,7 @@
     publicKey: /^keys\/[0-9a-f]{64}\.pub$/,
     manifest: /^inspections\/([0-9a-f]{32})\/manifest\.json$/,
     segment: /^inspections\/[0-9a-f]{32}\/segments\/(applicant-video|applicant-audio|inspector-audio)\/[0-9]{6}\.webm$/,
-    evidence: /^inspections\/[0-9a-f]{32}\/(snapshots\/[0-9a-f]{32}\.png|annotations\/[0-9a-f]{32}\.json|reports\/[0-9]{3}\.(html|pdf))$/,
+    evidence: /^inspections\/[0-9a-f]{32}\/(snapshots\/[0-9a-f]{32}\.png|annotations\/[0-9a-f]{32}(\.json|-v[1-9][0-9]{0,2}\.png)|reports\/[0-9]{3}\.(html|pdf))$/,
     timestamp: /^timestamps\/[0-9a-f]{16}\/(checkpoints\/[0-9]{12}|inspections\/[0-9a-f]{32}\/manifest)\.tsr$/,
   };
 
@@ -874,6 +874,7 @@
       'event.control_result': '控制结果',
       'event.gap': '录像中断',
       'event.snapshot': '截图',
+      'event.annotation_rendered': '标注图',
       'event.recovered': '崩溃恢复',
       'event.ended': '结束踏勘',
       'event.concluded': '踏勘结论',
@@ -970,6 +971,7 @@
       'event.control_result': 'Control result',
       'event.gap': 'Recording gap',
       'event.snapshot': 'Snapshot',
+      'event.annotation_rendered': 'Marked-up copy',
       'event.recovered': 'Crash recovery',
       'event.ended': 'Ended',
       'event.concluded': 'Conclusion',
