@@ -7,7 +7,7 @@ import contextlib
 import itertools
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,8 @@ from server.security.passwords import hash_password
 from server.services import SERVICES, Services
 from server.settings import Settings
 from server.store.db import Database
-from tests.s3server import S3Server, free_port, localstack_missing
+from tests.s3server import LocalStackServer, S3Server, free_port, localstack_missing
+from tests.seaweedfs_server import SeaweedServer, weed_missing
 from tests.tsa_server import LocalTsa, TsaCerts, make_tsa_certs
 
 if TYPE_CHECKING:
@@ -135,23 +136,41 @@ async def live_server(tmp_path: Path) -> AsyncIterator[LiveServer]:
         yield server
 
 
-# A real S3 server (LocalStack, see tests/s3server.py) and a live server archiving to it.
+# Real S3 servers (LocalStack, tests/s3server.py; SeaweedFS, tests/seaweedfs_server.py) and a live
+# server archiving to one.
+
+S3_SERVERS: dict[str, tuple[type[S3Server], Callable[[], str | None]]] = {
+    "localstack": (LocalStackServer, localstack_missing),
+    "seaweedfs": (SeaweedServer, weed_missing),
+}
 
 
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """One LocalStack S3 server for the session, on a free loopback port with its own data dir.
-
-    Tests use buckets of their own (``new_bucket()``). Missing LocalStack fails, never skips.
-    """
-    missing = localstack_missing()
+def start_s3_server(name: str, root: Path) -> S3Server:
+    """A started S3 server ``name`` on free loopback ports; missing or broken fails, never skips."""
+    server_class, missing_fn = S3_SERVERS[name]
+    missing = missing_fn()
     if missing:
         pytest.fail(missing, pytrace=False)
-    server = S3Server(free_port(), tmp_path_factory.mktemp("localstack"))
+    server = server_class(free_port(), root)
     try:
         server.start()
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
+    return server
+
+
+@pytest.fixture(scope="session", params=list(S3_SERVERS))
+def s3_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[S3Server]:
+    """One S3 server for the session, on free loopback ports with its own data dir: every test
+    that takes it runs once against LocalStack and once against SeaweedFS (pytest runs each
+    server's tests together and stops one before it starts the next).
+
+    Tests use buckets of their own (``new_bucket()``).
+    """
+    name: str = request.param
+    server = start_s3_server(name, tmp_path_factory.mktemp(name))
     try:
         yield server
     finally:

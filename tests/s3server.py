@@ -1,13 +1,18 @@
-"""A real S3 server for the tests: LocalStack 4.9.2 (S3 only) in its own venv, on loopback.
+"""Real S3 servers for the tests, on loopback: LocalStack 4.9.2 here, SeaweedFS in
+``tests/seaweedfs_server.py``; both behind ``S3Server`` (start, stop, restart, a client, a
+``MinioStorage`` of a bucket), so fixtures run the same tests against each.
 
-``make localstack`` installs it into ``.localstack-venv`` (its pins never touch ours). The
-environment below keeps it off the network: no TLS certificate download, no analytics, no DNS
-server, host mode (so its files stay in the test's data dir, not in /var/lib/localstack), and
-the launcher skips its one DNS lookup (checked with strace: only loopback connections remain).
+LocalStack (S3 only) runs in its own venv: ``make localstack`` installs it into
+``.localstack-venv`` (its pins never touch ours). The environment below keeps it off the network:
+no TLS certificate download, no analytics, no DNS server, host mode (so its files stay in the
+test's data dir, not in /var/lib/localstack), and the launcher skips its one DNS lookup (checked
+with strace: only loopback connections remain).
 
 LocalStack community keeps S3 in memory: a restarted server is empty (``PERSISTENCE=1`` is a
 LocalStack Pro feature; its community build has no snapshot plugin). ``S3Server.dump()`` and
-``restore()`` stand in for the disk a real MinIO keeps across restarts.
+``restore()`` stand in for the disk a real MinIO (or SeaweedFS, ``keeps_data``) keeps across
+restarts. Its ``If-None-Match: *`` is not atomic (two racing writers can both create a key) and
+it checks no credentials: tests of those ask ``atomic_create`` and ``checks_credentials``.
 
 ``TcpGate`` is a plain TCP forwarder that can refuse connections for a while (what a client sees
 while an S3 server is down, restarting, or unreachable) or change bytes in transit.
@@ -29,6 +34,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from minio import Minio
 
@@ -90,16 +96,19 @@ def localstack_env(port: int, root: Path) -> dict[str, str]:
 
 @dataclass
 class S3Server:
-    """One LocalStack process; ``stop()`` and ``start()`` keep its port and its data dir."""
+    """One S3 server process on loopback; ``stop()`` and ``start()`` keep its ports and data dir."""
 
     port: int
     root: Path
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
-    _log: Path = field(init=False)
 
-    def __post_init__(self) -> None:
-        self._log = self.root / "localstack.log"
+    name: ClassVar[str] = "s3"
+    # What this server does like AWS S3 and MinIO, and what it does not:
+    keeps_data: ClassVar[bool] = True  # objects and their retention survive a restart
+    atomic_create: ClassVar[bool] = True  # of racing If-None-Match: * writers, one wins
+    checks_credentials: ClassVar[bool] = True  # a wrong secret key is refused
+    verbatim_keys: ClassVar[bool] = True  # stores ``a\\b`` and ``a//b`` under those names
 
     @property
     def endpoint(self) -> str:
@@ -120,6 +129,61 @@ class S3Server:
 
     def client(self) -> Minio:
         return Minio(self.endpoint, ACCESS_KEY, SECRET_KEY, secure=False, region=REGION)
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def restart(self) -> None:
+        """Stop and start again: same ports, same data dir."""
+        self.stop()
+        self.start()
+
+    def dump(self) -> dict[str, dict[str, bytes]]:
+        """Every object of every bucket (latest versions): what a restart must give back."""
+        client = self.client()
+        contents: dict[str, dict[str, bytes]] = {}
+        for bucket in client.list_buckets():
+            objects: dict[str, bytes] = {}
+            for obj in client.list_objects(bucket.name, recursive=True):
+                assert obj.object_name is not None
+                response = client.get_object(bucket.name, obj.object_name)
+                try:
+                    objects[obj.object_name] = response.read()
+                finally:
+                    response.close()
+                    response.release_conn()
+            contents[bucket.name] = objects
+        return contents
+
+    def restore(self, contents: dict[str, dict[str, bytes]]) -> None:
+        """Put back what ``dump()`` returned, in buckets with object lock, through MinioStorage;
+        keys no object can have (planted by tests with the plain client) with the plain client."""
+        client = self.client()
+        for bucket, objects in contents.items():
+            storage = self.storage(bucket)
+            storage.list("")  # creates the bucket, with object lock
+            for key, data in objects.items():
+                if is_object_key(key):
+                    storage.put(key, data, hashlib.sha256(data).hexdigest())
+                else:
+                    client.put_object(bucket, key, io.BytesIO(data), len(data))
+
+
+@dataclass
+class LocalStackServer(S3Server):
+    """One LocalStack process; ``stop()`` and ``start()`` keep its port and its data dir."""
+
+    name: ClassVar[str] = "localstack"
+    keeps_data: ClassVar[bool] = False
+    atomic_create: ClassVar[bool] = False
+    checks_credentials: ClassVar[bool] = False
+    _log: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._log = self.root / "localstack.log"
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -178,36 +242,6 @@ class S3Server:
         deadline = time.monotonic() + STOP_TIMEOUT_S
         while self.healthy() and time.monotonic() < deadline:
             time.sleep(0.1)
-
-    def dump(self) -> dict[str, dict[str, bytes]]:
-        """Every object of every bucket (latest versions): what a restart must give back."""
-        client = self.client()
-        contents: dict[str, dict[str, bytes]] = {}
-        for bucket in client.list_buckets():
-            objects: dict[str, bytes] = {}
-            for obj in client.list_objects(bucket.name, recursive=True):
-                assert obj.object_name is not None
-                response = client.get_object(bucket.name, obj.object_name)
-                try:
-                    objects[obj.object_name] = response.read()
-                finally:
-                    response.close()
-                    response.release_conn()
-            contents[bucket.name] = objects
-        return contents
-
-    def restore(self, contents: dict[str, dict[str, bytes]]) -> None:
-        """Put back what ``dump()`` returned, in buckets with object lock, through MinioStorage;
-        keys no object can have (planted by tests with the plain client) with the plain client."""
-        client = self.client()
-        for bucket, objects in contents.items():
-            storage = self.storage(bucket)
-            storage.list("")  # creates the bucket, with object lock
-            for key, data in objects.items():
-                if is_object_key(key):
-                    storage.put(key, data, hashlib.sha256(data).hexdigest())
-                else:
-                    client.put_object(bucket, key, io.BytesIO(data), len(data))
 
 
 class TcpGate:
