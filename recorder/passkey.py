@@ -60,6 +60,12 @@ def from_b64url(text: Any, name: str) -> bytes:
     return raw
 
 
+def key_fingerprint(public_key: str) -> str:
+    """``sha256:`` and the hex SHA-256 of a passkey's public key DER (given as base64): how
+    pages and reports name the passkey."""
+    return "sha256:" + hashlib.sha256(base64.b64decode(public_key)).hexdigest()
+
+
 def challenge_of(message: bytes) -> bytes:
     """The challenge a conclusion is signed under: the SHA-256 of its signed bytes."""
     return hashlib.sha256(message).digest()
@@ -116,9 +122,7 @@ class PasskeyEnrolment:
 
     @property
     def fingerprint(self) -> str:
-        """``sha256:`` and the hex SHA-256 of the public key's DER: how reports name it."""
-        der = base64.b64decode(self.public_key)
-        return "sha256:" + hashlib.sha256(der).hexdigest()
+        return key_fingerprint(self.public_key)
 
     def to_body(self) -> dict[str, Any]:
         return {

@@ -51,6 +51,7 @@ from recorder.passkey import (
     b64url,
     challenge_of,
     from_b64url,
+    key_fingerprint,
 )
 from server.clock import utc_iso
 from server.errors import BadRequest, Conflict, NotFound, PasskeyRefused
@@ -175,7 +176,7 @@ def _passkey_json(passkey: Passkey) -> dict[str, Any]:
     return {
         "credential_id": passkey.credential_id,
         "label": passkey.label,
-        "fingerprint": enrolment_of(passkey, "").fingerprint,
+        "fingerprint": key_fingerprint(passkey.public_key_spki),
         "registered_at": passkey.registered_at,
         "last_used_at": passkey.last_used_at,
     }
@@ -307,7 +308,7 @@ def _spki(cose_key: bytes) -> str:
 def enrolment_of(passkey: Passkey, username: str) -> PasskeyEnrolment:
     """What a ``passkey_enrolled`` chain entry states of ``passkey``."""
     return PasskeyEnrolment(
-        username=username or "unknown",
+        username=username,
         credential_id=passkey.credential_id,
         public_key=passkey.public_key_spki,
         algorithm=ALGORITHM,
