@@ -32,7 +32,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -130,11 +131,58 @@ class S3Server:
     def client(self) -> Minio:
         return Minio(self.endpoint, ACCESS_KEY, SECRET_KEY, secure=False, region=REGION)
 
+    @property
+    def log(self) -> Path:
+        return self.root / f"{self.name}.log"
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
     def start(self) -> None:
         raise NotImplementedError
 
     def stop(self) -> None:
         raise NotImplementedError
+
+    def _launch(
+        self, command: list[str], env: dict[str, str], ready: Callable[[], bool], poll_s: float
+    ) -> None:
+        """Start ``command`` in its own session, logging to ``log``, and wait until ``ready``
+        (stopped, and the log's tail raised, if it exits or ``START_TIMEOUT_S`` passes)."""
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                env=env,
+                cwd=self.root,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.starts += 1
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not ready():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(
+                    f"{self.name} did not start on {self.endpoint}:\n{self.log_tail()}"
+                )
+            time.sleep(poll_s)
+
+    def _end_process(self, how: signal.Signals) -> None:
+        """Signal the process's group with ``how`` and wait (SIGKILL after ``STOP_TIMEOUT_S``)."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        # Its own session (start_new_session): the group is the server and its children only.
+        os.killpg(process.pid, how)
+        try:
+            process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
     def restart(self) -> None:
         """Stop and start again: same ports, same data dir."""
@@ -180,16 +228,6 @@ class LocalStackServer(S3Server):
     keeps_data: ClassVar[bool] = False
     atomic_create: ClassVar[bool] = False
     checks_credentials: ClassVar[bool] = False
-    _log: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        self._log = self.root / "localstack.log"
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self._log.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
 
     def healthy(self) -> bool:
         url = f"http://{self.endpoint}/_localstack/health"
@@ -207,38 +245,12 @@ class LocalStackServer(S3Server):
         if missing:
             raise RuntimeError(missing)
         self.root.mkdir(parents=True, exist_ok=True)
-        with self._log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(LOCALSTACK_PYTHON), "-c", LAUNCHER],
-                env=localstack_env(self.port, self.root),
-                cwd=self.root,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.starts += 1
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not self.healthy():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(
-                    f"LocalStack did not start on {self.endpoint}:\n{self.log_tail()}"
-                )
-            time.sleep(0.1)
+        command = [str(LOCALSTACK_PYTHON), "-c", LAUNCHER]
+        self._launch(command, localstack_env(self.port, self.root), self.healthy, 0.1)
 
     def stop(self) -> None:
         """Stop the process (SIGTERM, then SIGKILL); its port refuses connections afterwards."""
-        process, self.process = self.process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            # Its own session (start_new_session): the group is LocalStack and its children only.
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        self._end_process(signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_S
         while self.healthy() and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -28,9 +28,7 @@ import contextlib
 import io
 import os
 import signal
-import subprocess
 import sysconfig
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -84,10 +82,6 @@ class SeaweedServer(S3Server):
             self.ports = dict(zip([*names, "s3.grpc"], free_ports(len(names) + 1), strict=True))
         self.ports["s3"] = self.port
 
-    @property
-    def log(self) -> Path:
-        return self.root / "weed.log"
-
     def command(self) -> list[str]:
         p, root = self.ports, self.root
         return [
@@ -116,12 +110,6 @@ class SeaweedServer(S3Server):
         )
         return env
 
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
-
     def _probe_client(self) -> Minio:
         http = urllib3.PoolManager(timeout=Timeout(connect=1.0, read=3.0), retries=Retry(0))
         return Minio(
@@ -148,24 +136,7 @@ class SeaweedServer(S3Server):
             raise RuntimeError(missing)
         for sub in ("data", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)  # weed exits without -dir
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.command(),
-                env=self.environment(),
-                cwd=self.root,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.starts += 1
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not self.ready():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(
-                    f"SeaweedFS did not start on {self.endpoint}:\n{self.log_tail()}"
-                )
-            time.sleep(0.2)
+        self._launch(self.command(), self.environment(), self.ready, 0.2)
 
     def stop(self) -> None:
         """SIGTERM and wait (SIGKILL after ``STOP_TIMEOUT_S``); its ports refuse afterwards."""
@@ -180,16 +151,7 @@ class SeaweedServer(S3Server):
         self.start()
 
     def _stop(self, how: signal.Signals) -> None:
-        process, self.process = self.process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            os.killpg(process.pid, how)
-            try:
-                process.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        self._end_process(how)
         for part in PARTS:
             with contextlib.suppress(FileNotFoundError):
                 Path(f"/tmp/seaweedfs-{part}-grpc-{self.ports[part + '.grpc']}.sock").unlink()  # noqa: S108
