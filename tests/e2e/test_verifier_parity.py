@@ -410,6 +410,19 @@ def test_the_page_and_takan_verify_give_one_verdict(
     if fixture.__name__ in PASSKEY_REASONS:
         assert cli is not None
         assert cli[1].startswith(PASSKEY_REASONS[fixture.__name__]), cli
+    if fixture.__name__ in MARKED_UP_VERDICTS:
+        where, reason = MARKED_UP_VERDICTS[fixture.__name__]
+        [copy] = real_archive.full.of_kind("marked_up")
+        names = {
+            "copy": copy,
+            "tail": real_archive.full.last_seq + 1,
+            "case": case_id,
+            "inspection": real_archive.full.inspection_id,
+        }
+        assert cli is not None
+        assert cli[0] == where.format(**names), cli
+        assert cli[1].startswith(reason.format(**names)), cli
+        assert page == cli, f"takan verify: {cli}\nthe page:     {page}"
 
 
 PASSKEY_REASONS = {
@@ -433,32 +446,6 @@ MARKED_UP_VERDICTS = {
         "renders the annotation cases/{case}/inspections/{inspection}/annotations/",
     ),
 }
-
-
-@pytest.mark.parametrize(
-    "fixture", [f for f in FIXTURES if f.__name__ in MARKED_UP_VERDICTS], ids=lambda f: f.__name__
-)
-def test_a_broken_marked_up_copy_is_named_alike_by_the_page_and_takan_verify(
-    real_archive: RealArchive,
-    verifier_page: tuple[Page, ArchiveServer],
-    tmp_path: Path,
-    fixture: Fixture,
-) -> None:
-    root = copy_archive(real_archive, tmp_path / "archive")
-    case_id, options = fixture(root, real_archive)
-    cli, page = both_verdicts(verifier_page, root, case_id, options)
-    where, reason = MARKED_UP_VERDICTS[fixture.__name__]
-    [copy] = real_archive.full.of_kind("marked_up")
-    names = {
-        "copy": copy,
-        "tail": real_archive.full.last_seq + 1,
-        "case": case_id,
-        "inspection": real_archive.full.inspection_id,
-    }
-    assert cli is not None
-    assert cli[0] == where.format(**names), cli
-    assert cli[1].startswith(reason.format(**names)), cli
-    assert page == cli, f"takan verify: {cli}\nthe page:     {page}"
 
 
 def test_random_tampering_gets_one_verdict_from_the_page_and_takan_verify(
