@@ -27,12 +27,15 @@ LOCKS_DIR = "locks"
 class ChainLocks:
     def __init__(self, spool_root: Path) -> None:
         self.directory = spool_root / LOCKS_DIR
+        self._made = False
 
     def _try(self, case_id: str) -> int | None:
         """The locked descriptor, or None if another process holds the case (blocking I/O:
         an open and a non-blocking flock)."""
         layout.check_case_id(case_id)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if not self._made:  # once, not on every append
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._made = True
         fd = os.open(self.directory / case_id, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
