@@ -18,13 +18,13 @@ if TYPE_CHECKING:  # the composition root names every room's types; only http/ap
     from server.security.passkeys import Challenges
     from server.security.ratelimit import AttemptGuard
     from server.security.tokens import TokenSigner
-    from server.store.db import Database
+    from server.store.store import Store
 
 
 @dataclass(slots=True)
 class Services:
     settings: Settings
-    db: Database
+    store: Store
     signer: TokenSigner
     clock: Clock
     live: LiveRegistry

@@ -45,6 +45,9 @@ class Settings:
     # server/live/media/passthrough.py for why it exists.
     remb_floor_bps: int = 1_500_000
     start_bitrate_kbps: int = 2500
+    # The metadata database: "" = DATA/takan.sqlite3, or postgresql://user@host:port/db (many
+    # processes share one; server/store/).
+    database: str = ""
     # Where the archive goes: "" = DATA/archive on the local disk, or file:///path, minio://...
     storage: str = ""
     # For a minio:// storage URL without ACCESS:SECRET@ (the CLI reads them from the environment).

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,9 @@ from server.http.app import create_app
 from server.security.passwords import hash_password
 from server.services import SERVICES, Services
 from server.settings import Settings
-from server.store.db import Database
+from server.store.backend import Tx
+from server.store.store import SQLITE_FILE, open_store
+from server.store.users import add_user
 from tests.s3server import LocalStackServer, S3Server, free_port, localstack_missing
 from tests.seaweedfs_server import SeaweedServer, weed_missing
 from tests.tsa_server import LocalTsa, TsaCerts, make_tsa_certs
@@ -112,22 +115,105 @@ class LiveServer(ApiClient):
     def services(self) -> Services:
         return self.app[SERVICES]
 
+    async def sql(self, statement: str, params: Sequence[Any] = ()) -> int:
+        """Run ``statement`` on the server's database, as an insider with its password would:
+        the rows it changed."""
+        return await self.services.store.db.write(lambda tx: tx.run(statement, params))
+
+    async def rows(self, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return await self.services.store.db.read(lambda tx: tx.all(query, params))
+
 
 def user_password(name: str) -> str:
     return f"pw-{name}-secret"
 
 
-def add_users(data_dir: Path) -> dict[str, str]:
-    passwords = {}
-    db = Database(data_dir / "takan.sqlite3")
-    try:
+@functools.cache
+def _password_hash(name: str) -> str:
+    return hash_password(user_password(name))  # scrypt: tens of ms, so once per session
+
+
+def add_users(data_dir: Path, database: str | None = None) -> dict[str, str]:
+    """The test users in the database a server on ``data_dir`` uses (``database``; None: the
+    test's engine, see ``database_engine``); their passwords."""
+    store = open_store(current_database() if database is None else database, data_dir)
+
+    def add(tx: Tx) -> None:
         for name, role in USERS.items():
-            passwords[name] = user_password(name)
-            if db.user_by_name(name) is None:  # a restart on the same data dir keeps them
-                db.add_user(name, role, hash_password(passwords[name]), utc_iso(0))
+            # a restart on the same data dir keeps them
+            if tx.one("SELECT id FROM users WHERE username = ?", (name,)) is None:
+                add_user(tx, name, role, _password_hash(name), utc_iso(0))
+
+    try:
+        store.db.write_now(add)
     finally:
-        db.close()
-    return passwords
+        store.close()
+    return {name: user_password(name) for name in USERS}
+
+
+# The database engines the suite runs against. Every test under integration/, e2e/ and fault/
+# runs once per engine: its servers (``running_server``, ``add_users``) use the engine's
+# database, a new one per test for PostgreSQL (copied from a migrated template).
+DATABASE_ENGINES = ("sqlite", "postgresql")
+_ENGINE_DIRS = ("integration", "e2e", "fault")
+_test_database: dict[str, Any] = {"url": "", "cluster": None, "name": ""}
+TEMPLATE_DATABASE = "takan_template"
+
+
+def current_database() -> str:
+    """The ``--database`` of the running test's servers ("": SQLite in the data dir)."""
+    return str(_test_database["url"])
+
+
+def lose_database(data_dir: Path) -> None:
+    """The database of a server on ``data_dir`` deleted (an empty one in its place for
+    PostgreSQL, as an operator would make before ``takan reindex``)."""
+    if not current_database():
+        for suffix in ("", "-wal", "-shm"):
+            (data_dir / f"{SQLITE_FILE}{suffix}").unlink(missing_ok=True)
+        return
+    cluster: PostgresCluster = _test_database["cluster"]
+    cluster.drop_database(_test_database["name"])
+    cluster.create_database(_test_database["name"])
+
+
+def database_options() -> list[str]:
+    """``--database URL`` for a ``takan`` command on the test's database (none for SQLite)."""
+    url = current_database()
+    return ["--database", url] if url else []
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database_engine" in metafunc.fixturenames and any(
+        part in _ENGINE_DIRS for part in metafunc.definition.path.parts
+    ):
+        metafunc.parametrize("database_engine", DATABASE_ENGINES, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_cluster: PostgresCluster) -> str:
+    """A database migrated to the current schema, copied for each test."""
+    url = postgres_cluster.create_database(TEMPLATE_DATABASE)
+    open_store(url, Path()).close()
+    return TEMPLATE_DATABASE
+
+
+@pytest.fixture(autouse=True)
+def database_engine(request: pytest.FixtureRequest) -> Iterator[str]:
+    engine: str = getattr(request, "param", "sqlite")
+    if engine == "sqlite":
+        yield engine
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    template = request.getfixturevalue("postgres_template")
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    url = cluster.create_database(name, template=template)
+    _test_database.update(url=url, cluster=cluster, name=name)
+    try:
+        yield engine
+    finally:
+        _test_database.update(url="", cluster=None, name="")
+        cluster.drop_database(name)
 
 
 @pytest.fixture
@@ -189,7 +275,7 @@ async def running_server(
     ``host_name`` is the public URL's host (``localhost`` where passkeys must work: browsers
     refuse them on an IP address); ``overrides`` are further ``Settings`` fields."""
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
-    passwords = add_users(data_dir)
+    passwords = await asyncio.to_thread(add_users, data_dir, overrides.get("database"))
     # The public URL must be known before the app is built: bind the socket first.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -200,7 +286,7 @@ async def running_server(
         port=port,
         public_url=f"http://{host_name}:{port}",
         storage=storage,
-        **overrides,
+        **{"database": current_database(), **overrides},
     )
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None)
@@ -259,3 +345,4 @@ async def local_tsa(tsa_certs: TsaCerts, tmp_path: Path) -> AsyncIterator[LocalT
         yield tsa
     finally:
         await tsa.stop()
+

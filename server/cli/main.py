@@ -27,6 +27,8 @@ from server.cli.users import DEFAULT_DATA, add_user_parser, create_demo_users, r
 from server.cli.verify import add_verify_parser, run_verify
 from server.consent_notice import DEFAULT_NOTICE, ConsentNotice, NoticeError
 from server.settings import DEFAULT_REPORT_TIMEZONE, PASSKEY_MODES, Settings, check_timezone
+from server.store.backend import StoreUnavailable
+from server.store.store import check_database_url
 
 if TYPE_CHECKING:
     from recorder.minio_storage import S3Credentials
@@ -71,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
         " their passwords once",
     )
 
+    serve.add_argument(
+        "--database",
+        default="",
+        metavar="URL",
+        help="the metadata database (default: DATA/takan.sqlite3), or"
+        " postgresql://user@host:port/db, which many takan serve processes share",
+    )
     serve.add_argument(
         "--storage",
         default="",
@@ -208,6 +217,7 @@ def serve(args: argparse.Namespace, credentials: S3Credentials | None) -> int:
             public_url=args.public_url,
             ice_servers=tuple(args.ice_server),
             invite_ttl_s=args.invite_ttl,
+            database=check_database_url(args.database),
             storage=args.storage,
             s3_credentials=credentials,
             segment_s=args.segment_seconds,
@@ -250,18 +260,23 @@ def _serve_on(listeners: list[socket.socket], settings: Settings, *, demo_users:
     if not public_url and settings.host in WILDCARD_HOSTS and lan_urls:
         public_url = lan_urls[0]  # what a phone on the same network opens
     settings = dataclasses.replace(settings, port=port, public_url=public_url)
-    if demo_users:
-        create_demo_users(settings)
     from aiohttp import web
 
     from server.http.accesslog import RedactingAccessLogger
     from server.http.app import create_app
 
+    try:
+        if demo_users:
+            create_demo_users(settings)
+        app = create_app(settings)
+    except StoreUnavailable as exc:
+        print(f"takan: --database: {exc}", file=sys.stderr)
+        return 2
     for line in serving_lines(settings, lan_urls, public_url_given=bool(given)):
         print(line)
     sys.stdout.flush()
     web.run_app(
-        create_app(settings),
+        app,
         sock=listeners,
         access_log_class=RedactingAccessLogger,
         print=None,

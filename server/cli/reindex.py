@@ -11,6 +11,7 @@ archive; the output says so. Do not run it while a server uses the same database
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sqlite3
 import sys
@@ -18,6 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
+
+import psycopg
 
 from recorder import layout
 from recorder.chain import ChainEntry
@@ -28,16 +31,9 @@ from recorder.verify import DEFAULT_WORKERS, verify_case
 from server.cli.verify import DEFAULT_DATA, open_archive
 from server.clock import utc_iso
 from server.inspection.chain_record import CaseRecord
-from server.inspection.reindex import (
-    Accounts,
-    IndexedCase,
-    ReindexError,
-    clear_evidence,
-    has_evidence,
-    index_case,
-)
+from server.inspection.reindex import Accounts, IndexedCase, ReindexError, index_case
 from server.settings import ARCHIVE_DIR, SIGNING_KEY_FILE
-from server.store.db import Database
+from server.store.store import POSTGRES_SCHEMES, Store, open_sqlite, open_store
 
 if TYPE_CHECKING:
     from recorder.minio_storage import S3Credentials
@@ -60,17 +56,17 @@ def add_reindex_parser(
         " and reports. A case that fails verification is named and skipped (exit 1). Users and"
         " passwords are not in the archive. Do not run it while a server uses the database.",
     )
-    target = parser.add_mutually_exclusive_group()
-    target.add_argument(
+    parser.add_argument(
         "--data",
         type=Path,
         help=f"data directory: the database DIR/{DATABASE_FILE}, the archive DIR/{ARCHIVE_DIR}"
         " unless --storage names it (default: data)",
     )
-    target.add_argument(
+    parser.add_argument(
         "--database",
         metavar="URL",
-        help="the database to rebuild: sqlite:///absolute/path.sqlite3 or a file path",
+        help="the database to rebuild, if not the data directory's: the server's"
+        " postgresql://user@host:port/db, or sqlite:///absolute/path.sqlite3 or a file path",
     )
     parser.add_argument(
         "--storage",
@@ -106,22 +102,36 @@ def trusted_keys(args: argparse.Namespace) -> tuple[str, ...] | None:
     then each case's first chained key is trusted, as ``takan verify`` does."""
     if args.trusted_keys:
         return tuple(args.trusted_keys)
-    if args.database is not None:
+    if args.database is not None and args.data is None:
         return None
     path = history_path(Path(args.data or DEFAULT_DATA) / SIGNING_KEY_FILE)
     return read_history(path).fingerprints if path.is_file() else None
 
 
-def database_path(args: argparse.Namespace) -> Path:
-    """The SQLite file ``--database`` or ``--data`` names; ValueError for another kind."""
+def database_target(args: argparse.Namespace) -> str | Path:
+    """The PostgreSQL URL or the SQLite file ``--database`` or ``--data`` names; ValueError for
+    another kind."""
     url: str | None = args.database
     if url is None:
         return Path(args.data or DEFAULT_DATA) / DATABASE_FILE
+    if url.startswith(POSTGRES_SCHEMES):
+        return url
     if url.startswith("sqlite:///"):
         return Path(url.removeprefix("sqlite://"))
     if "://" in url or url.startswith("sqlite:"):
-        raise ValueError(f"--database {url!r}: only SQLite (sqlite:///path or a path) is supported")
+        raise ValueError(f"--database {url!r}: give postgresql://…, sqlite:///path or a file path")
     return Path(url)
+
+
+def _open(target: str | Path) -> Store:
+    if isinstance(target, Path):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return open_sqlite(target)
+    return open_store(target, Path())
+
+
+def _describe(target: str | Path) -> str:
+    return str(target) if isinstance(target, Path) else "the PostgreSQL database"
 
 
 def case_ids(storage: Storage) -> list[str]:
@@ -153,9 +163,9 @@ class Totals:
         self.reports += indexed.reports
 
 
-def _reindex_case(
+async def _reindex_case(
     storage: Storage,
-    db: Database,
+    store: Store,
     case_id: str,
     accounts: Accounts,
     args: argparse.Namespace,
@@ -169,7 +179,34 @@ def _reindex_case(
         workers=args.workers,
     )
     record = CaseRecord.from_entries(case_id, read_chain(storage, case_id))
-    return index_case(db, record, accounts)
+    return await index_case(store, record, accounts)
+
+
+async def _reindex_all(
+    store: Store,
+    storage: Storage,
+    cases: list[str],
+    args: argparse.Namespace,
+    trusted: tuple[str, ...] | None,
+    out: TextIO,
+) -> tuple[Totals, int, Accounts] | None:
+    """(totals, cases failed, accounts), or None: the database holds cases, no ``--force``."""
+    if await store.case_index.has_evidence():
+        if not args.force:
+            return None
+        await store.case_index.clear()
+    accounts = Accounts(store, utc_iso(time.time()))
+    totals, failed = Totals(), 0
+    for case_id in cases:
+        try:
+            totals.add(await _reindex_case(storage, store, case_id, accounts, args, trusted))
+        except IntegrityError as exc:
+            print(f"FAILED: case {case_id}: {exc.where}: {exc.reason} (skipped)", file=out)
+            failed += 1
+        except (StorageError, ReindexError, ValueError, sqlite3.Error, psycopg.Error) as exc:
+            print(f"FAILED: case {case_id}: {exc} (skipped)", file=out)
+            failed += 1
+    return totals, failed, accounts
 
 
 def run_reindex(
@@ -181,7 +218,7 @@ def run_reindex(
     ``--force`` is missing), 2 on a usage error."""
     started = time.monotonic()
     try:
-        path = database_path(args)
+        target = database_target(args)
         storage = open_archive(args, credentials)
         trusted = trusted_keys(args)
     except (ValueError, SigningKeyError) as exc:
@@ -192,31 +229,20 @@ def run_reindex(
     except StorageError as exc:
         print(f"FAILED: {storage.describe()}: {exc}", file=out)
         return 1
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = Database(path)
+    store = _open(target)
+    path = _describe(target)
     try:
-        if has_evidence(db):
-            if not args.force:
-                print(
-                    f"takan reindex: the database {path} already holds cases; pass --force to"
-                    " replace its evidential rows by the archive's (users are kept)",
-                    file=sys.stderr,
-                )
-                return 1
-            clear_evidence(db)
-        accounts = Accounts(db, utc_iso(time.time()))
-        totals, failed = Totals(), 0
-        for case_id in cases:
-            try:
-                totals.add(_reindex_case(storage, db, case_id, accounts, args, trusted))
-            except IntegrityError as exc:
-                print(f"FAILED: case {case_id}: {exc.where}: {exc.reason} (skipped)", file=out)
-                failed += 1
-            except (StorageError, ReindexError, ValueError, sqlite3.Error) as exc:
-                print(f"FAILED: case {case_id}: {exc} (skipped)", file=out)
-                failed += 1
+        outcome = asyncio.run(_reindex_all(store, storage, cases, args, trusted, out))
     finally:
-        db.close()
+        store.close()
+    if outcome is None:
+        print(
+            f"takan reindex: the database {path} already holds cases; pass --force to"
+            " replace its evidential rows by the archive's (users are kept)",
+            file=sys.stderr,
+        )
+        return 1
+    totals, failed, accounts = outcome
     seconds = time.monotonic() - started
     print(
         f"reindexed {totals.cases} of {len(cases)} cases from {storage.describe()} into {path}"

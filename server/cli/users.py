@@ -9,6 +9,7 @@ are not evidence): each change is logged (``username``, ``role``, ``by``).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import logging
 import os
@@ -20,14 +21,15 @@ from server.clock import SystemClock, utc_iso
 from server.inspection.reindex import LOCKED_PASSWORD
 from server.security.passwords import hash_password, password_problem
 from server.settings import Settings
-from server.store.db import Database
+from server.store.store import SQLITE_FILE, Store, StoreUrlError, open_store
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_DATA = Path("data")
-DATABASE_FILE = "takan.sqlite3"
+DATABASE_FILE = SQLITE_FILE
 ROLES = ("inspector", "auditor", "admin")
 DEMO_USERS = (("inspector", "inspector"), ("auditor", "auditor"), ("admin", "admin"))
+DATABASE_HELP = "the server's --database (default: the data directory's SQLite file)"
 
 
 class UserError(Exception):
@@ -48,6 +50,7 @@ def add_user_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     add.add_argument("--data", type=Path, default=DEFAULT_DATA, help="data directory")
+    add.add_argument("--database", default="", help=DATABASE_HELP)
     passwd = user_commands.add_parser(
         "passwd",
         help="set a user's password (asked twice on a terminal, or --password-stdin);"
@@ -58,6 +61,7 @@ def add_user_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "--password-stdin", action="store_true", help="read the new password from stdin"
     )
     passwd.add_argument("--data", type=Path, default=DEFAULT_DATA, help="data directory")
+    passwd.add_argument("--database", default="", help=DATABASE_HELP)
 
 
 def program() -> str:
@@ -93,35 +97,38 @@ def _check_name(name: str) -> None:
         raise UserError("user names are 1-64 printable characters, no space at either end", 2)
 
 
-def _open_database(data_dir: Path) -> Database:
-    path = data_dir / DATABASE_FILE
-    if not path.is_file():
-        raise UserError(f"no database at {path} (is --data right? takan serve makes it)")
-    return Database(path)
+def _open_store(args: argparse.Namespace) -> Store:
+    """The database the server uses: ``--database``, else the data dir's SQLite file."""
+    if not args.database:
+        path = args.data / DATABASE_FILE
+        if not path.is_file():
+            raise UserError(f"no database at {path} (is --data right? takan serve makes it)")
+    try:
+        return open_store(args.database, args.data)
+    except StoreUrlError as exc:
+        raise UserError(str(exc), 2) from exc
 
 
-def add_user(args: argparse.Namespace) -> str:
+async def add_user(args: argparse.Namespace) -> str:
     """``takan user add``: a new user, or a password and role for an account ``takan reindex``
     restored locked."""
-    from server.http.app import open_services
-
     _check_name(args.name)
     password = _checked_password(args.name, _read_password(args.name, args.password_stdin))
-    services = open_services(Settings(data_dir=args.data))
+    store = _open_store(args)
     try:
-        db = services.db
-        existing = db.user_by_name(args.name)
+        existing = await store.users.by_name(args.name)
         if existing is not None and existing.password_hash != LOCKED_PASSWORD:
             raise UserError(
                 f"user {args.name!r} already exists; set a new password with:"
                 f" {program()} user passwd {args.name}{_data_option(args.data)}"
             )
         if existing is not None:
-            db.unlock_user(existing.id, args.role, hash_password(password))  # reindexed
+            await store.users.unlock(existing.id, args.role, hash_password(password))  # reindexed
         else:
-            db.add_user(args.name, args.role, hash_password(password), utc_iso(SystemClock().now()))
+            now = utc_iso(SystemClock().now())
+            await store.users.add(args.name, args.role, hash_password(password), now)
     finally:
-        services.db.close()
+        store.close()
     logger.info(
         "user added",
         extra={"username": args.name, "role": args.role, "by": _operator()},
@@ -129,25 +136,25 @@ def add_user(args: argparse.Namespace) -> str:
     return f"added {args.role} {args.name}"
 
 
-def change_password(args: argparse.Namespace) -> str:
+async def change_password(args: argparse.Namespace) -> str:
     """``takan user passwd``: a new password for an existing user; their sessions end."""
     _check_name(args.name)
     if not args.password_stdin and not sys.stdin.isatty():
         raise UserError("no terminal to ask the password on: pipe it with --password-stdin", 2)
-    db = _open_database(args.data)
+    store = _open_store(args)
     try:
-        user = db.user_by_name(args.name)
+        user = await store.users.by_name(args.name)
         if user is None:
             raise UserError(
-                f"no user {args.name!r} in {args.data / DATABASE_FILE}; add one with:"
+                f"no user {args.name!r} in {store.db.describe()}; add one with:"
                 f" {program()} user add {args.name} --role ROLE{_data_option(args.data)}"
             )
         password = _checked_password(args.name, _read_password(args.name, args.password_stdin))
-        with db.transaction():
-            db.set_password(user.id, hash_password(password))
-            ended = db.revoke_user_sessions(user.id, int(SystemClock().now()))
+        ended = await store.users.change_password(
+            user.id, hash_password(password), int(SystemClock().now())
+        )
     finally:
-        db.close()
+        store.close()
     logger.info(
         "password changed",
         extra={
@@ -161,6 +168,18 @@ def change_password(args: argparse.Namespace) -> str:
     return f"password changed for {user.role} {user.username}; {sessions}"
 
 
+async def _demo_users(store: Store) -> list[str] | None:
+    """Make the demo users on an empty database (None), else the demo names that exist."""
+    if not await store.users.count():
+        print("Demo users (passwords shown once):")
+        for name, role in DEMO_USERS:
+            password = secrets.token_urlsafe(9)
+            await store.users.add(name, role, hash_password(password), utc_iso(SystemClock().now()))
+            print(f"  {role:<10} {name:<10} {password}")
+        return None
+    return [name for name, _ in DEMO_USERS if await store.users.by_name(name) is not None]
+
+
 def _operator() -> str:
     """Who ran the command, as the system knows them (for the log)."""
     try:
@@ -171,7 +190,8 @@ def _operator() -> str:
 
 def run_user(args: argparse.Namespace) -> int:
     try:
-        done = add_user(args) if args.user_command == "add" else change_password(args)
+        command = add_user if args.user_command == "add" else change_password
+        done = asyncio.run(command(args))
     except UserError as exc:
         print(f"takan: {exc}", file=sys.stderr)
         return exc.code
@@ -182,21 +202,14 @@ def run_user(args: argparse.Namespace) -> int:
 def create_demo_users(settings: Settings) -> None:
     """On an empty database, an inspector, an auditor and an admin, their passwords printed
     once; otherwise say which exist and how to give one a new password."""
-    from server.http.app import open_services
-
-    services = open_services(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(settings.database, settings.data_dir)
     try:
-        db = services.db
-        if not db.count_users():
-            print("Demo users (passwords shown once):")
-            for name, role in DEMO_USERS:
-                password = secrets.token_urlsafe(9)
-                db.add_user(name, role, hash_password(password), utc_iso(services.clock.now()))
-                print(f"  {role:<10} {name:<10} {password}")
-            return
-        existing = [name for name, _ in DEMO_USERS if db.user_by_name(name) is not None]
+        existing = asyncio.run(_demo_users(store))
     finally:
-        services.db.close()
+        store.close()
+    if existing is None:
+        return
     hint = f"{program()} user passwd NAME{_data_option(settings.data_dir)}"
     if existing:
         print(

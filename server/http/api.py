@@ -141,56 +141,58 @@ async def post_logout(request: web.Request) -> web.Response:
     token = bearer_or_cookie(request)
     if not token:
         raise Unauthorized("login required")
-    session = open_session(services, token)
-    services.db.revoke_session(session.session_id)
+    session = await open_session(services, token)
+    await services.store.users.revoke_session(session.session_id)
     response = web.json_response({"ok": True})
     response.del_cookie(COOKIE_NAME, path="/")
     return response
 
 
 async def get_me(request: web.Request) -> web.Response:
-    user = current_user(request)
+    user = await current_user(request)
     return web.json_response({"username": user.username, "role": user.role})
 
 
 async def post_case(request: web.Request) -> web.Response:
-    user = current_user(request, ("inspector", "admin"))
+    user = await current_user(request, ("inspector", "admin"))
     body = await json_body(request)
     services = request.app[SERVICES]
     case = await inspections.create_case(services, user, body)
     answer = case.to_json()
-    answer["inspectors"] = case_staff.assigned_names(services.db, case.case_id)
+    answer["inspectors"] = await services.store.cases.inspector_names(case.case_id)
     return web.json_response(answer, status=201)
 
 
 async def get_inspectors(request: web.Request) -> web.Response:
     """The inspectors a case can be assigned, for the case form."""
-    current_user(request, ("inspector", "admin"))
-    return web.json_response({"inspectors": case_staff.inspector_names(request.app[SERVICES].db)})
+    await current_user(request, ("inspector", "admin"))
+    return web.json_response(
+        {"inspectors": await request.app[SERVICES].store.users.assignable_inspectors()}
+    )
 
 
 async def post_case_inspector(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    user = current_user(request, ("inspector", "admin"))
-    case = inspections.visible_case(services, user, request.match_info["case_id"])
+    user = await current_user(request, ("inspector", "admin"))
+    case = await inspections.visible_case(services, user, request.match_info["case_id"])
     body = await json_body(request)
     await case_staff.assign(services, user, case, body)
-    names = case_staff.assigned_names(services.db, case.case_id)
+    names = await services.store.cases.inspector_names(case.case_id)
     return web.json_response({"case_id": case.case_id, "inspectors": names}, status=201)
 
 
 async def delete_case_inspector(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    user = current_user(request, ("inspector", "admin"))
-    case = inspections.visible_case(services, user, request.match_info["case_id"])
+    user = await current_user(request, ("inspector", "admin"))
+    case = await inspections.visible_case(services, user, request.match_info["case_id"])
     await case_staff.unassign(services, user, case, request.match_info["username"])
-    names = case_staff.assigned_names(services.db, case.case_id)
+    names = await services.store.cases.inspector_names(case.case_id)
     return web.json_response({"case_id": case.case_id, "inspectors": names})
 
 
 async def post_inspection(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    user = current_user(request, ("inspector",))
+    user = await current_user(request, ("inspector",))
     body = await json_body(request) if request.body_exists else {}
     created = await inspections.create_inspection(
         services, user, request.match_info["case_id"], body
@@ -200,14 +202,14 @@ async def post_inspection(request: web.Request) -> web.Response:
 
 async def get_inspection(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    user = current_user(request)
-    inspection, case = inspections.inspection_and_case(
+    user = await current_user(request)
+    inspection, case = await inspections.inspection_and_case(
         services, user, request.match_info["inspection_id"]
     )
     body = inspection.to_json()
     body["case"] = case.to_json()
-    body["inspectors"] = case_staff.assigned_names(services.db, case.case_id)
-    body["participants"] = services.db.participants(inspection.inspection_id)
+    body["inspectors"] = await services.store.cases.inspector_names(case.case_id)
+    body["participants"] = await services.store.participants.of(inspection.inspection_id)
     if user.role == "inspector" and inspection.status == "active":
         body["invite"] = inspections.invite_links(services, inspection)
     return web.json_response(body)
@@ -215,8 +217,10 @@ async def get_inspection(request: web.Request) -> web.Response:
 
 async def get_qr(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    user = current_user(request, ("inspector",))
-    inspection = inspections.inspection_for(services, user, request.match_info["inspection_id"])
+    user = await current_user(request, ("inspector",))
+    inspection = await inspections.inspection_for(
+        services, user, request.match_info["inspection_id"]
+    )
     if inspection.status != "active":
         raise NotFound("the inspection has ended; its invite is void")
     url = inspections.invite_links(services, inspection)["applicant_url"]
@@ -231,8 +235,10 @@ async def get_qr(request: web.Request) -> web.Response:
 
 async def post_end(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    user = current_user(request, ("inspector",))
-    inspection = inspections.inspection_for(services, user, request.match_info["inspection_id"])
+    user = await current_user(request, ("inspector",))
+    inspection = await inspections.inspection_for(
+        services, user, request.match_info["inspection_id"]
+    )
     ended_at = await inspections.end_inspection(services, inspection.inspection_id, user.username)
     return web.json_response(
         {"inspection_id": inspection.inspection_id, "status": "ended", "ended_at": ended_at}
@@ -251,7 +257,7 @@ async def post_join_code(request: web.Request) -> web.Response:
         raise BadRequest(f"field 'code' {exc}") from None
     keys = {"address": _client_address(request)}
     services.code_guard.check(keys, services.clock.now())
-    inspection = services.db.active_inspection_by_code(code)
+    inspection = await services.store.inspections.active_by_code(code)
     if inspection is None or inspection.invite_expires_at <= services.clock.now():
         failed = services.code_guard.fail(keys, services.clock.now())
         raise NotFound("no active inspection has this code", **_failure_details(failed))

@@ -38,14 +38,14 @@ from recorder.verify import VerifyReport, verify_case
 from server.clock import utc_iso
 from server.errors import BadRequest, CaseFlagged, Conflict, Forbidden, NotFound, TakanError
 from server.http.requests import json_body
-from server.inspection import case_staff, inspections
+from server.inspection import inspections
 from server.inspection.chain_record import CaseRecord
 from server.inspection.cross_check import Disagreement, disagreements
 from server.security.auth import current_user, requester
 from server.security.tokens import SessionToken
 from server.services import SERVICES, Services
-from server.store.case_search import CaseQuery, search
-from server.store.db import Inspection
+from server.store.case_search import CaseQuery
+from server.store.models import Inspection
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +88,8 @@ def _services(request: web.Request) -> Services:
     return request.app[SERVICES]
 
 
-def _username(services: Services, user_id: int) -> str:
-    user = services.db.user_by_id(user_id)
+async def _username(services: Services, user_id: int) -> str:
+    user = await services.store.users.by_id(user_id)
     return user.username if user else f"#{user_id}"
 
 
@@ -114,10 +114,10 @@ def _relative(case_id: str, key: str) -> str:
 
 async def get_cases(request: web.Request) -> web.Response:
     services = _services(request)
-    user = current_user(request)
+    user = await current_user(request)
     query = CaseQuery.from_params(request.query)
     owner = user.user_id if user.role == "inspector" else None
-    return web.json_response(search(services.db.conn, query, owner).to_json())
+    return web.json_response((await services.store.search(query, owner)).to_json())
 
 
 def _duration_s(inspection: Inspection) -> float | None:
@@ -127,22 +127,23 @@ def _duration_s(inspection: Inspection) -> float | None:
     return round((datetime.fromisoformat(inspection.ended_at) - start).total_seconds(), 3)
 
 
-def inspection_detail(services: Services, inspection: Inspection) -> dict[str, Any]:
+async def inspection_detail(services: Services, inspection: Inspection) -> dict[str, Any]:
     body = inspection.to_json()
-    body["participants"] = services.db.participants(inspection.inspection_id)
+    body["participants"] = await services.store.participants.of(inspection.inspection_id)
     body["duration_s"] = _duration_s(inspection)
-    body["created_by"] = _username(services, inspection.created_by)
+    body["created_by"] = await _username(services, inspection.created_by)
     return body
 
 
 async def get_case(request: web.Request) -> web.Response:
     services = _services(request)
-    user = current_user(request)
-    case = inspections.visible_case(services, user, request.match_info["case_id"])
+    user = await current_user(request)
+    case = await inspections.visible_case(services, user, request.match_info["case_id"])
     body = case.to_json()
-    body["inspectors"] = case_staff.assigned_names(services.db, case.case_id)
+    body["inspectors"] = await services.store.cases.inspector_names(case.case_id)
     body["inspections"] = [
-        inspection_detail(services, i) for i in services.db.inspections_of_case(case.case_id)
+        await inspection_detail(services, i)
+        for i in await services.store.inspections.of_case(case.case_id)
     ]
     return web.json_response(body)
 
@@ -161,8 +162,8 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
 
 async def get_audit(request: web.Request) -> web.Response:
     services = _services(request)
-    user = current_user(request)
-    case = inspections.visible_case(services, user, request.match_info["case_id"])
+    user = await current_user(request)
+    case = await inspections.visible_case(services, user, request.match_info["case_id"])
     offset = _int_param(request, "offset", 0, 0, 10**9)
     limit = _int_param(request, "limit", 100, 1, MAX_AUDIT_PAGE)
     total, entries = await services.archive.chain_page(case.case_id, offset, limit)
@@ -246,19 +247,20 @@ async def _disagreements(
 ) -> list[Disagreement]:
     """What the database says otherwise than the verified chain. A row indexed for an entry
     chained after the verified cut is no disagreement: those are read from the live chain."""
-    found = disagreements(services.db, CaseRecord.from_entries(case_id, verified))
+    indexed = await services.store.case_index.rows(case_id)
+    found = disagreements(indexed, CaseRecord.from_entries(case_id, verified))
     if found:
         _, later = await services.archive.chain_page(case_id, len(verified), 10**9)
         if later:
             chain = [*verified, *later]
-            found = disagreements(services.db, CaseRecord.from_entries(case_id, chain))
+            found = disagreements(indexed, CaseRecord.from_entries(case_id, chain))
     return found
 
 
 async def get_integrity(request: web.Request) -> web.Response:
     services = _services(request)
-    user = current_user(request)
-    case = inspections.visible_case(services, user, request.match_info["case_id"])
+    user = await current_user(request)
+    case = await inspections.visible_case(services, user, request.match_info["case_id"])
     keys = await _settled_keys(services, case.case_id)
     view = KeySetStorage(services.archive.storage, keys)
     try:
@@ -281,7 +283,7 @@ async def get_integrity(request: web.Request) -> web.Response:
             if i.inspection_id in differing
             else "verified"
         )
-        for i in services.db.inspections_of_case(case.case_id)
+        for i in await services.store.inspections.of_case(case.case_id)
     }
     where = result.where
     if found and found[0].seq is not None:
@@ -325,8 +327,8 @@ async def get_objects(request: web.Request) -> web.Response:
     """The case's stored objects (keys relative to ``cases/{case_id}/``), listed as integrity
     lists them: a consistent cut, so a browser checks the same set as ``takan verify``."""
     services = _services(request)
-    user = current_user(request)
-    case = inspections.visible_case(services, user, request.match_info["case_id"])
+    user = await current_user(request)
+    case = await inspections.visible_case(services, user, request.match_info["case_id"])
     keys = await _settled_keys(services, case.case_id)
     return web.json_response(
         {"case_id": case.case_id, "objects": [_relative(case.case_id, key) for key in keys]},
@@ -336,8 +338,8 @@ async def get_objects(request: web.Request) -> web.Response:
 
 async def get_object(request: web.Request) -> web.Response:
     services = _services(request)
-    user = current_user(request)
-    case = inspections.visible_case(services, user, request.match_info["case_id"])
+    user = await current_user(request)
+    case = await inspections.visible_case(services, user, request.match_info["case_id"])
     key = _object_key(case.case_id, request.match_info["key"])
     try:
         data = await services.archive.read_object(key)
@@ -359,24 +361,26 @@ async def get_object(request: web.Request) -> web.Response:
 # replay events
 
 
-def _ended_inspection(request: web.Request) -> tuple[Services, SessionToken, Inspection]:
+async def _ended_inspection(request: web.Request) -> tuple[Services, SessionToken, Inspection]:
     services = _services(request)
-    user = current_user(request)
-    inspection = inspections.inspection_for(services, user, request.match_info["inspection_id"])
+    user = await current_user(request)
+    inspection = await inspections.inspection_for(
+        services, user, request.match_info["inspection_id"]
+    )
     if inspection.status == "active":
         raise Conflict("the inspection is still active: it has no signed manifest to replay yet")
     return services, user, inspection
 
 
 async def post_replay(request: web.Request) -> web.Response:
-    services, user, inspection = _ended_inspection(request)
+    services, user, inspection = await _ended_inspection(request)
     case_id = inspection.case_id
     await services.archive.append(
         case_id,
         "replayed",
         {"by": user.username, "role": user.role, "inspection_id": inspection.inspection_id},
     )
-    case = services.db.case(case_id)
+    case = await services.store.cases.get(case_id)
     return web.json_response(
         {
             "case_id": case_id,
@@ -434,7 +438,7 @@ def _replay_finding(case_id: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def post_replay_verified(request: web.Request) -> web.Response:
-    services, user, inspection = _ended_inspection(request)
+    services, user, inspection = await _ended_inspection(request)
     finding = _replay_finding(inspection.case_id, await json_body(request))
     entry = await services.archive.append(
         inspection.case_id,
@@ -492,7 +496,7 @@ async def get_flagged_cases(request: web.Request) -> web.Response:
     """Cases whose chain holds entries this server did not write, or lost some (admins and
     auditors): each with the plain words of what was found."""
     services = _services(request)
-    user = current_user(request)
+    user = await current_user(request)
     if user.role not in ("admin", "auditor"):
         raise Forbidden("only admins and auditors see flagged cases")
     flagged = await asyncio.to_thread(services.archive.flagged_cases)
@@ -504,8 +508,8 @@ async def get_flagged_cases(request: web.Request) -> web.Response:
 
 async def get_export(request: web.Request) -> web.StreamResponse:
     services = _services(request)
-    user = current_user(request)
-    case = inspections.visible_case(services, user, request.match_info["case_id"])
+    user = await current_user(request)
+    case = await inspections.visible_case(services, user, request.match_info["case_id"])
     try:
         assets = PackageAssets.from_web_dir(services.settings.web_dir)
     except ExportError as exc:
@@ -569,27 +573,25 @@ async def get_export(request: web.Request) -> web.StreamResponse:
 # denials
 
 
-def _case_of_request(services: Services, request: web.Request) -> str | None:
+async def _case_of_request(services: Services, request: web.Request) -> str | None:
     case_id = request.match_info.get("case_id")
     if case_id is not None:
-        case = services.db.case(case_id) if layout.CASE_ID_PATTERN.fullmatch(case_id) else None
+        case = (
+            await services.store.cases.get(case_id)
+            if layout.CASE_ID_PATTERN.fullmatch(case_id)
+            else None
+        )
         return case.case_id if case else None
     inspection_id = request.match_info.get("inspection_id")
-    conn = services.db.conn
-    for name, query in (
-        ("snapshot_id", "SELECT inspection_id FROM snapshots WHERE snapshot_id = ?"),
-        (
-            "annotation_id",
-            "SELECT s.inspection_id FROM annotations a JOIN snapshots s"
-            " ON s.snapshot_id = a.snapshot_id WHERE a.annotation_id = ?",
-        ),
-    ):
-        value = request.match_info.get(name)
-        if value is not None and layout.INSPECTION_ID_PATTERN.fullmatch(value):
-            row = conn.execute(query, (value,)).fetchone()
-            inspection_id = row[0] if row else None
+    snapshot_id = request.match_info.get("snapshot_id")
+    if snapshot_id is not None and layout.INSPECTION_ID_PATTERN.fullmatch(snapshot_id):
+        inspection_id = await services.store.evidence.inspection_of_snapshot(snapshot_id)
+    annotation_id = request.match_info.get("annotation_id")
+    if annotation_id is not None and layout.INSPECTION_ID_PATTERN.fullmatch(annotation_id):
+        place = await services.store.evidence.annotation_place(annotation_id)
+        inspection_id = place["inspection_id"] if place else None
     if inspection_id is not None and layout.INSPECTION_ID_PATTERN.fullmatch(inspection_id):
-        inspection = services.db.inspection(inspection_id)
+        inspection = await services.store.inspections.get(inspection_id)
         return inspection.case_id if inspection else None
     return None
 
@@ -597,7 +599,7 @@ def _case_of_request(services: Services, request: web.Request) -> str | None:
 async def record_denial(request: web.Request) -> None:
     """Chain a refused request (403) in the case it was about, if that case exists."""
     services = _services(request)
-    case_id = _case_of_request(services, request)
+    case_id = await _case_of_request(services, request)
     if case_id is None:
         return
     by, role = requester(request) or ("anonymous", "none")

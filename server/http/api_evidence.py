@@ -24,26 +24,29 @@ IMMUTABLE = "private, max-age=86400, immutable"
 
 async def post_snapshot(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    user = current_user(request, ("inspector",))
+    user = await current_user(request, ("inspector",))
     record = await snapshots.take(services, user, request.match_info["inspection_id"])
     return web.json_response(record.to_json(), status=201)
 
 
 async def get_snapshots(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    user = current_user(request, READERS)
-    inspection = readable_inspection(services, user, request.match_info["inspection_id"])
+    user = await current_user(request, READERS)
+    inspection = await readable_inspection(services, user, request.match_info["inspection_id"])
     listed = [
-        {**record.to_json(), "annotations": [a.to_json() for a in annotations_of(services, record)]}
-        for record in snapshots.snapshots_of(services, inspection.inspection_id)
+        {
+            **record.to_json(),
+            "annotations": [a.to_json() for a in await annotations_of(services, record)],
+        }
+        for record in await snapshots.snapshots_of(services, inspection.inspection_id)
     ]
     return web.json_response({"inspection_id": inspection.inspection_id, "snapshots": listed})
 
 
 async def get_snapshot_png(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    user = current_user(request, READERS)
-    record = snapshots.visible_snapshot(services, user, request.match_info["snapshot_id"])
+    user = await current_user(request, READERS)
+    record = await snapshots.visible_snapshot(services, user, request.match_info["snapshot_id"])
     data = await snapshots.png_bytes(services, record)
     return web.Response(
         body=data,
@@ -54,7 +57,7 @@ async def get_snapshot_png(request: web.Request) -> web.Response:
 
 async def post_annotation(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    user = current_user(request, ("inspector",))
+    user = await current_user(request, ("inspector",))
     body = await json_body(request)
     record = await annotate(services, user, request.match_info["snapshot_id"], body)
     return web.json_response(record.to_json(), status=201)
@@ -62,7 +65,7 @@ async def post_annotation(request: web.Request) -> web.Response:
 
 async def get_annotation(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    user = current_user(request, READERS)
+    user = await current_user(request, READERS)
     data = await annotation_bytes(services, user, request.match_info["annotation_id"])
     return web.Response(
         body=data, content_type="application/json", headers={"Cache-Control": IMMUTABLE}
@@ -70,21 +73,21 @@ async def get_annotation(request: web.Request) -> web.Response:
 
 
 async def get_templates(request: web.Request) -> web.Response:
-    current_user(request, READERS)
-    listed = checklists.templates(request.app[SERVICES])
+    await current_user(request, READERS)
+    listed = await checklists.templates(request.app[SERVICES])
     return web.json_response({"templates": [t.to_json() for t in listed]})
 
 
 async def get_template(request: web.Request) -> web.Response:
-    current_user(request, READERS)
-    found = checklists.template(request.app[SERVICES], request.match_info["template_id"])
+    await current_user(request, READERS)
+    found = await checklists.template(request.app[SERVICES], request.match_info["template_id"])
     return web.json_response(found.to_json())
 
 
 async def put_template(request: web.Request) -> web.Response:
-    user = current_user(request, ("admin",))
+    user = await current_user(request, ("admin",))
     body = await json_body(request)
-    saved = checklists.put_template(
+    saved = await checklists.put_template(
         request.app[SERVICES], user, request.match_info["template_id"], body
     )
     return web.json_response(saved.to_json())
@@ -92,14 +95,14 @@ async def put_template(request: web.Request) -> web.Response:
 
 async def get_checklist(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    user = current_user(request, READERS)
-    inspection = readable_inspection(services, user, request.match_info["inspection_id"])
-    return web.json_response(checklists.checklist(services, inspection))
+    user = await current_user(request, READERS)
+    inspection = await readable_inspection(services, user, request.match_info["inspection_id"])
+    return web.json_response(await checklists.checklist(services, inspection))
 
 
 async def post_checklist_mark(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    user = current_user(request, ("inspector",))
+    user = await current_user(request, ("inspector",))
     body = await json_body(request)
     result = await checklists.mark(
         services, user, request.match_info["inspection_id"], request.match_info["item_id"], body
@@ -109,7 +112,7 @@ async def post_checklist_mark(request: web.Request) -> web.Response:
 
 async def post_conclusion(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    user = current_user(request, ("inspector",))
+    user = await current_user(request, ("inspector",))
     body = await json_body(request)
     signed = await conclude(
         services, user, request.match_info["inspection_id"], body, request.app[CONCLUSION_LOCK]
@@ -121,7 +124,7 @@ async def post_conclusion(request: web.Request) -> web.Response:
 
 async def post_conclusion_challenge(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    user = current_user(request, ("inspector",))
+    user = await current_user(request, ("inspector",))
     body = await json_body(request)
     asked = await conclusion_challenge(
         services, user, request.match_info["inspection_id"], body, request.app[CONCLUSION_LOCK]
@@ -130,7 +133,7 @@ async def post_conclusion_challenge(request: web.Request) -> web.Response:
 
 
 async def get_dashboard(request: web.Request) -> web.Response:
-    user = current_user(request, ("inspector",))
+    user = await current_user(request, ("inspector",))
     text = request.query.get("utc_offset_min", str(BEIJING_OFFSET_MIN))
     try:
         offset = int(text)
@@ -138,7 +141,7 @@ async def get_dashboard(request: web.Request) -> web.Response:
         offset = None
     if offset is None or not -840 <= offset <= 840:
         raise BadRequest("query parameter 'utc_offset_min' must be an integer in -840..840")
-    return web.json_response(dashboard(request.app[SERVICES], user, offset))
+    return web.json_response(await dashboard(request.app[SERVICES], user, offset))
 
 
 def add_routes(app: web.Application) -> None:

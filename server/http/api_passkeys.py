@@ -12,20 +12,20 @@ from server.services import SERVICES
 
 async def get_passkeys(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    return web.json_response(passkeys.status(services, current_user(request)))
+    return web.json_response(await passkeys.status(services, await current_user(request)))
 
 
 async def post_passkey_options(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    user = current_user(request)
-    return web.json_response(passkeys.registration_options(services, user))
+    user = await current_user(request)
+    return web.json_response(await passkeys.registration_options(services, user))
 
 
 async def post_passkey(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    user = current_user(request)
+    user = await current_user(request)
     body = await json_body(request)
-    return web.json_response(passkeys.register(services, user, body), status=201)
+    return web.json_response(await passkeys.register(services, user, body), status=201)
 
 
 def add_routes(app: web.Application) -> None:

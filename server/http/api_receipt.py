@@ -16,12 +16,12 @@ from server.inspection import inspections, receipts
 from server.security.auth import bearer_or_cookie, current_user
 from server.security.tokens import TokenError
 from server.services import SERVICES
-from server.store.db import Inspection
+from server.store.models import Inspection
 
 HEADERS = {"Cache-Control": "no-store"}
 
 
-def _readable_inspection(request: web.Request) -> Inspection:
+async def _readable_inspection(request: web.Request) -> Inspection:
     services = request.app[SERVICES]
     inspection_id = inspections.check_inspection_id(request.match_info["inspection_id"])
     token = bearer_or_cookie(request)
@@ -30,8 +30,9 @@ def _readable_inspection(request: web.Request) -> Inspection:
     except TokenError:
         invite = None
     if invite is None:
-        return inspections.inspection_for(services, current_user(request), inspection_id)
-    inspection = services.db.inspection(inspection_id)
+        user = await current_user(request)
+        return await inspections.inspection_for(services, user, inspection_id)
+    inspection = await services.store.inspections.get(inspection_id)
     if invite.inspection_id != inspection_id or inspection is None:
         raise Forbidden("this invite is for another inspection")
     if inspection.case_id != invite.case_id:
@@ -45,7 +46,7 @@ def receipt_url(request: web.Request, inspection_id: str) -> str:
 
 
 async def get_receipt(request: web.Request) -> web.Response:
-    inspection = _readable_inspection(request)
+    inspection = await _readable_inspection(request)
     signed = await receipts.receipt_of(request.app[SERVICES], inspection)
     name = f"takan-receipt-{inspection.case_id}-{inspection.inspection_id}.json"
     return web.Response(
@@ -56,7 +57,7 @@ async def get_receipt(request: web.Request) -> web.Response:
 
 
 async def get_receipt_qr(request: web.Request) -> web.Response:
-    inspection = _readable_inspection(request)
+    inspection = await _readable_inspection(request)
     signed = await receipts.receipt_of(request.app[SERVICES], inspection)
     content = receipts.qr_content(signed, receipt_url(request, inspection.inspection_id))
     out = io.BytesIO()

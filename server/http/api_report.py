@@ -98,15 +98,15 @@ def _generating() -> web.Response:
 
 async def _get_report(request: web.Request, report_format: str) -> web.StreamResponse:
     services = request.app[SERVICES]
-    user = current_user(request, READERS)
-    inspection = readable_inspection(services, user, request.match_info["inspection_id"])
-    record = publish.latest_report(services, inspection.inspection_id)
+    user = await current_user(request, READERS)
+    inspection = await readable_inspection(services, user, request.match_info["inspection_id"])
+    record = await publish.latest_report(services, inspection.inspection_id)
     if record is None:
         if inspection.outcome is None:
             raise Conflict(
                 "the inspection has no conclusion yet; its report follows the conclusion"
             )
-        if not publish.report_pending(services, inspection.inspection_id):
+        if not await publish.report_pending(services, inspection.inspection_id):
             # Concluded without a report (a failed or interrupted generation): make it now.
             request.app[REPORT_TASKS].start(request.app, inspection.inspection_id, again=False)
         return _generating()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -29,7 +30,7 @@ from server.security.secrets_store import load_or_create_secret
 from server.security.tokens import TokenSigner
 from server.services import SERVICES, Services
 from server.settings import ARCHIVE_DIR, SIGNING_KEY_FILE, SPOOL_DIR, WITNESS_SPOOL_DIR, Settings
-from server.store.db import Database
+from server.store.store import open_store
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def open_services(settings: Settings, clock: Clock | None = None) -> Services:
     )
     services = Services(
         settings=settings,
-        db=Database(settings.data_dir / "takan.sqlite3"),
+        store=open_store(settings.database, settings.data_dir),
         signer=TokenSigner(secret),
         clock=clock,
         live=LiveRegistry(archive, clock.now),
@@ -93,7 +94,6 @@ def open_services(settings: Settings, clock: Clock | None = None) -> Services:
             load_tsa_trust(settings.tsa_cert_files),
             retry,
         )
-    checklists.seed_defaults(services)
     return services
 
 
@@ -114,6 +114,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app[SERVICES] = services
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await checklists.seed_defaults(services)
         # The witness push first and last: it hears of the checkpoints recovery and stop sign.
         await services.witness.start()
         services.archive.signed_listeners.append(services.witness.on_signed)
@@ -131,7 +132,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
             # next start; requests still unanswered stay pending on disk.
             await services.timestamper.stop()
         await services.witness.stop()
-        services.db.close()
+        await asyncio.to_thread(services.store.close)
 
     async def hang_up(app: web.Application) -> None:
         # On shutdown, before the runner waits for open requests to finish: signalling sockets

@@ -10,7 +10,6 @@ from aiohttp import WSMsgType, web
 
 from server.clock import utc_iso
 from server.errors import TakanError
-from server.inspection import case_staff
 from server.inspection.inspections import end_inspection
 from server.live import site_checks
 from server.live.geo import LocationError, LocationFix
@@ -113,22 +112,22 @@ class SignallingConnection:
             token = self.request.cookies.get(COOKIE_NAME)
         if not token:
             raise ProtocolError("unauthorized", "a token is required", "hello")
-        db, now = self.services.db, self.services.clock.now()
+        store, now = self.services.store, self.services.clock.now()
         try:
             invite = self.services.signer.open_invite(token, now)
         except TokenError:
             invite = None
         if invite is not None:
-            inspection = db.inspection(invite.inspection_id)
+            inspection = await store.inspections.get(invite.inspection_id)
             if inspection is None or inspection.case_id != invite.case_id:
                 raise ProtocolError("unauthorized", "invite does not match an inspection", "hello")
             role, participant_id, user_id, name = "applicant", "applicant", None, "申请人"
-            case = db.case(inspection.case_id)
+            case = await store.cases.get(inspection.case_id)
             if case is not None and case.applicant_name:
                 name = case.applicant_name
         else:
             try:
-                session = open_session(self.services, token)
+                session = await open_session(self.services, token)
             except TakanError as exc:
                 raise ProtocolError("unauthorized", exc.reason, "hello") from exc
             if session.role != "inspector":
@@ -138,11 +137,11 @@ class SignallingConnection:
             inspection_id = message.get("inspection_id")
             if not inspection_id:
                 raise ProtocolError("bad_message", "field 'inspection_id' is required", "hello")
-            inspection = db.inspection(inspection_id)
+            inspection = await store.inspections.get(inspection_id)
             if inspection is None:
                 raise ProtocolError("unauthorized", "no such inspection", "hello")
-            case = db.case(inspection.case_id)
-            if not case_staff.is_assigned(db, inspection.case_id, session.user_id):
+            case = await store.cases.get(inspection.case_id)
+            if not await store.cases.is_assigned(inspection.case_id, session.user_id):
                 raise ProtocolError(
                     "forbidden", "you are not one of this case's inspectors", "hello"
                 )
@@ -154,15 +153,16 @@ class SignallingConnection:
             return
 
         live = self.services.live.open(inspection.inspection_id, inspection.case_id)
-        resumed = any(
-            p["participant_id"] == participant_id for p in db.participants(inspection.inspection_id)
-        )
+        earlier = await store.participants.of(inspection.inspection_id)
+        resumed = any(p["participant_id"] == participant_id for p in earlier)
         participant = Participant(participant_id, role, name, user_id, self.socket)
         await live.join(participant)
         self.participant, self.live = participant, live
         self.consented = inspection.consented_at is not None
         joined_at = utc_iso(now)
-        db.add_participant(inspection.inspection_id, participant_id, role, user_id, name, joined_at)
+        await store.participants.add(
+            inspection.inspection_id, participant_id, role, user_id, name, joined_at
+        )
         await self.audit(
             "rejoined" if resumed else "joined",
             {"participant_id": participant_id, "role": role, "name": name, "joined_at": joined_at},
@@ -171,7 +171,7 @@ class SignallingConnection:
             await live.watch.applicant_online(participant_id, "socket_opened")
         if role == "applicant" and self.consented:
             await self._record(live)
-        creator = db.user_by_id(inspection.created_by)
+        creator = await store.users.by_id(inspection.created_by)
         logger.info(
             "participant joined",
             extra={
@@ -203,7 +203,7 @@ class SignallingConnection:
                     "inspection_id": inspection.inspection_id,
                     "status": inspection.status,
                     "inspector_name": creator.username if creator else "",
-                    "inspectors": case_staff.assigned_names(db, inspection.case_id),
+                    "inspectors": await store.cases.inspector_names(inspection.case_id),
                 },
                 **notice,
                 "ice_servers": [{"urls": url} for url in self.services.settings.ice_servers],
@@ -220,10 +220,10 @@ class SignallingConnection:
     ) -> None:
         """A (re)joining inspector gets the latest fix and every challenge; a rejoining applicant
         gets the challenge still waiting for its answer."""
-        db = self.services.db
-        challenges = site_checks.challenges_of(db, live.inspection_id)
+        store = self.services.store
+        challenges = await site_checks.challenges_of(store, live.inspection_id)
         if p.role == "inspector":
-            location = site_checks.location_message(db, live.inspection_id, site)
+            location = await site_checks.location_message(store, live.inspection_id, site)
             if location is not None:
                 await self.send(location)
             for challenge in challenges:
@@ -240,9 +240,9 @@ class SignallingConnection:
         if await live.leave(participant):
             left_at = utc_iso(self.services.clock.now())
             if live.ended:  # hung up by the end: left when the inspection ended, as chained
-                inspection = self.services.db.inspection(live.inspection_id)
+                inspection = await self.services.store.inspections.get(live.inspection_id)
                 left_at = (inspection.ended_at if inspection else None) or left_at
-            self.services.db.participant_left(
+            await self.services.store.participants.left(
                 live.inspection_id, participant.participant_id, left_at
             )
             if not live.ended:
@@ -279,7 +279,7 @@ class SignallingConnection:
                 "consent",
             )
         consented_at = utc_iso(self.services.clock.now())
-        self.services.db.record_consent(live.inspection_id, consented_at)
+        await self.services.store.inspections.record_consent(live.inspection_id, consented_at)
         self.consented = True
         await self.audit(
             "consented",

@@ -58,8 +58,8 @@ class AnnotationRecord:
 async def annotate(
     services: Services, user: SessionToken, snapshot_id: str, body: dict[str, Any]
 ) -> AnnotationRecord:
-    snapshot = snapshot_by_id(services, snapshot_id)
-    inspection = owned_inspection(services, user, snapshot.inspection_id)  # implies readable
+    snapshot = await snapshot_by_id(services, snapshot_id)
+    inspection = await owned_inspection(services, user, snapshot.inspection_id)  # implies readable
     require_not_concluded(inspection)
     unknown = sorted(set(body) - {"shapes"})
     if unknown:
@@ -91,10 +91,15 @@ async def annotate(
             "created_at": created_at,
         },
     )
-    services.db.conn.execute(
-        "INSERT INTO annotations (annotation_id, snapshot_id, object_key, sha256, created_by,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (annotation_id, snapshot.snapshot_id, key, entry.body["sha256"], user.user_id, created_at),
+    await services.store.evidence.add_annotation(
+        {
+            "annotation_id": annotation_id,
+            "snapshot_id": snapshot.snapshot_id,
+            "object_key": key,
+            "sha256": entry.body["sha256"],
+            "created_by": user.user_id,
+            "created_at": created_at,
+        }
     )
     await _mark_up(services, snapshot, annotation_id, entry)
     return AnnotationRecord(
@@ -134,19 +139,9 @@ async def _mark_up(
     await try_record(services, source)
 
 
-_SELECT = (
-    "SELECT a.annotation_id, a.snapshot_id, a.object_key AS key, a.sha256,"
-    " COALESCE(u.username, '') AS by, a.created_at"
-    " FROM annotations a LEFT JOIN users u ON u.id = a.created_by"
-)
-
-
-def annotations_of(services: Services, snapshot: SnapshotRecord) -> list[AnnotationRecord]:
-    rows = services.db.conn.execute(
-        _SELECT + " WHERE a.snapshot_id = ? ORDER BY a.created_at, a.annotation_id",
-        (snapshot.snapshot_id,),
-    )
-    return [AnnotationRecord(**dict(row)) for row in rows]
+async def annotations_of(services: Services, snapshot: SnapshotRecord) -> list[AnnotationRecord]:
+    rows = await services.store.evidence.annotations_of(snapshot.snapshot_id)
+    return [AnnotationRecord(**row) for row in rows]
 
 
 async def annotation_bytes(services: Services, user: SessionToken, annotation_id: str) -> bytes:
@@ -155,14 +150,10 @@ async def annotation_bytes(services: Services, user: SessionToken, annotation_id
         layout.check_object_id(annotation_id, "annotation_id")
     except ValueError:
         raise NotFound(f"annotation {annotation_id[:64]!r} does not exist") from None
-    row = services.db.conn.execute(
-        "SELECT a.object_key, s.inspection_id FROM annotations a"
-        " JOIN snapshots s ON s.snapshot_id = a.snapshot_id WHERE a.annotation_id = ?",
-        (annotation_id,),
-    ).fetchone()
+    row = await services.store.evidence.annotation_place(annotation_id)
     if row is None:
         raise NotFound(f"annotation '{annotation_id}' does not exist")
-    readable_inspection(services, user, row["inspection_id"])
+    await readable_inspection(services, user, row["inspection_id"])
     try:
         return await services.archive.read_object(row["object_key"])
     except ObjectNotFound as exc:

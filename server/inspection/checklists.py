@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +17,8 @@ from server.inspection.checklist_defaults import DEFAULT_TEMPLATE_ID, DEFAULT_TE
 from server.inspection.evidence_access import owned_inspection, require_not_concluded
 from server.security.tokens import SessionToken
 from server.services import Services
-from server.store.db import Inspection
+from server.store.backend import Row
+from server.store.models import Inspection
 
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 SNAPSHOT_ID = re.compile(r"[0-9a-f]{32}")
@@ -119,7 +119,7 @@ def parse_items(value: Any) -> tuple[ChecklistItem, ...]:
     return tuple(items)
 
 
-def _template(row: sqlite3.Row) -> ChecklistTemplate:
+def _template(row: Row) -> ChecklistTemplate:
     items = tuple(ChecklistItem(**item) for item in json.loads(row["items_json"]))
     return ChecklistTemplate(
         row["template_id"],
@@ -131,30 +131,20 @@ def _template(row: sqlite3.Row) -> ChecklistTemplate:
     )
 
 
-def seed_defaults(services: Services) -> None:
+async def seed_defaults(services: Services) -> None:
     """Seed the default templates (at startup); an admin's edits are never overwritten."""
-    conn = services.db.conn
-    ids = [template["template_id"] for template in DEFAULT_TEMPLATES]
-    marks = ", ".join("?" * len(ids))
-    present = conn.execute(
-        f"SELECT COUNT(*) FROM checklist_templates WHERE template_id IN ({marks})",  # noqa: S608
-        ids,
-    ).fetchone()[0]
-    if present == len(ids):
-        return
-    now = utc_iso(services.clock.now())
-    for template in DEFAULT_TEMPLATES:
-        conn.execute(
-            "INSERT OR IGNORE INTO checklist_templates (template_id, case_type, name, items_json,"
-            " version, updated_at) VALUES (?, ?, ?, ?, 1, ?)",
+    await services.store.templates.seed(
+        [
             (
                 template["template_id"],
                 template["case_type"],
                 template["name"],
                 json.dumps(template["items"], ensure_ascii=False),
-                now,
-            ),
-        )
+            )
+            for template in DEFAULT_TEMPLATES
+        ],
+        utc_iso(services.clock.now()),
+    )
 
 
 def check_template_id(template_id: str) -> str:
@@ -163,26 +153,23 @@ def check_template_id(template_id: str) -> str:
     return template_id
 
 
-def templates(services: Services) -> list[ChecklistTemplate]:
-    rows = services.db.conn.execute("SELECT * FROM checklist_templates ORDER BY template_id")
-    return [_template(row) for row in rows]
+async def templates(services: Services) -> list[ChecklistTemplate]:
+    return [_template(row) for row in await services.store.templates.all()]
 
 
-def _template_by_id(services: Services, template_id: str) -> ChecklistTemplate | None:
-    row = services.db.conn.execute(
-        "SELECT * FROM checklist_templates WHERE template_id = ?", (template_id,)
-    ).fetchone()
+async def _template_by_id(services: Services, template_id: str) -> ChecklistTemplate | None:
+    row = await services.store.templates.get(template_id)
     return _template(row) if row is not None else None
 
 
-def template(services: Services, template_id: str) -> ChecklistTemplate:
-    found = _template_by_id(services, check_template_id(template_id))
+async def template(services: Services, template_id: str) -> ChecklistTemplate:
+    found = await _template_by_id(services, check_template_id(template_id))
     if found is None:
         raise NotFound(f"checklist template '{template_id}' does not exist")
     return found
 
 
-def put_template(
+async def put_template(
     services: Services, user: SessionToken, template_id: str, body: dict[str, Any]
 ) -> ChecklistTemplate:
     """Create the template or replace its content, bumping its version."""
@@ -199,42 +186,27 @@ def put_template(
     items = parse_items(body.get("items"))
     now = utc_iso(services.clock.now())
     items_json = json.dumps([item.to_json() for item in items], ensure_ascii=False)
-    with services.db.transaction():
-        services.db.conn.execute(
-            "INSERT INTO checklist_templates (template_id, case_type, name, items_json, version,"
-            " updated_by, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)"
-            " ON CONFLICT (template_id) DO UPDATE SET case_type = excluded.case_type,"
-            " name = excluded.name, items_json = excluded.items_json,"
-            " version = checklist_templates.version + 1, updated_by = excluded.updated_by,"
-            " updated_at = excluded.updated_at",
-            (template_id, case_type.strip(), name.strip(), items_json, user.user_id, now),
-        )
-    return template(services, template_id)
+    await services.store.templates.put(
+        template_id, case_type.strip(), name.strip(), items_json, user.user_id, now
+    )
+    return await template(services, template_id)
 
 
-def template_of(services: Services, inspection: Inspection) -> ChecklistTemplate:
+async def template_of(services: Services, inspection: Inspection) -> ChecklistTemplate:
     """The inspection's template: fixed at first use from its case's type."""
-    conn = services.db.conn
     if inspection.template_id is not None:
-        fixed = _template_by_id(services, inspection.template_id)
+        fixed = await _template_by_id(services, inspection.template_id)
         if fixed is not None:
             return fixed
-    case = services.db.case(inspection.case_id)
+    case = await services.store.cases.get(inspection.case_id)
     case_type = case.case_type.strip() if case else ""
-    row = None
-    if case_type:
-        row = conn.execute(
-            "SELECT * FROM checklist_templates WHERE template_id = ? OR case_type = ?"
-            " ORDER BY template_id = ? DESC, template_id LIMIT 1",
-            (case_type.lower(), case_type, case_type.lower()),
-        ).fetchone()
-    chosen = _template(row) if row is not None else _template_by_id(services, DEFAULT_TEMPLATE_ID)
+    row = await services.store.templates.for_case_type(case_type) if case_type else None
+    chosen = (
+        _template(row) if row is not None else await _template_by_id(services, DEFAULT_TEMPLATE_ID)
+    )
     if chosen is None:  # pragma: no cover - seed_defaults put it there at startup
         raise NotFound(f"checklist template '{DEFAULT_TEMPLATE_ID}' does not exist")
-    conn.execute(
-        "UPDATE inspections SET template_id = ? WHERE inspection_id = ?",
-        (chosen.template_id, inspection.inspection_id),
-    )
+    await services.store.inspections.fix_template(inspection.inspection_id, chosen.template_id)
     return chosen
 
 
@@ -249,14 +221,9 @@ class Mark:
     verdict: str | None = None
 
 
-def marks_of(services: Services, inspection_id: str) -> dict[str, Mark]:
+async def marks_of(services: Services, inspection_id: str) -> dict[str, Mark]:
     """The inspection's marks by item id."""
-    rows = services.db.conn.execute(
-        "SELECT m.item_id, m.done, m.note, m.snapshot_ids, COALESCE(u.username, '') AS by,"
-        " m.marked_at, m.verdict FROM checklist_marks m LEFT JOIN users u ON u.id = m.marked_by"
-        " WHERE m.inspection_id = ?",
-        (inspection_id,),
-    )
+    rows = await services.store.evidence.marks_of(inspection_id)
     return {
         row["item_id"]: Mark(
             row["item_id"],
@@ -271,10 +238,10 @@ def marks_of(services: Services, inspection_id: str) -> dict[str, Mark]:
     }
 
 
-def checklist(services: Services, inspection: Inspection) -> dict[str, Any]:
+async def checklist(services: Services, inspection: Inspection) -> dict[str, Any]:
     """The inspection's checklist with what is still missing (not done, or too few photos)."""
-    chosen = template_of(services, inspection)
-    return _checklist_json(inspection, chosen, marks_of(services, inspection.inspection_id))
+    chosen = await template_of(services, inspection)
+    return _checklist_json(inspection, chosen, await marks_of(services, inspection.inspection_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,7 +330,7 @@ def _checklist_json(
     }
 
 
-def _snapshot_ids(services: Services, inspection_id: str, value: Any) -> tuple[str, ...]:
+async def _snapshot_ids(services: Services, inspection_id: str, value: Any) -> tuple[str, ...]:
     """The photos the inspector picked for an item: distinct snapshots of this inspection."""
     field = "snapshot_ids"
     if not isinstance(value, list):
@@ -385,15 +352,7 @@ def _snapshot_ids(services: Services, inspection_id: str, value: Any) -> tuple[s
                 f"snapshot_ids[{index}]: snapshot '{snapshot_id}' is picked twice", field=field
             )
     if value:
-        marks = ", ".join("?" * len(value))
-        found = {
-            row[0]
-            for row in services.db.conn.execute(
-                f"SELECT snapshot_id FROM snapshots WHERE inspection_id = ?"  # noqa: S608
-                f" AND snapshot_id IN ({marks})",
-                (inspection_id, *value),
-            )
-        }
+        found = await services.store.evidence.existing_snapshots(inspection_id, value)
         strangers = [v for v in value if v not in found]
         if strangers:
             raise BadRequest(
@@ -406,7 +365,7 @@ async def mark(
     services: Services, user: SessionToken, inspection_id: str, item_id: str, body: dict[str, Any]
 ) -> dict[str, Any]:
     """Tick (or untick) an item with a note and its photos; chained, then indexed."""
-    inspection = owned_inspection(services, user, inspection_id)
+    inspection = await owned_inspection(services, user, inspection_id)
     require_not_concluded(inspection)
     unknown = sorted(set(body) - {"verdict", "done", "note", "snapshot_ids"})
     if unknown:
@@ -429,16 +388,16 @@ async def mark(
             field="note",
             limit=MAX_NOTE,
         )
-    chosen = template_of(services, inspection)
+    chosen = await template_of(services, inspection)
     if chosen.item(item_id) is None:
         raise BadRequest(
             f"item '{item_id[:64]}' is not in this inspection's checklist template"
             f" '{chosen.template_id}'"
         )
-    marks = marks_of(services, inspection.inspection_id)
+    marks = await marks_of(services, inspection.inspection_id)
     previous = marks.get(item_id)
     if "snapshot_ids" in body:
-        photos = _snapshot_ids(services, inspection.inspection_id, body["snapshot_ids"])
+        photos = await _snapshot_ids(services, inspection.inspection_id, body["snapshot_ids"])
     else:
         photos = previous.snapshot_ids if previous else ()
     entry = await services.archive.append(
@@ -457,23 +416,17 @@ async def mark(
         },
     )
     marked_at = entry.at
-    services.db.conn.execute(
-        "INSERT INTO checklist_marks (inspection_id, item_id, done, note, marked_by, marked_at,"
-        " snapshot_ids, verdict) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (inspection_id, item_id) DO UPDATE SET done = excluded.done,"
-        " verdict = excluded.verdict,"
-        " note = excluded.note, marked_by = excluded.marked_by, marked_at = excluded.marked_at,"
-        " snapshot_ids = excluded.snapshot_ids",
-        (
-            inspection.inspection_id,
-            item_id,
-            int(done),
-            note.strip(),
-            user.user_id,
-            marked_at,
-            json.dumps(list(photos)),
-            verdict,
-        ),
+    await services.store.evidence.put_mark(
+        {
+            "inspection_id": inspection.inspection_id,
+            "item_id": item_id,
+            "done": int(done),
+            "note": note.strip(),
+            "marked_by": user.user_id,
+            "marked_at": marked_at,
+            "snapshot_ids": json.dumps(list(photos)),
+            "verdict": verdict,
+        }
     )
     marks[item_id] = Mark(item_id, done, note.strip(), photos, user.username, marked_at, verdict)
     result = _checklist_json(inspection, chosen, marks)

@@ -23,7 +23,7 @@ from server.inspection.evidence_access import owned_inspection
 from server.security import passkeys
 from server.security.tokens import SessionToken
 from server.services import Services
-from server.store.db import Inspection
+from server.store.models import Inspection
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ PROBLEM_WORDS = {
 }
 
 
-def _check_against_checklist(
+async def _check_against_checklist(
     services: Services,
     inspection_id: str,
     template: checklists.ChecklistTemplate,
@@ -121,7 +121,7 @@ def _check_against_checklist(
     """A pass is refused while a required item is unmarked, an item is marked 不符合 or an item
     marked 符合 has fewer picked photos than it requires; a fail or a correction must name, in
     its reason, each item marked 不符合 (by its text or its id)."""
-    marks = checklists.marks_of(services, inspection_id)
+    marks = await checklists.marks_of(services, inspection_id)
     if request.outcome == "pass":
         blockers = checklists.pass_blockers(template, marks)
         if blockers:
@@ -154,12 +154,12 @@ def _check_against_checklist(
         )
 
 
-def _drafted(
+async def _drafted(
     services: Services, user: SessionToken, inspection_id: str, request: ConclusionRequest
 ) -> tuple[Inspection, Conclusion, checklists.ChecklistTemplate]:
     """The conclusion ``request`` asks for, as it would be signed now, with the checklist it is
     reached against; refused if the inspection's state or its checklist forbid it."""
-    inspection = owned_inspection(services, user, inspection_id)
+    inspection = await owned_inspection(services, user, inspection_id)
     in_force = inspection.conclusion_seq
     if in_force is None and request.corrects is not None:
         raise Conflict("there is no conclusion to correct yet; leave out 'corrects'")
@@ -181,8 +181,8 @@ def _drafted(
         refers_to=in_force,
     )
     # The checklist it was reached against, as the report shows it (templates change).
-    template = checklists.template_of(services, inspection)
-    _check_against_checklist(services, inspection.inspection_id, template, request)
+    template = await checklists.template_of(services, inspection)
+    await _check_against_checklist(services, inspection.inspection_id, template, request)
     return inspection, conclusion, template
 
 
@@ -200,8 +200,8 @@ async def conclusion_challenge(
     if request.passkey is not None:
         raise BadRequest("a challenge is asked without 'draft' and 'passkey'")
     async with lock:
-        _, conclusion, _ = _drafted(services, user, inspection_id, request)
-    asked = passkeys.assertion_request(services, user, conclusion.message(), conclusion)
+        _, conclusion, _ = await _drafted(services, user, inspection_id, request)
+    asked = await passkeys.assertion_request(services, user, conclusion.message(), conclusion)
     return {**asked, "conclusion": conclusion.fields()}
 
 
@@ -220,7 +220,7 @@ async def _inspector_signature(
         return None
     if mode == "off":
         raise BadRequest("passkeys are off in this deployment; conclude without 'passkey'")
-    pending, enrolment, assertion = passkeys.take_signature(
+    pending, enrolment, assertion = await passkeys.take_signature(
         services, user, request.draft, request.passkey
     )
     signed = pending.payload
@@ -246,7 +246,7 @@ async def conclude(
     request = ConclusionRequest.parse(body)
     by_passkey = await _inspector_signature(services, user, request)
     async with lock:
-        inspection, conclusion, template = _drafted(services, user, inspection_id, request)
+        inspection, conclusion, template = await _drafted(services, user, inspection_id, request)
         if by_passkey is not None:
             signed_conclusion, inspector = by_passkey
             if (signed_conclusion.inspection_id, signed_conclusion.refers_to) != (
@@ -273,16 +273,12 @@ async def conclude(
         entry = await services.archive.append(
             inspection.case_id, "conclusion", {**signed, **body_extra}
         )
-        services.db.conn.execute(
-            "UPDATE inspections SET outcome = ?, concluded_at = ?, conclusion_reason = ?,"
-            " conclusion_seq = ? WHERE inspection_id = ?",
-            (
-                conclusion.outcome,
-                conclusion.at,
-                conclusion.reason,
-                entry.seq,
-                inspection.inspection_id,
-            ),
+        await services.store.inspections.conclude(
+            inspection.inspection_id,
+            conclusion.outcome,
+            conclusion.at,
+            conclusion.reason,
+            entry.seq,
         )
     logger.info(
         "inspection concluded",
@@ -313,7 +309,7 @@ async def conclude(
 async def _enrol(services: Services, case_id: str, enrolment: PasskeyEnrolment) -> None:
     """Chain the credential in this case before its first conclusion here (once per case;
     should the index lose the row, it is chained again, the same, which verifiers accept)."""
-    if services.db.case_passkey_seq(case_id, enrolment.credential_id) is not None:
+    if await services.store.cases.passkey_seq(case_id, enrolment.credential_id) is not None:
         return
     entry = await services.archive.append(case_id, "passkey_enrolled", enrolment.to_body())
-    services.db.add_case_passkey(case_id, enrolment.credential_id, entry.seq)
+    await services.store.cases.add_passkey(case_id, enrolment.credential_id, entry.seq)

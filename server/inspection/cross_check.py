@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +22,8 @@ from server.inspection.chain_record import (
     ParticipantFacts,
     Stamp,
 )
-from server.store.db import Database
+from server.store.backend import Row
+from server.store.case_rows import CaseRows, InspectionRows
 
 _TOKEN = re.compile(r"[A-Za-z0-9_.:+-]+")
 
@@ -51,29 +51,11 @@ def _says(what: str, database: Any, seq: int, chain: Any) -> str:
     return f"database says {what} {_show(database)}; chain entry {seq} says {_show(chain)}"
 
 
-class _Names:
-    """User ids of the database as the names the chain uses."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._cache: dict[int, str] = {}
-
-    def __call__(self, user_id: int | None) -> str:
-        if user_id is None:
-            return ""
-        if user_id not in self._cache:
-            row = self._conn.execute("SELECT username FROM users WHERE id = ?", (user_id,))
-            found = row.fetchone()
-            self._cache[user_id] = found[0] if found else f"#{user_id}"
-        return self._cache[user_id]
-
-
-def disagreements(db: Database, record: CaseRecord) -> list[Disagreement]:
+def disagreements(indexed: CaseRows, record: CaseRecord) -> list[Disagreement]:
     """Every difference between the database's rows of the case and its chain."""
-    conn = db.conn
-    names = _Names(conn)
+    names = indexed.name
     found: list[Disagreement] = []
-    row = conn.execute("SELECT * FROM cases WHERE case_id = ?", (record.case_id,)).fetchone()
+    row = indexed.case
     if record.case is None:
         if row is not None:
             found.append(Disagreement(None, None, "the chain holds no case_created entry"))
@@ -81,31 +63,27 @@ def disagreements(db: Database, record: CaseRecord) -> list[Disagreement]:
         text = f"database lacks the case; chain entry {record.case.seq} created it"
         found.append(Disagreement(None, record.case.seq, text))
     else:
-        said = _case(conn, row, record.case, names)
+        said = _case(indexed, row, record.case)
         found += (Disagreement(None, record.case.seq, t) for t in said)
-    rows = {
-        r["inspection_id"]: r
-        for r in conn.execute("SELECT * FROM inspections WHERE case_id = ?", (record.case_id,))
-    }
+    rows = {r.inspection["inspection_id"]: r for r in indexed.inspections}
     for chained in record.inspections:
-        indexed = rows.pop(chained.inspection_id, None)
-        if indexed is None:
+        inspection = rows.pop(chained.inspection_id, None)
+        if inspection is None:
             text = (
                 f"database lacks inspection {chained.inspection_id};"
                 f" chain entry {chained.seq} opened it"
             )
             found.append(Disagreement(chained.inspection_id, chained.seq, text))
             continue
-        found += _inspection(conn, indexed, chained, names)
+        found += _inspection(inspection, chained, names)
     for inspection_id in rows:
         text = f"database has inspection {inspection_id}; the chain holds no invited entry for it"
         found.append(Disagreement(inspection_id, None, text))
     return found
 
 
-def _case(
-    conn: sqlite3.Connection, row: sqlite3.Row, chained: CaseFacts, names: _Names
-) -> Iterator[str]:
+def _case(indexed_case: CaseRows, row: Row, chained: CaseFacts) -> Iterator[str]:
+    names = indexed_case.name
     seq = chained.seq
     if row["case_number"] != chained.case_number:
         yield _says("case number", row["case_number"], seq, chained.case_number)
@@ -134,13 +112,7 @@ def _case(
         yield _says("created at", row["created_at"], seq, chained.created_at.at)
     if chained.created_by and names(row["created_by"]) != chained.created_by:
         yield _says("created by", names(row["created_by"]), seq, chained.created_by)
-    indexed = [
-        names(r[0])
-        for r in conn.execute(
-            "SELECT user_id FROM case_inspectors WHERE case_id = ? ORDER BY assigned_at, user_id",
-            (chained.case_id,),
-        )
-    ]
+    indexed = [names(r["user_id"]) for r in indexed_case.inspectors]
     if sorted(indexed) != sorted(chained.inspector_names):
         latest = max((a.at.seq for a in chained.inspectors), default=seq)
         yield _says("inspectors", ", ".join(indexed), latest, ", ".join(chained.inspector_names))
@@ -165,9 +137,10 @@ def _stamp_says(what: str, indexed: str | None, stamp: Stamp | None) -> str | No
 
 
 def _inspection(
-    conn: sqlite3.Connection, row: sqlite3.Row, chained: InspectionFacts, names: _Names
+    indexed: InspectionRows, chained: InspectionFacts, names: Callable[[int | None], str]
 ) -> Iterator[Disagreement]:
     inspection_id = chained.inspection_id
+    row = indexed.inspection
 
     def at(seq: int | None, text: str) -> Disagreement:
         return Disagreement(inspection_id, seq, f"inspection {inspection_id[:8]}: {text}")
@@ -208,20 +181,13 @@ def _inspection(
         ):
             if row[column] != value:
                 yield at(conclusion.seq, _says(what, row[column], conclusion.seq, value))
-    yield from (at(seq, text) for seq, text in _participants(conn, chained))
-    yield from (at(seq, text) for seq, text in _snapshots(conn, chained, names))
-    yield from (at(seq, text) for seq, text in _marks(conn, chained))
-    yield from (at(seq, text) for seq, text in _reports(conn, chained))
+    yield from (at(seq, text) for seq, text in _participants(indexed.participants, chained))
+    yield from (at(seq, text) for seq, text in _snapshots(indexed.snapshots, chained, names))
+    yield from (at(seq, text) for seq, text in _marks(indexed.marks, chained))
+    yield from (at(seq, text) for seq, text in _reports(indexed.reports, chained))
 
 
-def _participants(
-    conn: sqlite3.Connection, chained: InspectionFacts
-) -> Iterator[tuple[int | None, str]]:
-    rows = conn.execute(
-        "SELECT participant_id, role, display_name, joined_at, left_at FROM participants"
-        " WHERE inspection_id = ? ORDER BY id",
-        (chained.inspection_id,),
-    ).fetchall()
+def _participants(rows: list[Row], chained: InspectionFacts) -> Iterator[tuple[int | None, str]]:
     for number, (row, participant) in enumerate(zip(rows, chained.participants, strict=False), 1):
         yield from _participant(number, row, participant)
     for participant in chained.participants[len(rows) :]:
@@ -239,7 +205,7 @@ def _participants(
 
 
 def _participant(
-    number: int, row: sqlite3.Row, chained: ParticipantFacts
+    number: int, row: Row, chained: ParticipantFacts
 ) -> Iterator[tuple[int | None, str]]:
     who = f"participant {number} ({chained.role})"
     for what, column, value in (
@@ -265,19 +231,14 @@ def _participant(
         yield left.seq, _says(f"{who} left at", row["left_at"], left.seq, left.at)
 
 
-def _by_id(rows: Sequence[sqlite3.Row], column: str) -> dict[str, sqlite3.Row]:
+def _by_id(rows: Sequence[Row], column: str) -> dict[str, Row]:
     return {row[column]: row for row in rows}
 
 
 def _snapshots(
-    conn: sqlite3.Connection, chained: InspectionFacts, names: _Names
+    stored: list[Row], chained: InspectionFacts, names: Callable[[int | None], str]
 ) -> Iterator[tuple[int | None, str]]:
-    rows = _by_id(
-        conn.execute(
-            "SELECT * FROM snapshots WHERE inspection_id = ?", (chained.inspection_id,)
-        ).fetchall(),
-        "snapshot_id",
-    )
+    rows = _by_id(stored, "snapshot_id")
     for snapshot in chained.snapshots:
         row = rows.pop(snapshot.snapshot_id, None)
         seq = snapshot.seq
@@ -303,13 +264,8 @@ def _snapshots(
         yield None, f"database has snapshot {snapshot_id}; the chain has no such snapshot"
 
 
-def _marks(conn: sqlite3.Connection, chained: InspectionFacts) -> Iterator[tuple[int | None, str]]:
-    rows = _by_id(
-        conn.execute(
-            "SELECT * FROM checklist_marks WHERE inspection_id = ?", (chained.inspection_id,)
-        ).fetchall(),
-        "item_id",
-    )
+def _marks(stored: list[Row], chained: InspectionFacts) -> Iterator[tuple[int | None, str]]:
+    rows = _by_id(stored, "item_id")
     for mark in chained.marks:
         row = rows.pop(mark.item_id, None)
         seq = mark.seq
@@ -337,16 +293,8 @@ def _marks(conn: sqlite3.Connection, chained: InspectionFacts) -> Iterator[tuple
         yield None, f"database has a mark of item {item_id}; the chain has no such mark"
 
 
-def _reports(
-    conn: sqlite3.Connection, chained: InspectionFacts
-) -> Iterator[tuple[int | None, str]]:
-    rows = {
-        row["version"]: row
-        for row in conn.execute(
-            "SELECT * FROM reports WHERE inspection_id = ? AND html_sha256 != ''",
-            (chained.inspection_id,),
-        )
-    }
+def _reports(stored: list[Row], chained: InspectionFacts) -> Iterator[tuple[int | None, str]]:
+    rows = {row["version"]: row for row in stored}
     for report in chained.reports:
         if report.html is None or report.pdf is None:
             continue  # being generated (or cut off before its second file): not yet indexed

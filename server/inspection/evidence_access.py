@@ -6,22 +6,26 @@ from server.errors import Conflict, Forbidden
 from server.inspection import inspections
 from server.security.tokens import SessionToken
 from server.services import Services
-from server.store.db import Inspection
+from server.store.models import Inspection
 
 READERS = ("inspector", "auditor", "admin")
 
 
-def owned_inspection(services: Services, user: SessionToken, inspection_id: str) -> Inspection:
+async def owned_inspection(
+    services: Services, user: SessionToken, inspection_id: str
+) -> Inspection:
     """The inspection, if ``user`` is one of its case's inspectors (404 if unknown, else 403)."""
-    inspection = inspections.inspection_for(services, user, inspection_id)
+    inspection = await inspections.inspection_for(services, user, inspection_id)
     if user.role != "inspector":
         raise Forbidden("only the case's inspectors may do this")
     return inspection
 
 
-def readable_inspection(services: Services, user: SessionToken, inspection_id: str) -> Inspection:
+async def readable_inspection(
+    services: Services, user: SessionToken, inspection_id: str
+) -> Inspection:
     """The inspection, if ``user`` is one of its case's inspectors, an auditor or an admin."""
-    return inspections.inspection_for(services, user, inspection_id)
+    return await inspections.inspection_for(services, user, inspection_id)
 
 
 def require_not_concluded(inspection: Inspection) -> None:

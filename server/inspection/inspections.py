@@ -18,7 +18,7 @@ from server.inspection.case_numbers import CaseNumber, CaseNumberError
 from server.inspection.map_datums import SiteCoordinates
 from server.security.tokens import InviteToken, SessionToken
 from server.services import Services
-from server.store.db import Case, Inspection
+from server.store.models import Case, Inspection
 
 logger = logging.getLogger(__name__)
 
@@ -150,18 +150,16 @@ async def create_case(services: Services, user: SessionToken, body: dict[str, An
         created_by=user.user_id,
         created_at=utc_iso(services.clock.now()),
     )
-    staff = case_staff.initial_inspectors(services.db, user, body)
+    staff = await case_staff.initial_inspectors(services.store, user, body)
     field = "case_number" if "case_number" in body else "case_id"
-    if services.db.case_by_number(case.number) is not None:
+    if await services.store.cases.by_number(case.number) is not None:
         raise Conflict(f"case number '{case.number}' already exists", field=field)
-    if services.db.case(case.case_id) is not None:
+    if await services.store.cases.get(case.case_id) is not None:
         raise Conflict(
             f"case '{case.case_id}' already exists (the case ID of number '{case.number}')",
             field=field,
         )
-    with services.db.transaction():
-        services.db.add_case(case)
-        case_staff.record_initial(services.db, case, staff)
+    await services.store.cases.add(case, [inspector.id for inspector in staff])
     await services.archive.append(
         case.case_id,
         "case_created",
@@ -186,11 +184,13 @@ async def create_case(services: Services, user: SessionToken, body: dict[str, An
     return case
 
 
-def visible_case(services: Services, user: SessionToken, case_id: str) -> Case:
-    case = services.db.case(check_case_id(case_id))
+async def visible_case(services: Services, user: SessionToken, case_id: str) -> Case:
+    case = await services.store.cases.get(check_case_id(case_id))
     if case is None:
         raise NotFound(f"case '{case_id}' does not exist")
-    if user.role == "inspector" and not case_staff.is_assigned(services.db, case_id, user.user_id):
+    if user.role == "inspector" and not await services.store.cases.is_assigned(
+        case_id, user.user_id
+    ):
         raise Forbidden("you are not one of this case's inspectors")
     return case
 
@@ -234,14 +234,14 @@ async def create_inspection(
 ) -> dict[str, Any]:
     """Open an inspection of the case now (its invite valid for ``invite_ttl_s``), or for an
     agreed time: then the invite stays valid until ``invite_ttl_s`` after that time."""
-    case = visible_case(services, user, case_id)
+    case = await visible_case(services, user, case_id)
     if user.role != "inspector":
         raise Forbidden("only the case's inspectors can start an inspection")
     now = services.clock.now()
     scheduled = _scheduled_at(body or {}, now)
     for _ in range(20):
         code = f"{secrets.randbelow(1_000_000):06d}"
-        if services.db.active_inspection_by_code(code) is None:
+        if await services.store.inspections.active_by_code(code) is None:
             break
     else:  # pragma: no cover - a million codes in use at once
         raise Conflict("no free short code, try again")
@@ -257,7 +257,7 @@ async def create_inspection(
         consented_at=None,
         scheduled_at=utc_iso(scheduled) if scheduled is not None else None,
     )
-    services.db.add_inspection(inspection)
+    await services.store.inspections.add(inspection)
     await services.archive.append(
         case.case_id,
         "invited",
@@ -276,18 +276,18 @@ async def create_inspection(
     return invite_links(services, inspection)
 
 
-def inspection_and_case(
+async def inspection_and_case(
     services: Services, user: SessionToken, inspection_id: str
 ) -> tuple[Inspection, Case]:
     """The inspection and its case, if ``user`` may see the case (404 if unknown, else 403)."""
-    inspection = services.db.inspection(check_inspection_id(inspection_id))
+    inspection = await services.store.inspections.get(check_inspection_id(inspection_id))
     if inspection is None:
         raise NotFound(f"inspection '{inspection_id}' does not exist")
-    return inspection, visible_case(services, user, inspection.case_id)
+    return inspection, await visible_case(services, user, inspection.case_id)
 
 
-def inspection_for(services: Services, user: SessionToken, inspection_id: str) -> Inspection:
-    return inspection_and_case(services, user, inspection_id)[0]
+async def inspection_for(services: Services, user: SessionToken, inspection_id: str) -> Inspection:
+    return (await inspection_and_case(services, user, inspection_id))[0]
 
 
 async def end_inspection(services: Services, inspection_id: str, by: str) -> str:
@@ -297,8 +297,8 @@ async def end_inspection(services: Services, inspection_id: str, by: str) -> str
     Once the database says ended, the rest runs to its end even if the request is cancelled:
     an ended inspection always gets its ``ended`` entry and its manifest."""
     now = utc_iso(services.clock.now())
-    inspection = services.db.inspection(inspection_id)
-    if inspection is None or not services.db.end_inspection(inspection_id, now):
+    inspection = await services.store.inspections.get(inspection_id)
+    if inspection is None or not await services.store.inspections.end(inspection_id, now):
         raise Conflict(f"inspection '{inspection_id}' has already ended")
 
     async def close() -> None:

@@ -38,7 +38,7 @@ from server.errors import Conflict
 from server.inspection.chain_record import CaseRecord
 from server.services import Services
 from server.settings import RECEIPTS_DIR
-from server.store.db import Inspection
+from server.store.models import Inspection
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ async def _timestamp(services: Services, receipt: Receipt) -> ReceiptTimestamp |
 async def issue_at_end(services: Services, inspection_id: str) -> None:
     """Issue the receipt of an inspection that has just ended; a failure is logged (the first
     request for the receipt issues it)."""
-    inspection = services.db.inspection(inspection_id)
+    inspection = await services.store.inspections.get(inspection_id)
     if inspection is None:
         return
     try:

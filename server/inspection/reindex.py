@@ -14,24 +14,12 @@ from dataclasses import dataclass, field
 
 from recorder.chain import parse_utc
 from server.inspection.chain_record import CaseRecord, InspectionFacts
-from server.store.db import Case, Database
+from server.store.case_rows import CaseRows, InspectionRows
+from server.store.models import Case
+from server.store.store import Store
 
 # Not a scrypt hash, so no password matches it.
 LOCKED_PASSWORD = "!locked: restored by takan reindex"  # noqa: S105
-EVIDENCE_TABLES = (  # children first, for the foreign keys
-    "annotations",
-    "snapshots",
-    "checklist_marks",
-    "locations",
-    "challenges",
-    "reports",
-    "participants",
-    "inspections",
-    "case_inspectors",
-    "cases",
-)
-# the tables of an inspection's rows, below the annotations (deleted through their snapshot)
-INSPECTION_TABLES = EVIDENCE_TABLES[1:7]
 
 
 class ReindexError(Exception):
@@ -42,34 +30,23 @@ class ReindexError(Exception):
 class Accounts:
     """Users by name; names the database lacks become locked accounts (``restored``)."""
 
-    db: Database
+    store: Store
     now: str
+    ids: dict[str, int] = field(default_factory=dict)
     restored: dict[str, str] = field(default_factory=dict)  # name -> role
 
-    def id_of(self, name: str, role: str = "inspector") -> int:
-        user = self.db.user_by_name(name)
-        if user is None:
-            user = self.db.add_user(name, role, LOCKED_PASSWORD, self.now)
-            self.restored[name] = role
-        return user.id
+    async def resolve(self, names: set[str], role: str = "inspector") -> None:
+        """Know the ids of ``names``, adding each unknown one as a locked account."""
+        wanted = names - set(self.ids)
+        ids, added = await self.store.users.ids_or_locked(wanted, role, LOCKED_PASSWORD, self.now)
+        self.ids.update(ids)
+        self.restored.update(dict.fromkeys(added, role))
+
+    def id_of(self, name: str) -> int:
+        return self.ids[name]
 
     def optional_id_of(self, name: str) -> int | None:
-        return self.id_of(name) if name else None
-
-
-def has_evidence(db: Database) -> bool:
-    """Whether the database holds any case or inspection row."""
-    row = db.conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM cases) OR EXISTS (SELECT 1 FROM inspections)"
-    ).fetchone()
-    return bool(row[0])
-
-
-def clear_evidence(db: Database) -> None:
-    """Delete every evidential row (users, sessions and checklist templates stay)."""
-    with db.transaction():
-        for table in EVIDENCE_TABLES:
-            db.conn.execute(f"DELETE FROM {table}")  # noqa: S608 - names from the tuple above
+        return self.ids[name] if name else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,42 +59,62 @@ class IndexedCase:
     reports: int
 
 
-def index_case(db: Database, record: CaseRecord, accounts: Accounts) -> IndexedCase:
+def _names(record: CaseRecord) -> set[str]:
+    """Every user name the case's rows cite."""
+    case = record.case
+    names = {case.created_by or "unknown"} if case else set()
+    if case:
+        names |= {a.inspector for a in case.inspectors} | {a.by for a in case.inspectors}
+    for i in record.inspections:
+        names.add(i.created_by or "unknown")
+        names |= {p.display_name for p in i.participants if p.role == "inspector"}
+        names |= {s.by for s in i.snapshots} | {a.by for a in i.annotations}
+        names |= {m.by for m in i.marks} | {c.by for c in i.challenges}
+    return names - {""}
+
+
+async def index_case(store: Store, record: CaseRecord, accounts: Accounts) -> IndexedCase:
     """Replace the case's rows by what the chain says, in one transaction."""
     case = record.case
     if case is None:
         raise ReindexError("the chain holds no case_created entry")
+    await accounts.resolve(_names(record))
     site, entered = case.site(), case.site_input()
-    with db.transaction():
-        _delete_case(db, record.case_id)
-        db.add_case(
-            Case(
-                case_id=case.case_id,
-                title=case.title,
-                address=case.address,
-                applicant_name=case.applicant_name,
-                applicant_phone=case.applicant_phone,
-                case_type=case.case_type,
-                site_lat=site[0] if site else None,
-                site_lon=site[1] if site else None,
-                created_by=accounts.id_of(case.created_by or "unknown"),
-                created_at=case.created_at.at,
-                case_number=case.case_number,
-                site_system=case.site_system,
-                site_input_lat=entered[0] if entered else None,
-                site_input_lon=entered[1] if entered else None,
-            )
-        )
-        db.conn.executemany(
-            "INSERT INTO case_inspectors (case_id, user_id, assigned_at, assigned_by)"
-            " VALUES (?, ?, ?, ?)",
-            [
-                (case.case_id, accounts.id_of(a.inspector), a.at.at, accounts.optional_id_of(a.by))
-                for a in case.inspectors
-            ],
-        )
-        for inspection in record.inspections:
-            _index_inspection(db, record.case_id, inspection, accounts)
+    rows = CaseRows(
+        record.case_id,
+        inspectors=[
+            {
+                "case_id": case.case_id,
+                "user_id": accounts.id_of(a.inspector),
+                "assigned_at": a.at.at,
+                "assigned_by": accounts.optional_id_of(a.by),
+            }
+            for a in case.inspectors
+        ],
+        inspections=[
+            _inspection_rows(record.case_id, inspection, accounts)
+            for inspection in record.inspections
+        ],
+    )
+    await store.case_index.replace(
+        Case(
+            case_id=case.case_id,
+            title=case.title,
+            address=case.address,
+            applicant_name=case.applicant_name,
+            applicant_phone=case.applicant_phone,
+            case_type=case.case_type,
+            site_lat=site[0] if site else None,
+            site_lon=site[1] if site else None,
+            created_by=accounts.id_of(case.created_by or "unknown"),
+            created_at=case.created_at.at,
+            case_number=case.case_number,
+            site_system=case.site_system,
+            site_input_lat=entered[0] if entered else None,
+            site_input_lon=entered[1] if entered else None,
+        ),
+        rows,
+    )
     return IndexedCase(
         case_id=record.case_id,
         inspections=len(record.inspections),
@@ -128,24 +125,6 @@ def index_case(db: Database, record: CaseRecord, accounts: Accounts) -> IndexedC
     )
 
 
-def _delete_case(db: Database, case_id: str) -> None:
-    conn = db.conn
-    inspections = "(SELECT inspection_id FROM inspections WHERE case_id = ?)"
-    conn.execute(
-        "DELETE FROM annotations WHERE snapshot_id IN (SELECT s.snapshot_id FROM snapshots s"
-        " JOIN inspections i ON i.inspection_id = s.inspection_id WHERE i.case_id = ?)",
-        (case_id,),
-    )
-    for table in INSPECTION_TABLES:
-        conn.execute(
-            f"DELETE FROM {table} WHERE inspection_id IN {inspections}",  # noqa: S608
-            (case_id,),
-        )
-    conn.execute("DELETE FROM inspections WHERE case_id = ?", (case_id,))
-    conn.execute("DELETE FROM case_inspectors WHERE case_id = ?", (case_id,))
-    conn.execute("DELETE FROM cases WHERE case_id = ?", (case_id,))
-
-
 def _epoch(text: str | None) -> int:
     try:
         return int(parse_utc(text).timestamp()) if text else 0
@@ -153,135 +132,122 @@ def _epoch(text: str | None) -> int:
         return 0
 
 
-def _index_inspection(
-    db: Database, case_id: str, inspection: InspectionFacts, accounts: Accounts
-) -> None:
-    conn = db.conn
+def _inspection_rows(
+    case_id: str, inspection: InspectionFacts, accounts: Accounts
+) -> InspectionRows:
     inspection_id = inspection.inspection_id
     conclusion = inspection.conclusion
-    conn.execute(
-        "INSERT INTO inspections (inspection_id, case_id, status, created_by, created_at,"
-        " ended_at, invite_expires_at, short_code, consented_at, outcome, concluded_at,"
-        " conclusion_reason, scheduled_at, template_id, conclusion_seq)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            inspection_id,
-            case_id,
-            inspection.status,
-            accounts.id_of(inspection.created_by or "unknown"),
-            inspection.created_at.at,
-            inspection.ended_at.at if inspection.ended_at else None,
-            _epoch(inspection.invite_expires_at),
-            inspection.consented_at.at if inspection.consented_at else None,
-            conclusion.outcome if conclusion else None,
-            conclusion.at if conclusion else None,
-            conclusion.reason if conclusion else None,
-            inspection.scheduled_at,
-            inspection.template_id,
-            conclusion.seq if conclusion else None,
-        ),
+    return InspectionRows(
+        {
+            "inspection_id": inspection_id,
+            "case_id": case_id,
+            "status": inspection.status,
+            "created_by": accounts.id_of(inspection.created_by or "unknown"),
+            "created_at": inspection.created_at.at,
+            "ended_at": inspection.ended_at.at if inspection.ended_at else None,
+            "invite_expires_at": _epoch(inspection.invite_expires_at),
+            "short_code": None,
+            "consented_at": inspection.consented_at.at if inspection.consented_at else None,
+            "outcome": conclusion.outcome if conclusion else None,
+            "concluded_at": conclusion.at if conclusion else None,
+            "conclusion_reason": conclusion.reason if conclusion else None,
+            "scheduled_at": inspection.scheduled_at,
+            "template_id": inspection.template_id,
+            "conclusion_seq": conclusion.seq if conclusion else None,
+        },
+        participants=[
+            {
+                "inspection_id": inspection_id,
+                "participant_id": p.participant_id,
+                "role": p.role,
+                "user_id": accounts.id_of(p.display_name) if p.role == "inspector" else None,
+                "display_name": p.display_name,
+                "joined_at": p.joined_at.at,
+                "left_at": p.left_at.at if p.left_at else None,
+            }
+            for p in inspection.participants
+        ],
+        snapshots=[
+            {
+                "snapshot_id": s.snapshot_id,
+                "inspection_id": inspection_id,
+                "object_key": s.key,
+                "sha256": s.sha256,
+                "size": s.size,
+                "width": s.width,
+                "height": s.height,
+                "taken_at": s.taken_at,
+                "media_pts": s.media_pts,
+                "lat": s.lat,
+                "lon": s.lon,
+                "taken_by": accounts.optional_id_of(s.by),
+                "chain_seq": s.seq,
+            }
+            for s in inspection.snapshots
+        ],
+        annotations=[
+            {
+                "annotation_id": a.annotation_id,
+                "snapshot_id": a.snapshot_id,
+                "object_key": a.key,
+                "sha256": a.sha256,
+                "created_by": accounts.optional_id_of(a.by),
+                "created_at": a.created_at.at,
+            }
+            for a in inspection.annotations
+        ],
+        marks=[
+            {
+                "inspection_id": inspection_id,
+                "item_id": m.item_id,
+                "done": int(m.done),
+                "note": m.note,
+                "marked_by": accounts.optional_id_of(m.by),
+                "marked_at": m.marked_at.at,
+                "snapshot_ids": json.dumps(list(m.snapshot_ids)),
+                "verdict": m.verdict,
+            }
+            for m in inspection.marks
+        ],
+        locations=[
+            {
+                "inspection_id": inspection_id,
+                "lat": f.lat,
+                "lon": f.lon,
+                "accuracy_m": f.accuracy_m,
+                "fix_at": f.fix_at,
+                "received_at": f.received_at,
+                "chain_seq": f.seq,
+            }
+            for f in inspection.locations
+        ],
+        challenges=[
+            {
+                "challenge_id": c.challenge_id,
+                "inspection_id": inspection_id,
+                "kind": c.kind,
+                "prompt": c.prompt,
+                "issued_by": accounts.optional_id_of(c.by),
+                "issued_at": c.issued_at.at,
+                "shown_at": c.shown_at.at if c.shown_at else None,
+                "judged_at": c.judged_at.at if c.judged_at else None,
+                "judgement": c.judgement,
+                "note": c.note,
+            }
+            for c in inspection.challenges
+        ],
+        reports=[
+            {
+                "inspection_id": inspection_id,
+                "version": r.version,
+                "html_key": r.html.key,
+                "html_sha256": r.html.sha256,
+                "pdf_key": r.pdf.key,
+                "pdf_sha256": r.pdf.sha256,
+                "created_at": r.created_at.at,
+            }
+            # one cut off between its two files: the next generation makes a new version
+            for r in inspection.reports
+            if r.html is not None and r.pdf is not None
+        ],
     )
-    for p in inspection.participants:
-        user_id = accounts.id_of(p.display_name) if p.role == "inspector" else None
-        conn.execute(
-            "INSERT INTO participants (inspection_id, participant_id, role, user_id,"
-            " display_name, joined_at, left_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                inspection_id,
-                p.participant_id,
-                p.role,
-                user_id,
-                p.display_name,
-                p.joined_at.at,
-                p.left_at.at if p.left_at else None,
-            ),
-        )
-    for s in inspection.snapshots:
-        conn.execute(
-            "INSERT INTO snapshots (snapshot_id, inspection_id, object_key, sha256, size, width,"
-            " height, taken_at, media_pts, lat, lon, taken_by, chain_seq)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                s.snapshot_id,
-                inspection_id,
-                s.key,
-                s.sha256,
-                s.size,
-                s.width,
-                s.height,
-                s.taken_at,
-                s.media_pts,
-                s.lat,
-                s.lon,
-                accounts.optional_id_of(s.by),
-                s.seq,
-            ),
-        )
-    for a in inspection.annotations:
-        conn.execute(
-            "INSERT INTO annotations (annotation_id, snapshot_id, object_key, sha256,"
-            " created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                a.annotation_id,
-                a.snapshot_id,
-                a.key,
-                a.sha256,
-                accounts.optional_id_of(a.by),
-                a.created_at.at,
-            ),
-        )
-    for m in inspection.marks:
-        conn.execute(
-            "INSERT INTO checklist_marks (inspection_id, item_id, done, note, marked_by,"
-            " marked_at, snapshot_ids, verdict) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                inspection_id,
-                m.item_id,
-                int(m.done),
-                m.note,
-                accounts.optional_id_of(m.by),
-                m.marked_at.at,
-                json.dumps(list(m.snapshot_ids)),
-                m.verdict,
-            ),
-        )
-    for f in inspection.locations:
-        conn.execute(
-            "INSERT INTO locations (inspection_id, lat, lon, accuracy_m, fix_at, received_at,"
-            " chain_seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (inspection_id, f.lat, f.lon, f.accuracy_m, f.fix_at, f.received_at, f.seq),
-        )
-    for c in inspection.challenges:
-        conn.execute(
-            "INSERT INTO challenges (challenge_id, inspection_id, kind, prompt, issued_by,"
-            " issued_at, shown_at, judged_at, judgement, note)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                c.challenge_id,
-                inspection_id,
-                c.kind,
-                c.prompt,
-                accounts.optional_id_of(c.by),
-                c.issued_at.at,
-                c.shown_at.at if c.shown_at else None,
-                c.judged_at.at if c.judged_at else None,
-                c.judgement,
-                c.note,
-            ),
-        )
-    for r in inspection.reports:
-        if r.html is None or r.pdf is None:
-            continue  # cut off between its two files: the next generation makes a new version
-        conn.execute(
-            "INSERT INTO reports (inspection_id, version, html_key, html_sha256, pdf_key,"
-            " pdf_sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                inspection_id,
-                r.version,
-                r.html.key,
-                r.html.sha256,
-                r.pdf.key,
-                r.pdf.sha256,
-                r.created_at.at,
-            ),
-        )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +21,7 @@ from server.live.media.relay import CLOCK_RATES
 from server.live.media.snapshot import SnapshotError, is_flowing, take_snapshot
 from server.security.tokens import SessionToken
 from server.services import Services
+from server.store.backend import Row
 
 logger = logging.getLogger(__name__)
 
@@ -69,30 +69,18 @@ class SnapshotRecord:
         }
 
 
-_SELECT = (
-    "SELECT s.snapshot_id, s.inspection_id, i.case_id, s.object_key AS key, s.sha256, s.size,"
-    " s.width, s.height, s.taken_at, s.media_pts, s.lat, s.lon,"
-    " COALESCE(u.username, '') AS by, s.chain_seq"
-    " FROM snapshots s JOIN inspections i ON i.inspection_id = s.inspection_id"
-    " LEFT JOIN users u ON u.id = s.taken_by"
-)
+def _record(row: Row) -> SnapshotRecord:
+    return SnapshotRecord(**row)
 
 
-def _record(row: sqlite3.Row) -> SnapshotRecord:
-    return SnapshotRecord(**dict(row))
-
-
-def latest_fix(services: Services, inspection_id: str) -> tuple[str | None, str | None]:
+async def latest_fix(services: Services, inspection_id: str) -> tuple[str | None, str | None]:
     """The applicant's last reported (lat, lon) as decimal strings, or (None, None)."""
-    row = services.db.conn.execute(
-        "SELECT lat, lon FROM locations WHERE inspection_id = ? ORDER BY id DESC LIMIT 1",
-        (inspection_id,),
-    ).fetchone()
+    row = await services.store.evidence.latest_location(inspection_id)
     return (str(row["lat"]), str(row["lon"])) if row else (None, None)
 
 
 async def take(services: Services, user: SessionToken, inspection_id: str) -> SnapshotRecord:
-    inspection = owned_inspection(services, user, inspection_id)
+    inspection = await owned_inspection(services, user, inspection_id)
     if inspection.status != "active":
         raise Conflict(f"{NO_VIDEO}: the inspection has ended")
     live = services.live.get(inspection.inspection_id)
@@ -102,10 +90,10 @@ async def take(services: Services, user: SessionToken, inspection_id: str) -> Sn
         keyframe, picture = await take_snapshot(live.relay.applicant_video, wall=services.clock.now)
     except SnapshotError as exc:
         raise Conflict(str(exc)) from exc
-    current = services.db.inspection(inspection.inspection_id)
+    current = await services.store.inspections.get(inspection.inspection_id)
     if current is None or current.status != "active":
         raise Conflict(f"{NO_VIDEO}: the inspection ended while the snapshot was taken")
-    lat, lon = latest_fix(services, inspection.inspection_id)
+    lat, lon = await latest_fix(services, inspection.inspection_id)
     snapshot_id = secrets.token_hex(16)
     key = layout.snapshot_key(inspection.case_id, inspection.inspection_id, snapshot_id)
     taken_at = utc_iso(keyframe.received_wall)
@@ -128,25 +116,22 @@ async def take(services: Services, user: SessionToken, inspection_id: str) -> Sn
             "by": user.username,
         },
     )
-    services.db.conn.execute(
-        "INSERT INTO snapshots (snapshot_id, inspection_id, object_key, sha256, size, width,"
-        " height, taken_at, media_pts, lat, lon, taken_by, chain_seq)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            snapshot_id,
-            inspection.inspection_id,
-            key,
-            entry.body["sha256"],
-            entry.body["size"],
-            picture.width,
-            picture.height,
-            taken_at,
-            keyframe.pts,
-            lat,
-            lon,
-            user.user_id,
-            entry.seq,
-        ),
+    await services.store.evidence.add_snapshot(
+        {
+            "snapshot_id": snapshot_id,
+            "inspection_id": inspection.inspection_id,
+            "object_key": key,
+            "sha256": entry.body["sha256"],
+            "size": entry.body["size"],
+            "width": picture.width,
+            "height": picture.height,
+            "taken_at": taken_at,
+            "media_pts": keyframe.pts,
+            "lat": lat,
+            "lon": lon,
+            "taken_by": user.user_id,
+            "chain_seq": entry.seq,
+        }
     )
     logger.info(
         "snapshot taken",
@@ -175,29 +160,29 @@ async def take(services: Services, user: SessionToken, inspection_id: str) -> Sn
     )
 
 
-def snapshot_by_id(services: Services, snapshot_id: str) -> SnapshotRecord:
+async def snapshot_by_id(services: Services, snapshot_id: str) -> SnapshotRecord:
     """The snapshot (404 if unknown), whoever asks: callers check who may see it."""
     try:
         layout.check_object_id(snapshot_id, "snapshot_id")
     except ValueError:
         raise NotFound(f"snapshot {snapshot_id[:64]!r} does not exist") from None
-    row = services.db.conn.execute(_SELECT + " WHERE s.snapshot_id = ?", (snapshot_id,)).fetchone()
+    row = await services.store.evidence.snapshot(snapshot_id)
     if row is None:
         raise NotFound(f"snapshot '{snapshot_id}' does not exist")
     return _record(row)
 
 
-def visible_snapshot(services: Services, user: SessionToken, snapshot_id: str) -> SnapshotRecord:
+async def visible_snapshot(
+    services: Services, user: SessionToken, snapshot_id: str
+) -> SnapshotRecord:
     """The snapshot, if ``user`` may read its inspection."""
-    record = snapshot_by_id(services, snapshot_id)
-    readable_inspection(services, user, record.inspection_id)
+    record = await snapshot_by_id(services, snapshot_id)
+    await readable_inspection(services, user, record.inspection_id)
     return record
 
 
-def snapshots_of(services: Services, inspection_id: str) -> list[SnapshotRecord]:
-    rows = services.db.conn.execute(
-        _SELECT + " WHERE s.inspection_id = ? ORDER BY s.taken_at, s.chain_seq", (inspection_id,)
-    )
+async def snapshots_of(services: Services, inspection_id: str) -> list[SnapshotRecord]:
+    rows = await services.store.evidence.snapshots_of(inspection_id)
     return [_record(row) for row in rows]
 
 

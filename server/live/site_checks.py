@@ -14,7 +14,8 @@ from server.clock import utc_iso
 from server.errors import Conflict, NotFound
 from server.live.geo import LocationFix, decimal_text, haversine_m, parse_fix_time
 from server.services import Services
-from server.store.db import Case, Database
+from server.store.models import Case
+from server.store.store import Store
 
 CODE_DIGITS = 4
 
@@ -87,7 +88,7 @@ async def record_location(
     fix: LocationFix,
 ) -> dict[str, Any]:
     """Chain and index a fix; answers the ``location`` message for inspectors."""
-    site = site_of(services.db.case(case_id))
+    site = site_of(await services.store.cases.get(case_id))
     distance = None if site is None else fix.distance_to(*site)
     evidence = fix.evidence()
     entry = await services.archive.append(
@@ -102,20 +103,18 @@ async def record_location(
         },
     )
     received_at = entry.at
-    services.db.conn.execute(
-        "INSERT INTO locations (inspection_id, lat, lon, accuracy_m, fix_at, received_at,"
-        " chain_seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (
-            inspection_id,
-            evidence["lat"],
-            evidence["lon"],
-            evidence["accuracy_m"],
-            evidence["fix_at"],
-            received_at,
-            entry.seq,
-        ),
+    await services.store.evidence.add_location(
+        {
+            "inspection_id": inspection_id,
+            "lat": evidence["lat"],
+            "lon": evidence["lon"],
+            "accuracy_m": evidence["accuracy_m"],
+            "fix_at": evidence["fix_at"],
+            "received_at": received_at,
+            "chain_seq": entry.seq,
+        }
     )
-    message = location_message(services.db, inspection_id, site)
+    message = await location_message(services.store, inspection_id, site)
     if message is None:  # pragma: no cover - the row was inserted just above
         raise RuntimeError("location row missing after insert")
     return message
@@ -128,16 +127,11 @@ def site_of(case: Case | None) -> tuple[float, float] | None:
     return case.site_lat, case.site_lon
 
 
-def location_message(
-    db: Database, inspection_id: str, site: tuple[float, float] | None
+async def location_message(
+    store: Store, inspection_id: str, site: tuple[float, float] | None
 ) -> dict[str, Any] | None:
     """The latest fix of an inspection as the ``location`` message, or None before the first."""
-    row = db.conn.execute(
-        "SELECT lat, lon, accuracy_m, fix_at, received_at, chain_seq,"
-        " (SELECT COUNT(*) FROM locations WHERE inspection_id = ?) AS trail"
-        " FROM locations WHERE inspection_id = ? ORDER BY id DESC LIMIT 1",
-        (inspection_id, inspection_id),
-    ).fetchone()
+    row = await store.evidence.latest_location(inspection_id)
     if row is None:
         return None
     lat, lon = float(row["lat"]), float(row["lon"])
@@ -186,19 +180,12 @@ def _challenge(row: Any) -> Challenge:
     )
 
 
-def challenges_of(db: Database, inspection_id: str) -> list[Challenge]:
-    rows = db.conn.execute(
-        "SELECT * FROM challenges WHERE inspection_id = ? ORDER BY issued_at, rowid",
-        (inspection_id,),
-    )
-    return [_challenge(row) for row in rows]
+async def challenges_of(store: Store, inspection_id: str) -> list[Challenge]:
+    return [_challenge(row) for row in await store.evidence.challenges_of(inspection_id)]
 
 
-def challenge_of(db: Database, inspection_id: str, challenge_id: str) -> Challenge:
-    row = db.conn.execute(
-        "SELECT * FROM challenges WHERE challenge_id = ? AND inspection_id = ?",
-        (challenge_id, inspection_id),
-    ).fetchone()
+async def challenge_of(store: Store, inspection_id: str, challenge_id: str) -> Challenge:
+    row = await store.evidence.challenge(inspection_id, challenge_id)
     if row is None:
         raise NotFound(f"challenge '{challenge_id}' does not exist in this inspection")
     return _challenge(row)
@@ -233,17 +220,15 @@ async def issue_challenge(
             "issued_at": challenge.issued_at,
         },
     )
-    services.db.conn.execute(
-        "INSERT INTO challenges (challenge_id, inspection_id, kind, prompt, issued_by,"
-        " issued_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            challenge.challenge_id,
-            inspection_id,
-            kind,
-            challenge.prompt,
-            user_id,
-            challenge.issued_at,
-        ),
+    await services.store.evidence.add_challenge(
+        {
+            "challenge_id": challenge.challenge_id,
+            "inspection_id": inspection_id,
+            "kind": kind,
+            "prompt": challenge.prompt,
+            "issued_by": user_id,
+            "issued_at": challenge.issued_at,
+        }
     )
     return challenge
 
@@ -251,7 +236,7 @@ async def issue_challenge(
 async def mark_shown(
     services: Services, case_id: str, inspection_id: str, challenge_id: str
 ) -> Challenge:
-    challenge = challenge_of(services.db, inspection_id, challenge_id)
+    challenge = await challenge_of(services.store, inspection_id, challenge_id)
     if challenge.shown_at is not None:
         raise Conflict("this challenge was already answered")
     if challenge.judgement is not None:
@@ -268,9 +253,7 @@ async def mark_shown(
             "shown_at": shown_at,
         },
     )
-    services.db.conn.execute(
-        "UPDATE challenges SET shown_at = ? WHERE challenge_id = ?", (shown_at, challenge_id)
-    )
+    await services.store.evidence.challenge_shown(challenge_id, shown_at)
     return shown
 
 
@@ -283,7 +266,7 @@ async def judge(
     note: str,
     by: str,
 ) -> Challenge:
-    challenge = challenge_of(services.db, inspection_id, challenge_id)
+    challenge = await challenge_of(services.store, inspection_id, challenge_id)
     if challenge.judgement is not None:
         raise Conflict(f"this challenge was already judged '{challenge.judgement}'")
     judged_at = utc_iso(services.clock.now())
@@ -300,8 +283,5 @@ async def judge(
             "judged_at": judged_at,
         },
     )
-    services.db.conn.execute(
-        "UPDATE challenges SET judged_at = ?, judgement = ?, note = ? WHERE challenge_id = ?",
-        (judged_at, judgement, note, challenge_id),
-    )
+    await services.store.evidence.challenge_judged(challenge_id, judged_at, judgement, note)
     return judged

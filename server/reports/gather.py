@@ -42,7 +42,7 @@ from server.reports.html import (
 )
 from server.reports.photos import AnnotationRef, MarkedUpCopy, SnapshotEvidence
 from server.services import Services
-from server.store.db import Case, Inspection
+from server.store.models import Case, Inspection
 
 CHAIN_PAGE = 500
 THUMBNAIL_WIDTH = 640
@@ -103,7 +103,7 @@ async def chain_facts(services: Services, case_id: str, inspection_id: str) -> C
     )
 
 
-def _checklist(
+async def _checklist(
     services: Services, inspection: Inspection, facts: InspectionFacts
 ) -> tuple[str, int | None, list[ChecklistLine]]:
     """The chained template's items with their chained marks, then marks of items it lacks."""
@@ -114,7 +114,7 @@ def _checklist(
         name, version = chained.name, chained.version
         items = [(i.item_id, i.text, i.required_photos, i.required) for i in chained.items]
     else:  # a conclusion chained before conclusions carried their checklist
-        template = checklists.template_of(services, inspection)
+        template = await checklists.template_of(services, inspection)
         name, version = template.name, template.version
         items = [(i.item_id, i.text, i.required_photos, i.required) for i in template.items]
     lines = [
@@ -300,7 +300,7 @@ async def gather(
 ) -> ReportContent:
     """Everything the report says, from the chain's values: the database only names the case
     and inspection whose entries are read. Hashing and thumbnails run in a thread."""
-    indexed_case = services.db.case(inspection.case_id)
+    indexed_case = await services.store.cases.get(inspection.case_id)
     if indexed_case is None or facts.case is None or facts.inspection is None:
         raise NotFound(f"the chain of case '{inspection.case_id}' does not hold this inspection")
     if facts.manifest is None:
@@ -327,7 +327,7 @@ async def gather(
         )
         for c in sorted(chained.challenges, key=lambda c: c.issued_at.at)
     )
-    template_name, template_version, checklist = _checklist(services, inspection, chained)
+    template_name, template_version, checklist = await _checklist(services, inspection, chained)
     annotations = await _annotations(services.archive, chained)
     snapshots = [
         await _load_snapshot(services.archive, record, annotations.get(record.snapshot_id, ()))

@@ -29,7 +29,7 @@ from server.reports.markup import when as _when
 from server.reports.photos import SnapshotEvidence, snapshots_section
 from server.reports.times import PHONE_CLOCK, ReportTimes
 from server.settings import DEFAULT_REPORT_TIMEZONE
-from server.store.db import Case, Inspection
+from server.store.models import Case, Inspection
 
 TEMPLATE_PATH = Path(__file__).with_name("templates") / "report.html"
 OUTCOME_ZH = {"pass": "通过", "fail": "不通过", "correction": "需补正"}

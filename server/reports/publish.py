@@ -9,6 +9,7 @@ the version number (so two generations never write the same keys) and tells read
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -23,11 +24,10 @@ from server.inspection.marked_up import record_missing
 from server.reports.gather import ChainFacts, chain_facts, gather, read_checked
 from server.reports.html import ReportContent, render_html
 from server.services import Services
-from server.store.db import Inspection
+from server.store.models import Inspection
 
 logger = logging.getLogger(__name__)
 
-PENDING = ""  # html_sha256 of a reports row whose files are still being generated
 STALE_PENDING_S = 600.0  # a reservation this old was left by a crashed generation
 RESERVE_POLL_S = 0.25
 # WeasyPrint shares fontconfig/Pango state; one render at a time on a 2-core server anyway.
@@ -90,72 +90,42 @@ def _record(row: Any) -> ReportRecord:
     )
 
 
-def _is_stale(row: Any, now: float) -> bool:
-    return bool((now - parse_utc(row["created_at"]).timestamp()) > STALE_PENDING_S)
+def _is_stale(reserved_at: str, now: float) -> bool:
+    return bool((now - parse_utc(reserved_at).timestamp()) > STALE_PENDING_S)
 
 
-def latest_report(services: Services, inspection_id: str) -> ReportRecord | None:
+async def latest_report(services: Services, inspection_id: str) -> ReportRecord | None:
     """The newest complete report of the inspection, if any."""
-    row = services.db.conn.execute(
-        "SELECT * FROM reports WHERE inspection_id = ? AND html_sha256 != ?"
-        " ORDER BY version DESC LIMIT 1",
-        (inspection_id, PENDING),
-    ).fetchone()
+    row = await services.store.reports.latest(inspection_id)
     return _record(row) if row is not None else None
 
 
-def report_pending(services: Services, inspection_id: str) -> bool:
+async def report_pending(services: Services, inspection_id: str) -> bool:
     """True while a version of the inspection's report is being generated."""
     now = services.clock.now()
-    rows = services.db.conn.execute(
-        "SELECT created_at FROM reports WHERE inspection_id = ? AND html_sha256 = ?",
-        (inspection_id, PENDING),
-    ).fetchall()
-    return any(not _is_stale(row, now) for row in rows)
+    reserved = await services.store.reports.pending_since(inspection_id)
+    return any(not _is_stale(at, now) for at in reserved)
 
 
-def _reserve_version(
-    services: Services, case_id: str, inspection_id: str, chained: tuple[int, ...]
-) -> int | None:
-    """Reserve the next version (a pending row); None while another generation holds one."""
-    now = services.clock.now()
-    conn = services.db.conn
-    with services.db.transaction():
-        rows = conn.execute(
-            "SELECT version, html_sha256, created_at FROM reports WHERE inspection_id = ?",
-            (inspection_id,),
-        ).fetchall()
-        for row in rows:
-            if row["html_sha256"] == PENDING:
-                if not _is_stale(row, now):
-                    return None  # another generation holds a version
-                conn.execute(
-                    "DELETE FROM reports WHERE inspection_id = ? AND version = ?",
-                    (inspection_id, row["version"]),
-                )
-        version: int = max([0, *chained, *(int(row["version"]) for row in rows)]) + 1
-        conn.execute(
-            "INSERT INTO reports (inspection_id, version, html_key, html_sha256, pdf_key,"
-            " pdf_sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                inspection_id,
-                version,
-                layout.report_key(case_id, inspection_id, version, "html"),
-                PENDING,
-                layout.report_key(case_id, inspection_id, version, "pdf"),
-                PENDING,
-                utc_iso(now),
-            ),
-        )
-    return version
+def _report_keys(case_id: str, inspection_id: str, version: int) -> tuple[str, str]:
+    return (
+        layout.report_key(case_id, inspection_id, version, "html"),
+        layout.report_key(case_id, inspection_id, version, "pdf"),
+    )
 
 
 async def _reserve(services: Services, inspection: Inspection) -> tuple[int, ChainFacts]:
     deadline = time.monotonic() + STALE_PENDING_S
     while True:
         facts = await chain_facts(services, inspection.case_id, inspection.inspection_id)
-        version = _reserve_version(
-            services, inspection.case_id, inspection.inspection_id, facts.reported_versions
+        now = services.clock.now()
+        case_id, inspection_id = inspection.case_id, inspection.inspection_id
+        version = await services.store.reports.reserve(
+            inspection_id,
+            facts.reported_versions,
+            functools.partial(_report_keys, case_id, inspection_id),
+            utc_iso(now),
+            functools.partial(_is_stale, now=now),
         )
         if version is not None:
             return version, facts
@@ -169,7 +139,7 @@ async def publish_report(services: Services, inspection_id: str) -> ReportRecord
     """Generate the next version of the inspection's report, store both files in the archive,
     chain each as ``report``, record it, and sign the chain head. The heavy work runs in a
     thread. Conflict if the inspection has no conclusion or has not ended yet."""
-    inspection = services.db.inspection(inspection_id)
+    inspection = await services.store.inspections.get(inspection_id)
     if inspection is None:
         raise NotFound(f"inspection '{inspection_id}' does not exist")
     if inspection.outcome is None:
@@ -202,19 +172,10 @@ async def publish_report(services: Services, inspection_id: str) -> ReportRecord
             )
         html_sha256 = str(entries["html"].body["sha256"])
         pdf_sha256 = str(entries["pdf"].body["sha256"])
-        with services.db.transaction():
-            services.db.conn.execute(
-                "UPDATE reports SET html_sha256 = ?, pdf_sha256 = ?, created_at = ?"
-                " WHERE inspection_id = ? AND version = ?",
-                (html_sha256, pdf_sha256, now, inspection_id, version),
-            )
+        await services.store.reports.complete(inspection_id, version, html_sha256, pdf_sha256, now)
     except BaseException:
         # The version number is not reused: its keys may already be chained.
-        with services.db.transaction():
-            services.db.conn.execute(
-                "DELETE FROM reports WHERE inspection_id = ? AND version = ? AND html_sha256 = ?",
-                (inspection_id, version, PENDING),
-            )
+        await services.store.reports.release(inspection_id, version)
         raise
     await services.archive.checkpoint(case_id)
     logger.info(

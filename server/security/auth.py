@@ -12,7 +12,7 @@ from server.errors import Forbidden, Unauthorized
 from server.security.passwords import check_password
 from server.security.tokens import SessionToken, TokenError
 from server.services import SERVICES, Services
-from server.store.db import User
+from server.store.models import User
 
 COOKIE_NAME = "takan_session"
 ROLES = ("inspector", "auditor", "admin")
@@ -28,13 +28,13 @@ def bearer_or_cookie(request: web.Request) -> str | None:
     return request.cookies.get(COOKIE_NAME)
 
 
-def open_session(services: Services, token: str) -> SessionToken:
+async def open_session(services: Services, token: str) -> SessionToken:
     now = services.clock.now()
     try:
         session = services.signer.open_session(token, now)
     except TokenError as exc:
         raise Unauthorized(f"invalid token: {exc}") from exc
-    if not services.db.session_is_live(session.session_id, int(now)):
+    if not await services.store.users.session_is_live(session.session_id, int(now)):
         raise Unauthorized("token revoked or expired")
     return session
 
@@ -66,7 +66,7 @@ def requester(request: web.Request) -> tuple[str, str] | None:
     return session.username, session.role
 
 
-def current_user(request: web.Request, roles: Iterable[str] = ROLES) -> SessionToken:
+async def current_user(request: web.Request, roles: Iterable[str] = ROLES) -> SessionToken:
     """The logged-in user, who must hold one of ``roles``. An applicant's invite token is
     refused with 403: it is a valid credential, just not for anything but the applicant's own."""
     token = bearer_or_cookie(request)
@@ -74,7 +74,7 @@ def current_user(request: web.Request, roles: Iterable[str] = ROLES) -> SessionT
         raise Unauthorized("login required")
     services = request.app[SERVICES]
     try:
-        session = open_session(services, token)
+        session = await open_session(services, token)
     except Unauthorized:
         if is_invite(services, token):
             raise Forbidden("an applicant's invite token cannot be used here") from None
@@ -87,8 +87,8 @@ def current_user(request: web.Request, roles: Iterable[str] = ROLES) -> SessionT
 
 async def login(services: Services, username: str, password: str) -> tuple[User, str, int]:
     """Check the password and issue a session token: (user, token, expires_at)."""
-    db = services.db
-    user = db.user_by_name(username)
+    store = services.store
+    user = await store.users.by_name(username)
     # Hash even for an unknown user so response time does not reveal which usernames exist.
     stored = user.password_hash if user else "scrypt$16384$8$1$00$00"
     # scrypt takes tens of milliseconds by design: keep it off the event loop.
@@ -96,7 +96,7 @@ async def login(services: Services, username: str, password: str) -> tuple[User,
         raise Unauthorized("invalid username or password")
     expires_at = int(services.clock.now()) + services.settings.session_ttl_s
     session_id = secrets.token_urlsafe(18)
-    db.add_session(session_id, user.id, expires_at)
+    await store.users.add_session(session_id, user.id, expires_at)
     token = services.signer.sign_session(
         SessionToken(user.id, user.username, user.role, session_id, expires_at)
     )

@@ -57,7 +57,7 @@ from server.clock import utc_iso
 from server.errors import BadRequest, Conflict, NotFound, PasskeyRefused
 from server.security.tokens import SessionToken
 from server.services import Services
-from server.store.db import Passkey
+from server.store.models import Passkey
 
 CHALLENGE_TTL_S = 300
 TIMEOUT_MS = 120_000
@@ -150,7 +150,7 @@ class Challenges:
         return pending
 
 
-def status(services: Services, user: SessionToken) -> dict[str, Any]:
+async def status(services: Services, user: SessionToken) -> dict[str, Any]:
     """The deployment's passkey mode, whether passkeys can work here (if not, why: ``off``,
     ``ip_address``, ``insecure``), and the user's own passkeys."""
     party = relying_party(services.settings.base_url)
@@ -168,7 +168,9 @@ def status(services: Services, user: SessionToken) -> dict[str, Any]:
         "unavailable": missing.code if missing else None,
         "unavailable_reason": missing.reason if missing else None,
         "rp_id": party.rp_id if isinstance(party, RelyingParty) else None,
-        "passkeys": [_passkey_json(p) for p in services.db.passkeys_of(user.user_id)],
+        "passkeys": [
+            _passkey_json(p) for p in await services.store.users.passkeys_of(user.user_id)
+        ],
     }
 
 
@@ -191,10 +193,10 @@ def _party(services: Services) -> RelyingParty:
     return party
 
 
-def registration_options(services: Services, user: SessionToken) -> dict[str, Any]:
+async def registration_options(services: Services, user: SessionToken) -> dict[str, Any]:
     """``PublicKeyCredentialCreationOptions`` as JSON, and the token to answer them with."""
     party = _party(services)
-    existing = services.db.passkeys_of(user.user_id)
+    existing = await services.store.users.passkeys_of(user.user_id)
     if len(existing) >= MAX_PASSKEYS_PER_USER:
         raise Conflict(f"a user may register at most {MAX_PASSKEYS_PER_USER} passkeys")
     options = generate_registration_options(
@@ -243,7 +245,7 @@ def _browser_answer(value: Any, field: str, members: tuple[str, ...]) -> dict[st
     return value
 
 
-def register(services: Services, user: SessionToken, body: dict[str, Any]) -> dict[str, Any]:
+async def register(services: Services, user: SessionToken, body: dict[str, Any]) -> dict[str, Any]:
     """Check the browser's answer to the creation options and keep the credential."""
     unknown = sorted(set(body) - {"token", "label", "credential"})
     if unknown:
@@ -272,7 +274,7 @@ def register(services: Services, user: SessionToken, body: dict[str, Any]) -> di
     except (InvalidRegistrationResponse, InvalidCBORData, ValueError, KeyError, TypeError) as exc:
         raise PasskeyRefused(f"the passkey's registration does not check: {exc}") from exc
     credential_id = b64url(verified.credential_id)
-    if services.db.passkey(credential_id) is not None:
+    if await services.store.users.passkey(credential_id) is not None:
         raise Conflict("this passkey is registered already")
     passkey = Passkey(
         credential_id=credential_id,
@@ -286,7 +288,7 @@ def register(services: Services, user: SessionToken, body: dict[str, Any]) -> di
         registered_at=utc_iso(services.clock.now()),
         last_used_at=None,
     )
-    services.db.add_passkey(passkey)
+    await services.store.users.add_passkey(passkey)
     return _passkey_json(passkey)
 
 
@@ -318,13 +320,13 @@ def enrolment_of(passkey: Passkey, username: str) -> PasskeyEnrolment:
     )
 
 
-def assertion_request(
+async def assertion_request(
     services: Services, user: SessionToken, message: bytes, payload: Any
 ) -> dict[str, Any]:
     """Ask the user's passkeys to sign ``message`` (under the challenge SHA-256(message)): the
     request options, and the token that names it with ``payload`` until it is answered."""
     party = _party(services)
-    passkeys = services.db.passkeys_of(user.user_id)
+    passkeys = await services.store.users.passkeys_of(user.user_id)
     if not passkeys:
         raise Conflict("you have no passkey: register one on the dashboard (工作台)")
     challenge = challenge_of(message)
@@ -341,7 +343,7 @@ def assertion_request(
     }
 
 
-def take_signature(
+async def take_signature(
     services: Services, user: SessionToken, token: Any, answer: Any
 ) -> tuple[Pending, PasskeyEnrolment, PasskeyAssertion]:
     """The pending request ``token`` names, answered by one of the user's passkeys."""
@@ -350,7 +352,7 @@ def take_signature(
     )
     pending = services.challenges.take(token, user.username, "sign")
     party = _party(services)
-    passkey = services.db.passkey(credential["id"])
+    passkey = await services.store.users.passkey(credential["id"])
     if passkey is None or passkey.user_id != user.user_id:
         raise NotFound("this passkey is not one of yours")
     try:
@@ -375,7 +377,7 @@ def take_signature(
     fault = assertion_fault(enrolment, assertion, pending.message)
     if fault is not None:  # py_webauthn accepted what takan verify would refuse
         raise PasskeyRefused(fault)
-    services.db.passkey_used(
+    await services.store.users.passkey_used(
         passkey.credential_id, verified.new_sign_count, utc_iso(services.clock.now())
     )
     return pending, enrolment, assertion

@@ -1,12 +1,11 @@
 """Case search for auditors and inspectors: filters, sort and paging as one SQL query.
 
-Pure SQL over the database connection: ``CaseQuery.from_params`` validates the query string,
-``search`` answers one page and the total. Inspectors only ever see the cases they created.
+One SQL query for each engine's dialect: ``CaseQuery.from_params`` validates the query string,
+``search`` answers one page and the total. Inspectors only ever see the cases assigned to them.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -14,15 +13,12 @@ from datetime import date, timedelta
 from typing import Any
 
 from server.errors import BadRequest
-from server.store.db import Case
+from server.store.backend import Database, Dialect, Tx
+from server.store.models import Case
 
 CASE_FIELDS = tuple(f.name for f in fields(Case))
 
-SORTS = {
-    "created_at": "c.created_at {order}, c.case_id {order}",
-    "case_id": "c.case_id {order}",
-    "applicant_name": "c.applicant_name COLLATE NOCASE {order}, c.case_id {order}",
-}
+SORTS = ("created_at", "case_id", "applicant_name")
 OUTCOMES = ("pass", "fail", "correction", "none")
 PARAMS = frozenset(
     ("case_id", "applicant", "inspector", "from", "to", "outcome", "sort", "order", "offset")
@@ -163,7 +159,15 @@ class SearchPage:
         }
 
 
-def _where(query: CaseQuery, owner: int | None) -> tuple[str, list[Any]]:
+def _order(dialect: Dialect, sort: str, order: str) -> str:
+    if sort == "created_at":
+        return f"c.created_at {order}, c.case_id {order}"
+    if sort == "case_id":
+        return f"c.case_id {order}"
+    return f"{dialect.nocase('c.applicant_name')} {order}, c.case_id {order}"
+
+
+def _where(dialect: Dialect, query: CaseQuery, owner: int | None) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     args: list[Any] = []
     if owner is not None:  # an inspector: the cases assigned to them
@@ -172,14 +176,15 @@ def _where(query: CaseQuery, owner: int | None) -> tuple[str, list[Any]]:
     if query.case_id:  # the archive's case ID by prefix, or any part of the number as written
         # An uncorrelated subquery (one scan, then a set): an OR in the outer WHERE would walk
         # the created_at index row by row instead (bench_search: 160 ms, this 20 ms).
+        like = dialect.like_nocase
         clauses.append(
-            "c.case_id IN (SELECT case_id FROM cases WHERE case_id LIKE ? ESCAPE '\\'"
-            " OR case_number LIKE ? ESCAPE '\\')"
+            f"c.case_id IN (SELECT case_id FROM cases WHERE case_id {like} ? ESCAPE '\\'"  # noqa: S608
+            f" OR case_number {like} ? ESCAPE '\\')"
         )
         text = _like_escape(unicodedata.normalize("NFC", query.case_id))
         args += [text + "%", "%" + text + "%"]
     if query.applicant:
-        clauses.append("c.applicant_name LIKE ? ESCAPE '\\'")
+        clauses.append(f"c.applicant_name {dialect.like_nocase} ? ESCAPE '\\'")
         args.append("%" + _like_escape(query.applicant) + "%")
     if query.inspector:
         # IN over a UNION: each side uses its own index, where an OR would scan. Assigned,
@@ -207,35 +212,41 @@ def _where(query: CaseQuery, owner: int | None) -> tuple[str, list[Any]]:
     elif query.outcome:
         clauses.append("c.case_id IN (SELECT case_id FROM inspections WHERE outcome = ?)")
         args.append(query.outcome)
-    return " AND ".join(clauses) if clauses else "1", args
+    return " AND ".join(clauses) if clauses else "TRUE", args
 
 
-def search(conn: sqlite3.Connection, query: CaseQuery, owner: int | None) -> SearchPage:
+async def search(db: Database, query: CaseQuery, owner: int | None) -> SearchPage:
     """One page of the cases matching ``query``; ``owner`` restricts to one inspector's cases."""
-    where, args = _where(query, owner)
+    return await db.read(lambda tx: _search(tx, query, owner))
+
+
+def _search(tx: Tx, query: CaseQuery, owner: int | None) -> SearchPage:
+    where, args = _where(tx.dialect, query, owner)
     # ``where`` and ``order`` are built from fixed strings only; values travel as parameters.
-    count_sql = f"SELECT COUNT(*) FROM cases c WHERE {where}"  # noqa: S608
-    total = int(conn.execute(count_sql, args).fetchone()[0])
-    order = SORTS[query.sort].format(order=query.order.upper())
+    count_sql = f"SELECT COUNT(*) AS total FROM cases c WHERE {where}"  # noqa: S608
+    counted = tx.one(count_sql, args)
+    total = int(counted["total"]) if counted else 0
+    order = _order(tx.dialect, query.sort, query.order.upper())
+    outcomes = tx.dialect.joined("outcome")
     page_sql = (
         "SELECT c.*, u.username AS creator_name,"  # noqa: S608
         " (SELECT COUNT(*) FROM inspections i WHERE i.case_id = c.case_id) AS inspections,"
         " (SELECT MAX(i.created_at) FROM inspections i WHERE i.case_id = c.case_id)"
         "   AS last_inspection_at,"
-        " (SELECT group_concat(outcome, ',') FROM (SELECT DISTINCT i.outcome FROM inspections i"
-        "   WHERE i.case_id = c.case_id AND i.outcome IS NOT NULL ORDER BY i.outcome))"
+        f" (SELECT {outcomes} FROM (SELECT DISTINCT i.outcome FROM inspections i"
+        "   WHERE i.case_id = c.case_id AND i.outcome IS NOT NULL ORDER BY i.outcome) o)"
         "   AS outcomes"
         f" FROM cases c JOIN users u ON u.id = c.created_by WHERE {where}"
         f" ORDER BY {order} LIMIT ? OFFSET ?"
     )
-    rows = conn.execute(page_sql, [*args, query.limit, query.offset]).fetchall()
+    rows = tx.all(page_sql, [*args, query.limit, query.offset])
     cases = tuple(
         CaseSummary(
             case=Case(**{name: row[name] for name in CASE_FIELDS}),
             created_by=row["creator_name"],
             inspections=int(row["inspections"]),
             last_inspection_at=row["last_inspection_at"],
-            outcomes=tuple(row["outcomes"].split(",")) if row["outcomes"] else (),
+            outcomes=tuple(sorted(row["outcomes"].split(","))) if row["outcomes"] else (),
         )
         for row in rows
     )

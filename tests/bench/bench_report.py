@@ -80,21 +80,22 @@ async def add_snapshot(
             "by": "inspector1",
         },
     )
-    services.db.conn.execute(
-        "INSERT INTO snapshots (snapshot_id, inspection_id, object_key, sha256, size, width,"
-        " height, taken_at, media_pts, lat, lon, taken_by, chain_seq)"
-        " VALUES (?, ?, ?, ?, ?, 1280, 720, ?, ?, '30.2741000', '120.1551000', ?, ?)",
-        (
-            snapshot_id,
-            inspection_id,
-            key,
-            entry.body["sha256"],
-            entry.body["size"],
-            taken_at,
-            pts,
-            user_id,
-            entry.seq,
-        ),
+    await services.store.evidence.add_snapshot(
+        {
+            "snapshot_id": snapshot_id,
+            "inspection_id": inspection_id,
+            "object_key": key,
+            "sha256": entry.body["sha256"],
+            "size": entry.body["size"],
+            "width": 1280,
+            "height": 720,
+            "taken_at": taken_at,
+            "media_pts": pts,
+            "lat": "30.2741000",
+            "lon": "120.1551000",
+            "taken_by": user_id,
+            "chain_seq": entry.seq,
+        }
     )
 
 
@@ -105,7 +106,7 @@ async def build_inspection(server: LiveServer, snapshots: int) -> tuple[str, str
     status, invite = await server.request("POST", f"/api/cases/{case_id}/inspections", "inspector1")
     assert status == 201, invite
     inspection_id = invite["inspection_id"]
-    user = services.db.user_by_name("inspector1")
+    user = await services.store.users.by_name("inspector1")
     assert user is not None
     rng = np.random.default_rng(6)
     pngs = [await asyncio.to_thread(camera_like_png, rng, i) for i in range(snapshots)]
@@ -159,7 +160,7 @@ async def main(snapshots: int, runs: int) -> None:
                 json={"outcome": "pass", "reason": "现场情况与申报一致"},
             )
             assert status == 201, body
-            while publish.latest_report(services, inspection_id) is None:
+            while await publish.latest_report(services, inspection_id) is None:
                 await asyncio.sleep(0.05)
             first = time.perf_counter() - started
             print(f"conclusion → report v1 stored and chained: {first:.2f} s (cold: imports)")
@@ -174,7 +175,7 @@ async def main(snapshots: int, runs: int) -> None:
                 f" min {min(times):.2f} s, max {max(times):.2f} s (version {record.version})"
             )
 
-            inspection = services.db.inspection(inspection_id)
+            inspection = await services.store.inspections.get(inspection_id)
             assert inspection is not None
             t0 = time.perf_counter()
             facts = await chain_facts(services, case_id, inspection_id)

@@ -18,11 +18,10 @@ async def test_the_case_page_shows_what_an_edited_database_says_otherwise_than_t
     invite = await live_server.new_inspection()
     case_id, inspection_id = invite["case_id"], invite["inspection_id"]
     concluded = await conclude_pass(live_server, inspection_id)
-    conn = live_server.services.db.conn
-    conn.execute(
+    await live_server.sql(
         "UPDATE inspections SET outcome = 'fail' WHERE inspection_id = ?", (inspection_id,)
     )
-    conn.execute("UPDATE cases SET address = '伪造路 1 号' WHERE case_id = ?", (case_id,))
+    await live_server.sql("UPDATE cases SET address = '伪造路 1 号' WHERE case_id = ?", (case_id,))
 
     context = await browser.new_context(locale="zh-CN")
     try:

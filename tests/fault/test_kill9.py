@@ -23,7 +23,7 @@ import pytest
 
 from recorder.storage import LocalStorage
 from recorder.verify import verify_case
-from tests.conftest import add_users
+from tests.conftest import add_users, database_options
 from tests.integration.test_recording import run
 from tests.s3server import free_port
 
@@ -43,7 +43,8 @@ class ServerProcess:
         with self.log.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "server.cli", "serve", "--data", str(self.data_dir),
-                "--port", str(self.port), *self.args, stdout=log, stderr=log,
+                *database_options(), "--port", str(self.port), *self.args,
+                stdout=log, stderr=log,
             )  # fmt: skip
         deadline = time.monotonic() + 30
         async with aiohttp.ClientSession() as http:

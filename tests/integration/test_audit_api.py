@@ -57,7 +57,6 @@ async def six_cases(live_server: LiveServer) -> LiveServer:
         ("SH-2026-002", "inspector2", "wang xiaoming", "2026-03-20", "pass"),
         ("SH-2026-003", "inspector2", "赵六", "2026-03-20", "no-inspection"),
     ]
-    conn = live_server.services.db.conn
     for case_id, inspector, applicant, day, outcome in rows:
         await live_server.new_case(inspector, case_id=case_id, applicant_name=applicant)
         if outcome != "no-inspection":
@@ -65,11 +64,13 @@ async def six_cases(live_server: LiveServer) -> LiveServer:
                 "POST", f"/api/cases/{case_id}/inspections", inspector
             )
             assert status == 201
-        conn.execute(
+        await live_server.sql(
             "UPDATE cases SET created_at = ? WHERE case_id = ?", (f"{day}T08:00:00.000Z", case_id)
         )
         if outcome not in (None, "no-inspection"):
-            conn.execute("UPDATE inspections SET outcome = ? WHERE case_id = ?", (outcome, case_id))
+            await live_server.sql(
+                "UPDATE inspections SET outcome = ? WHERE case_id = ?", (outcome, case_id)
+            )
     return live_server
 
 

@@ -3,16 +3,22 @@ joins and runs its inspections; each assignment is chained, and the report lists
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import LiveServer, running_server, user_password
+from tests.conftest import (
+    LiveServer,
+    database_options,
+    lose_database,
+    running_server,
+    user_password,
+)
 from tests.integration.evidence_helpers import chain
 from tests.integration.peers import join
 from tests.integration.recorded_case import takan
 from tests.integration.test_reindex import (
     conclude,
-    remove_database,
     takan_with_stdin,
     wait_for_report,
 )
@@ -205,10 +211,12 @@ async def test_an_edited_assignment_is_named_and_reindex_rebuilds_it(tmp_path: P
     async with running_server(data) as server:
         case = await two_staff_case(server)
         case_id = case["case_id"]
-        server.services.db.conn.execute(
-            "DELETE FROM case_inspectors WHERE case_id = ? AND user_id ="
-            " (SELECT id FROM users WHERE username = 'inspector2')",
-            (case_id,),
+        await server.services.store.db.write(
+            lambda tx: tx.run(
+                "DELETE FROM case_inspectors WHERE case_id = ? AND user_id ="
+                " (SELECT id FROM users WHERE username = 'inspector2')",
+                (case_id,),
+            )
         )
         status, integrity = await server.request(
             "GET", f"/api/cases/{case_id}/integrity", "auditor1"
@@ -220,13 +228,14 @@ async def test_an_edited_assignment_is_named_and_reindex_rebuilds_it(tmp_path: P
             in said
         )
 
-    remove_database(data)
-    code, out, err = await takan("reindex", "--data", str(data))
+    await asyncio.to_thread(lose_database, data)
+    code, out, err = await takan("reindex", "--data", str(data), *database_options())
     assert code == 0, out + err
     for name in ("inspector1", "inspector2", "auditor1"):
         role = "auditor" if name == "auditor1" else "inspector"
         code, out, err = await takan_with_stdin(
-            user_password(name), "user", "add", name, "--role", role, "--data", str(data)
+            user_password(name),
+            *("user", "add", name, "--role", role, "--data", str(data), *database_options()),
         )
         assert code == 0, out + err
     async with running_server(data) as server:

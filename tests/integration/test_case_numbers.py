@@ -20,7 +20,7 @@ from recorder import layout
 from recorder.chain import ChainEntry
 from server.reports.html import render_html
 from server.reports.publish import render_pdf
-from tests.conftest import LiveServer, running_server
+from tests.conftest import LiveServer, database_options, lose_database, running_server
 from tests.integration.peers import invite_token
 from tests.integration.recorded_case import takan
 from tests.integration.test_report import pdf_text
@@ -176,7 +176,7 @@ async def test_an_edited_number_in_the_database_is_named_by_the_integrity_check(
 ) -> None:
     await numbered_case(live_server, site_lat=22.540796131694766, site_lon=113.9171764808363,
                         site_system="gcj02")  # fmt: skip
-    live_server.services.db.conn.execute(
+    await live_server.sql(
         "UPDATE cases SET case_number = '榆阳食经〔2026〕9999号', site_system = 'wgs84'"
         " WHERE case_id = ?",
         (CASE_ID,),
@@ -201,10 +201,9 @@ async def test_the_number_and_the_site_as_entered_survive_a_lost_database(tmp_pa
                             site_system="bd09")  # fmt: skip
         status, before = await server.request("GET", f"/api/cases/{CASE_ID}", "auditor1")
         assert status == 200, before
-    for suffix in ("", "-wal", "-shm"):
-        (data / f"takan.sqlite3{suffix}").unlink(missing_ok=True)
+    await asyncio.to_thread(lose_database, data)
 
-    code, out, err = await takan("reindex", "--data", str(data))
+    code, out, err = await takan("reindex", "--data", str(data), *database_options())
     assert code == 0, out + err
     assert "reindexed 1 of 1 cases" in out, out
     async with running_server(data) as server:

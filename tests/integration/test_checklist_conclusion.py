@@ -157,8 +157,7 @@ async def test_bad_marks_are_refused_and_nothing_is_written(live_server: LiveSer
     assert status == 400, answer  # the other case has no type: the default template
     assert "'default'" in answer["reason"]
     assert await kinds(live_server, case_id) == before
-    rows = live_server.services.db.conn.execute("SELECT COUNT(*) FROM checklist_marks")
-    assert rows.fetchone()[0] == 0
+    assert await live_server.rows("SELECT * FROM checklist_marks") == []
 
 
 async def test_items_get_a_verdict_and_a_pass_is_refused_naming_the_failing_item(

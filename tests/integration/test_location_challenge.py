@@ -43,11 +43,10 @@ def of_kind(entries: list[ChainEntry], kind: str) -> list[dict[str, Any]]:
     return [entry.body for entry in entries if entry.kind == kind]
 
 
-def location_rows(server: LiveServer, inspection_id: str) -> list[dict[str, Any]]:
-    rows = server.services.db.conn.execute(
+async def location_rows(server: LiveServer, inspection_id: str) -> list[dict[str, Any]]:
+    return await server.rows(
         "SELECT * FROM locations WHERE inspection_id = ? ORDER BY id", (inspection_id,)
     )
-    return [dict(row) for row in rows]
 
 
 async def test_fix_is_chained_and_inspector_sees_it_with_distance_to_the_site(
@@ -83,7 +82,7 @@ async def test_fix_is_chained_and_inspector_sees_it_with_distance_to_the_site(
         "fix_source": "device",
         "distance_m": f"{expected:.1f}",
     }
-    [row] = location_rows(live_server, invite["inspection_id"])
+    [row] = await location_rows(live_server, invite["inspection_id"])
     assert (row["lat"], row["lon"], row["fix_at"]) == ("30.2745000", "120.1555000", fix_at)
 
 
@@ -137,7 +136,7 @@ async def test_bad_fix_is_refused_precisely_and_nothing_is_written(
         assert complaint in error["reason"], error
         await applicant.assert_usable()
         assert len(await chain(live_server, invite["case_id"])) == before
-    assert location_rows(live_server, invite["inspection_id"]) == []
+    assert await location_rows(live_server, invite["inspection_id"]) == []
 
 
 async def test_fix_before_consent_is_refused(live_server: LiveServer) -> None:
@@ -145,7 +144,7 @@ async def test_fix_before_consent_is_refused(live_server: LiveServer) -> None:
     async with applicant_of(live_server, invite) as applicant:
         await applicant.send(type="location", lat=1, lon=2, accuracy=3, at=now_iso())
         await applicant.expect_error("consent_required", "location")
-    assert location_rows(live_server, invite["inspection_id"]) == []
+    assert await location_rows(live_server, invite["inspection_id"]) == []
 
 
 async def test_denied_location_is_chained_and_told_to_the_inspector(

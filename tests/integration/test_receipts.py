@@ -185,7 +185,7 @@ async def test_receipt_missing_after_a_stop_is_issued_once_even_when_asked_twice
     services = live_server.services
     # As if the server had stopped between signing the manifest and issuing the receipt.
     receipts.receipt_path(services, invite["case_id"], inspection_id).unlink()
-    inspection = services.db.inspection(inspection_id)
+    inspection = await services.store.inspections.get(inspection_id)
     assert inspection is not None
     first, second = await asyncio.gather(
         receipts.receipt_of(services, inspection), receipts.receipt_of(services, inspection)
@@ -243,7 +243,7 @@ async def test_a_receipt_states_the_chain_s_times_not_the_database_s(
     assert status == 200, data
     issued = json.loads(data)["receipt"]
     services = live_server.services
-    services.db.conn.execute(
+    await live_server.sql(
         "UPDATE inspections SET created_at = ?, ended_at = ? WHERE inspection_id = ?",
         ("2020-01-01T00:00:00.000Z", "2020-01-01T01:00:00.000Z", inspection_id),
     )

@@ -13,8 +13,17 @@ from typing import Any
 from server.reports.publish import publish_report, read_report
 from server.reports.times import ReportTimes
 from server.security.passwords import check_password
-from server.store.db import Database
-from tests.conftest import USERS, LiveServer, running_server, user_password
+from server.store.backend import Tx
+from server.store.store import open_store
+from tests.conftest import (
+    USERS,
+    LiveServer,
+    current_database,
+    database_options,
+    lose_database,
+    running_server,
+    user_password,
+)
 from tests.integration.evidence_helpers import chain, mark_open_items, object_files, publishing
 from tests.integration.recorded_case import REPO, flip_byte, record_inspection, takan
 
@@ -43,11 +52,8 @@ async def wait_for_report(server: LiveServer, inspection_id: str, version: int) 
             "GET", f"/api/inspections/{inspection_id}/report.html", "auditor1"
         )
         if status == 200:
-            latest = server.services.db.conn.execute(
-                "SELECT MAX(version) FROM reports WHERE inspection_id = ? AND html_sha256 != ''",
-                (inspection_id,),
-            ).fetchone()[0]
-            if latest == version:
+            latest = await server.services.store.reports.latest(inspection_id)
+            if latest is not None and latest["version"] == version:
                 return str(body).encode()
         assert status in (200, 202), body
         assert time.monotonic() < deadline, "the report was not generated within 120 s"
@@ -118,11 +124,6 @@ async def what_pages_show(server: LiveServer, case_ids: list[str]) -> dict[str, 
     return shown
 
 
-def remove_database(data_dir: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        (data_dir / f"takan.sqlite3{suffix}").unlink(missing_ok=True)
-
-
 async def test_a_deleted_database_is_rebuilt_from_the_archive_and_every_case_is_back(
     tmp_path: Path,
 ) -> None:
@@ -135,8 +136,8 @@ async def test_a_deleted_database_is_rebuilt_from_the_archive_and_every_case_is_
         before = await what_pages_show(server, case_ids)
     assert len(before["search"]["cases"]) == 2
 
-    remove_database(data)
-    code, out, err = await takan("reindex", "--data", str(data))
+    await asyncio.to_thread(lose_database, data)
+    code, out, err = await takan("reindex", "--data", str(data), *database_options())
     assert code == 0, out + err
     assert "reindexed 2 of 2 cases" in out, out
     assert "trusted: sha256:" in out, out  # the data directory's key history: the trust root
@@ -144,7 +145,8 @@ async def test_a_deleted_database_is_rebuilt_from_the_archive_and_every_case_is_
     assert "locked accounts made for names the chains cite: inspector1 (inspector)" in out, out
     for name, role in USERS.items():  # the locked inspector1 gets its password back
         code, out, err = await takan_with_stdin(
-            user_password(name), "user", "add", name, "--role", role, "--data", str(data)
+            user_password(name),
+            *("user", "add", name, "--role", role, "--data", str(data), *database_options()),
         )
         assert code == 0, out + err
 
@@ -172,22 +174,24 @@ async def test_rows_edited_in_the_database_are_named_and_a_new_report_keeps_the_
         status, case = await server.request("GET", f"/api/cases/{case_id}", "auditor1")
         assert status == 200, case
 
-        conn = server.services.db.conn
-        conn.execute(
-            "UPDATE inspections SET outcome = 'fail', ended_at = ? WHERE inspection_id = ?",
-            (FORGED_ENDED_AT, inspection_id),
-        )
-        conn.execute(
-            "UPDATE participants SET display_name = '李四' WHERE inspection_id = ?"
-            " AND role = 'applicant'",
-            (inspection_id,),
-        )
-        conn.execute(
-            "UPDATE cases SET address = '伪造路 1 号', title = '伪造标题', applicant_name = '李四'"
-            " WHERE case_id = ?",
-            (case_id,),
-        )
-        conn.execute("DELETE FROM inspections WHERE inspection_id = ?", (deleted["inspection_id"],))
+        def edit_rows(tx: Tx) -> None:  # an insider with the database's password
+            tx.run(
+                "UPDATE inspections SET outcome = 'fail', ended_at = ? WHERE inspection_id = ?",
+                (FORGED_ENDED_AT, inspection_id),
+            )
+            tx.run(
+                "UPDATE participants SET display_name = '李四' WHERE inspection_id = ?"
+                " AND role = 'applicant'",
+                (inspection_id,),
+            )
+            tx.run(
+                "UPDATE cases SET address = '伪造路 1 号', title = '伪造标题',"
+                " applicant_name = '李四' WHERE case_id = ?",
+                (case_id,),
+            )
+            tx.run("DELETE FROM inspections WHERE inspection_id = ?", (deleted["inspection_id"],))
+
+        await server.services.store.db.write(edit_rows)
 
         status, integrity = await server.request(
             "GET", f"/api/cases/{case_id}/integrity", "auditor1"
@@ -222,37 +226,37 @@ async def test_rows_edited_in_the_database_are_named_and_a_new_report_keeps_the_
     # Rebuilding needs --force on a database that holds cases; a case that fails is skipped.
     segment = object_files(server, tampered["case_id"], "/segments/applicant-video/")[0]
     flip_byte(segment, 100)
-    code, out, err = await takan("reindex", "--data", str(data))
+    code, out, err = await takan("reindex", "--data", str(data), *database_options())
     assert code == 1, out + err
     assert "already holds cases; pass --force" in err
-    code, out, err = await takan("reindex", "--data", str(data), "--force")
+    code, out, err = await takan("reindex", "--data", str(data), *database_options(), "--force")
     assert code == 1, out + err
     assert f"FAILED: case {tampered['case_id']}: " in out, out
     assert "(skipped)" in out, out
     assert "reindexed 1 of 2 cases" in out, out
 
-    db = Database(data / "takan.sqlite3")
+    store = open_store(current_database(), data)
     try:
-        rebuilt = db.case(case_id)
+        rebuilt = await store.cases.get(case_id)
         assert rebuilt is not None
         assert (rebuilt.title, rebuilt.address, rebuilt.applicant_name) == (
             case["title"],
             case["address"],
             case["applicant_name"],
         )
-        inspection = db.inspection(inspection_id)
+        inspection = await store.inspections.get(inspection_id)
         assert inspection is not None
         assert inspection.outcome == "pass"
         assert inspection.ended_at == next(
             i["ended_at"] for i in case["inspections"] if i["inspection_id"] == inspection_id
         )
-        names = [p["display_name"] for p in db.participants(inspection_id)]
+        names = [p["display_name"] for p in await store.participants.of(inspection_id)]
         assert "张三" in names
         assert "李四" not in names
-        assert db.inspection(deleted["inspection_id"]) is not None
-        assert db.case(tampered["case_id"]) is None
-        user = db.user_by_name("inspector1")
+        assert await store.inspections.get(deleted["inspection_id"]) is not None
+        assert await store.cases.get(tampered["case_id"]) is None
+        user = await store.users.by_name("inspector1")
         assert user is not None
         assert check_password(user_password("inspector1"), user.password_hash)
     finally:
-        db.close()
+        store.close()

@@ -17,6 +17,7 @@ import aiohttp
 import ifaddr
 import pytest
 
+from tests.conftest import database_options
 from tests.integration.recorded_case import REPO, run, takan
 from tests.s3server import free_port
 
@@ -51,7 +52,7 @@ class Served:
 async def serving(*args: str) -> AsyncIterator[Served]:
     """``takan serve ARGS``, once it has said all it says at start; stopped afterwards."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server.cli", "serve", *args,
+        sys.executable, "-m", "server.cli", "serve", *args, *database_options(),
         cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert process.stdout is not None
@@ -214,6 +215,30 @@ async def test_passkeys_required_on_an_ip_address_is_refused_before_anything_is_
     assert code == 2, out + err
     assert "--passkeys required: passkeys need the system reached by a host name" in err, err
     assert not data.exists()
+
+
+@pytest.mark.parametrize(
+    ("database", "named"),
+    [
+        ("mysql://takan@127.0.0.1/takan", "--database must be empty (SQLite in the data dir) or a"),
+        (
+            f"postgresql://takan@127.0.0.1:{free_port()}/takan",
+            "--database: cannot connect to PostgreSQL at 127.0.0.1:",
+        ),
+    ],
+    ids=["another engine", "nothing listening"],
+)
+async def test_a_database_that_cannot_be_opened_is_named_and_nothing_is_served(
+    tmp_path: Path, database: str, named: str
+) -> None:
+    code, out, err = await takan(
+        "serve", "--data", str(tmp_path / "data"), "--port", str(free_port()),
+        "--database", database,
+    )  # fmt: skip
+    assert code == 2, out + err
+    assert named in err, err
+    assert "Traceback" not in err, err
+    assert "Takan serving on" not in out, out
 
 
 # A port already in use

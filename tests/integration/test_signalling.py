@@ -420,7 +420,7 @@ async def test_applicant_may_not_send_inspector_messages(
         await applicant.send(**message)
         await applicant.expect_error("forbidden", message["type"])
         await applicant.assert_usable()
-    inspection = live_server.services.db.inspection(invite["inspection_id"])
+    inspection = await live_server.services.store.inspections.get(invite["inspection_id"])
     assert inspection is not None
     assert inspection.status == "active"
 
@@ -441,7 +441,7 @@ async def test_inspector_may_not_send_applicant_messages(
         await inspector.send(**message)
         await inspector.expect_error("forbidden", message["type"])
         await inspector.assert_usable()
-    inspection = live_server.services.db.inspection(invite["inspection_id"])
+    inspection = await live_server.services.store.inspections.get(invite["inspection_id"])
     assert inspection is not None
     assert inspection.consented_at is None  # an inspector cannot consent for the applicant
 
@@ -793,7 +793,7 @@ async def test_end_from_the_inspector_ends_it_for_everybody(live_server: LiveSer
             assert ended == {"v": 1, "type": "ended", "reason": "ended by inspector1"}
             await side.closed_by_server()
             assert side.ws.close_code == aiohttp.WSCloseCode.OK
-    inspection = live_server.services.db.inspection(invite["inspection_id"])
+    inspection = await live_server.services.store.inspections.get(invite["inspection_id"])
     assert inspection is not None
     assert inspection.status == "ended"
     assert live_server.services.live.get(invite["inspection_id"]) is None

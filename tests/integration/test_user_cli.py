@@ -15,8 +15,14 @@ from pathlib import Path
 import aiohttp
 
 from server.security.passwords import check_password
-from server.store.db import Database
-from tests.conftest import LiveServer, add_users, user_password
+from server.store.store import open_store
+from tests.conftest import (
+    LiveServer,
+    add_users,
+    current_database,
+    database_options,
+    user_password,
+)
 from tests.integration.recorded_case import REPO, takan
 from tests.integration.test_reindex import takan_with_stdin
 
@@ -46,8 +52,9 @@ async def me(server: LiveServer, token: str) -> tuple[int, str]:
 async def passwd(data: Path, name: str, password: str) -> tuple[int, str, str]:
     """``takan user passwd NAME --password-stdin`` with ``password`` piped in."""
     return await takan_with_stdin(
-        password, "user", "passwd", name, "--password-stdin", "--data", str(data)
-    )
+        password, "user", "passwd", name, "--password-stdin", "--data", str(data),
+        *database_options(),
+    )  # fmt: skip
 
 
 async def test_a_new_password_from_stdin_signs_in_the_old_does_not_and_sessions_end(
@@ -72,7 +79,8 @@ async def test_a_new_password_from_stdin_signs_in_the_old_does_not_and_sessions_
 async def test_an_unknown_user_is_refused_naming_how_to_add_one(live_server: LiveServer) -> None:
     code, out, err = await passwd(live_server.data_dir, "nobody", NEW_PASSWORD)
     assert code == 1, out + err
-    assert f"takan: no user 'nobody' in {live_server.data_dir / 'takan.sqlite3'}" in err
+    where = live_server.services.store.db.describe()  # the file, or PostgreSQL at host:port/db
+    assert f"takan: no user 'nobody' in {where}" in err
     assert f"user add nobody --role ROLE --data {live_server.data_dir}" in err
 
 
@@ -96,14 +104,17 @@ async def test_without_a_terminal_the_password_must_be_piped_with_password_stdin
     live_server: LiveServer,
 ) -> None:
     code, out, err = await takan(
-        "user", "passwd", "inspector1", "--data", str(live_server.data_dir)
+        "user", "passwd", "inspector1", "--data", str(live_server.data_dir), *database_options()
     )
     assert code == 2, out + err
     assert "no terminal to ask the password on: pipe it with --password-stdin" in err
 
 
 async def test_a_data_directory_without_a_database_is_named(tmp_path: Path) -> None:
-    code, out, err = await passwd(tmp_path / "nowhere", "inspector", NEW_PASSWORD)
+    code, out, err = await takan_with_stdin(
+        NEW_PASSWORD, "user", "passwd", "inspector", "--password-stdin",
+        "--data", str(tmp_path / "nowhere"),
+    )  # fmt: skip
     assert code == 1, out + err
     assert f"no database at {tmp_path / 'nowhere' / 'takan.sqlite3'}" in err
     assert not (tmp_path / "nowhere").exists()
@@ -114,14 +125,16 @@ async def test_adding_a_user_who_exists_says_how_to_set_a_new_password(
 ) -> None:
     data = str(live_server.data_dir)
     code, out, err = await takan_with_stdin(
-        NEW_PASSWORD, "user", "add", "inspector1", "--role", "inspector", "--data", data
-    )
+        NEW_PASSWORD, "user", "add", "inspector1", "--role", "inspector", "--data", data,
+        *database_options(),
+    )  # fmt: skip
     assert code == 1, out + err
     assert "user 'inspector1' already exists; set a new password with:" in err
     assert f"user passwd inspector1 --data {data}" in err
     code, out, err = await takan_with_stdin(
-        "inspector", "user", "add", "newcomer", "--role", "inspector", "--data", data
-    )
+        "inspector", "user", "add", "newcomer", "--role", "inspector", "--data", data,
+        *database_options(),
+    )  # fmt: skip
     assert code == 2, out + err
     assert "the password is one of the first anyone tries; nothing changed" in err
 
@@ -139,7 +152,8 @@ def _on_a_terminal(data: Path, name: str, answers: list[str]) -> tuple[int, str]
         " os.execv(sys.executable, [sys.executable, '-m', 'server.cli', *sys.argv[1:]])"
     )
     process = subprocess.Popen(
-        [sys.executable, "-c", attach, "user", "passwd", name, "--data", str(data)],
+        [sys.executable, "-c", attach, "user", "passwd", name, "--data", str(data),
+         *database_options()],
         cwd=REPO, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip
@@ -173,13 +187,15 @@ def _on_a_terminal(data: Path, name: str, answers: list[str]) -> tuple[int, str]
 
 
 def _stored_password_is(data: Path, name: str, password: str) -> bool:
-    db = Database(data / "takan.sqlite3")
+    store = open_store(current_database(), data)
     try:
-        user = db.user_by_name(name)
-        assert user is not None
-        return check_password(password, user.password_hash)
+        row = store.db.read_now(
+            lambda tx: tx.one("SELECT password_hash FROM users WHERE username = ?", (name,))
+        )
+        assert row is not None
+        return check_password(password, row["password_hash"])
     finally:
-        db.close()
+        store.close()
 
 
 def test_on_a_terminal_the_password_is_asked_twice_without_echo(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from server.reports.html import (
 )
 from server.reports.photos import SnapshotEvidence
 from server.reports.times import PHONE_CLOCK, ReportTimes
-from server.store.db import Case, Inspection
+from server.store.models import Case, Inspection
 
 T = "2026-05-01T02:00:00.000Z"
 
