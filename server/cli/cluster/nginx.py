@@ -31,7 +31,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from server.cli.cluster.process import ClusterError, free_port, log_tail, untraversable_parent
+from server.cli.cluster.process import (
+    ClusterError,
+    free_port,
+    launch,
+    log_tail,
+    untraversable_parent,
+)
 
 NODE_NAME = re.compile(r"[a-z0-9-]{1,32}")
 HOST = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
@@ -216,21 +222,15 @@ class NginxProxy:
         proxy = cls(root.resolve(), port or free_port(), check_nodes(nodes), host)
         proxy._prepare()
         proxy._write(proxy.config_path, proxy.nodes)
-        with proxy.log.open("ab") as log:
-            proxy.process = subprocess.Popen(  # noqa: S603 - our own argument list
-                proxy._command(proxy.config_path),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=proxy.root,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not proxy._accepts():
-            if proxy.process.poll() is not None or time.monotonic() > deadline:
-                proxy.stop()
-                raise ClusterError(f"nginx did not start on {proxy.listen}:\n{log_tail(proxy.log)}")
-            time.sleep(0.02)
+        proxy.process = launch(
+            proxy._command(proxy.config_path),
+            name=f"nginx on {proxy.listen}",
+            log=proxy.log,
+            ready=proxy._accepts,
+            cwd=proxy.root,
+            poll_s=0.02,
+            timeout_s=START_TIMEOUT_S,
+        )
         return proxy
 
     @property

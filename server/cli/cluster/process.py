@@ -1,14 +1,17 @@
 """What the cluster's launchers share: their error, free loopback ports, running a tool (as
-another user when this process is root) and checking a directory is reachable by that user."""
+another user when this process is root), launching a server in a session of its own and waiting
+until it is ready, ending it, and checking a directory is reachable by a service's user."""
 
 from __future__ import annotations
 
 import os
 import pwd
+import signal
 import socket
 import stat
 import subprocess
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 
@@ -72,3 +75,52 @@ def run_tool(
                 f"{Path(command[0]).name} took more than {timeout_s:g} s:\n{log_tail(log)}"
             ) from None
     return done.returncode
+
+
+def launch(
+    command: Sequence[str],
+    *,
+    name: str,
+    log: Path,
+    ready: Callable[[], bool],
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    poll_s: float = 0.05,
+    timeout_s: float = 60.0,
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` in a session of its own (so that its group is it and its children),
+    its output appended to ``log``, and return it once ``ready()``; if it exits first or
+    ``timeout_s`` passes, end it and raise ``ClusterError`` with the log's tail."""
+    with log.open("ab") as out:
+        process = subprocess.Popen(  # noqa: S603 - our own argument list, no shell
+            command,
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            how = "exited" if process.poll() is not None else f"not ready after {timeout_s:g} s"
+            end_process(process, signal.SIGTERM, 15.0)
+            raise ClusterError(f"{name} did not start ({how}):\n{log_tail(log)}")
+        time.sleep(poll_s)
+    return process
+
+
+def end_process(process: subprocess.Popen[bytes], how: signal.Signals, timeout_s: float) -> None:
+    """Signal ``process``'s group (its own session) with ``how`` and wait for it; SIGKILL if it
+    is still there after ``timeout_s``. Nothing if it has exited."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, how)
+        process.wait(timeout_s)
+    except ProcessLookupError:
+        process.wait()
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
