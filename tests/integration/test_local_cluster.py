@@ -5,8 +5,12 @@ throwaway PostgreSQL that psycopg reaches, and nginx in front of real aiohttp no
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
 import shutil
 import socket
+import ssl
+import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -16,8 +20,12 @@ import aiohttp
 import psycopg
 import pytest
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
-from server.cli.cluster.nginx import NginxProxy, Node
+from server.cli.cluster.nginx import NginxProxy, Node, Tls, nginx_binary, render_config
 from server.cli.cluster.postgres import PostgresCluster
 
 # -- PostgreSQL
@@ -289,6 +297,80 @@ async def test_a_reload_nginx_refuses_changes_nothing(
     assert proxy.config_path.read_text() == before
     assert proxy.nodes == tuple(stubs[name].node for name in ("n1", "n2", "n3"))
     assert (await get(f"{proxy.url}/n/n3/x"))[0] == 200
+
+
+def self_signed(directory: Path, name: str) -> Tls:
+    """A certificate for ``name`` and 127.0.0.1, signed by its own key, in ``directory``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName(name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    (directory / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return Tls(directory / "cert.pem", directory / "key.pem", name)
+
+
+async def test_with_tls_at_nginx_the_node_hears_https_and_a_websocket_passes(
+    stubs: dict[str, StubNode],
+) -> None:
+    """The deployment's shape (docs/deploy.md): TLS ends at nginx, the node is told https."""
+    root = Path(tempfile.mkdtemp(prefix="takan-test-nginx-"))
+    tls = self_signed(root, "takan.example.org")
+    proxy = await asyncio.to_thread(NginxProxy.start, root, [stubs["n1"].node], tls=tls)
+    try:
+        assert proxy.url.startswith("https://")
+        context = ssl.create_default_context(cafile=tls.certificate)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{proxy.url}/n/n1/api/x", ssl=context) as response:
+                body = await response.json()
+            assert (body["path_qs"], body["X-Forwarded-Proto"]) == ("/api/x", "https")
+            wss = proxy.url.replace("https://", "wss://") + "/n/n1/ws"
+            async with http.ws_connect(wss, ssl=context) as ws:
+                await ws.send_str("over tls")
+                assert await ws.receive_str(timeout=5) == "n1:over tls"
+    finally:
+        await asyncio.to_thread(proxy.stop)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_deployment_configuration_with_its_port_80_redirect_passes_nginx_t() -> None:
+    """docs/deploy.md's configuration (tests/unit/test_deploy_doc.py), with a real certificate."""
+    root = Path(tempfile.mkdtemp(prefix="takan-test-nginx-"))
+    try:
+        nodes = [Node(f"n{number}", f"10.0.0.1{number}", 8080) for number in (1, 2, 3)]
+        config = root / "nginx.conf"
+        config.write_text(render_config(nodes, "443", root, self_signed(root, "takan.example.org")))
+        done = subprocess.run(
+            [str(nginx_binary()), "-t", "-e", "stderr", "-p", str(root), "-c", str(config)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "syntax is ok" in done.stderr
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_nginx_stop_leaves_no_process_and_its_port_refuses() -> None:

@@ -115,7 +115,7 @@ def check_listen(listen: str) -> str:
 
 def render_site(nodes: Sequence[Node], listen: str, tls: Tls | None = None) -> str:
     """The http-level configuration: maps, one upstream per node and one of all, the server
-    (listening on ``listen``, with TLS when given, plus a port-80 redirect to it)."""
+    (listening on ``listen``, with TLS when given; TLS on port 443 adds a port-80 redirect)."""
     nodes = check_nodes(nodes)
     listen = check_listen(listen)
     lines = [
@@ -125,9 +125,14 @@ def render_site(nodes: Sequence[Node], listen: str, tls: Tls | None = None) -> s
     ]
     for node in nodes:
         lines.append(f"upstream takan_{node.name} {{ server {node.address}; keepalive 8; }}")
-    servers = " ".join(f"server {node.address};" for node in nodes)
-    lines += [f"upstream takan_any {{ {servers} keepalive 8; }}", ""]
-    if tls is not None:
+    lines += [
+        "upstream takan_any {",
+        *(f"    server {node.address};" for node in nodes),
+        "    keepalive 8;",
+        "}",
+        "",
+    ]
+    if tls is not None and listen.rpartition(":")[2] == "443":
         lines += [
             "server {",
             f"    listen 80; server_name {tls.server_name};",
@@ -141,6 +146,7 @@ def render_site(nodes: Sequence[Node], listen: str, tls: Tls | None = None) -> s
         lines += [
             f"    listen {listen} ssl; server_name {tls.server_name};",
             f"    ssl_certificate {tls.certificate}; ssl_certificate_key {tls.key};",
+            "    ssl_protocols TLSv1.2 TLSv1.3;",
         ]
     lines += [
         f"    client_max_body_size {MAX_BODY};",
@@ -169,10 +175,12 @@ def render_site(nodes: Sequence[Node], listen: str, tls: Tls | None = None) -> s
     return "\n".join(lines) + "\n"
 
 
-def render_config(nodes: Sequence[Node], listen: str, directory: Path) -> str:
+def render_config(
+    nodes: Sequence[Node], listen: str, directory: Path, tls: Tls | None = None
+) -> str:
     """A whole nginx.conf for a private nginx in the foreground, every file in ``directory``."""
     d = directory
-    site = render_site(nodes, listen)
+    site = render_site(nodes, listen, tls)
     temp = " ".join(
         f"{kind}_temp_path {d / part};"
         for kind, part in (
@@ -210,16 +218,22 @@ class NginxProxy:
     port: int
     nodes: tuple[Node, ...]
     host: str = "127.0.0.1"
+    tls: Tls | None = None
     binary: Path = field(default_factory=nginx_binary)
     process: subprocess.Popen[bytes] | None = None
 
     @classmethod
     def start(
-        cls, root: Path, nodes: Sequence[Node], port: int | None = None, host: str = "127.0.0.1"
+        cls,
+        root: Path,
+        nodes: Sequence[Node],
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        tls: Tls | None = None,
     ) -> NginxProxy:
-        """Write the configuration into ``root``, check it with ``nginx -t`` and start nginx;
-        returns once it accepts connections."""
-        proxy = cls(root.resolve(), port or free_port(), check_nodes(nodes), host)
+        """Write the configuration into ``root``, check it with ``nginx -t`` and start nginx
+        (HTTPS with ``tls``); returns once it accepts connections."""
+        proxy = cls(root.resolve(), port or free_port(), check_nodes(nodes), host, tls)
         proxy._prepare()
         proxy._write(proxy.config_path, proxy.nodes)
         proxy.process = launch(
@@ -239,7 +253,7 @@ class NginxProxy:
 
     @property
     def url(self) -> str:
-        return f"http://{self.listen}"
+        return f"{'https' if self.tls else 'http'}://{self.listen}"
 
     @property
     def config_path(self) -> Path:
@@ -308,7 +322,7 @@ class NginxProxy:
 
     def _write(self, path: Path, nodes: Sequence[Node]) -> None:
         """Write ``path`` and check it with ``nginx -t``; ``ClusterError`` with its verdict."""
-        path.write_text(render_config(nodes, self.listen, self.root))
+        path.write_text(render_config(nodes, self.listen, self.root, self.tls))
         done = subprocess.run(  # noqa: S603 - our own argument list
             self._command(path, test=True),
             capture_output=True,
