@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
+import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from server.cli.cluster import ClusterError
 from server.cli.cluster.nginx import NginxProxy, Node, Tls, nginx_binary, render_config
 from server.cli.cluster.postgres import PostgresCluster
 
@@ -109,6 +113,35 @@ def test_cluster_restarted_on_its_directory_keeps_its_databases(cluster_root: Pa
         psycopg.connect(again.url("kept")) as conn,
     ):
         assert conn.execute("SELECT id FROM cases").fetchall() == [("CASE-1",)]
+
+
+def test_a_port_already_taken_is_one_error_naming_it_and_leaves_nothing_running(
+    cluster_root: Path,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ClusterError, match=f"did not start on 127.0.0.1:{port}") as failed:
+            PostgresCluster.start(cluster_root, durable=False, port=port)
+    assert "Address already in use" in str(failed.value)  # the server log's own words
+    assert not (cluster_root / "data" / "postmaster.pid").exists()
+
+
+def test_a_cluster_whose_server_was_killed_stops_without_error(cluster_root: Path) -> None:
+    cluster = PostgresCluster.start(cluster_root, durable=False)
+    processes = process_family(postmaster_pid(cluster))
+    os.kill(postmaster_pid(cluster), signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while still_running(processes) and time.monotonic() < deadline:
+        time.sleep(0.05)  # its workers notice the postmaster is gone and exit
+    cluster.stop()
+    assert still_running(processes) == set()
+    with (  # and it starts again on its directory
+        PostgresCluster.start(cluster_root, durable=False) as again,
+        psycopg.connect(again.url()) as conn,
+    ):
+        assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
 def test_test_cluster_is_not_durable_and_copies_a_template_database(
