@@ -101,7 +101,7 @@ class PostgresCluster:
     port: int
     bin_dir: Path
     run_as: str | None = None
-    running: bool = True
+    running: bool = False
 
     @classmethod
     def start(cls, root: Path, *, durable: bool = True, port: int | None = None) -> PostgresCluster:
@@ -124,12 +124,16 @@ class PostgresCluster:
                     f" {blocked.stat().st_mode & 0o777:o}) above {root}: put the cluster under a"
                     " directory it can traverse, such as one made in /tmp"
                 )
-        cluster = cls(root, port or free_port(), bin_dir, run_as, running=False)
+        cluster = cls(root, port or free_port(), bin_dir, run_as)
         if not (root / "data" / "PG_VERSION").exists():
             cluster._initdb(durable)
         cluster._pg_ctl_start(durable)
-        if not cluster._database_exists(DEFAULT_DATABASE):
-            cluster.create_database(DEFAULT_DATABASE)
+        try:
+            if not cluster._database_exists(DEFAULT_DATABASE):
+                cluster.create_database(DEFAULT_DATABASE)
+        except BaseException:
+            cluster.stop()  # nobody would own it
+            raise
         return cluster
 
     @property
@@ -145,7 +149,7 @@ class PostgresCluster:
 
     def create_database(self, name: str, template: str | None = None) -> str:
         """A new empty database (or a copy of ``template``, which nobody may be connected to);
-        its URL."""
+        its URL. psycopg's errors pass unchanged (``DuplicateDatabase``, ``ObjectInUse``)."""
         from psycopg import sql
 
         statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(check_database_name(name)))
