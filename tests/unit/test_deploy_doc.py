@@ -25,4 +25,3 @@ def documented_site() -> str:
 
 def test_the_documented_nginx_configuration_is_the_rendered_one() -> None:
     assert documented_site() == render_site(EXAMPLE_NODES, "443", EXAMPLE_TLS)
-
