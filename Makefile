@@ -17,15 +17,25 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 # Debian packages: Chromium for the browser tests; Pango and a CJK font for the PDF reports
-# (WeasyPrint); poppler-utils (pdftotext) for the report tests. Installed only when missing.
-DEBIAN_DEPS := chromium libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk poppler-utils
+# (WeasyPrint); poppler-utils (pdftotext) for the report tests; PostgreSQL and nginx for the
+# local cluster (server/cli/cluster/: throwaway instances of their own, never the services).
+# Installed only when missing.
+DEBIAN_DEPS := chromium libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk poppler-utils \
+  postgresql nginx
+# Services the packages start on install (Debian's own 15/main cluster on :5432, nginx's default
+# site on :80): stopped and disabled again when this recipe installed them. A container whose
+# policy-rc.d forbids starts (exit 101) starts none.
+DEBIAN_SERVICES := postgresql nginx
 
 system-deps:
 	@missing="$$(for p in $(DEBIAN_DEPS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done)"; \
 	[ -z "$$missing" ] || { \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing ; }
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing && \
+	  for s in $(DEBIAN_SERVICES); do case " $$missing " in *" $$s "*) \
+	    if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now -q $$s; \
+	    else $(SUDO) service $$s stop >/dev/null 2>&1 || true; fi ;; esac; done ; }
 
 # The tests' S3 server: LocalStack (S3 only, no Docker) in a venv of its own, so its pins never
 # touch ours. tests/s3server.py starts it on loopback, offline.

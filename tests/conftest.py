@@ -346,3 +346,34 @@ async def local_tsa(tsa_certs: TsaCerts, tmp_path: Path) -> AsyncIterator[LocalT
     finally:
         await tsa.stop()
 
+
+# A throwaway PostgreSQL cluster (server/cli/cluster/postgres.py) for the session: not durable
+# (fsync off), on a free loopback port. Tests make a database of their own in it
+# (``postgres_cluster.create_database(name)``, its URL; ``drop_database(name)`` after).
+
+if TYPE_CHECKING:
+    from server.cli.cluster.postgres import PostgresCluster
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """Started once, stopped (and its directory removed) at the session's end. Its directory is
+    made in /tmp, not under pytest's 0700 temporary one: as root, PostgreSQL runs as
+    ``postgres``, who must traverse every parent. Not installed or not starting fails, naming
+    why (the directory is then kept, with its logs)."""
+    import shutil
+    import tempfile
+
+    from server.cli.cluster import ClusterError
+    from server.cli.cluster.postgres import PostgresCluster
+
+    root = Path(tempfile.mkdtemp(prefix="takan-postgres-"))
+    try:
+        cluster = PostgresCluster.start(root, durable=False)
+    except ClusterError as exc:
+        pytest.fail(f"{exc}\n(cluster directory: {root})", pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)

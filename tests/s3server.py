@@ -41,6 +41,7 @@ from minio import Minio
 
 from recorder.minio_storage import MinioStorage
 from recorder.storage import is_object_key
+from server.cli.cluster.process import end_process, launch
 
 REPO = Path(__file__).resolve().parent.parent
 LOCALSTACK_VENV = REPO / ".localstack-venv"
@@ -151,38 +152,24 @@ class S3Server:
         self, command: list[str], env: dict[str, str], ready: Callable[[], bool], poll_s: float
     ) -> None:
         """Start ``command`` in its own session, logging to ``log``, and wait until ``ready``
-        (stopped, and the log's tail raised, if it exits or ``START_TIMEOUT_S`` passes)."""
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                env=env,
-                cwd=self.root,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        (ended, and the log's tail raised, if it exits or ``START_TIMEOUT_S`` passes)."""
+        self.process = launch(
+            command,
+            name=f"{self.name} on {self.endpoint}",
+            log=self.log,
+            ready=ready,
+            env=env,
+            cwd=self.root,
+            poll_s=poll_s,
+            timeout_s=START_TIMEOUT_S,
+        )
         self.starts += 1
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not ready():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(
-                    f"{self.name} did not start on {self.endpoint}:\n{self.log_tail()}"
-                )
-            time.sleep(poll_s)
 
     def _end_process(self, how: signal.Signals) -> None:
         """Signal the process's group with ``how`` and wait (SIGKILL after ``STOP_TIMEOUT_S``)."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        # Its own session (start_new_session): the group is the server and its children only.
-        os.killpg(process.pid, how)
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        if process is not None:
+            end_process(process, how, STOP_TIMEOUT_S)
 
     def restart(self) -> None:
         """Stop and start again: same ports, same data dir."""
