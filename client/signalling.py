@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 PROTOCOL_VERSION: Final = 1
 MAX_MESSAGE_BYTES: Final = 64 * 1024
+MAX_REDIRECTS: Final = 3
 FATAL_CODES: Final = frozenset(
     {
         "unauthorized",
@@ -133,11 +134,26 @@ async def connect(
     verify_tls: bool = True,
     timeout_s: float = 15.0,
 ) -> AsyncIterator[SignallingSession]:
-    """Open the WebSocket, say ``hello`` and wait for ``welcome``; closes the socket on exit."""
+    """Open the WebSocket, say ``hello`` and wait for ``welcome``, following a ``redirect`` to
+    the node that runs the inspection; closes the socket on exit."""
     async with aiohttp.ClientSession() as http:
-        ws = await _open(http, endpoint.ws_url, verify_tls=verify_tls, timeout_s=timeout_s)
+        ws_url = endpoint.ws_url
+        for _ in range(MAX_REDIRECTS + 1):
+            ws = await _open(http, ws_url, verify_tls=verify_tls, timeout_s=timeout_s)
+            try:
+                joined = await _join(ws, endpoint, name, timeout_s)
+            except BaseException:
+                await ws.close()
+                raise
+            if isinstance(joined, Welcome):
+                break
+            await ws.close()
+            logger.info("redirected to node %s: %s", joined.node, joined.url)
+            ws_url = joined.url
+        else:
+            raise ProtocolError(f"redirected more than {MAX_REDIRECTS} times; last to {ws_url}")
         try:
-            session = SignallingSession(ws, await _join(ws, endpoint, name, timeout_s))
+            session = SignallingSession(ws, joined)
             logger.info(
                 "joined role=%s participant_id=%s inspection_id=%s",
                 session.welcome.role,
@@ -177,9 +193,24 @@ async def _open(
         raise UnreachableError(f"timed out connecting to {ws_url}") from None
 
 
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """The server does not run the inspection: the node that does, and its WebSocket URL."""
+
+    node: str
+    url: str
+
+    @classmethod
+    def from_message(cls, message: Message) -> Redirect:
+        url, node = message.get("url"), message.get("node")
+        if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
+            raise ProtocolError(f"a redirect needs a ws:// or wss:// url, got {url!r}")
+        return cls(node if isinstance(node, str) else "", url)
+
+
 async def _join(
     ws: aiohttp.ClientWebSocketResponse, endpoint: Endpoint, name: str | None, timeout_s: float
-) -> Welcome:
+) -> Welcome | Redirect:
     hello = {"v": PROTOCOL_VERSION, "type": "hello", **endpoint.hello(name)}
     try:
         await ws.send_str(json.dumps(hello, separators=(",", ":")))
@@ -193,6 +224,8 @@ async def _join(
                     raise ProtocolError("the server closed the connection without a welcome")
                 if message["type"] == "welcome":
                     return Welcome.from_message(message)
+                if message["type"] == "redirect":
+                    return Redirect.from_message(message)
                 if message["type"] == "error":
                     raise _rejection(message)
                 logger.debug("before welcome, ignored type=%s", message["type"])

@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -106,6 +106,9 @@ class DurabilityStats:
     upload_failures: int = 0
 
 
+Fence = Callable[[str, str, dict[str, Any]], Awaitable[None]]
+"""Called as ``(case_id, kind, body)`` before an entry is chained; raising refuses it."""
+
 SignedListener = Callable[[str, str, bytes], None]
 """Called as ``(case_id, key, data)`` once a signed checkpoint or manifest is durable in the
 spool; it must not block (a listener schedules its own work: timestamping, witness push)."""
@@ -141,6 +144,9 @@ class Archive:
         self.stats = DurabilityStats()
         self._units: dict[str, set[asyncio.Task[Any]]] = defaultdict(set)
         self.signed_listeners: list[SignedListener] = []
+        # Asked before each entry is written, holding the case: raises to refuse it (a node
+        # that lost the inspection the entry is about, server/live/nodes.py).
+        self.fence: Fence | None = None
         self.ledger = HeadLedger(ledger_dir or spool_root, ledger_mac_key(signer))
         self._spool = LocalStorage(spool_root / "objects")
         # What processes sharing a data directory share: the server's spool directory (the
@@ -592,6 +598,8 @@ class Archive:
         evidence; after it, the object is moved and queued whatever happens to this task.
         """
         async with self._exclusive(case_id, state):
+            if self.fence is not None:
+                await self.fence(case_id, kind, body)
             await self._chain_flag(case_id, state)
             if kind not in KEY_KINDS:
                 await self._record_signing_key(case_id, state)
@@ -698,6 +706,16 @@ class Archive:
         """A stored object's bytes, from the spool while its upload is pending."""
 
         return await asyncio.to_thread(self._read_spooled_or_stored, key)
+
+    async def segments_recorded(self, case_id: str, inspection_id: str) -> dict[str, int]:
+        """The seq of the last segment chained per track of the inspection, by any process
+        sharing this archive (caught up first)."""
+        state = await self._state(case_id)
+        async with state.lock, self._exclusive(case_id, state):
+            last: dict[str, int] = {}
+            for record in state.segments.get(inspection_id, []):
+                last[record.track] = max(last.get(record.track, -1), record.seq)
+            return dict(sorted(last.items()))
 
     def next_segment_seq(self, case_id: str, inspection_id: str, track: str) -> int:
         state = self._cases.get(case_id)

@@ -104,6 +104,7 @@ class VerifyReport:
     timestamp_failures: int = 0  # ``timestamp_failed`` entries: a TSA that did not answer
     unsigned_timestamps: int = 0  # timestamp entries after the last signature
     inspector_signatures: list[InspectorSignature] = field(default_factory=list)
+    node_losses: list[NodeLoss] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,40 @@ class InspectorSignature:
     username: str
     fingerprint: str  # of the passkey's public key
     user_verified: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NodeLoss:
+    """A ``node_lost`` entry: the node that ran an inspection died or stalled, another took it
+    over at the next epoch; what was recorded after its last chained segments was lost."""
+
+    seq: int
+    inspection_id: str
+    node: str
+    lost_epoch: int
+    epoch: int
+    taken_by: str
+    last_segments: dict[str, int]
+
+    @classmethod
+    def from_entry(cls, entry: ChainEntry) -> NodeLoss:
+        body = entry.body
+        last = body.get("last_segments")
+
+        def number(value: Any) -> int:
+            return value if isinstance(value, int) and not isinstance(value, bool) else -1
+
+        return cls(
+            seq=entry.seq,
+            inspection_id=str(body.get("inspection_id", "")),
+            node=str(body.get("node", "")),
+            lost_epoch=number(body.get("lost_epoch")),
+            epoch=number(body.get("epoch")),
+            taken_by=str(body.get("taken_by", "")),
+            last_segments=(
+                {str(k): number(v) for k, v in last.items()} if isinstance(last, dict) else {}
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -876,6 +911,7 @@ class _Verifier:
             checkpoints=len(checkpoints),
             manifests=len(manifests),
             gaps=sum(1 for e in entries if e.kind == "gap"),
+            node_losses=[NodeLoss.from_entry(e) for e in entries if e.kind == "node_lost"],
             key_fingerprints=sorted(used_keys),
             storage=self.storage.describe(),
         )

@@ -50,6 +50,14 @@ class Conflict(TakanError):
     status = 409
 
 
+class Fenced(TakanError):
+    """A write for an inspection this node no longer holds: another node took it over (a
+    higher epoch) while this one was stalled."""
+
+    status = 409
+    code = "fenced"
+
+
 class ChecklistBlocks(TakanError):
     """The conclusion contradicts the checklist: ``items`` names the items at fault (comma
     separated) and ``problems`` says, per item, ``{item_id, text, problem, have, need}`` with

@@ -14,6 +14,7 @@ from server.settings import Settings
 if TYPE_CHECKING:  # the composition root names every room's types; only http/app builds it
     from recorder.timestamper import Timestamper
     from server.inspection.witness import WitnessPush
+    from server.live.nodes import NodeAgent
     from server.live.registry import LiveRegistry
     from server.security.passkeys import Challenges
     from server.security.ratelimit import AttemptGuard
@@ -34,6 +35,7 @@ class Services:
     witness: WitnessPush
     challenges: Challenges  # passkey ceremonies waiting for the browser's answer
     timestamper: Timestamper | None = None  # with --tsa
+    nodes: NodeAgent | None = None  # with --node: this process is one node of many
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

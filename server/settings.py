@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +23,8 @@ SIGNING_KEY_FILE = "signing.key"
 RECEIPTS_DIR = "receipts"
 WITNESS_SPOOL_DIR = "witness"  # under SPOOL_DIR
 PASSKEY_MODES = ("optional", "required", "off")
+NODE_NAME = re.compile(r"[a-z0-9-]{1,32}")  # it is put into nginx's configuration as it is
+ADVERTISED_PATH = re.compile(r"(/[A-Za-z0-9._-]+)*/?")
 DEFAULT_REPORT_TIMEZONE = "Asia/Shanghai"  # 北京时间, what official documents print
 
 
@@ -45,6 +48,12 @@ class Settings:
     # server/live/media/passthrough.py for why it exists.
     remb_floor_bps: int = 1_500_000
     start_bitrate_kbps: int = 2500
+    # One node of many (--node NAME, --advertise-url URL: how the others and the clients reach
+    # this process itself); "" = a single process, which holds every inspection.
+    node: str = ""
+    advertise_url: str = ""
+    # How long a node's hold on an inspection outlives its last heartbeat (a beat every tenth).
+    node_lease_s: float = 10.0
     # The metadata database: "" = DATA/takan.sqlite3, or postgresql://user@host:port/db (many
     # processes share one; server/store/).
     database: str = ""
@@ -79,6 +88,7 @@ class Settings:
             raise ValueError(f"port out of range: {self.port}")
         if self.public_url:
             check_public_url(self.public_url)
+        check_node(self.node, self.advertise_url)
         if (
             min(
                 self.login_attempts_per_minute,
@@ -127,6 +137,23 @@ class Settings:
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
         return f"http://{host}:{self.port}"
+
+
+def check_node(name: str, advertise_url: str) -> None:
+    """ValueError unless both are given, a node name and an http(s) URL of this node (it may
+    have a path, such as the /n/NAME prefix a reverse proxy routes to it)."""
+    if not name and not advertise_url:
+        return
+    if not NODE_NAME.fullmatch(name):
+        raise ValueError(f"--node {name[:40]!r}: 1-32 of a-z, 0-9 and -, e.g. n1")
+    where = f"--advertise-url {advertise_url[:200]!r}"
+    parts = urlsplit(advertise_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{where}: an http:// or https:// URL of this node is required")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"{where}: must not hold a user name or password")
+    if parts.query or parts.fragment or not ADVERTISED_PATH.fullmatch(parts.path):
+        raise ValueError(f"{where}: only scheme, host, port and a plain path such as /n/{name}")
 
 
 def check_public_url(url: str) -> str:

@@ -281,6 +281,8 @@ async def running_server(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
+    if overrides.get("node") and "advertise_url" not in overrides:
+        overrides["advertise_url"] = f"http://127.0.0.1:{port}"  # reached directly
     settings = Settings(
         data_dir=data_dir,
         port=port,

@@ -81,6 +81,20 @@ def build_parser() -> argparse.ArgumentParser:
         " postgresql://user@host:port/db, which many takan serve processes share",
     )
     serve.add_argument(
+        "--node",
+        default="",
+        metavar="NAME",
+        help="run as one node of many sharing --database (and the archive): its name (a-z, 0-9,"
+        " -); new inspections go to the least-loaded live node, a node that dies is replaced",
+    )
+    serve.add_argument(
+        "--advertise-url",
+        default="",
+        metavar="URL",
+        help="with --node: how clients reach this node itself, e.g. https://takan.example.org/n/n1"
+        " behind the reverse proxy (docs/deploy.md), or http://10.0.0.5:8081",
+    )
+    serve.add_argument(
         "--storage",
         default="",
         metavar="URL",
@@ -218,6 +232,8 @@ def serve(args: argparse.Namespace, credentials: S3Credentials | None) -> int:
             ice_servers=tuple(args.ice_server),
             invite_ttl_s=args.invite_ttl,
             database=check_database_url(args.database),
+            node=args.node,
+            advertise_url=args.advertise_url,
             storage=args.storage,
             s3_credentials=credentials,
             segment_s=args.segment_seconds,

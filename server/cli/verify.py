@@ -242,6 +242,15 @@ def format_report(report: VerifyReport) -> str:
     ]
     lines.extend(format_signers(report))
     lines.append(f"  gaps         {report.gaps}")
+    losses = report.node_losses
+    lines.append(f"  node losses  {len(losses)}" + (":" if losses else ""))
+    for loss in losses:
+        recorded = ", ".join(f"{t} #{s}" for t, s in loss.last_segments.items()) or "none"
+        lines.append(
+            f"    chain entry {loss.seq}: node {loss.node} lost inspection"
+            f" {loss.inspection_id[:8]} (epoch {loss.lost_epoch} → {loss.epoch}, taken over by"
+            f" {loss.taken_by}); the last segments it chained: {recorded}"
+        )
     partial = report.partial_segments
     lines.append(f"  partial      {len(partial)}" + (":" if partial else ""))
     lines.extend(f"    {key}" for key in partial[:10])

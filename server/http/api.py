@@ -22,7 +22,7 @@ from server.errors import (
     TakanError,
     Unauthorized,
 )
-from server.http import api_archive, api_evidence, api_passkeys, api_receipt, api_report
+from server.http import api_archive, api_evidence, api_passkeys, api_receipt, api_report, forward
 from server.http.requests import json_body
 from server.inspection import case_staff, inspections
 from server.inspection.short_codes import ShortCodeError, parse_short_code
@@ -239,6 +239,9 @@ async def post_end(request: web.Request) -> web.Response:
     inspection = await inspections.inspection_for(
         services, user, request.match_info["inspection_id"]
     )
+    forwarded = await forward.to_holder(request, services, inspection.inspection_id)
+    if forwarded is not None:  # ended where it runs, which hangs up its participants
+        return forwarded
     ended_at = await inspections.end_inspection(services, inspection.inspection_id, user.username)
     return web.json_response(
         {"inspection_id": inspection.inspection_id, "status": "ended", "ended_at": ended_at}

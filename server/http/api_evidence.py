@@ -8,7 +8,7 @@ import asyncio
 from aiohttp import web
 
 from server.errors import BadRequest
-from server.http import api_report
+from server.http import api_report, forward
 from server.http.requests import json_body
 from server.inspection import checklists, snapshots
 from server.inspection.annotations import annotate, annotation_bytes, annotations_of
@@ -25,6 +25,9 @@ IMMUTABLE = "private, max-age=86400, immutable"
 async def post_snapshot(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     user = await current_user(request, ("inspector",))
+    forwarded = await forward.to_holder(request, services, request.match_info["inspection_id"])
+    if forwarded is not None:  # taken from the live video, where the inspection runs
+        return forwarded
     record = await snapshots.take(services, user, request.match_info["inspection_id"])
     return web.json_response(record.to_json(), status=201)
 

@@ -22,6 +22,7 @@ from server.http.signalling import websocket_handler
 from server.inspection import checklists
 from server.inspection.witness import WitnessPush
 from server.live.media import passthrough
+from server.live.nodes import NodeAgent
 from server.live.registry import LiveRegistry
 from server.security.client_address import parse_proxies
 from server.security.passkeys import Challenges
@@ -83,6 +84,17 @@ def open_services(settings: Settings, clock: Clock | None = None) -> Services:
         ),
         challenges=Challenges(),
     )
+    if settings.node:
+        services.nodes = NodeAgent(
+            settings.node,
+            settings.advertise_url,
+            services.store,
+            archive,
+            clock.now,
+            services.live.epoch_of,
+            settings.node_lease_s,
+        )
+        archive.fence = services.nodes.fence
     if settings.tsa_urls:
         retry = RetryPolicy(
             first_s=min(1.0, settings.tsa_retry_max_s), max_s=settings.tsa_retry_max_s
@@ -119,12 +131,16 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
         await services.witness.start()
         services.archive.signed_listeners.append(services.witness.on_signed)
         await services.archive.start()
+        if services.nodes is not None:
+            await services.nodes.start()
         recovered = await services.archive.recover()
         if recovered:
             logger.warning("recovered partial segments", extra={"count": len(recovered)})
         if services.timestamper is not None:
             await services.timestamper.start()
         yield
+        if services.nodes is not None:
+            await services.nodes.stop()
         await services.live.close_all()
         await services.archive.stop()
         if services.timestamper is not None:

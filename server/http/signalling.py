@@ -14,6 +14,7 @@ from server.inspection.inspections import end_inspection
 from server.live import site_checks
 from server.live.geo import LocationError, LocationFix
 from server.live.media.peers import NegotiationError, PeerSession, answer_offer
+from server.live.nodes import Elsewhere
 from server.live.protocol import VERSION, ClientMessage, ProtocolError, error_message, parse_message
 from server.live.registry import LiveInspection, Participant
 from server.security.auth import COOKIE_NAME, open_session
@@ -152,7 +153,22 @@ class SignallingConnection:
             await self.socket.close()
             return
 
-        live = self.services.live.open(inspection.inspection_id, inspection.case_id)
+        epoch = 0
+        if self.services.nodes is not None:  # one node of many: is the inspection held here?
+            claim = await self.services.nodes.claim(inspection.case_id, inspection.inspection_id)
+            if isinstance(claim, Elsewhere):
+                await self.send(
+                    {
+                        "type": "redirect",
+                        "node": claim.placement.node,
+                        "url": claim.ws_url,
+                        "reason": f"the inspection runs on node {claim.placement.node}",
+                    }
+                )
+                await self.socket.close()
+                return
+            epoch = claim.epoch
+        live = await self.services.live.open(inspection.inspection_id, inspection.case_id, epoch)
         earlier = await store.participants.of(inspection.inspection_id)
         resumed = any(p["participant_id"] == participant_id for p in earlier)
         participant = Participant(participant_id, role, name, user_id, self.socket)

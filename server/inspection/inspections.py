@@ -269,11 +269,16 @@ async def create_inspection(
             "created_at": inspection.created_at,
         },
     )
+    links = invite_links(services, inspection)
+    if services.nodes is not None:  # one node of many: where it will run live
+        placed = await services.nodes.place(inspection.inspection_id)
+        if placed is not None:
+            links["node"] = placed.node
     logger.info(
         "inspection created",
         extra={"case_id": case.case_id, "inspection_id": inspection.inspection_id},
     )
-    return invite_links(services, inspection)
+    return links
 
 
 async def inspection_and_case(

@@ -1,8 +1,7 @@
 """Live inspections in this media process: who is connected, their peers, and the relay.
 
-An inspection lives in exactly one media process. ``LiveRegistry`` is the local implementation of
-"where is inspection X": with several processes, a shared directory (Redis) would map inspection IDs
-to processes and the signalling front would route each socket there; nothing else changes.
+An inspection lives in exactly one media process; which one, with several, is its placement in
+the database (server/live/nodes.py). ``LiveRegistry`` holds those this process runs.
 """
 
 from __future__ import annotations
@@ -60,6 +59,8 @@ class LiveInspection:
     # Everybody who joined while this inspection was live, in order: who left stays listed,
     # offline, so an inspector sees that the applicant has gone rather than that it never was.
     roster: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (role, name)
+    # The placement's epoch this node runs it at (0: a single process; server/live/nodes.py).
+    epoch: int = 0
 
     async def start_recording(self, archive: Archive, segment_s: float) -> None:
         """Record every track from now until the inspection ends (idempotent)."""
@@ -181,10 +182,27 @@ class LiveRegistry:
     def get(self, inspection_id: str) -> LiveInspection | None:
         return self._inspections.get(inspection_id)
 
-    def open(self, inspection_id: str, case_id: str) -> LiveInspection:
+    def epoch_of(self, inspection_id: str) -> int | None:
+        """The epoch this process runs the inspection live at, None if it does not."""
         live = self._inspections.get(inspection_id)
+        return None if live is None or live.ended else live.epoch
+
+    async def open(self, inspection_id: str, case_id: str, epoch: int = 0) -> LiveInspection:
+        live = self._inspections.get(inspection_id)
+        if live is not None and live.epoch != epoch:
+            # Run here at an epoch another node has taken it over from since: what remains of
+            # that run is let go (its writes are refused anyway), and a new one starts.
+            logger.warning(
+                "a stale live run let go",
+                extra={"inspection_id": inspection_id, "epoch": live.epoch, "now": epoch},
+            )
+            del self._inspections[inspection_id]
+            await live.hang_up(WSCloseCode.SERVICE_RESTART)
+            live = None
         if live is None:
-            live = LiveInspection(inspection_id, case_id, InspectionRelay(inspection_id))
+            live = LiveInspection(
+                inspection_id, case_id, InspectionRelay(inspection_id), epoch=epoch
+            )
             live.watch = self._presence_watch(live)
             live.watch.start()
             self._inspections[inspection_id] = live

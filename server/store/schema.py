@@ -406,7 +406,46 @@ class Migration:
     postgresql: str
 
 
-LATER_MIGRATIONS: tuple[Migration, ...] = ()
+LATER_MIGRATIONS: tuple[Migration, ...] = (
+    # Issue 11: the nodes (takan serve --node) with their heartbeats, and which node holds
+    # each inspection: a lease renewed by its owner, with an epoch that fences a stalled one.
+    Migration(
+        sqlite="""
+        CREATE TABLE nodes (
+            name TEXT PRIMARY KEY,
+            advertise_url TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            heartbeat_ms INTEGER NOT NULL,
+            draining INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE placements (
+            inspection_id TEXT PRIMARY KEY REFERENCES inspections(inspection_id),
+            node TEXT NOT NULL,
+            epoch INTEGER NOT NULL,
+            lease_until_ms INTEGER NOT NULL,
+            placed_at TEXT NOT NULL
+        );
+        CREATE INDEX placements_node ON placements(node)
+        """,
+        postgresql="""
+        CREATE TABLE nodes (
+            name TEXT PRIMARY KEY,
+            advertise_url TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            heartbeat_ms BIGINT NOT NULL,
+            draining INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE placements (
+            inspection_id TEXT PRIMARY KEY REFERENCES inspections(inspection_id),
+            node TEXT NOT NULL,
+            epoch BIGINT NOT NULL,
+            lease_until_ms BIGINT NOT NULL,
+            placed_at TEXT NOT NULL
+        );
+        CREATE INDEX placements_node ON placements(node)
+        """,
+    ),
+)
 
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS) + len(LATER_MIGRATIONS)
 assert len(SQLITE_MIGRATIONS) == POSTGRES_BASELINE_VERSION  # noqa: S101 - a module invariant

@@ -10,6 +10,7 @@ from server.store.case_search import CaseQuery, SearchPage, search
 from server.store.cases import Cases
 from server.store.evidence import Evidence
 from server.store.inspections import Inspections, Participants
+from server.store.nodes import Nodes
 from server.store.reports import Reports
 from server.store.templates import Templates
 from server.store.users import Users
@@ -33,6 +34,7 @@ class Store:
         self.reports = Reports(db)
         self.templates = Templates(db)
         self.case_index = CaseIndex(db)
+        self.nodes = Nodes(db)
 
     @property
     def engine(self) -> str:

@@ -25,6 +25,10 @@ export class Signalling {
     this.onMessage = onMessage;
     this.onStatus = onStatus;
     this.url = url;
+    // Where a `redirect` sent us: the node that runs the inspection. Any disconnect goes back
+    // to `url`, which redirects again while that node lives, or takes the inspection over.
+    this.target = null;
+    this.redirects = 0;
     this.ws = null;
     this.joined = false;
     this.stopped = true;
@@ -68,7 +72,7 @@ export class Signalling {
     this.onStatus(this.attempt === 0 ? 'connecting' : 'reconnecting');
     let ws;
     try {
-      ws = new WebSocket(this.url);
+      ws = new WebSocket(this.target || this.url);
     } catch (err) {
       log('websocket failed', err);
       this.#scheduleReconnect();
@@ -93,9 +97,14 @@ export class Signalling {
         return;
       }
       if (!msg || typeof msg !== 'object') return;
+      if (msg.type === 'redirect') {
+        this.#redirect(ws, msg);
+        return;
+      }
       if (msg.type === 'welcome') {
         this.joined = true;
         this.attempt = 0;
+        this.redirects = 0;
         this.#startKeepalive(ws);
         this.onStatus('joined');
       }
@@ -111,9 +120,28 @@ export class Signalling {
     };
   }
 
+  #redirect(ws, msg) {
+    if (typeof msg.url !== 'string' || !/^wss?:\/\//.test(msg.url) || this.redirects >= 3) {
+      log('redirect not followed', msg);
+      return;
+    }
+    log('redirected to node', msg.node, msg.url);
+    this.redirects += 1;
+    this.target = msg.url;
+    this.ws = null;
+    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    try {
+      ws.close(1000, 'redirected');
+    } catch {
+      // already closed
+    }
+    this.#connect();
+  }
+
   #lost(ws) {
     if (this.ws !== ws) return;
     this.ws = null;
+    this.target = null;
     this.joined = false;
     clearInterval(this.pingTimer);
     ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;

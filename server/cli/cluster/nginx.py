@@ -38,8 +38,8 @@ from server.cli.cluster.process import (
     log_tail,
     untraversable_parent,
 )
+from server.settings import NODE_NAME
 
-NODE_NAME = re.compile(r"[a-z0-9-]{1,32}")
 HOST = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
 SERVER_NAME = re.compile(r"[A-Za-z0-9.*-]{1,253}")
 START_TIMEOUT_S = 15.0

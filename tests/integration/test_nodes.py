@@ -1,0 +1,183 @@
+"""Several nodes (``takan serve --node``) sharing one database and one archive: new inspections
+spread over the live nodes, a participant who reaches the wrong node is sent to the one that runs
+the inspection, a node whose lease lapsed loses its inspections to another (chained as
+``node_lost``), and a node that lost one writes nothing more for it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from client.endpoints import applicant_endpoint
+from client.signalling import connect
+from recorder.chain import ChainEntry
+from server.errors import Fenced
+from tests.conftest import LiveServer, running_server
+from tests.integration.evidence_helpers import chain
+from tests.integration.peers import invite_token, join
+from tests.integration.recorded_case import takan
+
+LEASE_S = 1.5  # the tests' nodes: a hold lapses 1.5 s after the holder's last heartbeat
+
+
+@contextlib.asynccontextmanager
+async def nodes(data: Path, *names: str) -> AsyncIterator[dict[str, LiveServer]]:
+    """Nodes on one data directory (the archive's spool and, for SQLite, the database)."""
+    async with contextlib.AsyncExitStack() as stack:
+        started = {}
+        for name in names:
+            started[name] = await stack.enter_async_context(
+                running_server(data, node=name, node_lease_s=LEASE_S)
+            )
+        yield started
+
+
+async def new_inspection_on(server: LiveServer) -> dict[str, Any]:
+    invite = await server.new_inspection()
+    assert "node" in invite, invite
+    return invite
+
+
+async def placement(server: LiveServer, inspection_id: str) -> tuple[str, int]:
+    placed = await server.services.store.nodes.placement(inspection_id)
+    assert placed is not None
+    return placed.node, placed.epoch
+
+
+def of_kind(entries: list[ChainEntry], kind: str) -> list[ChainEntry]:
+    return [entry for entry in entries if entry.kind == kind]
+
+
+async def test_new_inspections_go_to_the_least_loaded_live_node(tmp_path: Path) -> None:
+    async with nodes(tmp_path / "data", "n1", "n2") as node:
+        placed = [(await new_inspection_on(node["n1"]))["node"] for _ in range(4)]
+    assert sorted(placed) == ["n1", "n1", "n2", "n2"], placed
+
+
+async def test_a_participant_on_the_wrong_node_is_redirected_to_the_one_running_it(
+    tmp_path: Path,
+) -> None:
+    async with nodes(tmp_path / "data", "n1", "n2") as node:
+        invite = await new_inspection_on(node["n1"])
+        holder = node[invite["node"]]
+        other = node["n2" if invite["node"] == "n1" else "n1"]
+        peer = await join(other.ws_url, token=invite_token(invite))
+        try:
+            assert peer.welcome == {
+                "v": 1,
+                "type": "redirect",
+                "node": invite["node"],
+                "url": holder.ws_url,
+                "reason": f"the inspection runs on node {invite['node']}",
+            }
+            closed = await peer.ws.receive()
+            assert closed.type.name in ("CLOSE", "CLOSED", "CLOSING"), closed
+        finally:
+            await peer.close()
+        # The Python client follows the redirect and joins where the inspection runs.
+        link = invite["applicant_url"].replace(holder.base_url, other.base_url)
+        async with connect(applicant_endpoint(link)) as session:
+            assert session.welcome.role == "applicant"
+            assert session.welcome.inspection_id == invite["inspection_id"]
+        assert holder.services.live.get(invite["inspection_id"]) is not None
+        assert other.services.live.get(invite["inspection_id"]) is None
+
+
+async def test_a_lapsed_lease_is_taken_over_at_the_next_epoch_and_the_loss_is_chained(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    async with running_server(data, node="n1", node_lease_s=LEASE_S) as n1:
+        async with running_server(data, node="n2", node_lease_s=LEASE_S):
+            invites = [await new_inspection_on(n1) for _ in range(2)]
+            [invite] = [i for i in invites if i["node"] == "n2"]
+        # n2 is gone (its heartbeats with it): once its lease lapses, n1 takes over.
+        await asyncio.sleep(LEASE_S + 0.5)
+        peer = await join(n1.ws_url, token=invite_token(invite))
+        try:
+            assert peer.welcome["type"] == "welcome", peer.welcome
+        finally:
+            await peer.close()
+        assert await placement(n1, invite["inspection_id"]) == ("n1", 2)
+        [lost] = of_kind(await chain(n1, invite["case_id"]), "node_lost")
+        assert lost.body["inspection_id"] == invite["inspection_id"]
+        assert (lost.body["node"], lost.body["lost_epoch"], lost.body["epoch"]) == ("n2", 1, 2)
+        assert lost.body["taken_by"] == "n1"
+        assert lost.body["last_segments"] == {}  # nobody had published yet
+        status, integrity = await n1.request(
+            "GET", f"/api/cases/{invite['case_id']}/integrity", "auditor1"
+        )
+        assert status == 200, integrity
+        assert integrity["state"] == "verified", integrity
+    code, out, err = await takan("verify", invite["case_id"], "--data", str(data))
+    assert code == 0, out + err
+    assert f"OK: case {invite['case_id']} is intact" in out, out
+    assert "node losses  1:" in out, out
+    assert (
+        f"chain entry {lost.seq}: node n2 lost inspection {invite['inspection_id'][:8]}"
+        " (epoch 1 → 2, taken over by n1); the last segments it chained: none"
+    ) in out, out
+
+
+async def test_a_node_that_lost_an_inspection_writes_nothing_more_for_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with nodes(tmp_path / "data", "n1", "n2") as node:
+        invite = await new_inspection_on(node["n1"])
+        holder = node[invite["node"]]
+        taker = node["n2" if invite["node"] == "n1" else "n1"]
+        peer = await join(holder.ws_url, token=invite_token(invite))
+        try:
+            assert peer.welcome["type"] == "welcome", peer.welcome
+            # The holder stalls: its heartbeats stop, its lease lapses, the other takes over.
+            assert holder.services.nodes is not None
+            await holder.services.nodes.stop()
+            await asyncio.sleep(LEASE_S + 0.5)
+            second = await join(taker.ws_url, token=invite_token(invite))
+            try:
+                assert second.welcome["type"] == "welcome", second.welcome
+                assert taker.services.nodes is not None
+                taken = await placement(taker, invite["inspection_id"])
+                assert taken == (taker.services.nodes.name, 2)
+                # The stalled node wakes up and writes for the inspection it still runs.
+                with pytest.raises(Fenced, match="no longer writes for it"):
+                    await holder.services.archive.append(
+                        invite["case_id"],
+                        "location_denied",
+                        {"inspection_id": invite["inspection_id"], "reason": "late"},
+                    )
+            finally:
+                await second.close()
+            assert "write refused: this node lost the inspection" in caplog.text
+            kinds = [entry.kind for entry in await chain(taker, invite["case_id"])]
+            assert "node_lost" in kinds
+            assert "location_denied" not in kinds
+        finally:
+            await peer.close()
+
+
+async def test_ending_an_inspection_on_another_node_ends_it_where_it_runs(tmp_path: Path) -> None:
+    async with nodes(tmp_path / "data", "n1", "n2") as node:
+        invite = await new_inspection_on(node["n1"])
+        holder = node[invite["node"]]
+        other = node["n2" if invite["node"] == "n1" else "n1"]
+        applicant = await join(holder.ws_url, token=invite_token(invite))
+        try:
+            assert applicant.welcome["type"] == "welcome", applicant.welcome
+            status, ended = await other.request(
+                "POST", f"/api/inspections/{invite['inspection_id']}/end", "inspector1"
+            )
+            assert status == 200, ended
+            assert ended["status"] == "ended"
+            said = await applicant.receive("ended")
+            assert said["reason"] == "ended by inspector1"
+        finally:
+            await applicant.close()
+        assert holder.services.live.get(invite["inspection_id"]) is None
+        kinds = [entry.kind for entry in await chain(holder, invite["case_id"])]
+        assert kinds.count("ended") == 1, kinds
