@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA    ?= data
 
-.PHONY: setup system-deps localstack run test lint unit bench clean
+.PHONY: setup system-deps localstack run cluster test lint unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,11 @@ RUN_PUBLIC_URL = $(call arg,PUBLIC_URL,)
 run: setup
 	$(BIN)/takan serve --data '$(DATA)' --host '$(RUN_HOST)' --port '$(RUN_PORT)' \
 	  --public-url '$(RUN_PUBLIC_URL)' --demo-users
+
+# make cluster [PORT=8080] [NODES=3]: PostgreSQL, SeaweedFS, nginx and NODES takan nodes on this
+# machine behind http://127.0.0.1:PORT (server/cli/cluster/local.py); Ctrl-C stops them all.
+cluster: setup system-deps
+	$(BIN)/takan cluster --port '$(or $(call arg,PORT,),8080)' --nodes '$(or $(call arg,NODES,),3)'
 
 lint: setup
 	$(BIN)/ruff check .

@@ -184,8 +184,10 @@ def database_options() -> list[str]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "database_engine" in metafunc.fixturenames and any(
-        part in _ENGINE_DIRS for part in metafunc.definition.path.parts
+    if (
+        "database_engine" in metafunc.fixturenames
+        and any(part in _ENGINE_DIRS for part in metafunc.definition.path.parts)
+        and metafunc.definition.get_closest_marker("own_database") is None
     ):
         metafunc.parametrize("database_engine", DATABASE_ENGINES, indirect=True)
 

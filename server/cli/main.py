@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from server.cli.cluster.parser import add_cluster_parser
 from server.cli.export import add_export_parser, run_export
 from server.cli.keys import add_key_parser, run_key
 from server.cli.listen import (
@@ -160,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_parser(commands)
     add_key_parser(commands)
     add_reindex_parser(commands)
-
+    add_cluster_parser(commands)
     add_user_parser(commands)
     return parser
 
@@ -215,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_reindex(args, credentials=credentials)
     if args.command == "user":
         return run_user(args)
+    if args.command == "cluster":
+        from server.cli.cluster.local import run_cluster
+
+        return run_cluster(args)
     return serve(args, credentials)
 
 

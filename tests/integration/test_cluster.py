@@ -1,0 +1,156 @@
+"""``takan cluster`` (``make cluster``): three nodes behind nginx on one URL, with PostgreSQL and
+SeaweedFS, as a user starts it; inspections spread over the nodes, a participant reaches the node
+running its inspection through the one URL, a node killed with SIGKILL loses its inspection to
+another (chained), and Ctrl-C stops everything."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from client.endpoints import applicant_endpoint
+from client.exceptions import ClientError
+from client.signalling import connect
+from tests.conftest import ApiClient
+from tests.integration.recorded_case import REPO
+
+pytestmark = pytest.mark.own_database
+START_TIMEOUT_S = 180.0
+
+
+@dataclass
+class Cluster(ApiClient):
+    process: asyncio.subprocess.Process
+    base_url: str
+    node_pids: dict[str, int]
+    passwords: dict[str, str]
+    output: list[str]
+
+    def __post_init__(self) -> None:
+        self._tokens: dict[str, str] = {}
+
+
+async def read_until_ready(process: asyncio.subprocess.Process, output: list[str]) -> None:
+    assert process.stdout is not None
+    async with asyncio.timeout(START_TIMEOUT_S):
+        while True:
+            line = (await process.stdout.readline()).decode()
+            if not line:
+                raise AssertionError("takan cluster exited:\n" + "".join(output))
+            output.append(line)
+            if "Ctrl-C stops everything" in line:
+                return
+
+
+@asynccontextmanager
+async def cluster_of_three() -> AsyncIterator[Cluster]:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server.cli", "cluster", "--nodes", "3", "--port", str(port),
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output: list[str] = []
+    try:
+        await read_until_ready(process, output)
+        text = "".join(output)
+        pids = {
+            name: int(pid)
+            for name, pid in re.findall(r"(n\d) \(127\.0\.0\.1:\d+, pid (\d+)\)", text)
+        }
+        passwords = dict(re.findall(r"^\s+(inspector|auditor|admin)\s+\S+\s+(\S+)$", text, re.M))
+        yield Cluster(process, f"http://127.0.0.1:{port}", pids, passwords, output)
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+            async with asyncio.timeout(90):
+                await process.wait()
+
+
+def free_port() -> int:
+    from server.cli.cluster.process import free_port as pick
+
+    return pick()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def join_once(url: str) -> str | None:
+    """Join as the applicant through ``url`` (redirects followed): the node's welcome came, its
+    participant id; None if the node the redirect named did not answer."""
+    try:
+        async with connect(applicant_endpoint(url), timeout_s=5) as session:
+            return session.welcome.participant_id
+    except ClientError:
+        return None
+
+
+async def test_three_nodes_behind_one_url_share_the_work_and_replace_a_killed_one() -> None:
+    async with cluster_of_three() as cluster:
+        assert sorted(cluster.node_pids) == ["n1", "n2", "n3"], cluster.output
+        assert sorted(cluster.passwords) == ["admin", "auditor", "inspector"], cluster.output
+        status, case = await cluster.request(
+            "POST", "/api/cases", "inspector",
+            json={"case_id": "CLUSTER-1", "title": "厂房", "address": "杭州"},
+        )  # fmt: skip
+        assert status == 201, case
+        invites: list[dict[str, Any]] = []
+        for _ in range(6):
+            status, invite = await cluster.request(
+                "POST", "/api/cases/CLUSTER-1/inspections", "inspector"
+            )
+            assert status == 201, invite
+            invites.append(invite)
+        assert Counter(i["node"] for i in invites) == {"n1": 2, "n2": 2, "n3": 2}
+
+        # Through the one URL the applicant reaches the node that runs its inspection.
+        invite = invites[0]
+        assert invite["applicant_url"].startswith(cluster.base_url)
+        assert await join_once(invite["applicant_url"]) == "applicant"
+
+        # That node is killed: once its lease lapses another node takes the inspection over.
+        lost = invite["node"]
+        os.kill(cluster.node_pids[lost], signal.SIGKILL)
+        killed = time.monotonic()
+        while await join_once(invite["applicant_url"]) is None:
+            assert time.monotonic() - killed < 30, "no node took the inspection over in 30 s"
+            await asyncio.sleep(0.5)
+        took_s = time.monotonic() - killed
+        assert took_s < 20, took_s
+        status, audit = await cluster.request("GET", "/api/cases/CLUSTER-1/audit", "auditor")
+        assert status == 200, audit
+        [loss] = [e["body"] for e in audit["entries"] if e["kind"] == "node_lost"]
+        assert loss["inspection_id"] == invite["inspection_id"]
+        assert (loss["node"], loss["lost_epoch"], loss["epoch"]) == (lost, 1, 2)
+        assert loss["taken_by"] != lost
+        # New inspections go to the live nodes only.
+        status, later = await cluster.request(
+            "POST", "/api/cases/CLUSTER-1/inspections", "inspector"
+        )
+        assert status == 201, later
+        assert later["node"] != lost
+
+        cluster.process.send_signal(signal.SIGINT)  # Ctrl-C
+        async with asyncio.timeout(90):
+            assert await cluster.process.wait() == 0
+        assert cluster.process.stdout is not None
+        rest = (await cluster.process.stdout.read()).decode()
+        assert "stopped in" in rest, rest
+        for name, pid in cluster.node_pids.items():
+            assert not alive(pid), f"node {name} (pid {pid}) still runs"
