@@ -5,6 +5,7 @@ window's failures."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -164,3 +165,25 @@ async def test_each_failure_deletes_a_few_expired_rows_of_its_guard_and_keeps_th
     assert await rows_by_scope(store) == {"login.account": 4, "login.address": 4, "code.address": 1}
     await codes.fail({"address": "10.0.0.2"}, 100.0)
     assert (await rows_by_scope(store))["code.address"] == 1
+
+
+async def test_failures_at_once_from_two_processes_are_all_counted_and_the_expired_deleted(
+    store: Store, tmp_path: Path
+) -> None:
+    other = open_store(current_database(), tmp_path)
+    try:
+        here, there = code_guard(store, limit=100), code_guard(other, limit=100)
+        for n in range(3 * PRUNE_BATCH):
+            await here.fail({"address": f"10.0.0.{n}"}, 0.0)
+        # Each failure's transaction deletes expired rows the others may be deleting too.
+        at_once = [
+            guard.fail({"address": "10.0.9.9"}, 100.0) for _ in range(20) for guard in (here, there)
+        ]
+        lefts = [failed.attempts_left for failed in await asyncio.gather(*at_once)]
+        # Each saw itself and what had committed before it read (on PostgreSQL, failures in
+        # flight at once may see the same count); the next one sees them all.
+        assert all(60 <= left <= 99 for left in lefts), lefts
+        assert await there.fail({"address": "10.0.9.9"}, 100.0) == Failed(59, 0)
+        assert await rows_by_scope(store) == {"code.address": 41}
+    finally:
+        other.close()
