@@ -187,3 +187,18 @@ async def test_failures_at_once_from_two_processes_are_all_counted_and_the_expir
         assert await rows_by_scope(store) == {"code.address": 41}
     finally:
         other.close()
+
+
+def test_a_guard_needs_a_name_and_limits_of_distinct_scopes(store: Store) -> None:
+    with pytest.raises(ValueError, match="distinct"):
+        AttemptGuard(
+            "login",
+            AttemptLimit("a", 1, "x"),
+            AttemptLimit("a", 2, "y"),
+            attempts=store.attempts,
+            secret=SECRET,
+        )
+    with pytest.raises(ValueError, match="distinct"):
+        AttemptGuard("login", attempts=store.attempts, secret=SECRET)
+    with pytest.raises(ValueError, match="a name"):
+        AttemptGuard("", AttemptLimit("a", 1, "x"), attempts=store.attempts, secret=SECRET)
