@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from recorder.minio_storage import MinioStorage
-from server.clock import utc_iso
+from server.clock import Clock, utc_iso
 from server.http.app import create_app
 from server.security.passwords import hash_password
 from server.services import SERVICES, Services
@@ -271,11 +271,16 @@ def new_bucket() -> str:
 
 @contextlib.asynccontextmanager
 async def running_server(
-    data_dir: Path, storage: str = "", host_name: str = "127.0.0.1", **overrides: Any
+    data_dir: Path,
+    storage: str = "",
+    host_name: str = "127.0.0.1",
+    clock: Clock | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[LiveServer]:
     """A live server on loopback with users, archiving to ``storage`` (default: the data dir);
     ``host_name`` is the public URL's host (``localhost`` where passkeys must work: browsers
-    refuse them on an IP address); ``overrides`` are further ``Settings`` fields."""
+    refuse them on an IP address); ``clock`` its clock (default: the system's); ``overrides``
+    are further ``Settings`` fields."""
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     passwords = await asyncio.to_thread(add_users, data_dir, overrides.get("database"))
     # The public URL must be known before the app is built: bind the socket first.
@@ -292,7 +297,7 @@ async def running_server(
         storage=storage,
         **{"database": current_database(), **overrides},
     )
-    app = create_app(settings)
+    app = create_app(settings, clock)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.SockSite(runner, sock).start()

@@ -110,11 +110,11 @@ async def post_login(request: web.Request) -> web.Response:
     address = _client_address(request)
     # The account's key holds the address and the name as typed (JSON: no separator can clash).
     keys = {"account": json.dumps([address, username]), "address": address}
-    services.login_guard.check(keys, services.clock.now())
+    await services.login_guard.check(keys, services.clock.now())
     try:
         user, token, expires_at = await login(services, username, password)
     except Unauthorized as exc:
-        failed = services.login_guard.fail(keys, services.clock.now())
+        failed = await services.login_guard.fail(keys, services.clock.now())
         raise Unauthorized(exc.reason, **_failure_details(failed)) from None
     response = web.json_response(
         {
@@ -259,10 +259,10 @@ async def post_join_code(request: web.Request) -> web.Response:
     except ShortCodeError as exc:
         raise BadRequest(f"field 'code' {exc}") from None
     keys = {"address": _client_address(request)}
-    services.code_guard.check(keys, services.clock.now())
+    await services.code_guard.check(keys, services.clock.now())
     inspection = await services.store.inspections.active_by_code(code)
     if inspection is None or inspection.invite_expires_at <= services.clock.now():
-        failed = services.code_guard.fail(keys, services.clock.now())
+        failed = await services.code_guard.fail(keys, services.clock.now())
         raise NotFound("no active inspection has this code", **_failure_details(failed))
     links = inspections.invite_links(services, inspection)
     return web.json_response({"applicant_url": links["applicant_url"]})

@@ -51,13 +51,15 @@ def open_services(settings: Settings, clock: Clock | None = None) -> Services:
         checkpoint_interval_s=settings.checkpoint_interval_s,
         key_history=key_history,
     )
+    store = open_store(settings.database, settings.data_dir)
     services = Services(
         settings=settings,
-        store=open_store(settings.database, settings.data_dir),
+        store=store,
         signer=TokenSigner(secret),
         clock=clock,
         live=LiveRegistry(archive, clock.now),
         login_guard=AttemptGuard(
+            "login",
             AttemptLimit(
                 "account",
                 settings.login_attempts_per_minute,
@@ -68,13 +70,18 @@ def open_services(settings: Settings, clock: Clock | None = None) -> Services:
                 settings.login_attempts_per_address_per_minute,
                 "too many failed sign-ins from this address",
             ),
+            attempts=store.attempts,
+            secret=secret,
         ),
         code_guard=AttemptGuard(
+            "code",
             AttemptLimit(
                 "address",
                 settings.code_attempts_per_minute,
                 "too many wrong codes from this address",
-            )
+            ),
+            attempts=store.attempts,
+            secret=secret,
         ),
         archive=archive,
         witness=WitnessPush(

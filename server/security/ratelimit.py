@@ -1,60 +1,37 @@
 """Limits on failed attempts (sliding windows), for login and short-code entry.
 
-One ``AttemptLimiter`` counts failures per key in one window. An ``AttemptGuard`` puts several
-of them on one kind of attempt, each with its own key: sign-ins are limited per account and
-address (one inspector's wrong passwords lock only that account, from that address) and,
-looser, per address (so an address cannot try many accounts). An attempt waits while any of
-its limits is used up; a failure counts towards every one of them.
+An ``AttemptGuard`` puts several limits on one kind of attempt, each with its own key: sign-ins
+are limited per account and address (one inspector's wrong passwords lock only that account,
+from that address) and, looser, per address (so an address cannot try many accounts). An
+attempt waits while any of its limits is used up; a failure counts towards every one of them.
+
+The failures are rows of the database (``server/store/attempts.py``), so every process on one
+database counts the same ones and a restart forgets none; a check is one read transaction over
+every limit of the guard, a failure one write transaction (its rows, a few expired ones pruned,
+the limits read again). The keys are stored as keyed hashes (HMAC-SHA256 under a key derived
+from the token secret, which every node shares): why, in ``server/store/attempts.py``.
+
+A check and its failure are two transactions with the sign-in between, so attempts in flight at
+once (on one node or on several) may all pass the check before any is counted, as they could in
+one process; a limit may then hold more failures than it allows, and its wait runs until fewer
+than its limit are left in the window.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import math
-from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from server.errors import RateLimited
+from server.store.attempts import Attempts, Window
 
-
-class AttemptLimiter:
-    """Allows ``limit`` failed attempts per ``window_s`` seconds per key."""
-
-    def __init__(self, limit: int, window_s: float = 60.0, max_keys: int = 100_000) -> None:
-        if limit < 1 or window_s <= 0:
-            raise ValueError("a limit needs at least one attempt in a positive window")
-        self._limit = limit
-        self._window_s = window_s
-        self._max_keys = max_keys
-        self._failures: dict[str, deque[float]] = {}
-
-    def _recent(self, key: str, now: float) -> deque[float] | None:
-        failures = self._failures.get(key)
-        while failures and failures[0] <= now - self._window_s:
-            failures.popleft()
-        return failures
-
-    def retry_after(self, key: str, now: float) -> float:
-        """0 if ``key`` may try now, else the seconds until it may."""
-        failures = self._recent(key, now)
-        if not failures or len(failures) < self._limit:
-            return 0.0
-        return failures[-self._limit] + self._window_s - now
-
-    def attempts_left(self, key: str, now: float) -> int:
-        """How many more failures ``key`` may have before it must wait."""
-        failures = self._recent(key, now)
-        return max(0, self._limit - len(failures or ()))
-
-    def record_failure(self, key: str, now: float) -> None:
-        if key not in self._failures and len(self._failures) >= self._max_keys:
-            self._forget_idle(now)
-        self._failures.setdefault(key, deque()).append(now)
-
-    def _forget_idle(self, now: float) -> None:
-        idle = [k for k, v in self._failures.items() if not v or v[-1] <= now - self._window_s]
-        for key in idle:
-            del self._failures[key]
+# What the token secret is hashed with to make the attempt keys' key: a key of its own, so
+# that no attempt key is ever a MAC a token could be made of.
+KEY_SECRET_LABEL = b"takan failed-attempt keys v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,32 +63,71 @@ def whole_seconds(wait: float) -> int:
     return max(1, math.ceil(wait - 1e-9))
 
 
-class AttemptGuard:
-    """Several limits on one kind of attempt; ``keys`` maps each limit's scope to its key."""
+def key_secret(token_secret: bytes) -> bytes:
+    """The key the attempt keys are hashed under, derived from the token secret."""
+    return hmac.new(token_secret, KEY_SECRET_LABEL, hashlib.sha256).digest()
 
-    def __init__(self, *limits: AttemptLimit, max_keys: int = 100_000) -> None:
+
+def hashed_key(secret: bytes, scope: str, key: str) -> str:
+    """What the database keeps of ``key`` under ``scope``: its HMAC-SHA256 under ``secret``
+    (``key_secret``), hex. Equal for equal keys on every node, and nothing a reader without
+    the secret can turn back into a name or an address."""
+    message = json.dumps([scope, key]).encode("ascii")
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def limit_state(newest: Sequence[float], limit: AttemptLimit, now: float) -> tuple[int, float]:
+    """(attempts left, seconds to wait) under ``limit`` whose failures in the window, newest
+    first, are ``newest`` (at most ``limit.limit`` of them are needed): none left, the wait
+    lasts until the ``limit.limit``-th newest leaves the window."""
+    if len(newest) < limit.limit:
+        return limit.limit - len(newest), 0.0
+    return 0, newest[limit.limit - 1] + limit.window_s - now
+
+
+class AttemptGuard:
+    """Several limits on one kind of attempt (``name``: "login", "code"), counted in
+    ``attempts``; ``keys`` maps each limit's scope to its key."""
+
+    def __init__(self, name: str, *limits: AttemptLimit, attempts: Attempts, secret: bytes) -> None:
+        if not name:
+            raise ValueError("a guard needs a name")
         if not limits or len({limit.scope for limit in limits}) != len(limits):
             raise ValueError("a guard needs limits of distinct scopes")
-        self._limits = tuple(
-            (limit, AttemptLimiter(limit.limit, limit.window_s, max_keys)) for limit in limits
-        )
+        self._name = name
+        self._limits = limits
+        self._attempts = attempts
+        self._secret = key_secret(secret)
 
-    def check(self, keys: Mapping[str, str], now: float) -> None:
-        """Raise ``RateLimited`` (with the longest wait) if any limit is used up."""
-        waits = [
-            (limiter.retry_after(keys[limit.scope], now), limit) for limit, limiter in self._limits
+    def _windows(self, keys: Mapping[str, str], now: float) -> list[Window]:
+        windows = []
+        for limit in self._limits:
+            scope = f"{self._name}.{limit.scope}"
+            key = hashed_key(self._secret, scope, keys[limit.scope])
+            windows.append(Window(scope, key, now - limit.window_s, limit.limit))
+        return windows
+
+    def _states(self, recent: Sequence[Sequence[float]], now: float) -> list[tuple[int, float]]:
+        return [
+            limit_state(newest, limit, now)
+            for newest, limit in zip(recent, self._limits, strict=True)
         ]
-        wait, limit = max(waits, key=lambda item: item[0])
+
+    async def check(self, keys: Mapping[str, str], now: float) -> None:
+        """Raise ``RateLimited`` (with the longest wait) if any limit is used up."""
+        states = self._states(await self._attempts.recent(self._windows(keys, now)), now)
+        wait, limit = max(
+            ((wait, limit) for (_, wait), limit in zip(states, self._limits, strict=True)),
+            key=lambda item: item[0],
+        )
         if wait > 0:
             seconds = whole_seconds(wait)
             raise RateLimited(f"{limit.refusal}, retry in {seconds} s", seconds)
 
-    def fail(self, keys: Mapping[str, str], now: float) -> Failed:
+    async def fail(self, keys: Mapping[str, str], now: float) -> Failed:
         """Count a failed attempt under every limit."""
-        for limit, limiter in self._limits:
-            limiter.record_failure(keys[limit.scope], now)
-        left = min(limiter.attempts_left(keys[limit.scope], now) for limit, limiter in self._limits)
+        states = self._states(await self._attempts.fail(self._windows(keys, now), now), now)
+        left = min(left for left, _ in states)
         if left > 0:
             return Failed(left, 0)
-        wait = max(limiter.retry_after(keys[limit.scope], now) for limit, limiter in self._limits)
-        return Failed(0, whole_seconds(wait))
+        return Failed(0, whole_seconds(max(wait for _, wait in states)))

@@ -43,6 +43,12 @@ class Dialect:
         the whole file already)."""
         return "" if self.name == "sqlite" else " FOR UPDATE"
 
+    @property
+    def skip_locked(self) -> str:
+        """Lock the rows selected, passing over those another transaction holds, so that two
+        transactions taking rows to delete never wait on each other (nor deadlock)."""
+        return "" if self.name == "sqlite" else " FOR UPDATE SKIP LOCKED"
+
     def joined(self, expr: str) -> str:
         """The aggregate joining ``expr``'s values with commas."""
         if self.name == "sqlite":

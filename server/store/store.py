@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from server.store.attempts import Attempts
 from server.store.backend import Database
 from server.store.case_rows import CaseIndex
 from server.store.case_search import CaseQuery, SearchPage, search
@@ -35,6 +36,7 @@ class Store:
         self.templates = Templates(db)
         self.case_index = CaseIndex(db)
         self.nodes = Nodes(db)
+        self.attempts = Attempts(db)
 
     @property
     def engine(self) -> str:

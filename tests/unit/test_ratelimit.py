@@ -1,108 +1,48 @@
-"""Failed-attempt limits (server.security.ratelimit): a sliding window per key, and guards
-that put several of them on one kind of attempt."""
+"""Failed-attempt limits (server.security.ratelimit), their pure parts: a limit's attempts left
+and wait from its newest failures, the wait as a client is told it, and the keys the database
+keeps. The guards themselves, on a real database: tests/integration/test_attempt_store.py."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from server.errors import RateLimited
 from server.security.ratelimit import (
-    AttemptGuard,
     AttemptLimit,
-    AttemptLimiter,
-    Failed,
+    hashed_key,
+    key_secret,
+    limit_state,
     whole_seconds,
 )
 
-
-def test_address_may_try_until_it_reaches_the_limit() -> None:
-    limiter = AttemptLimiter(limit=3, window_s=60)
-    for second in range(2):
-        limiter.record_failure("10.0.0.1", 100.0 + second)
-    assert limiter.retry_after("10.0.0.1", 102.0) == 0.0
+THREE_A_MINUTE = AttemptLimit("address", 3, "too many")
+SECRET = bytes(range(32))
 
 
-def test_address_at_the_limit_waits_until_its_oldest_failure_leaves_the_window() -> None:
-    limiter = AttemptLimiter(limit=3, window_s=60)
-    for at in (100.0, 110.0, 120.0):
-        limiter.record_failure("10.0.0.1", at)
-    assert limiter.retry_after("10.0.0.1", 121.0) == pytest.approx(39.0)
-    assert limiter.retry_after("10.0.0.1", 159.5) == pytest.approx(0.5)
-    assert limiter.retry_after("10.0.0.1", 160.0) == 0.0
+def wait_of(state: tuple[int, float]) -> float:
+    """The wait of a limit that has no attempts left."""
+    left, wait = state
+    assert left == 0, state
+    return wait
 
 
-def test_window_slides_one_failure_at_a_time() -> None:
-    limiter = AttemptLimiter(limit=2, window_s=10)
-    limiter.record_failure("a", 0.0)
-    limiter.record_failure("a", 5.0)
-    assert limiter.retry_after("a", 6.0) == pytest.approx(4.0)
-    assert limiter.retry_after("a", 10.0) == 0.0  # the failure at 0 has left
-    limiter.record_failure("a", 10.0)
-    assert limiter.retry_after("a", 11.0) == pytest.approx(4.0)  # now 5 is the oldest
+def test_an_address_under_its_limit_may_try_and_is_told_the_attempts_left() -> None:
+    assert limit_state([], THREE_A_MINUTE, 100.0) == (3, 0.0)
+    assert limit_state([101.0, 100.0], THREE_A_MINUTE, 102.0) == (1, 0.0)
 
 
-def test_addresses_are_limited_independently() -> None:
-    limiter = AttemptLimiter(limit=1, window_s=60)
-    limiter.record_failure("10.0.0.1", 0.0)
-    assert limiter.retry_after("10.0.0.1", 1.0) > 0
-    assert limiter.retry_after("10.0.0.2", 1.0) == 0.0
+def test_an_address_at_its_limit_waits_until_its_oldest_failure_leaves_the_window() -> None:
+    newest = [120.0, 110.0, 100.0]
+    assert wait_of(limit_state(newest, THREE_A_MINUTE, 121.0)) == pytest.approx(39.0)
+    assert wait_of(limit_state(newest, THREE_A_MINUTE, 159.5)) == pytest.approx(0.5)
 
 
-def test_unknown_address_may_try() -> None:
-    assert AttemptLimiter(limit=1).retry_after("never-seen", 0.0) == 0.0
-
-
-def test_idle_addresses_are_forgotten_when_the_table_is_full_but_active_ones_are_kept() -> None:
-    limiter = AttemptLimiter(limit=1, window_s=10, max_keys=2)
-    limiter.record_failure("idle", 0.0)
-    limiter.record_failure("active", 95.0)
-    limiter.record_failure("new", 100.0)  # table full: "idle" (last failure 100 s ago) goes
-    assert limiter.retry_after("active", 100.0) > 0
-    assert limiter.retry_after("new", 100.0) > 0
-    assert limiter.retry_after("idle", 100.0) == 0.0
-    assert set(limiter._failures) == {"active", "new"}
-
-
-def test_attempts_left_count_down_and_come_back_as_failures_leave_the_window() -> None:
-    limiter = AttemptLimiter(limit=3, window_s=60)
-    assert limiter.attempts_left("a", 0.0) == 3
-    limiter.record_failure("a", 0.0)
-    limiter.record_failure("a", 10.0)
-    assert limiter.attempts_left("a", 11.0) == 1
-    assert limiter.attempts_left("a", 60.0) == 2  # the failure at 0 has left
-
-
-# AttemptGuard: several limits on one kind of attempt
-
-
-def _login_guard() -> AttemptGuard:
-    return AttemptGuard(
-        AttemptLimit("account", 2, "too many for this account"),
-        AttemptLimit("address", 3, "too many from this address"),
-    )
-
-
-def test_a_failure_counts_under_every_limit_and_answers_the_fewest_attempts_left() -> None:
-    guard = _login_guard()
-    assert guard.fail({"account": "a|x", "address": "a"}, 0.0) == Failed(1, 0)
-    assert guard.fail({"account": "a|y", "address": "a"}, 1.0) == Failed(1, 0)
-    # x's account and the address have none left: wait until the oldest (at 0) leaves.
-    assert guard.fail({"account": "a|x", "address": "a"}, 2.0) == Failed(0, 58)
-
-
-def test_a_used_up_limit_refuses_with_its_own_reason_and_whole_seconds() -> None:
-    guard = _login_guard()
-    for at in (0.0, 0.5):
-        guard.fail({"account": "a|x", "address": "a"}, at)
-    with pytest.raises(RateLimited) as refused:
-        guard.check({"account": "a|x", "address": "a"}, 10.2)
-    assert refused.value.retry_after == 50  # 49.8 s rounded up
-    assert refused.value.reason == "too many for this account, retry in 50 s"
-    guard.check({"account": "a|y", "address": "a"}, 10.2)  # another account may try
-    guard.fail({"account": "a|y", "address": "a"}, 11.0)
-    with pytest.raises(RateLimited, match="from this address"):
-        guard.check({"account": "a|z", "address": "a"}, 12.0)
-    guard.check({"account": "b|z", "address": "b"}, 12.0)  # another address may try
+def test_past_its_limit_an_address_waits_for_the_limits_newest_failure_not_the_oldest() -> None:
+    # Attempts in flight at once all pass the check: a limit of 2 may hold 3 failures, and
+    # then waits until only one is left, i.e. until the second newest (at 20) leaves.
+    two = AttemptLimit("address", 2, "too many")
+    assert wait_of(limit_state([30.0, 20.0, 10.0], two, 31.0)) == pytest.approx(49.0)
 
 
 def test_a_wait_is_never_told_as_zero_seconds() -> None:
@@ -111,8 +51,24 @@ def test_a_wait_is_never_told_as_zero_seconds() -> None:
     assert whole_seconds(59.2) == 60
 
 
-def test_a_guard_needs_limits_of_distinct_scopes() -> None:
-    with pytest.raises(ValueError, match="distinct"):
-        AttemptGuard(AttemptLimit("a", 1, "x"), AttemptLimit("a", 2, "y"))
+def test_a_limit_needs_at_least_one_attempt_in_a_positive_window() -> None:
     with pytest.raises(ValueError, match="at least one"):
         AttemptLimit("a", 0, "x")
+    with pytest.raises(ValueError, match="positive window"):
+        AttemptLimit("a", 1, "x", window_s=0)
+
+
+def test_the_database_keeps_a_keyed_hash_that_names_neither_account_nor_address() -> None:
+    key = '["203.0.113.5", "inspector1"]'
+    kept = hashed_key(key_secret(SECRET), "login.account", key)
+    assert re.fullmatch("[0-9a-f]{64}", kept), kept  # SHA-256 in hex, and nothing else
+    # The same on every node that shares the secret; another key, scope or secret: another.
+    assert kept == hashed_key(key_secret(SECRET), "login.account", key)
+    assert kept != hashed_key(key_secret(SECRET), "login.account", '["203.0.113.5", "x"]')
+    assert kept != hashed_key(key_secret(SECRET), "login.address", key)
+    assert kept != hashed_key(key_secret(bytes(32)), "login.account", key)
+
+
+def test_the_attempt_keys_key_is_not_the_token_secret() -> None:
+    assert key_secret(SECRET) != SECRET
+    assert len(key_secret(SECRET)) == 32
