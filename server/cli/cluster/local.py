@@ -84,6 +84,13 @@ class LocalCluster:
         for node in self.node_processes:  # one at a time: the first makes the keys and users
             self._start_node(node, demo_users=node is self.node_processes[0])
 
+    def restart(self, name: str) -> None:
+        """Start node ``name`` again (after it exited or was killed)."""
+        [node] = [n for n in self.node_processes if n.name == name]
+        if node.process is not None and node.process.poll() is None:
+            raise ClusterError(f"node {name} is running")
+        self._start_node(node, demo_users=False)
+
     def _start_node(self, node: NodeProcess, *, demo_users: bool) -> None:
         if self.postgres is None or self.seaweed is None:
             raise ClusterError("PostgreSQL and SeaweedFS start before the nodes")
