@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ import pytest
 from client.endpoints import applicant_endpoint
 from client.exceptions import ClientError
 from client.signalling import connect
+from recorder.clock import utc_iso
 from tests.conftest import ApiClient
 from tests.integration.recorded_case import REPO
 
@@ -36,6 +38,7 @@ class Cluster(ApiClient):
     node_pids: dict[str, int]
     passwords: dict[str, str]
     output: list[str]
+    logs: Path
 
     def __post_init__(self) -> None:
         self._tokens: dict[str, str] = {}
@@ -69,7 +72,8 @@ async def cluster_of_three() -> AsyncIterator[Cluster]:
             for name, pid in re.findall(r"(n\d) \(127\.0\.0\.1:\d+, pid (\d+)\)", text)
         }
         passwords = dict(re.findall(r"^\s+(inspector|auditor|admin)\s+\S+\s+(\S+)$", text, re.M))
-        yield Cluster(process, f"http://127.0.0.1:{port}", pids, passwords, output)
+        [logs] = re.findall(r"logs:\s+(\S+) \(each node\)", text)
+        yield Cluster(process, f"http://127.0.0.1:{port}", pids, passwords, output, Path(logs))
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGINT)
@@ -143,6 +147,41 @@ async def test_three_nodes_behind_one_url_share_the_work_and_replace_a_killed_on
         )
         assert status == 201, later
         assert later["node"] != lost
+
+        # A node frozen (SIGSTOP) past its lease loses its inspection; thawed, it cannot write.
+        frozen = later["node"]
+        async with connect(applicant_endpoint(later["applicant_url"])) as stale:
+            await stale.send("consent", accepted=True)
+            os.kill(cluster.node_pids[frozen], signal.SIGSTOP)
+            try:
+                stopped = time.monotonic()
+                while await join_once(later["applicant_url"]) is None:
+                    assert time.monotonic() - stopped < 30, "no node took over the frozen one's"
+                    await asyncio.sleep(0.5)
+            finally:
+                os.kill(cluster.node_pids[frozen], signal.SIGCONT)
+            await stale.send(
+                "location", lat=30.2741, lon=120.1551, accuracy=10.0, at=utc_iso(time.time())
+            )
+            async with asyncio.timeout(10):
+                while True:
+                    message = await stale.receive()
+                    assert message is not None, "the thawed node closed the socket unanswered"
+                    if message["type"] == "error":
+                        break
+            assert message["code"] == "fenced", message
+        log = cluster.logs / f"{frozen}.log"
+        assert "write refused: this node lost the inspection" in log.read_text(), log
+        status, audit = await cluster.request(
+            "GET", "/api/cases/CLUSTER-1/audit?limit=500", "auditor"
+        )
+        assert status == 200, audit
+        mine = [
+            e for e in audit["entries"] if e["body"].get("inspection_id") == later["inspection_id"]
+        ]
+        [taken] = [e for e in mine if e["kind"] == "node_lost"]
+        assert (taken["body"]["node"], taken["body"]["epoch"]) == (frozen, 2)
+        assert not [e for e in mine if e["kind"] == "location"], mine
 
         cluster.process.send_signal(signal.SIGINT)  # Ctrl-C
         async with asyncio.timeout(90):
