@@ -44,7 +44,9 @@ The inspector sends a quiet 660 Hz tone so the applicant receives inspector audi
 EXIT_STATUS_HELP = """\
 exit status: 0 done, 1 failed, 2 usage or malformed URL, 3 server unreachable,
 4 refused by the server (e.g. unauthorized), 5 protocol failure, 6 media source unusable,
-130 interrupted before the session was established
+130 interrupted before the session was established. A publisher whose connection drops after
+joining (a server restart, the node running the inspection lost) joins again through the same
+link for up to 60 s before it gives up.
 """
 
 

@@ -11,9 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpSender
-from aiortc.mediastreams import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av.frame import Frame
+from av.packet import Packet
 
-from client.endpoints import applicant_endpoint
+from client.endpoints import Endpoint, applicant_endpoint
+from client.exceptions import ProtocolError, UnreachableError
 from client.peer import Conversation, TrackConsumers, new_peer_connection
 from client.signalling import Message, SignallingSession, connect
 from client.sources import (
@@ -36,6 +39,24 @@ from client.stats import (
 logger = logging.getLogger(__name__)
 
 CONTROL_ACTIONS = frozenset({"switch_camera", "torch", "zoom"})
+
+
+RECONNECT_FOR_S = 60.0  # joining again after a lost connection, for at most this long
+RECONNECT_PAUSE_S = 1.0
+
+
+class Lent(MediaStreamTrack):
+    """``inner`` for one peer connection: stopping this one leaves ``inner`` running."""
+
+    def __init__(self, inner: MediaStreamTrack) -> None:
+        super().__init__()
+        self.kind = inner.kind
+        self._inner = inner
+
+    async def recv(self) -> Frame | Packet[Any]:
+        if self.readyState != "live":
+            raise MediaStreamError
+        return await self._inner.recv()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +84,13 @@ class PublishReport:
     video_bytes_sent: int | None = None
     inspector_audio_frames: int = 0
     controls: list[dict[str, Any]] = field(default_factory=list)
+    reconnects: int = 0  # sessions after the first: the socket dropped and came back
+    joined: int = 0  # sessions that got a welcome
 
     def as_json(self) -> dict[str, Any]:
         return {
             "outcome": self.outcome,
+            "reconnects": self.reconnects,
             "source": self.source,
             "seconds": round(self.seconds, 3),
             "video_frames_sent": self.video_frames_sent,
@@ -96,15 +120,33 @@ async def publish(options: PublishOptions, stop: asyncio.Event) -> PublishReport
     video = MeteredTrack(source.video)
     started = time.monotonic()
     try:
-        async with connect(endpoint, name=options.name, verify_tls=options.verify_tls) as session:
-            if not session.welcome.consented:
-                # The operator of this command accepts the recording notice on their own behalf.
-                await session.send("consent", accepted=True)
-            pc = new_peer_connection(session.welcome.ice_servers)
+        lost_at: float | None = None
+        while True:
+            elapsed = time.monotonic() - started
+            left = None if options.seconds is None else options.seconds - elapsed
+            joined_before = report.joined
             try:
-                report.outcome = await _stream(session, pc, source, video, report, options, stop)
-            finally:
-                await pc.close()
+                report.outcome = await _session(
+                    endpoint, source, video, report, options, left, stop
+                )
+                break
+            except (ProtocolError, UnreachableError) as error:
+                # The socket dropped (a server restart, the node running the inspection lost):
+                # join again, through the same link, for as long as RECONNECT_FOR_S.
+                if lost_at is None or report.joined > joined_before:
+                    lost_at = time.monotonic()
+                done = options.seconds is not None and (
+                    time.monotonic() - started >= options.seconds
+                )
+                if (
+                    report.joined == 0
+                    or stop.is_set()
+                    or done
+                    or time.monotonic() - lost_at > RECONNECT_FOR_S
+                ):
+                    raise
+                logger.warning("connection lost (%s); joining again", error)
+                await asyncio.sleep(RECONNECT_PAUSE_S)
     finally:
         report.seconds = time.monotonic() - started
         report.video_frames_sent = video.frames
@@ -116,6 +158,31 @@ async def publish(options: PublishOptions, stop: asyncio.Event) -> PublishReport
     return report
 
 
+async def _session(
+    endpoint: Endpoint,
+    source: MediaSource,
+    video: MeteredTrack,
+    report: PublishReport,
+    options: PublishOptions,
+    seconds: float | None,
+    stop: asyncio.Event,
+) -> str:
+    """One signalling session and its peer connection, for ``seconds`` (None: until stopped or
+    ended); raises a ``ClientError`` if the connection is lost."""
+    async with connect(endpoint, name=options.name, verify_tls=options.verify_tls) as session:
+        report.joined += 1
+        if report.joined > 1:
+            report.reconnects += 1
+        if not session.welcome.consented:
+            # The operator of this command accepts the recording notice on their own behalf.
+            await session.send("consent", accepted=True)
+        pc = new_peer_connection(session.welcome.ice_servers)
+        try:
+            return await _stream(session, pc, source, video, report, options, seconds, stop)
+        finally:
+            await pc.close()
+
+
 async def _stream(
     session: SignallingSession,
     pc: RTCPeerConnection,
@@ -123,10 +190,13 @@ async def _stream(
     video: MeteredTrack,
     report: PublishReport,
     options: PublishOptions,
+    seconds: float | None,
     stop: asyncio.Event,
 ) -> str:
-    sender = pc.addTransceiver(video, direction="sendonly").sender
-    pc.addTransceiver(source.audio, direction="sendrecv")
+    # Lent, not given: aiortc stops a sender's track with its peer connection, and the next
+    # session (after a lost connection) sends the same source.
+    sender = pc.addTransceiver(Lent(video), direction="sendonly").sender
+    pc.addTransceiver(Lent(source.audio), direction="sendrecv")
     consumers = TrackConsumers()
 
     def count_inspector_audio(_: object) -> None:
@@ -148,7 +218,7 @@ async def _stream(
         report_periodically(session, _sampler(sender, video)), name="stats"
     )
     try:
-        return await Conversation(session, pc, on_message).run(options.seconds, stop)
+        return await Conversation(session, pc, on_message).run(seconds, stop)
     finally:
         reporter.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -6,6 +6,7 @@ another (chained), and Ctrl-C stops everything."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -81,6 +82,18 @@ async def cluster_of_three() -> AsyncIterator[Cluster]:
                 await process.wait()
 
 
+async def entries_of(cluster: Cluster, inspection_id: str) -> list[dict[str, Any]]:
+    status, audit = await cluster.request("GET", "/api/cases/CLUSTER-1/audit?limit=500", "auditor")
+    assert status == 200, audit
+    return [e for e in audit["entries"] if e["body"].get("inspection_id") == inspection_id]
+
+
+async def wait_for_kind(cluster: Cluster, inspection_id: str, kind: str) -> None:
+    async with asyncio.timeout(60):
+        while not any(e["kind"] == kind for e in await entries_of(cluster, inspection_id)):
+            await asyncio.sleep(0.5)
+
+
 def free_port() -> int:
     from server.cli.cluster.process import free_port as pick
 
@@ -123,24 +136,38 @@ async def test_three_nodes_behind_one_url_share_the_work_and_replace_a_killed_on
             invites.append(invite)
         assert Counter(i["node"] for i in invites) == {"n1": 2, "n2": 2, "n3": 2}
 
-        # Through the one URL the applicant reaches the node that runs its inspection.
+        # Through the one URL the applicant (python -m client publish) reaches the node that
+        # runs its inspection, and is recorded there.
         invite = invites[0]
         assert invite["applicant_url"].startswith(cluster.base_url)
-        assert await join_once(invite["applicant_url"]) == "applicant"
+        publisher = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "client", "publish", invite["applicant_url"],
+            "--source", "testsrc", "--seconds", "40", "--json",
+            cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        await wait_for_kind(cluster, invite["inspection_id"], "segment")
 
-        # That node is killed: once its lease lapses another node takes the inspection over.
+        # That node is killed: once its lease lapses another node takes the inspection over,
+        # the publisher joins again through the same link and its recording goes on there.
         lost = invite["node"]
         os.kill(cluster.node_pids[lost], signal.SIGKILL)
-        killed = time.monotonic()
-        while await join_once(invite["applicant_url"]) is None:
-            assert time.monotonic() - killed < 30, "no node took the inspection over in 30 s"
-            await asyncio.sleep(0.5)
-        status, audit = await cluster.request("GET", "/api/cases/CLUSTER-1/audit", "auditor")
-        assert status == 200, audit
-        [loss] = [e["body"] for e in audit["entries"] if e["kind"] == "node_lost"]
-        assert loss["inspection_id"] == invite["inspection_id"]
-        assert (loss["node"], loss["lost_epoch"], loss["epoch"]) == (lost, 1, 2)
-        assert loss["taken_by"] != lost
+        async with asyncio.timeout(90):
+            out, err = await publisher.communicate()
+        assert publisher.returncode == 0, err.decode()
+        published = json.loads(out)
+        assert published["reconnects"] >= 1, published
+        entries = await entries_of(cluster, invite["inspection_id"])
+        [loss] = [e for e in entries if e["kind"] == "node_lost"]
+        body = loss["body"]
+        assert (body["node"], body["lost_epoch"], body["epoch"]) == (lost, 1, 2)
+        assert body["taken_by"] != lost
+        assert body["last_segments"], body  # what the lost node had chained
+        after = [e for e in entries if e["kind"] == "segment" and e["seq"] > loss["seq"]]
+        assert {e["body"]["track"] for e in after} >= {"applicant-video", "applicant-audio"}
+        assert (
+            min(e["body"]["seq"] for e in after if e["body"]["track"] == "applicant-video")
+            > (body["last_segments"]["applicant-video"])
+        )
         # New inspections go to the live nodes only.
         status, later = await cluster.request(
             "POST", "/api/cases/CLUSTER-1/inspections", "inspector"
