@@ -61,6 +61,12 @@ def main_thread_cpu_seconds(pid: int) -> float:
     return _stat_cpu_seconds(f"/proc/{pid}/task/{pid}/stat")
 
 
+def main_thread_wait_seconds(pid: int) -> float:
+    """How long a process's main thread was runnable but waited for a CPU (the run queue), from
+    /proc/<pid>/task/<pid>/schedstat: much of it, and what this machine lacks is cores."""
+    return int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
 def machine_cpu_seconds() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine since boot, summed over cores."""
     first = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
@@ -96,6 +102,7 @@ class CpuSample:
     machine_total: float
     udp_drops: dict[str, int] = field(default_factory=dict)
     main_threads: dict[str, float] = field(default_factory=dict)
+    main_thread_waits: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -109,12 +116,14 @@ class CpuMeter:
         processes = {}
         drops = {}
         main_threads = {}
+        waits = {}
         for name, pid in self.pids.items():
             with contextlib.suppress(OSError):
                 processes[name] = process_cpu_seconds(pid)
                 main_threads[name] = main_thread_cpu_seconds(pid)
+                waits[name] = main_thread_wait_seconds(pid)
                 drops[name] = udp_drops(pid)
-        return CpuSample(time.monotonic(), processes, busy, total, drops, main_threads)
+        return CpuSample(time.monotonic(), processes, busy, total, drops, main_threads, waits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +135,7 @@ class CpuUse:
     machine: float
     udp_drops: dict[str, int]
     main_threads: dict[str, float] = field(default_factory=dict)
+    main_thread_waits: dict[str, float] = field(default_factory=dict)  # % of the wall time
 
     @classmethod
     def between(cls, first: CpuSample, second: CpuSample) -> CpuUse:
@@ -145,7 +155,8 @@ class CpuUse:
             if name in second.udp_drops
         }
         main_threads = rates(first.main_threads, second.main_threads)
-        return cls(wall, processes, machine, drops, main_threads)
+        waits = rates(first.main_thread_waits, second.main_thread_waits)
+        return cls(wall, processes, machine, drops, main_threads, waits)
 
     def total(self, prefix: str) -> float:
         return sum(v for name, v in self.processes.items() if name.startswith(prefix))
@@ -157,6 +168,12 @@ class CpuUse:
     def busiest_main_thread(self, prefix: str) -> float:
         return max(
             (v for name, v in self.main_threads.items() if name.startswith(prefix)), default=0.0
+        )
+
+    def longest_main_thread_wait(self, prefix: str) -> float:
+        return max(
+            (v for name, v in self.main_thread_waits.items() if name.startswith(prefix)),
+            default=0.0,
         )
 
 

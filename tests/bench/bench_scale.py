@@ -29,6 +29,7 @@ import math
 import shutil
 import sys
 import tempfile
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,6 +183,7 @@ HEADERS = [
     "relay ms p50/p95",
     "server %core each",
     "server main max",
+    "main waits max",
     "per insp.",
     "clients",
     "clients %core",
@@ -214,6 +216,7 @@ def _row(point: ScalePoint) -> list[str]:
         "/".join(fmt(percentile(window.latencies_ms, p), 0) for p in (50, 95)),
         "/".join(fmt(v) for v in servers),
         fmt(cpu.busiest_main_thread("server")),
+        fmt(cpu.longest_main_thread_wait("server")),
         fmt(sum(servers) / point.inspections, 2),
         str(point.clients),
         fmt(cpu.total("client")),
@@ -227,21 +230,24 @@ def _row(point: ScalePoint) -> list[str]:
 
 
 def _explain_columns() -> None:
-    print(
-        "columns: P = media processes (takan serve), N = inspections, round-robin over them;\n"
-        "fps = video frames received per inspection per second (min, median over inspections);\n"
-        "sent fps min = the slowest publisher's own rate (below the clip's: its load client\n"
-        "fell behind); loss = frames sent vs received in the window; relay ms = publisher's\n"
-        "send() to inspector's receive; %core = CPU time / wall time x 100; server %core each =\n"
-        "every server process (all its threads); main max = the busiest main thread (the event\n"
-        "loop; a Python process cannot give it more than 100); per insp. = all servers' CPU / N;\n"
-        "clients = load-client processes; others = the rest of the machine (other jobs: the\n"
-        "script waits up to 20 s for a quiet machine before each point); UDP drops = datagrams\n"
-        "the kernel dropped because the servers' / load clients' sockets were not read in time;\n"
-        f"meets = every inspection >= {TARGET_FPS:g} fps and < {TARGET_LOSS_PERCENT:g}% of frames "
-        f"lost; ran out = machine >=\n{SATURATED_MACHINE:.0f}% busy, a server or client main "
-        f"thread >= {SATURATED_THREAD:.0f}%, or a publisher below {BEHIND:.0%} of the clip's rate."
+    text = (
+        "columns: P = media processes (takan serve), N = inspections, round-robin over them; "
+        "fps = video frames received per inspection per second (min, median over inspections); "
+        "sent fps min = the slowest publisher's own rate (below the clip's: its load client fell "
+        "behind); loss = frames sent vs received in the window; relay ms = publisher's send() to "
+        "inspector's receive; %core = CPU time / wall time x 100; server %core each = every "
+        "server process (all its threads); main max = the busiest main thread (the event loop; "
+        "a Python process cannot give it more than 100); main waits = % of the time a server's "
+        "main thread was ready to run but waited for a core (/proc schedstat); per insp. = all "
+        "servers' CPU / N; clients = load-client processes; others = the rest of the machine "
+        "(other jobs: the script waits up to 20 s for a quiet machine before each point); UDP "
+        "drops = datagrams the kernel dropped because the servers' / load clients' sockets were "
+        f"not read in time; meets = every inspection >= {TARGET_FPS:g} fps and < "
+        f"{TARGET_LOSS_PERCENT:g}% of frames lost; ran out = machine >= "
+        f"{SATURATED_MACHINE:.0f}% busy, a server or client main thread >= "
+        f"{SATURATED_THREAD:.0f}%, or a publisher below {BEHIND:.0%} of the clip's rate."
     )
+    print(textwrap.fill(text, width=100))
 
 
 def summarise(points: list[ScalePoint], process_counts: list[int]) -> None:
@@ -276,62 +282,70 @@ def summarise(points: list[ScalePoint], process_counts: list[int]) -> None:
     _what_it_means(points)
 
 
+def _say(text: str) -> None:
+    print(textwrap.fill(text, width=100), flush=True)
+
+
 def _what_it_means(points: list[ScalePoint]) -> None:
     measured = [p for p in points if p.window is not None]
-    if not measured:
-        return
-    missed = [p for p in measured if not p.meets_target()]
     # A missed point's CPU per inspection is low (the packets it dropped cost nothing).
     passed = [p for p in measured if p.meets_target()] or measured
-    machine_bound = any("machine" in p.limits() for p in missed)
-    clients_bound = any("load clients" in p.limits() for p in missed)
-    servers_bound = any("server" in p.limits() for p in missed)
-    server_cpu = sum(sum(p.servers_cpu()) for p in passed)
-    client_cpu = sum(p.window.cpu.total("client") for p in passed if p.window)
-    main_cpu = sum(
-        sum(v for name, v in p.window.cpu.main_threads.items() if name.startswith("server"))
-        for p in passed
-        if p.window
-    )
     count = sum(p.inspections for p in passed)
-    per_server, per_client, per_main = server_cpu / count, client_cpu / count, main_cpu / count
-    if not per_main:
+    if not count:
         return
-    print(
-        f"\nper inspection, over the points that met the criterion: servers {per_server:.1f}% "
-        f"of a core (main threads {per_main:.1f}%), load clients {per_client:.1f}%"
+    per_server = sum(sum(p.servers_cpu()) for p in passed) / count
+    per_client = sum(p.window.cpu.total("client") for p in passed if p.window) / count
+    per_main = (
+        sum(
+            sum(v for name, v in p.window.cpu.main_threads.items() if name.startswith("server"))
+            for p in passed
+            if p.window
+        )
+        / count
     )
-    print(
-        f"arithmetic, not a measurement: {CORES * 100}% / {per_server + per_client:.1f}% = "
+    print()
+    _say(
+        f"per inspection, over the points that met the criterion: servers {per_server:.1f}% of a "
+        f"core (their main threads {per_main:.1f}%), load clients {per_client:.1f}%. Arithmetic, "
+        f"not a measurement: {CORES * 100}% / {per_server + per_client:.1f}% = "
         f"{CORES * 100 / (per_server + per_client):.1f} inspections fill this machine with servers "
-        f"and load clients together; a server process whose main thread had a core of its own "
-        f"would run out near {100 / per_main:.0f} inspections."
+        "and load clients together"
+        + (
+            f"; a server process whose main thread had a core of its own would run out near "
+            f"{100 / per_main:.0f} inspections."
+            if per_main
+            else "."
+        )
     )
-    others = max(p.others_cpu() for p in measured)
-    print(
-        f"other jobs on this machine took up to {others:.0f}% of a core during a window "
-        "(column 'others'): every figure above shares the machine with them"
+    _say(
+        f"other jobs on this machine took up to {max(p.others_cpu() for p in measured):.0f}% of "
+        "a core during a window (column 'others'): every figure shares the machine with them."
     )
-    if machine_bound or clients_bound:
-        print(
-            "what the capacity above means: on this machine the load clients and the servers "
-            "share the cores, and at the first miss the "
-            + ("machine" if machine_bound else "load clients")
-            + " ran out, not the server processes alone; the figures are this machine's\n"
-            "capacity for servers and their load together, a lower bound for what P processes "
-            "carry when the participants are elsewhere."
+    for point in (p for p in measured if not p.meets_target()):
+        cpu = point.window.cpu if point.window else None
+        if cpu is None:
+            continue
+        limits = point.limits()
+        where = f"at P={point.processes}'s miss (N={point.inspections})"
+        waits = (
+            f"the busiest server main thread ran {cpu.busiest_main_thread('server'):.0f}% and "
+            f"waited for a core {cpu.longest_main_thread_wait('server'):.0f}% of the time"
         )
-    elif servers_bound:
-        print(
-            "what the capacity above means: at the first miss neither the machine nor the load "
-            "clients had run out, a server's main thread had: the servers limited it."
-        )
-    elif missed:
-        print(
-            "what the capacity above means: at the first miss nothing measured here had run out "
-            "(no main thread, not the machine): look at 'others', the UDP drops and the logs "
-            "(--keep)."
-        )
+        if "machine" in limits or "load clients" in limits:
+            ran_out = " and ".join(x for x in limits if x != "server")
+            _say(
+                f"{where} the {ran_out} ran out; {waits}. The load clients and the servers share "
+                "this machine's cores, so this capacity is the machine's for servers and their "
+                "load together: a lower bound for what the processes carry when the "
+                "participants are elsewhere, not the processes' own limit."
+            )
+        elif "server" in limits:
+            _say(f"{where} a server's main thread ran out ({waits}): the server limited it.")
+        else:
+            _say(
+                f"{where} nothing measured here ran out ({waits}): see 'others', the UDP drops "
+                "and the logs (--keep)."
+            )
 
 
 def _process_counts(text: str) -> list[int]:
