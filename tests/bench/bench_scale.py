@@ -2,10 +2,11 @@
 
     .venv/bin/python tests/bench/bench_scale.py [--processes 1,2] [--start 2] [--step 2]
         [--max-n 40] [--seconds S] [--per-client K] [--retries R] [--server takan|takan-norec]
-        [--keep]
+        [--database URL] [--keep]
 
 For each point (P, N): P real ``takan serve`` processes on their own loopback ports, each with its
-own data dir and database; N inspections created through each process's own REST API, round-robin
+own data dir and database (or all on one shared ``--database URL``, once ``takan serve`` has that
+option: issue 11); N inspections created through each process's own REST API, round-robin
 (inspection n on process n mod P); load clients as in bench_live.py (_loadclient.py: pre-encoded
 640x480 VP8 at 30 fps + Opus per publisher, one inspector each, packets counted, never decoded),
 one load-client process per K inspections (at least 2). N grows by the step until a point misses
@@ -27,10 +28,12 @@ import argparse
 import asyncio
 import math
 import shutil
+import subprocess
 import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,9 +45,11 @@ import aiohttp
 from tests.bench._clip import EncodedClip, encode_clip
 from tests.bench._harness import (
     CORES,
+    TAKAN,
     TAKAN_VARIANTS,
     VIDEO_CLOCK_RATE,
     CpuMeter,
+    child_environment,
     code_state,
     fmt,
     percentile,
@@ -130,12 +135,14 @@ async def run_point(
     seconds: float,
     warmup_s: float,
     attempt: int = 0,
+    store_args: Sequence[str] = (),
 ) -> ScalePoint:
     """Start P servers, connect N pairs round-robin over them, measure one window, stop all."""
     point_dir = workdir / f"p{processes}-n{inspections}" / str(attempt)
     point_dir.mkdir(parents=True)
     await wait_for_quiet()
-    servers = await start_takan_processes(point_dir, processes, TAKAN_VARIANTS[variant])
+    overrides = TAKAN_VARIANTS[variant]
+    servers = await start_takan_processes(point_dir, processes, overrides, store_args)
     clients = max(2, math.ceil(inspections / per_client))
     async with running_all(servers), aiohttp.ClientSession() as http:
         spec: dict[str, Any] = {
@@ -348,6 +355,16 @@ def _what_it_means(points: list[ScalePoint]) -> None:
             )
 
 
+def _serve_help() -> str:
+    return subprocess.run(
+        [TAKAN, "serve", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=child_environment(),
+    ).stdout
+
+
 def _process_counts(text: str) -> list[int]:
     try:
         counts = sorted({int(part) for part in text.split(",") if part.strip()})
@@ -367,8 +384,9 @@ async def sweep(arguments: argparse.Namespace, workdir: Path) -> None:
     print(code_state())
     counts: list[int] = arguments.processes
     print_heading(f"capacity with P = {', '.join(map(str, counts))} media processes")
+    database = "one shared database (--database)" if arguments.database else "and database"
     print(
-        f"server: {arguments.server}; each process its own port, data dir and database; "
+        f"server: {arguments.server}; each process its own port and data dir, {database}; "
         f"load clients: one process per {arguments.per_client} inspections (at least 2), "
         "pre-encoded packets out, packets counted (no decoding); all on this machine's "
         f"{CORES} cores"
@@ -377,13 +395,14 @@ async def sweep(arguments: argparse.Namespace, workdir: Path) -> None:
     async def measure(processes: int, n: int, attempt: int) -> ScalePoint:
         point = await run_point(
             processes, n, arguments.per_client, arguments.server, workdir, clip, clip_path,
-            arguments.seconds, 3.0, attempt,
+            arguments.seconds, 3.0, attempt, store_args,
         )  # fmt: skip
         print_table(HEADERS, [_row(point)])
         for error in point.errors[:3]:
             print(f"  error: {error}")
         return point
 
+    store_args = ("--database", arguments.database) if arguments.database else ()
     points: list[ScalePoint] = []
     going = list(counts)
     n = arguments.start
@@ -430,10 +449,17 @@ async def main() -> None:
         default=1,
         help=f"measure a missed point again while other jobs took > {BUSY_ELSEWHERE:g}%% of a core",
     )
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="one database every process shares (needs takan serve --database, issue 11)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
     arguments = parser.parse_args()
     if min(arguments.start, arguments.step, arguments.per_client) < 1:
         parser.error("--start, --step and --per-client must be 1 or more")
+    if arguments.database and "--database" not in _serve_help():
+        parser.error("--database: this takan serve has no --database option yet (issue 11)")
     workdir = Path(tempfile.mkdtemp(prefix="takan-bench-scale-"))
     started = time.monotonic()
     try:
