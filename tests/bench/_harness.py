@@ -162,8 +162,8 @@ class CpuUse:
         return sum(v for name, v in self.processes.items() if name.startswith(prefix))
 
     def named(self, prefix: str) -> list[float]:
-        """The CPU of each process whose name starts with ``prefix``, in name order."""
-        return [v for name, v in sorted(self.processes.items()) if name.startswith(prefix)]
+        """The CPU of each process whose name starts with ``prefix``, in the meter's order."""
+        return [v for name, v in self.processes.items() if name.startswith(prefix)]
 
     def busiest_main_thread(self, prefix: str) -> float:
         return max(
