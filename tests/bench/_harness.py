@@ -257,13 +257,18 @@ class ServerProcess:
 def add_takan_user(
     data_dir: Path, name: str, password: str, store_args: Sequence[str] = ()
 ) -> None:
-    subprocess.run(
+    """``takan user add`` (``--password-stdin``): to the data dir's database, or to the one
+    ``store_args`` name (``("--database", URL)``)."""
+    added = subprocess.run(
         [TAKAN, "user", "add", name, "--role", "inspector", "--data", str(data_dir), *store_args],
         input=f"{password}\n".encode(),
-        check=True,
+        check=False,
         capture_output=True,
         env=child_environment(),
     )
+    if added.returncode != 0:
+        said = (added.stderr or added.stdout).decode(errors="replace").strip()
+        raise RuntimeError(f"takan user add {name} exited {added.returncode}: {said}")
 
 
 def _spawn(name: str, argv: Sequence[str], log_path: Path, base_url: str) -> ServerProcess:
@@ -319,24 +324,25 @@ async def start_takan_processes(
     count: int,
     overrides: dict[str, Any] | None = None,
     store_args: Sequence[str] = (),
+    add_user: bool = True,
 ) -> list[ServerProcess]:
     """``count`` media processes, ``takan1``.., each ``takan serve`` on its own loopback port
     with its own data dir (``workdir/p1``..). Each has its own database unless ``store_args``
-    names a shared one (``("--database", URL)``): then the bench inspector is added once.
+    names a shared one (``("--database", URL)``): then the bench inspector is added once, by
+    the first, and ``add_user=False`` once that database has it (it outlives the processes).
     The caller stops them (``running_all``); if one fails to start, those started are stopped."""
     servers: list[ServerProcess] = []
     try:
         for number in range(1, count + 1):
             directory = workdir / f"p{number}"
             directory.mkdir(parents=True)
-            add_user = not store_args or number == 1
             servers.append(
                 await start_takan(
                     directory,
                     overrides,
                     name=f"takan{number}",
                     store_args=store_args,
-                    add_user=add_user,
+                    add_user=add_user and (not store_args or number == 1),
                 )
             )
     except BaseException:

@@ -5,14 +5,15 @@
         [--database URL] [--keep]
 
 For each point (P, N): P real ``takan serve`` processes on their own loopback ports, each with its
-own data dir and database (or all on one shared ``--database URL``, once ``takan serve`` has that
-option: issue 11); N inspections created through each process's own REST API, round-robin
-(inspection n on process n mod P); load clients as in bench_live.py (_loadclient.py: pre-encoded
-640x480 VP8 at 30 fps + Opus per publisher, one inspector each, packets counted, never decoded),
-one load-client process per K inspections (at least 2). N grows by the step until a point misses
-the criterion: every inspection at >= 25 fps and < 1 % of frames lost. The P values take turns at
-each N, so that P=1 and P=2 at the same N are measured a minute apart, not ten. A point that
-misses while other jobs took more than 30 % of a core is measured again (--retries, default 1).
+own data dir and database (or all on one shared database: ``--database postgresql://...``, the
+bench inspector added to it once); N inspections created through each process's own REST API,
+round-robin (inspection n on process n mod P); load clients as in bench_live.py (_loadclient.py:
+pre-encoded 640x480 VP8 at 30 fps + Opus per publisher, one inspector each, packets counted, never
+decoded), one load-client process per K inspections (at least 2). N grows by the step until a point
+misses the criterion: every inspection at >= 25 fps and < 1 % of frames lost. The P values take
+turns at each N, so that P=1 and P=2 at the same N are measured a minute apart, not ten. A point
+that misses while other jobs took more than 30 % of a core is measured again (--retries, default
+1).
 
 Per point it prints each server process's CPU and its main thread's (a Python process's event
 loop: near 100 % of a core, that process is saturated), the load clients' CPU, the whole machine's,
@@ -44,11 +45,14 @@ import aiohttp
 
 from tests.bench._clip import EncodedClip, encode_clip
 from tests.bench._harness import (
+    BENCH_PASSWORD,
+    BENCH_USER,
     CORES,
     TAKAN,
     TAKAN_VARIANTS,
     VIDEO_CLOCK_RATE,
     CpuMeter,
+    add_takan_user,
     child_environment,
     code_state,
     fmt,
@@ -142,7 +146,9 @@ async def run_point(
     point_dir.mkdir(parents=True)
     await wait_for_quiet()
     overrides = TAKAN_VARIANTS[variant]
-    servers = await start_takan_processes(point_dir, processes, overrides, store_args)
+    # A shared database keeps the bench inspector from one point to the next (sweep adds it).
+    add_user = not store_args
+    servers = await start_takan_processes(point_dir, processes, overrides, store_args, add_user)
     clients = max(2, math.ceil(inspections / per_client))
     async with running_all(servers), aiohttp.ClientSession() as http:
         spec: dict[str, Any] = {
@@ -384,7 +390,9 @@ async def sweep(arguments: argparse.Namespace, workdir: Path) -> None:
     print(code_state())
     counts: list[int] = arguments.processes
     print_heading(f"capacity with P = {', '.join(map(str, counts))} media processes")
-    database = "one shared database (--database)" if arguments.database else "and database"
+    database = "and database"
+    if arguments.database:
+        database = "one shared database (--database; its server's CPU counts under 'others')"
     print(
         f"server: {arguments.server}; each process its own port and data dir, {database}; "
         f"load clients: one process per {arguments.per_client} inspections (at least 2), "
@@ -403,6 +411,10 @@ async def sweep(arguments: argparse.Namespace, workdir: Path) -> None:
         return point
 
     store_args = ("--database", arguments.database) if arguments.database else ()
+    if store_args:
+        user_dir = workdir / "shared-database-user"
+        user_dir.mkdir()
+        add_takan_user(user_dir, BENCH_USER, BENCH_PASSWORD, store_args)
     points: list[ScalePoint] = []
     going = list(counts)
     n = arguments.start
@@ -452,14 +464,14 @@ async def main() -> None:
     parser.add_argument(
         "--database",
         metavar="URL",
-        help="one database every process shares (needs takan serve --database, issue 11)",
+        help="one database every process shares, e.g. postgresql://user@host:port/db",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
     arguments = parser.parse_args()
     if min(arguments.start, arguments.step, arguments.per_client) < 1:
         parser.error("--start, --step and --per-client must be 1 or more")
     if arguments.database and "--database" not in _serve_help():
-        parser.error("--database: this takan serve has no --database option yet (issue 11)")
+        parser.error("--database: this takan serve has no --database option")
     workdir = Path(tempfile.mkdtemp(prefix="takan-bench-scale-"))
     started = time.monotonic()
     try:
