@@ -301,12 +301,11 @@ async def start_takan(
 ) -> ServerProcess:
     """``takan serve`` on a free loopback port with a fresh data dir and one inspector;
     ``overrides`` sets Settings fields the CLI does not expose (_takan_variant.py).
-    ``store_args`` go to both ``takan user add`` and ``takan serve`` (a shared database URL);
-    ``add_user=False`` when that database already holds the bench inspector."""
+    ``store_args`` go to both ``takan serve`` and ``takan user add`` (a shared database URL);
+    ``add_user=False`` when that database already holds the bench inspector. The user is added
+    once the server runs: ``takan serve`` makes the data dir's database."""
     data_dir = workdir / "data"
     data_dir.mkdir(parents=True)
-    if add_user:
-        add_takan_user(data_dir, BENCH_USER, BENCH_PASSWORD, store_args)
     port = free_port()
     takan = [TAKAN]
     if overrides:
@@ -315,7 +314,15 @@ async def start_takan(
     argv += store_args
     server = _spawn(name, argv, workdir / f"{name}.log", f"http://127.0.0.1:{port}")
     server.data_dir = data_dir
-    await server.wait_healthy("/api/health")
+    try:
+        await server.wait_healthy("/api/health")
+        if add_user:
+            await asyncio.to_thread(
+                add_takan_user, data_dir, BENCH_USER, BENCH_PASSWORD, store_args
+            )
+    except BaseException:
+        await server.stop()
+        raise
     return server
 
 
