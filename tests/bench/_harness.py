@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -42,12 +43,28 @@ AUDIO_FRAME_SAMPLES: Final = 960  # 20 ms
 # ---------------------------------------------------------------- CPU
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of a whole process (all its threads), from /proc/<pid>/stat."""
-    text = Path(f"/proc/{pid}/stat").read_text()
+def _stat_cpu_seconds(stat_path: str) -> float:
+    text = Path(stat_path).read_text()
     fields = text[text.rindex(")") + 2 :].split()
     # fields[0] is field 3 (state): utime and stime are fields 14 and 15.
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a whole process (all its threads), from /proc/<pid>/stat."""
+    return _stat_cpu_seconds(f"/proc/{pid}/stat")
+
+
+def main_thread_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process's main thread only: a Python process's event loop runs there,
+    so this nearing 100 % of a core means the process itself is saturated (the GIL)."""
+    return _stat_cpu_seconds(f"/proc/{pid}/task/{pid}/stat")
+
+
+def main_thread_wait_seconds(pid: int) -> float:
+    """How long a process's main thread was runnable but waited for a CPU (the run queue), from
+    /proc/<pid>/task/<pid>/schedstat: much of it, and what this machine lacks is cores."""
+    return int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[1]) / 1e9
 
 
 def machine_cpu_seconds() -> tuple[float, float]:
@@ -84,6 +101,8 @@ class CpuSample:
     machine_busy: float
     machine_total: float
     udp_drops: dict[str, int] = field(default_factory=dict)
+    main_threads: dict[str, float] = field(default_factory=dict)
+    main_thread_waits: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -96,11 +115,15 @@ class CpuMeter:
         busy, total = machine_cpu_seconds()
         processes = {}
         drops = {}
+        main_threads = {}
+        waits = {}
         for name, pid in self.pids.items():
             with contextlib.suppress(OSError):
                 processes[name] = process_cpu_seconds(pid)
+                main_threads[name] = main_thread_cpu_seconds(pid)
+                waits[name] = main_thread_wait_seconds(pid)
                 drops[name] = udp_drops(pid)
-        return CpuSample(time.monotonic(), processes, busy, total, drops)
+        return CpuSample(time.monotonic(), processes, busy, total, drops, main_threads, waits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,15 +134,19 @@ class CpuUse:
     processes: dict[str, float]
     machine: float
     udp_drops: dict[str, int]
+    main_threads: dict[str, float] = field(default_factory=dict)
+    main_thread_waits: dict[str, float] = field(default_factory=dict)  # % of the wall time
 
     @classmethod
     def between(cls, first: CpuSample, second: CpuSample) -> CpuUse:
         wall = second.wall - first.wall
-        processes = {
-            name: 100 * (second.processes[name] - first.processes[name]) / wall
-            for name in first.processes
-            if name in second.processes
-        }
+
+        def rates(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+            return {
+                name: 100 * (after[name] - before[name]) / wall for name in before if name in after
+            }
+
+        processes = rates(first.processes, second.processes)
         machine_total = second.machine_total - first.machine_total
         machine = 100 * CORES * (second.machine_busy - first.machine_busy) / machine_total
         drops = {
@@ -127,10 +154,27 @@ class CpuUse:
             for name in first.udp_drops
             if name in second.udp_drops
         }
-        return cls(wall, processes, machine, drops)
+        main_threads = rates(first.main_threads, second.main_threads)
+        waits = rates(first.main_thread_waits, second.main_thread_waits)
+        return cls(wall, processes, machine, drops, main_threads, waits)
 
     def total(self, prefix: str) -> float:
         return sum(v for name, v in self.processes.items() if name.startswith(prefix))
+
+    def named(self, prefix: str) -> list[float]:
+        """The CPU of each process whose name starts with ``prefix``, in the meter's order."""
+        return [v for name, v in self.processes.items() if name.startswith(prefix)]
+
+    def busiest_main_thread(self, prefix: str) -> float:
+        return max(
+            (v for name, v in self.main_threads.items() if name.startswith(prefix)), default=0.0
+        )
+
+    def longest_main_thread_wait(self, prefix: str) -> float:
+        return max(
+            (v for name, v in self.main_thread_waits.items() if name.startswith(prefix)),
+            default=0.0,
+        )
 
 
 async def machine_load(seconds: float) -> float:
@@ -210,14 +254,21 @@ class ServerProcess:
         self._log.close()
 
 
-def add_takan_user(data_dir: Path, name: str, password: str) -> None:
-    subprocess.run(
-        [TAKAN, "user", "add", name, "--role", "inspector", "--data", str(data_dir)],
+def add_takan_user(
+    data_dir: Path, name: str, password: str, store_args: Sequence[str] = ()
+) -> None:
+    """``takan user add`` (``--password-stdin``): to the data dir's database, or to the one
+    ``store_args`` name (``("--database", URL)``)."""
+    added = subprocess.run(
+        [TAKAN, "user", "add", name, "--role", "inspector", "--data", str(data_dir), *store_args],
         input=f"{password}\n".encode(),
-        check=True,
+        check=False,
         capture_output=True,
         env=child_environment(),
     )
+    if added.returncode != 0:
+        said = (added.stderr or added.stdout).decode(errors="replace").strip()
+        raise RuntimeError(f"takan user add {name} exited {added.returncode}: {said}")
 
 
 def _spawn(name: str, argv: Sequence[str], log_path: Path, base_url: str) -> ServerProcess:
@@ -233,21 +284,78 @@ def _spawn(name: str, argv: Sequence[str], log_path: Path, base_url: str) -> Ser
     return ServerProcess(name, process, base_url, log_path, log)
 
 
-async def start_takan(workdir: Path, overrides: dict[str, Any] | None = None) -> ServerProcess:
+# Takan as shipped, and Takan with recording switched off by the bench launcher (relay only).
+TAKAN_VARIANTS: Final[dict[str, dict[str, Any] | None]] = {
+    "takan": None,
+    "takan-norec": {"_recording": False},
+}
+
+
+async def start_takan(
+    workdir: Path,
+    overrides: dict[str, Any] | None = None,
+    *,
+    name: str = "takan",
+    store_args: Sequence[str] = (),
+    add_user: bool = True,
+) -> ServerProcess:
     """``takan serve`` on a free loopback port with a fresh data dir and one inspector;
-    ``overrides`` sets Settings fields the CLI does not expose (_takan_variant.py)."""
+    ``overrides`` sets Settings fields the CLI does not expose (_takan_variant.py).
+    ``store_args`` go to both ``takan serve`` and ``takan user add`` (a shared database URL);
+    ``add_user=False`` when that database already holds the bench inspector. The user is added
+    once the server runs: ``takan serve`` makes the data dir's database."""
     data_dir = workdir / "data"
     data_dir.mkdir(parents=True)
-    add_takan_user(data_dir, BENCH_USER, BENCH_PASSWORD)
     port = free_port()
     takan = [TAKAN]
     if overrides:
         takan = [PYTHON, str(BENCH_DIR / "_takan_variant.py"), json.dumps(overrides)]
     argv = [*takan, "serve", "--host", "127.0.0.1", "--port", str(port), "--data", str(data_dir)]
-    server = _spawn("takan", argv, workdir / "takan.log", f"http://127.0.0.1:{port}")
+    argv += store_args
+    server = _spawn(name, argv, workdir / f"{name}.log", f"http://127.0.0.1:{port}")
     server.data_dir = data_dir
-    await server.wait_healthy("/api/health")
+    try:
+        await server.wait_healthy("/api/health")
+        if add_user:
+            await asyncio.to_thread(
+                add_takan_user, data_dir, BENCH_USER, BENCH_PASSWORD, store_args
+            )
+    except BaseException:
+        await server.stop()
+        raise
     return server
+
+
+async def start_takan_processes(
+    workdir: Path,
+    count: int,
+    overrides: dict[str, Any] | None = None,
+    store_args: Sequence[str] = (),
+    add_user: bool = True,
+) -> list[ServerProcess]:
+    """``count`` media processes, ``takan1``.., each ``takan serve`` on its own loopback port
+    with its own data dir (``workdir/p1``..). Each has its own database unless ``store_args``
+    names a shared one (``("--database", URL)``): then the bench inspector is added once, by
+    the first, and ``add_user=False`` once that database has it (it outlives the processes).
+    The caller stops them (``running_all``); if one fails to start, those started are stopped."""
+    servers: list[ServerProcess] = []
+    try:
+        for number in range(1, count + 1):
+            directory = workdir / f"p{number}"
+            directory.mkdir(parents=True)
+            servers.append(
+                await start_takan(
+                    directory,
+                    overrides,
+                    name=f"takan{number}",
+                    store_args=store_args,
+                    add_user=add_user and (not store_args or number == 1),
+                )
+            )
+    except BaseException:
+        await asyncio.gather(*(s.stop() for s in servers), return_exceptions=True)
+        raise
+    return servers
 
 
 async def start_baseline(workdir: Path) -> ServerProcess:
@@ -265,6 +373,14 @@ async def running(server: ServerProcess) -> AsyncIterator[ServerProcess]:
         yield server
     finally:
         await server.stop()
+
+
+@contextlib.asynccontextmanager
+async def running_all(servers: Sequence[ServerProcess]) -> AsyncIterator[Sequence[ServerProcess]]:
+    try:
+        yield servers
+    finally:
+        await asyncio.gather(*(s.stop() for s in servers), return_exceptions=True)
 
 
 _NOT_RECORDINGS = ("takan.sqlite3", "token-secret.key", "signing.key")
@@ -313,6 +429,9 @@ class InspectionLinks:
         return self.applicant_url.rstrip("/").rsplit("/", 1)[1]
 
 
+_case_numbers = itertools.count(1)  # case ids stay unique across servers sharing a database
+
+
 class TakanApi:
     """The REST calls the benchmarks need, as the bench inspector."""
 
@@ -320,7 +439,6 @@ class TakanApi:
         self.http = http
         self.base_url = base_url
         self.token = ""
-        self._cases = 0
 
     async def login(self) -> str:
         body = {"username": BENCH_USER, "password": BENCH_PASSWORD}
@@ -344,8 +462,7 @@ class TakanApi:
         return answer
 
     async def new_inspection(self) -> InspectionLinks:
-        self._cases += 1
-        case_id = f"BENCH-{os.getpid()}-{self._cases:04d}"
+        case_id = f"BENCH-{os.getpid()}-{next(_case_numbers):04d}"
         await self._post(
             "/api/cases", {"case_id": case_id, "title": "benchmark", "address": "loopback"}
         )

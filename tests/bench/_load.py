@@ -1,5 +1,5 @@
-"""The bench side of the load clients (_loadclient.py): start them, snapshot their counters,
-and turn two snapshots into per-inspection figures.
+"""The bench side of the load clients (_loadclient.py): create the inspections they join, start
+them, snapshot their counters, and turn two snapshots into per-inspection figures.
 """
 
 from __future__ import annotations
@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Sequence
+import statistics
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
+
+import aiohttp
 
 from tests.bench._harness import (
     BENCH_DIR,
@@ -18,8 +21,13 @@ from tests.bench._harness import (
     REPO,
     CpuMeter,
     CpuUse,
+    TakanApi,
     child_environment,
 )
+
+# The capacity criterion (issue 11): every inspection at >= 25 fps, < 1 % of frames lost.
+TARGET_FPS: Final = 25.0
+TARGET_LOSS_PERCENT: Final = 1.0
 
 
 class LoadClientProcess:
@@ -89,6 +97,7 @@ class LoadClientProcess:
 class InspectionFigures:
     """One inspection between two snapshots."""
 
+    seconds: float
     fps: float
     sent: int
     received: int
@@ -97,6 +106,11 @@ class InspectionFigures:
     audio_received: int
     keyframe_requests: int
     max_gap_ms: float
+
+    @property
+    def sent_fps(self) -> float:
+        """The publisher's own frame rate: below the clip's, the load client fell behind."""
+        return self.sent / self.seconds
 
     @property
     def loss_percent(self) -> float:
@@ -117,6 +131,7 @@ def inspection_figures(
     if first["last_pts"] is not None and second["last_pts"] is not None:
         expected = (second["last_pts"] - first["last_pts"]) // video_period
     return InspectionFigures(
+        seconds=seconds,
         fps=received / seconds,
         sent=second["sent_video"] - first["sent_video"],
         received=received,
@@ -138,6 +153,19 @@ class LoadWindow:
 
     def fps_values(self) -> list[float]:
         return sorted(f.fps for f in self.inspections)
+
+    def fps_median(self) -> float:
+        return statistics.median(self.fps_values())
+
+    def fps_min(self) -> float:
+        return min(self.fps_values())
+
+    def sent_fps_min(self) -> float:
+        return min(f.sent_fps for f in self.inspections)
+
+    def meets_target(self) -> bool:
+        """Every inspection at >= TARGET_FPS and < TARGET_LOSS_PERCENT lost overall."""
+        return self.fps_min() >= TARGET_FPS and self.loss_percent() < TARGET_LOSS_PERCENT
 
     def loss_percent(self) -> float:
         sent = sum(f.sent for f in self.inspections)
@@ -177,3 +205,71 @@ async def measure_load(
             )
         latencies += second["latencies_ms"]
     return LoadWindow(figures, latencies, CpuUse.between(cpu_first, cpu_second))
+
+
+# ---------------------------------------------------------------- setting up a load
+
+
+async def takan_items(
+    http: aiohttp.ClientSession, base_url: str, numbers: Iterable[int]
+) -> list[dict[str, str]]:
+    """Create one case and inspection per number through this server's REST API, as the bench
+    inspector: the load clients' ``inspections`` items (keyed ``i<number>``), each naming its
+    server and token, so that one load client can join inspections on several servers."""
+    api = TakanApi(http, base_url)
+    token = await api.login()
+    items = []
+    for number in numbers:
+        links = await api.new_inspection()
+        items.append(
+            {
+                "key": f"i{number:03d}",
+                "inspection_id": links.inspection_id,
+                "invite_token": links.invite_token,
+                "base_url": base_url,
+                "token": token,
+            }
+        )
+    return items
+
+
+@dataclass(frozen=True, slots=True)
+class LoadRun:
+    """Load clients whose inspections are connected (those that could be)."""
+
+    clients: list[LoadClientProcess]
+    ready: int
+    errors: list[str]
+    setup_s: float
+
+
+@contextlib.asynccontextmanager
+async def load_clients(
+    spec: dict[str, Any],
+    items: Sequence[dict[str, str]],
+    processes: int,
+    log_dir: Path,
+    meter: CpuMeter,
+) -> AsyncIterator[LoadRun]:
+    """Spread ``items`` round-robin over up to ``processes`` load clients, wait until each has
+    connected its own, add them to ``meter`` as ``client0``.., and stop them all on exit."""
+    groups = [list(items[i::processes]) for i in range(min(processes, len(items)))]
+    clients: list[LoadClientProcess] = []
+    try:
+        for number, group in enumerate(groups):
+            clients.append(
+                await LoadClientProcess.start(
+                    {**spec, "inspections": group}, log_dir / f"loadclient-{number}.log"
+                )
+            )
+        readies = await asyncio.gather(*(c.ready(60 + 3 * len(items)) for c in clients))
+        for number, client in enumerate(clients):
+            meter.pids[f"client{number}"] = client.pid
+        yield LoadRun(
+            clients,
+            sum(r["ready"] for r in readies),
+            [e for r in readies for e in r["errors"]],
+            max(r["setup_s"] for r in readies),
+        )
+    finally:
+        await asyncio.gather(*(c.stop() for c in clients), return_exceptions=True)

@@ -2,7 +2,7 @@
 allows, so that the CPU goes to the server under test.
 
 Run by the benchmarks as ``python tests/bench/_loadclient.py`` (see ``LoadClientProcess`` in
-_harness.py). Reads one JSON spec line on stdin, connects every inspection, prints
+_load.py). Reads one JSON spec line on stdin, connects every inspection, prints
 ``{"event": "ready", ...}``, then answers ``snap`` with counters and ``stop`` by hanging up.
 
 - Publishers send a pre-encoded clip (``EncodedClip``) from a MediaStreamTrack whose ``recv()``
@@ -361,13 +361,15 @@ async def _readline() -> str:
 async def _connect(
     spec: dict[str, Any], http: aiohttp.ClientSession, inspection: LoadInspection, item: Any
 ) -> None:
-    base_url = str(spec["base_url"])
+    # An item may name its own server and token: one load client, inspections on many servers.
+    base_url = str(item.get("base_url") or spec["base_url"])
     if spec["mode"] == "takan":
         ws_url = base_url.replace("http://", "ws://") + "/ws"
         applicant = TakanLink(http, ws_url, {"token": item["invite_token"]})
         await applicant.open(consent=True)
         await inspection.publish(applicant)
-        hello = {"token": spec["token"], "inspection_id": item["inspection_id"]}
+        token = item.get("token") or spec["token"]
+        hello = {"token": token, "inspection_id": item["inspection_id"]}
         inspector = TakanLink(http, ws_url, hello)
         await inspector.open(consent=False)
         await inspection.inspect(inspector)

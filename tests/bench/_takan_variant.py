@@ -10,11 +10,11 @@ Nothing in server/ changes on disk.
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from typing import Any
 
-import server.cli.main as takan_cli
 from server.live.registry import LiveInspection
 from server.settings import Settings
 
@@ -24,6 +24,8 @@ async def _no_recording(self: LiveInspection, *args: Any, **kwargs: Any) -> None
 
 
 def main() -> int:
+    # The module, not server.cli's re-exported function of the same name.
+    takan_cli = importlib.import_module("server.cli.main")
     overrides: dict[str, Any] = json.loads(sys.argv[1])
     if not overrides.pop("_recording", True):
         LiveInspection.start_recording = _no_recording  # type: ignore[method-assign]
@@ -31,8 +33,9 @@ def main() -> int:
     def settings(**fields: Any) -> Settings:
         return Settings(**{**fields, **overrides})
 
-    takan_cli.Settings = settings  # type: ignore[attr-defined,assignment]
-    return takan_cli.main(sys.argv[2:])
+    takan_cli.Settings = settings  # type: ignore[attr-defined]
+    status: int = takan_cli.main(sys.argv[2:])
+    return status
 
 
 if __name__ == "__main__":

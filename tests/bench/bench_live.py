@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import contextlib
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -38,11 +37,10 @@ import aiohttp
 from tests.bench._clip import EncodedClip, encode_clip
 from tests.bench._harness import (
     CORES,
+    TAKAN_VARIANTS,
     VIDEO_CLOCK_RATE,
     CpuMeter,
     CpuUse,
-    ServerProcess,
-    TakanApi,
     code_state,
     fmt,
     percentile,
@@ -54,17 +52,20 @@ from tests.bench._harness import (
     start_takan,
     wait_for_quiet,
 )
-from tests.bench._load import LoadClientProcess, LoadWindow, measure_load
+from tests.bench._load import (
+    TARGET_FPS,
+    TARGET_LOSS_PERCENT,
+    LoadWindow,
+    load_clients,
+    measure_load,
+    takan_items,
+)
 from tests.bench._profile import ServerProfile
 
 TARGET_CPU_PER_INSPECTION = 3.0
 TARGET_INSPECTIONS = 20
-TARGET_FPS = 25.0
-TARGET_LOSS_PERCENT = 1.0
 FIRST_CAPACITY_POINTS = (5, 10, 20, 25)
 CAPACITY_STEP = 5
-# Takan as shipped, and Takan with recording switched off by the bench launcher (relay only).
-VARIANTS: dict[str, dict[str, Any] | None] = {"takan": None, "takan-norec": {"_recording": False}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,18 +85,17 @@ class Point:
 
     @property
     def fps_median(self) -> float:
-        return statistics.median(self.window.fps_values()) if self.window else 0.0
+        return self.window.fps_median() if self.window else 0.0
 
     @property
     def fps_min(self) -> float:
-        return min(self.window.fps_values()) if self.window else 0.0
+        return self.window.fps_min() if self.window else 0.0
 
     def meets_capacity_target(self) -> bool:
         return (
             self.window is not None
             and self.ready == self.inspections
-            and self.fps_min >= TARGET_FPS
-            and self.window.loss_percent() < TARGET_LOSS_PERCENT
+            and self.window.meets_target()
         )
 
 
@@ -117,7 +117,7 @@ async def run_point(
     if kind == "baseline":
         server_process = await start_baseline(point_dir)
     else:
-        server_process = await start_takan(point_dir, VARIANTS[kind])
+        server_process = await start_takan(point_dir, TAKAN_VARIANTS[kind])
     async with running(server_process) as server, aiohttp.ClientSession() as http:
         spec: dict[str, Any] = {
             "mode": "baseline" if kind == "baseline" else "takan",
@@ -126,68 +126,35 @@ async def run_point(
             "concurrency": 4,
             "first_frame_timeout_s": 15.0,
         }
-        items = await _inspections(kind, server, http, inspections, spec)
+        if kind == "baseline":
+            items = [
+                {"key": f"i{n:03d}", "inspection_id": f"room-{n}", "invite_token": ""}
+                for n in range(inspections)
+            ]
+        else:
+            items = await takan_items(http, server.base_url, range(inspections))
         meter = CpuMeter({"server": server.pid})
         idle = None
         if idle_s:
             before = meter.sample()
             await asyncio.sleep(idle_s)
             idle = CpuUse.between(before, meter.sample()).processes["server"]
-        groups = [items[i::2] for i in range(min(2, inspections))]
-        clients = [
-            await LoadClientProcess.start(
-                {**spec, "inspections": group}, point_dir / f"loadclient-{number}.log"
-            )
-            for number, group in enumerate(groups)
-        ]
-        try:
-            readies = await asyncio.gather(*(c.ready(60 + 3 * inspections) for c in clients))
-            for number, client in enumerate(clients):
-                meter.pids[f"client{number}"] = client.pid
-            ready = sum(r["ready"] for r in readies)
-            errors = [e for r in readies for e in r["errors"]]
-            setup_s = max(r["setup_s"] for r in readies)
+        async with load_clients(spec, items, 2, point_dir, meter) as load:
             window = None
-            if ready:
+            if load.ready:
                 await asyncio.sleep(warmup_s)
                 async with profile.recording(server, seconds) if profile else _nothing():
-                    window = await measure_load(clients, meter, seconds, VIDEO_CLOCK_RATE // fps)
+                    window = await measure_load(
+                        load.clients, meter, seconds, VIDEO_CLOCK_RATE // fps
+                    )
             recorded = await asyncio.to_thread(recorded_bytes, server.data_dir)
-        finally:
-            await asyncio.gather(*(c.stop() for c in clients), return_exceptions=True)
+    ready, setup_s, errors = load.ready, load.setup_s, load.errors
     return Point(kind, inspections, ready, setup_s, errors, idle, window, recorded / 1e6)
 
 
 @contextlib.asynccontextmanager
 async def _nothing() -> AsyncIterator[None]:
     yield
-
-
-async def _inspections(
-    kind: str,
-    server: ServerProcess,
-    http: aiohttp.ClientSession,
-    count: int,
-    spec: dict[str, Any],
-) -> list[dict[str, str]]:
-    if kind == "baseline":
-        return [
-            {"key": f"i{n:03d}", "inspection_id": f"room-{n}", "invite_token": ""}
-            for n in range(count)
-        ]
-    api = TakanApi(http, server.base_url)
-    spec["token"] = await api.login()
-    items = []
-    for n in range(count):
-        links = await api.new_inspection()
-        items.append(
-            {
-                "key": f"i{n:03d}",
-                "inspection_id": links.inspection_id,
-                "invite_token": links.invite_token,
-            }
-        )
-    return items
 
 
 def _window_row(point: Point) -> list[str]:
@@ -373,7 +340,7 @@ async def main() -> None:
     )
     parser.add_argument(
         "--capacity-server",
-        choices=tuple(VARIANTS),
+        choices=tuple(TAKAN_VARIANTS),
         default="takan",
         help="takan-norec: recording switched off, to see the relay alone",
     )
