@@ -152,8 +152,9 @@ def add_users(data_dir: Path, database: str | None = None) -> dict[str, str]:
 
 
 # The database engines the suite runs against. Every test under integration/, e2e/ and fault/
-# runs once per engine: its servers (``running_server``, ``add_users``) use the engine's
-# database, a new one per test for PostgreSQL (copied from a migrated template).
+# runs once per engine (but a module marked ``single_engine``, which no database touches): its
+# servers (``running_server``, ``add_users``) use the engine's database, a new one per test for
+# PostgreSQL (copied from a migrated template).
 DATABASE_ENGINES = ("sqlite", "postgresql")
 _ENGINE_DIRS = ("integration", "e2e", "fault")
 _test_database: dict[str, Any] = {"url": "", "cluster": None, "name": ""}
@@ -187,7 +188,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if (
         "database_engine" in metafunc.fixturenames
         and any(part in _ENGINE_DIRS for part in metafunc.definition.path.parts)
-        and metafunc.definition.get_closest_marker("own_database") is None
+        and metafunc.definition.get_closest_marker("single_engine") is None
     ):
         metafunc.parametrize("database_engine", DATABASE_ENGINES, indirect=True)
 

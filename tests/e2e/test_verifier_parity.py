@@ -60,7 +60,7 @@ from tests.tamper import (
 )
 from tests.tamper_oracle import mutations, read_facts
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.single_engine, pytest.mark.browser]  # archives only: no database
 
 Fixture = Callable[[Path, RealArchive], tuple[str, Options]]
 

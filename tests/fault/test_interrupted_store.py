@@ -31,6 +31,8 @@ from recorder.verify import verify_case
 from server.live.media.relay import TrackRelay
 from tests.bench._media import EncodedMedia, PacketTrack, encode_media
 
+pytestmark = pytest.mark.single_engine  # archives only: no database
+
 CASE = "INTERRUPTED-1"
 INSPECTION = "e" * 32
 TRACKS = {"applicant-video": "video", "applicant-audio": "audio"}

@@ -28,7 +28,10 @@ from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server
 from tests.seaweedfs_server import SeaweedServer
 from tests.unit.evidence_fixture import build_case
 
-pytestmark = pytest.mark.parametrize("s3_server", ["seaweedfs"], indirect=True)
+pytestmark = [
+    pytest.mark.single_engine,
+    pytest.mark.parametrize("s3_server", ["seaweedfs"], indirect=True),
+]  # archives only: no database
 
 # A 3 MB segment beside the signed case-1 (in a case of its own, so case-1 still verifies).
 SEGMENT = "cases/case-2/inspections/" + "b" * 32 + "/segments/applicant-video/000000.webm"

@@ -28,7 +28,7 @@ from recorder.clock import utc_iso
 from tests.conftest import ApiClient
 from tests.integration.recorded_case import REPO
 
-pytestmark = pytest.mark.own_database
+pytestmark = pytest.mark.single_engine  # takan cluster starts a PostgreSQL of its own
 START_TIMEOUT_S = 180.0
 
 

@@ -24,6 +24,8 @@ from tests.conftest import new_bucket
 from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, TcpGate, free_port
 from tests.unit.evidence_fixture import INSPECTIONS, build_case
 
+pytestmark = pytest.mark.single_engine  # archives only: no database
+
 SEGMENT = "cases/C-1/inspections/" + "a" * 32 + "/segments/applicant-video/000000.webm"
 
 

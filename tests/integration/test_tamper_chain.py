@@ -42,6 +42,8 @@ from tests.tamper import (
     with_body,
 )
 
+pytestmark = pytest.mark.single_engine  # archives only: no database
+
 
 @pytest.mark.parametrize("count", [1, 3])
 def test_a_forged_tail_hashed_and_linked_fails_as_unsigned(

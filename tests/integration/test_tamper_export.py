@@ -16,6 +16,8 @@ from tests.integration.real_archive import RealArchive, copy_data_dir
 from tests.integration.tamper_targets import case_of, target
 from tests.tamper import REPO
 
+pytestmark = pytest.mark.single_engine  # archives only: no database
+
 INDEX = "package-index.json"
 
 

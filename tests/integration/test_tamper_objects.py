@@ -38,6 +38,8 @@ from tests.tamper import (
     where_of,
 )
 
+pytestmark = pytest.mark.single_engine  # archives only: no database
+
 # the pristine archive itself
 
 

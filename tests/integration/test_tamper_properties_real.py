@@ -7,12 +7,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.integration.real_archive import RealArchive
 from tests.tamper import failure
 from tests.tamper_oracle import mutations, read_facts
+
+pytestmark = pytest.mark.single_engine  # archives only: no database
 
 
 def test_random_tampering_of_the_real_archive_is_named(real_archive: RealArchive) -> None:

@@ -12,7 +12,9 @@ export function signallingUrl() {
   return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
 }
 
-function backoff(attempt, baseMs = 500, maxMs = 10_000) {
+// At most 3 s apart: a node that died is replaced once its lease lapses (10 s), and a page that
+// tried every 10 s would come back up to 10 s later than it could.
+function backoff(attempt, baseMs = 500, maxMs = 3_000) {
   const ms = Math.min(maxMs, baseMs * 2 ** attempt);
   return Math.round(ms * (0.75 + Math.random() * 0.5));
 }
