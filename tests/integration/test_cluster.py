@@ -82,8 +82,10 @@ async def cluster_of_three() -> AsyncIterator[Cluster]:
                 await process.wait()
 
 
-async def entries_of(cluster: Cluster, inspection_id: str) -> list[dict[str, Any]]:
-    status, audit = await cluster.request("GET", "/api/cases/CLUSTER-1/audit?limit=500", "auditor")
+async def entries_of(
+    cluster: Cluster, inspection_id: str, case_id: str = "CLUSTER-1"
+) -> list[dict[str, Any]]:
+    status, audit = await cluster.request("GET", f"/api/cases/{case_id}/audit?limit=500", "auditor")
     assert status == 200, audit
     return [e for e in audit["entries"] if e["body"].get("inspection_id") == inspection_id]
 
