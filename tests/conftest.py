@@ -189,6 +189,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         "database_engine" in metafunc.fixturenames
         and any(part in _ENGINE_DIRS for part in metafunc.definition.path.parts)
         and metafunc.definition.get_closest_marker("single_engine") is None
+        # The real archive (and its copies) keeps the SQLite database it was recorded with.
+        and not {"real_archive", "tampered"} & set(metafunc.fixturenames)
     ):
         metafunc.parametrize("database_engine", DATABASE_ENGINES, indirect=True)
 

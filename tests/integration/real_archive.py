@@ -295,6 +295,7 @@ async def build_real_archive(data_dir: Path, tsa_certs: TsaCerts) -> RealArchive
     try:
         async with running_server(
             data_dir,
+            database="",  # its own SQLite, which the copies carry, whatever the test's engine
             host_name="localhost",  # a host name, so that passkeys work
             segment_s=SEGMENT_S,
             checkpoint_interval_s=CHECKPOINT_S,
