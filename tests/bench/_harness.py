@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -587,3 +588,13 @@ class ClientRun:
             if isinstance(report, dict):
                 return report
         return None
+
+
+def finish_workdir(workdir: Path, started: float, keep: bool) -> None:
+    """Say how long the bench took, and remove its work dir unless ``keep``."""
+    print(f"\ntotal {time.monotonic() - started:.0f} s; work dir {workdir}", end="")
+    if keep:
+        print(" (kept)")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+        print(" (removed)")

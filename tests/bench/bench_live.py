@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import shutil
 import sys
 import tempfile
 import time
@@ -42,6 +41,7 @@ from tests.bench._harness import (
     CpuMeter,
     CpuUse,
     code_state,
+    finish_workdir,
     fmt,
     percentile,
     print_heading,
@@ -368,12 +368,7 @@ async def main() -> None:
                 arguments.capacity_server,
             )  # fmt: skip
     finally:
-        print(f"\ntotal {time.monotonic() - started:.0f} s; work dir {workdir}", end="")
-        if arguments.keep:
-            print(" (kept)")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-            print(" (removed)")
+        finish_workdir(workdir, started, arguments.keep)
 
 
 if __name__ == "__main__":

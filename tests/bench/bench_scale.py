@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -55,6 +54,7 @@ from tests.bench._harness import (
     add_takan_user,
     child_environment,
     code_state,
+    finish_workdir,
     fmt,
     percentile,
     print_heading,
@@ -477,12 +477,7 @@ async def main() -> None:
     try:
         await sweep(arguments, workdir)
     finally:
-        print(f"\ntotal {time.monotonic() - started:.0f} s; work dir {workdir}", end="")
-        if arguments.keep:
-            print(" (kept)")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-            print(" (removed)")
+        finish_workdir(workdir, started, arguments.keep)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,14 @@ async def new_inspection_on(server: LiveServer) -> dict[str, Any]:
     return invite
 
 
+def holder_and_other(
+    node: dict[str, LiveServer], invite: dict[str, Any]
+) -> tuple[LiveServer, LiveServer]:
+    """Of two nodes, the one the inspection was placed on, and the other."""
+    [other] = [server for name, server in node.items() if name != invite["node"]]
+    return node[invite["node"]], other
+
+
 async def placement(server: LiveServer, inspection_id: str) -> tuple[str, int]:
     placed = await server.services.store.nodes.placement(inspection_id)
     assert placed is not None
@@ -64,8 +72,7 @@ async def test_a_participant_on_the_wrong_node_is_redirected_to_the_one_running_
 ) -> None:
     async with nodes(tmp_path / "data", "n1", "n2") as node:
         invite = await new_inspection_on(node["n1"])
-        holder = node[invite["node"]]
-        other = node["n2" if invite["node"] == "n1" else "n1"]
+        holder, other = holder_and_other(node, invite)
         peer = await join(other.ws_url, token=invite_token(invite))
         try:
             assert peer.welcome == {
@@ -129,8 +136,7 @@ async def test_a_node_that_lost_an_inspection_writes_nothing_more_for_it(
 ) -> None:
     async with nodes(tmp_path / "data", "n1", "n2") as node:
         invite = await new_inspection_on(node["n1"])
-        holder = node[invite["node"]]
-        taker = node["n2" if invite["node"] == "n1" else "n1"]
+        holder, taker = holder_and_other(node, invite)
         peer = await join(holder.ws_url, token=invite_token(invite))
         try:
             assert peer.welcome["type"] == "welcome", peer.welcome
@@ -164,8 +170,7 @@ async def test_a_node_that_lost_an_inspection_writes_nothing_more_for_it(
 async def test_ending_an_inspection_on_another_node_ends_it_where_it_runs(tmp_path: Path) -> None:
     async with nodes(tmp_path / "data", "n1", "n2") as node:
         invite = await new_inspection_on(node["n1"])
-        holder = node[invite["node"]]
-        other = node["n2" if invite["node"] == "n1" else "n1"]
+        holder, other = holder_and_other(node, invite)
         applicant = await join(holder.ws_url, token=invite_token(invite))
         try:
             assert applicant.welcome["type"] == "welcome", applicant.welcome
