@@ -152,9 +152,11 @@ def add_users(data_dir: Path, database: str | None = None) -> dict[str, str]:
 
 
 # The database engines the suite runs against. Every test under integration/, e2e/ and fault/
-# runs once per engine (but a module marked ``single_engine``, which no database touches): its
-# servers (``running_server``, ``add_users``) use the engine's database, a new one per test for
-# PostgreSQL (copied from a migrated template).
+# runs once per engine: its servers (``running_server``, ``add_users``) use the engine's
+# database, a new one per test for PostgreSQL (copied from a migrated template). Run once
+# (``single_engine``): modules no database touches (the tamper suites, storage), tests on the
+# real archive (it keeps its SQLite database), and those about the media path, whose few rows
+# (joins, consent) test_signalling writes on both.
 DATABASE_ENGINES = ("sqlite", "postgresql")
 _ENGINE_DIRS = ("integration", "e2e", "fault")
 _test_database: dict[str, Any] = {"url": "", "cluster": None, "name": ""}

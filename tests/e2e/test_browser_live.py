@@ -23,7 +23,8 @@ from server.live.registry import LiveInspection, Participant
 from tests.conftest import LiveServer
 from tests.e2e.helpers import TIMEOUT_MS, login, record_console, wait_video_flowing
 
-pytestmark = pytest.mark.browser
+# The media path, once: what it stores (joins, consent) runs on both engines in test_signalling.
+pytestmark = [pytest.mark.single_engine, pytest.mark.browser]
 
 
 @dataclass

@@ -25,7 +25,8 @@ from tests.e2e.test_replay import (
     wait_playing_past,
 )
 
-pytestmark = pytest.mark.browser
+# The media path, once: what it stores (joins, consent) runs on both engines in test_signalling.
+pytestmark = [pytest.mark.single_engine, pytest.mark.browser]
 
 
 async def export_package(server: LiveServer, case_id: str) -> bytes:

@@ -22,7 +22,8 @@ from tests.e2e.test_replay import TIMEOUT_MS, record_inspection
 from tests.integration.recorded_case import takan
 from tests.integration.test_receipts import get_raw
 
-pytestmark = pytest.mark.browser
+# The media path, once: what it stores (joins, consent) runs on both engines in test_signalling.
+pytestmark = [pytest.mark.single_engine, pytest.mark.browser]
 
 
 async def verdict(page: Page) -> str:

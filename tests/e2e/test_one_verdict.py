@@ -45,7 +45,8 @@ from tests.e2e.test_replay import TIMEOUT_MS, Recorded, record_inspection
 from tests.integration.evidence_helpers import chain, client_process
 from tests.integration.recorded_case import takan
 
-pytestmark = pytest.mark.browser
+# The media path, once: what it stores (joins, consent) runs on both engines in test_signalling.
+pytestmark = [pytest.mark.single_engine, pytest.mark.browser]
 
 TRACKS = ("applicant-video", "applicant-audio", "inspector-audio")
 PLAY_TIMEOUT_MS = 90_000

@@ -20,7 +20,8 @@ from tests.conftest import LiveServer
 from tests.e2e.helpers import TIMEOUT_MS, login, record_console, wait_video_flowing
 from tests.e2e.test_browser_live import _applicant_context, _open_applicant
 
-pytestmark = pytest.mark.browser
+# The media path, once: what it stores (joins, consent) runs on both engines in test_signalling.
+pytestmark = [pytest.mark.single_engine, pytest.mark.browser]
 
 VIEWPORT: ViewportSize = {"width": 1440, "height": 900}
 NOTICE_MS = 3_000

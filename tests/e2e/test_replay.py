@@ -23,7 +23,8 @@ from playwright.async_api import BrowserContext, Page, expect
 from tests.conftest import LiveServer
 from tests.e2e.helpers import login, record_console
 
-pytestmark = pytest.mark.browser
+# The media path, once: what it stores (joins, consent) runs on both engines in test_signalling.
+pytestmark = [pytest.mark.single_engine, pytest.mark.browser]
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_MS = 60_000

@@ -31,7 +31,8 @@ from tests.integration.soak import (
     summary,
 )
 
-pytestmark = pytest.mark.browser
+# The media path, once: what it stores (joins, consent) runs on both engines in test_signalling.
+pytestmark = [pytest.mark.single_engine, pytest.mark.browser]
 
 INSPECTIONS = 5
 AT_ONCE = 2

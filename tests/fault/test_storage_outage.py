@@ -24,6 +24,9 @@ from tests.conftest import new_bucket, running_server
 from tests.integration.test_recording import run
 from tests.s3server import S3Server, TcpGate
 
+# The media path, once: what it stores (joins, consent) runs on both engines in test_signalling.
+pytestmark = pytest.mark.single_engine
+
 OUTAGE_S = 20.0
 
 

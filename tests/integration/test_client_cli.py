@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import pytest
 
+# The media path, once: what it stores (joins, consent) runs on both engines in test_signalling.
+pytestmark = pytest.mark.single_engine
+
 if TYPE_CHECKING:
     from tests.conftest import LiveServer
 

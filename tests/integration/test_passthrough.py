@@ -7,6 +7,7 @@ from typing import Any
 
 import aiortc
 import av
+import pytest
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import VideoStreamTrack
 from aiortc.rtp import unpack_remb_fci
@@ -14,6 +15,9 @@ from aiortc.rtp import unpack_remb_fci
 from server.live.media import passthrough
 from tests.conftest import LiveServer
 from tests.integration.peers import publishing_applicant, wait_until, watching_inspector
+
+# The media path, once: what it stores (joins, consent) runs on both engines in test_signalling.
+pytestmark = pytest.mark.single_engine
 
 
 def test_adapter_is_pinned_to_the_installed_aiortc() -> None:

@@ -7,11 +7,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from tests.conftest import LiveServer
 from tests.integration import peers
 from tests.integration.peers import invite_token, join, publishing_applicant, wait_until
 from tests.integration.test_location_challenge import chain, of_kind
 from tests.integration.test_signalling import Client, inspector_of, parse_utc
+
+# The media path, once: what it stores (joins, consent) runs on both engines in test_signalling.
+pytestmark = pytest.mark.single_engine
 
 NOTICE_S = 3.0  # the promise: an inspector knows within 3 s
 

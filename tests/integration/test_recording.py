@@ -10,10 +10,14 @@ import sys
 from pathlib import Path
 
 import av
+import pytest
 
 from recorder.storage import LocalStorage, Storage
 from recorder.verify import verify_case
 from tests.conftest import LiveServer
+
+# The media path, once: what it stores (joins, consent) runs on both engines in test_signalling.
+pytestmark = pytest.mark.single_engine
 
 TRACKS = ("applicant-video", "applicant-audio", "inspector-audio")
 

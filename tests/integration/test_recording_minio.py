@@ -7,10 +7,15 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 from recorder.verify import verify_case
 from tests.conftest import S3LiveServer
 from tests.integration.test_recording import check_ten_seconds_of_tracks, record_ten_seconds, run
 from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server
+
+# The media path, once: what it stores (joins, consent) runs on both engines in test_signalling.
+pytestmark = pytest.mark.single_engine
 
 
 async def test_ten_second_inspection_is_archived_in_s3_locked_and_verifies(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import LiveServer
 from tests.integration.peers import (
     invite_token,
@@ -10,6 +12,9 @@ from tests.integration.peers import (
     wait_until,
     watching_inspector,
 )
+
+# The media path, once: what it stores (joins, consent) runs on both engines in test_signalling.
+pytestmark = pytest.mark.single_engine
 
 
 async def test_inspector_sees_and_hears_applicant_and_applicant_hears_inspector(

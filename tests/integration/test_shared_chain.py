@@ -61,7 +61,7 @@ WRITER = textwrap.dedent(
     from recorder.signing import Signer
     from recorder.storage import LocalStorage
 
-    async def main(data: Path, name: str, count: int) -> None:
+    async def main(data: Path, name: str, count: int, case: str) -> None:
         spool = data / "spool" if name == "server" else data / f"spool-{name}"
         archive = Archive(
             LocalStorage(data / "archive"),
@@ -72,13 +72,14 @@ WRITER = textwrap.dedent(
         await archive.start()
         try:
             for n in range(count):
-                await archive.append("race", "tick", {"writer": name, "n": n})
-            await archive.checkpoint("race")
+                await archive.append(case, "tick", {"writer": name, "n": n})
+            await archive.checkpoint(case)
             await archive.drain()
         finally:
             await archive.stop()
 
-    asyncio.run(main(Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])))
+    case = sys.argv[4] if len(sys.argv) > 4 else "race"
+    asyncio.run(main(Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), case))
     """
 )
 

@@ -30,6 +30,9 @@ from tests.integration.soak import (
     summary,
 )
 
+# The media path, once: what it stores (joins, consent) runs on both engines in test_signalling.
+pytestmark = pytest.mark.single_engine
+
 INSPECTIONS = 35
 EACH_PATH_AT_LEAST = 4
 IN_PROCESS_PER_SERVER = 9
