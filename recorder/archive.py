@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import hashlib
 import json
 import logging
@@ -32,7 +33,13 @@ from recorder.canonical import canonical_json
 from recorder.chain import ChainEntry, next_entry
 from recorder.chain_lock import ChainLocks
 from recorder.clock import CLOCK_SOURCE, utc_iso
-from recorder.errors import IntegrityError, ObjectNotFound, StorageError, WriteConflict
+from recorder.errors import (
+    ChainMoved,
+    IntegrityError,
+    ObjectNotFound,
+    StorageError,
+    WriteConflict,
+)
 from recorder.head_ledger import HeadLedger, HeadRecord, ledger_mac_key
 from recorder.key_history import KEY_KINDS, KeyHistory
 from recorder.manifest import Manifest, SegmentRecord, sign_checkpoint, verify_checkpoint
@@ -81,9 +88,17 @@ class CaseState:
     # the chain entries written under it.
     lock_fd: int | None = None
     written: list[str] = field(default_factory=list)
+    # The seq of the last entry of each kind per inspection: what ``append(follows=…)`` checks.
+    last_of: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def note(self, entry: ChainEntry) -> None:
+        inspection_id = entry.body.get("inspection_id")
+        if isinstance(inspection_id, str):
+            self.last_of[(inspection_id, entry.kind)] = entry.seq
 
     def take(self, entry: ChainEntry) -> None:
         """What a vouched entry adds to the state: keys, flags, segments, objects."""
+        self.note(entry)
         fingerprint = entry.body.get("fingerprint")
         if entry.kind in KEY_KINDS and isinstance(fingerprint, str):
             self.keys[fingerprint] = entry.seq
@@ -108,6 +123,15 @@ class DurabilityStats:
 
 Fence = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 """Called as ``(case_id, kind, body)`` before an entry is chained; raising refuses it."""
+
+
+class Anything(enum.Enum):
+    """``append(follows=ANYTHING)``: an append after whatever is there."""
+
+    ANYTHING = "anything"
+
+
+ANYTHING = Anything.ANYTHING
 
 SignedListener = Callable[[str, str, bytes], None]
 """Called as ``(case_id, key, data)`` once a signed checkpoint or manifest is durable in the
@@ -548,15 +572,30 @@ class Archive:
         state.head = top
         state.unflagged = finding
 
-    async def append(self, case_id: str, kind: str, body: dict[str, Any]) -> ChainEntry:
+    async def append(
+        self,
+        case_id: str,
+        kind: str,
+        body: dict[str, Any],
+        *,
+        follows: int | Anything | None = ANYTHING,
+    ) -> ChainEntry:
         """Chain an audit event for the case; durable on return, chained even if the caller is
-        cancelled meanwhile."""
-        return await self._unit(case_id, self._append(case_id, kind, body))
+        cancelled meanwhile. With ``follows`` (a seq, or None for "the first"), only if the last
+        entry of ``kind`` for ``body["inspection_id"]`` in the chain, by any writer, is that one;
+        else ``ChainMoved`` (a compare-and-append: two conclusions at once, on two nodes)."""
+        return await self._unit(case_id, self._append(case_id, kind, body, follows))
 
-    async def _append(self, case_id: str, kind: str, body: dict[str, Any]) -> ChainEntry:
+    async def _append(
+        self,
+        case_id: str,
+        kind: str,
+        body: dict[str, Any],
+        follows: int | Anything | None = ANYTHING,
+    ) -> ChainEntry:
         state = await self._state(case_id)
         async with state.lock:
-            return await self._commit(case_id, state, kind, body)
+            return await self._commit(case_id, state, kind, body, follows=follows)
 
     async def _write_entry(
         self, case_id: str, state: CaseState, kind: str, body: dict[str, Any]
@@ -572,6 +611,7 @@ class Archive:
         await self.run_blocking(self._write_entry_files, record, self._spool_path(key), data)
         state.written.append(key)
         state.head = entry
+        state.note(entry)
         if kind not in UNSIGNED_TAIL_KINDS:
             state.signable_seq = entry.seq
         return entry
@@ -590,6 +630,7 @@ class Archive:
         body: dict[str, Any],
         staged: Path | None = None,
         closed_at: float | None = None,
+        follows: int | Anything | None = ANYTHING,
     ) -> ChainEntry:
         """Chain ``body``; if it records a staged object (``body["key"]``), move that into the
         spool after its entry is durable; queue the object, then the entry. Holds the lock.
@@ -600,6 +641,11 @@ class Archive:
         async with self._exclusive(case_id, state):
             if self.fence is not None:
                 await self.fence(case_id, kind, body)
+            if follows is not ANYTHING:  # caught up with the others by now, holding the case
+                inspection_id = str(body.get("inspection_id"))
+                last = state.last_of.get((inspection_id, kind))
+                if last != follows:
+                    raise ChainMoved(kind, inspection_id, last)
             await self._chain_flag(case_id, state)
             if kind not in KEY_KINDS:
                 await self._record_signing_key(case_id, state)

@@ -59,5 +59,16 @@ class NotAStoredObject(ObjectNotFound):
         return f"no object at {self.key}: {self.reason}"
 
 
+class ChainMoved(Exception):
+    """An append that had to follow a given entry, refused: another writer chained an entry
+    of that kind for that inspection first (``last`` is its seq, None if there is none)."""
+
+    def __init__(self, kind: str, inspection_id: str, last: int | None) -> None:
+        super().__init__(f"the last {kind} of inspection {inspection_id} is now entry {last}")
+        self.kind = kind
+        self.inspection_id = inspection_id
+        self.last = last
+
+
 class SigningKeyError(Exception):
     """The signing key file is unusable: unsafe permissions, wrong type, unreadable."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from recorder.conclusion import MAX_REASON, OUTCOMES, Conclusion
+from recorder.errors import ChainMoved
 from recorder.passkey import PasskeyAssertion, PasskeyEnrolment, user_verified
 from server.clock import utc_iso
 from server.errors import BadRequest, ChecklistBlocks, Conflict, PasskeyRequired
@@ -238,7 +239,9 @@ async def conclude(
 ) -> SignedConclusion:
     """Chain the signed conclusion, record it and end the inspection if it is still running.
 
-    ``lock`` serialises conclusions, so two at once cannot both be "the first". With a passkey
+    ``lock`` serialises conclusions in this process; the chain refuses a conclusion that does not
+    follow the one in force (or is not the first), so two at once on two nodes cannot both be
+    "the first" either. With a passkey
     the conclusion is the one it signed (its time is when it was drafted), its credential is
     chained in the case before its first use (``passkey_enrolled``), and the archive key signs
     the same conclusion beside it.
@@ -270,9 +273,20 @@ async def conclude(
         body_extra["passkey_mode"] = services.settings.passkeys
         if by_passkey is not None:
             body_extra["passkey"] = by_passkey[1].assertion.to_json()
-        entry = await services.archive.append(
-            inspection.case_id, "conclusion", {**signed, **body_extra}
-        )
+        try:
+            # Against the chain, not the index: on another node a conclusion may have been
+            # chained a moment ago, and only one can be the first (or correct the one in force).
+            entry = await services.archive.append(
+                inspection.case_id,
+                "conclusion",
+                {**signed, **body_extra},
+                follows=inspection.conclusion_seq,
+            )
+        except ChainMoved as moved:
+            raise Conflict(
+                f"another conclusion of this inspection was chained meanwhile (chain entry"
+                f" {moved.last}): reload the inspection, then correct it if need be"
+            ) from None
         await services.store.inspections.conclude(
             inspection.inspection_id,
             conclusion.outcome,

@@ -16,6 +16,7 @@ import pytest
 from client.endpoints import applicant_endpoint
 from client.signalling import connect
 from recorder.chain import ChainEntry
+from recorder.errors import ChainMoved
 from server.errors import Fenced
 from tests.conftest import LiveServer, running_server
 from tests.integration.evidence_helpers import chain
@@ -186,3 +187,51 @@ async def test_ending_an_inspection_on_another_node_ends_it_where_it_runs(tmp_pa
         assert holder.services.live.get(invite["inspection_id"]) is None
         kinds = [entry.kind for entry in await chain(holder, invite["case_id"])]
         assert kinds.count("ended") == 1, kinds
+
+
+async def test_two_conclusions_at_once_on_two_nodes_make_one_first_and_refuse_the_other(
+    tmp_path: Path,
+) -> None:
+    async with nodes(tmp_path / "data", "n1", "n2") as node:
+        invite = await new_inspection_on(node["n1"])
+        path = f"/api/inspections/{invite['inspection_id']}/conclusion"
+        answers = await asyncio.gather(
+            *(
+                node[name].request(
+                    "POST", path, "inspector1", json={"outcome": "fail", "reason": f"不符 {name}"}
+                )
+                for name in ("n1", "n2")
+            )
+        )
+        statuses = sorted(status for status, _ in answers)
+        assert statuses == [201, 409], answers
+        [(_, refused)] = [a for a in answers if a[0] == 409]
+        assert refused["error"] == "conflict", refused
+        # Which words depends on when the second read the first: the index (already concluded)
+        # or, a moment earlier, the chain (chained meanwhile). Never two first conclusions.
+        assert (
+            "another conclusion of this inspection was chained meanwhile" in refused["reason"]
+            or "the inspection is already concluded" in refused["reason"]
+        ), refused
+        conclusions = [
+            e for e in await chain(node["n1"], invite["case_id"]) if e.kind == "conclusion"
+        ]
+        assert len(conclusions) == 1, conclusions
+
+
+async def test_an_append_that_must_follow_an_entry_is_refused_once_another_node_chained_one(
+    tmp_path: Path,
+) -> None:
+    async with nodes(tmp_path / "data", "n1", "n2") as node:
+        invite = await new_inspection_on(node["n1"])
+        case_id, inspection_id = invite["case_id"], invite["inspection_id"]
+        body = {"inspection_id": inspection_id, "outcome": "fail"}
+        first = await node["n1"].services.archive.append(case_id, "conclusion", body, follows=None)
+        # n2 drafted against "no conclusion yet" too: the chain says otherwise by now.
+        with pytest.raises(ChainMoved) as moved:
+            await node["n2"].services.archive.append(case_id, "conclusion", body, follows=None)
+        assert moved.value.last == first.seq
+        second = await node["n2"].services.archive.append(
+            case_id, "conclusion", body, follows=first.seq
+        )
+        assert second.seq > first.seq
