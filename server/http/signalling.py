@@ -173,6 +173,7 @@ class SignallingConnection:
         resumed = any(p["participant_id"] == participant_id for p in earlier)
         participant = Participant(participant_id, role, name, user_id, self.socket)
         await live.join(participant)
+        await self._report_connected(live)
         self.participant, self.live = participant, live
         self.consented = inspection.consented_at is not None
         joined_at = utc_iso(now)
@@ -254,6 +255,7 @@ class SignallingConnection:
         if participant is None or live is None:
             return
         if await live.leave(participant):
+            await self._report_connected(live)
             left_at = utc_iso(self.services.clock.now())
             if live.ended:  # hung up by the end: left when the inspection ended, as chained
                 inspection = await self.services.store.inspections.get(live.inspection_id)
@@ -268,6 +270,10 @@ class SignallingConnection:
                 if participant.role == "applicant" and live.watch is not None:
                     await live.watch.applicant_offline(participant.participant_id, "socket_closed")
             await live.push_presence()
+
+    async def _report_connected(self, live: LiveInspection) -> None:
+        if self.services.nodes is not None:
+            await self.services.nodes.report_connected(live.inspection_id, len(live.participants))
 
     async def audit(self, kind: str, body: dict[str, Any]) -> None:
         """Chain an event of this socket's inspection."""

@@ -27,9 +27,17 @@ async def dashboard(
     """``utc_offset_min`` is the inspector's zone (the page sends its own; default UTC+8)."""
     day = local_day(services.clock.now(), utc_offset_min)
     todays, active, awaiting = await services.store.inspections.inspectors_day(user.user_id, day)
-    live = []
-    for row in active:
-        inspection = services.live.get(row["inspection_id"])
-        if inspection is not None and not inspection.ended and inspection.participants:
-            live.append({**row, "participants": len(inspection.participants)})
+    if services.nodes is not None:  # live on whichever node runs it, as that node says
+        counts = await services.nodes.connected([row["inspection_id"] for row in active])
+    else:
+        counts = {}
+        for row in active:
+            inspection = services.live.get(row["inspection_id"])
+            if inspection is not None and not inspection.ended and inspection.participants:
+                counts[row["inspection_id"]] = len(inspection.participants)
+    live = [
+        {**row, "participants": counts[row["inspection_id"]]}
+        for row in active
+        if row["inspection_id"] in counts
+    ]
     return {"today": todays, "live": live, "awaiting_conclusion": awaiting}

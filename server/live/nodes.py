@@ -165,6 +165,15 @@ class NodeAgent:
             },
         )
 
+    async def report_connected(self, inspection_id: str, connected: int) -> None:
+        """How many are connected here to an inspection this node holds (for the dashboards
+        other nodes serve)."""
+        await self._store.nodes.set_connected(inspection_id, self.name, connected)
+
+    async def connected(self, inspection_ids: list[str]) -> dict[str, int]:
+        """Of ``inspection_ids``, those live on some node with someone connected: how many."""
+        return await self._store.nodes.connected(inspection_ids, self._ms(), self._ms(-ALIVE_S))
+
     async def fence(self, case_id: str, kind: str, body: dict[str, Any]) -> None:
         """Refuse a chain write for an inspection this process runs live at an epoch the
         database has moved past (another node took it over while this one stalled)."""

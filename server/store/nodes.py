@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from server.store.backend import Row, Tx
-from server.store.repository import Repository
+from server.store.repository import Repository, marks
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +117,28 @@ class Nodes(Repository):
             return _placement(row) if added and row else None
 
         return await self._db.write(place)
+
+    async def set_connected(self, inspection_id: str, node: str, connected: int) -> None:
+        """How many are connected to the inspection on ``node``, which holds it."""
+        await self._run(
+            "UPDATE placements SET connected = ? WHERE inspection_id = ? AND node = ?",
+            (connected, inspection_id, node),
+        )
+
+    async def connected(
+        self, inspection_ids: list[str], now_ms: int, alive_since_ms: int
+    ) -> dict[str, int]:
+        """Of ``inspection_ids``, those held (lease running) by a live node with someone
+        connected: how many."""
+        if not inspection_ids:
+            return {}
+        rows = await self._all(
+            f"SELECT p.inspection_id, p.connected FROM placements p"  # noqa: S608
+            f" JOIN nodes n ON n.name = p.node WHERE p.inspection_id IN ({marks(inspection_ids)})"
+            " AND p.connected > 0 AND p.lease_until_ms > ? AND n.heartbeat_ms > ?",
+            (*inspection_ids, now_ms, alive_since_ms),
+        )
+        return {row["inspection_id"]: int(row["connected"]) for row in rows}
 
     async def placement(self, inspection_id: str) -> Placement | None:
         row = await self._one(_PLACEMENT, (inspection_id,))

@@ -445,6 +445,12 @@ LATER_MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX placements_node ON placements(node)
         """,
     ),
+    # Issue 11: how many are connected to each live inspection, as its node last said (the
+    # dashboard of an inspector served by another node lists it live).
+    Migration(
+        sqlite="ALTER TABLE placements ADD COLUMN connected INTEGER NOT NULL DEFAULT 0",
+        postgresql="ALTER TABLE placements ADD COLUMN connected INTEGER NOT NULL DEFAULT 0",
+    ),
     # Issue 11: failed sign-ins and short codes, shared by every process on the database
     # (server/store/attempts.py; the key is a keyed hash, never the name or address typed).
     Migration(

@@ -235,3 +235,28 @@ async def test_an_append_that_must_follow_an_entry_is_refused_once_another_node_
             case_id, "conclusion", body, follows=first.seq
         )
         assert second.seq > first.seq
+
+
+async def test_the_dashboard_on_any_node_lists_an_inspection_live_on_another(
+    tmp_path: Path,
+) -> None:
+    async with nodes(tmp_path / "data", "n1", "n2") as node:
+        invite = await new_inspection_on(node["n1"])
+        holder, other = holder_and_other(node, invite)
+        status, day = await other.request("GET", "/api/dashboard", "inspector1")
+        assert status == 200, day
+        assert day["live"] == []
+        applicant = await join(holder.ws_url, token=invite_token(invite))
+        try:
+            assert applicant.welcome["type"] == "welcome", applicant.welcome
+            for server in (holder, other):
+                status, day = await server.request("GET", "/api/dashboard", "inspector1")
+                assert status == 200, day
+                assert [(i["inspection_id"], i["participants"]) for i in day["live"]] == [
+                    (invite["inspection_id"], 1)
+                ]
+        finally:
+            await applicant.close()
+        async with asyncio.timeout(10):
+            while (await other.request("GET", "/api/dashboard", "inspector1"))[1]["live"]:
+                await asyncio.sleep(0.1)  # the applicant's leaving reaches the other node too
