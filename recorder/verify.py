@@ -129,6 +129,7 @@ class NodeLoss:
     epoch: int
     taken_by: str
     last_segments: dict[str, int]
+    how: str = "lapsed"  # lapsed (the node died or stalled) or released (it was shut down)
 
     @classmethod
     def from_entry(cls, entry: ChainEntry) -> NodeLoss:
@@ -145,6 +146,7 @@ class NodeLoss:
             lost_epoch=number(body.get("lost_epoch")),
             epoch=number(body.get("epoch")),
             taken_by=str(body.get("taken_by", "")),
+            how="released" if body.get("how") == "released" else "lapsed",
             last_segments=(
                 {str(k): number(v) for k, v in last.items()} if isinstance(last, dict) else {}
             ),

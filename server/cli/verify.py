@@ -246,10 +246,11 @@ def format_report(report: VerifyReport) -> str:
     lines.append(f"  node losses  {len(losses)}" + (":" if losses else ""))
     for loss in losses:
         recorded = ", ".join(f"{t} #{s}" for t, s in loss.last_segments.items()) or "none"
+        how = "shut down" if loss.how == "released" else "its lease lapsed"
         lines.append(
             f"    chain entry {loss.seq}: node {loss.node} lost inspection"
-            f" {loss.inspection_id[:8]} (epoch {loss.lost_epoch} → {loss.epoch}, taken over by"
-            f" {loss.taken_by}); the last segments it chained: {recorded}"
+            f" {loss.inspection_id[:8]} ({how}; epoch {loss.lost_epoch} → {loss.epoch}, taken"
+            f" over by {loss.taken_by}); the last segments it chained: {recorded}"
         )
     partial = report.partial_segments
     lines.append(f"  partial      {len(partial)}" + (":" if partial else ""))

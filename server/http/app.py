@@ -161,7 +161,10 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
         # On shutdown, before the runner waits for open requests to finish: signalling sockets
         # never finish by themselves, so a SIGTERM would first wait out aiohttp's shutdown
         # timeout (60 s) with everyone still connected and recording.
-        await services.live.close_all()
+        if services.nodes is not None:  # one of many: its inspections go to the others
+            await services.nodes.drain(services.live.close_all)
+        else:
+            await services.live.close_all()
 
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(hang_up)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +103,15 @@ class NodeAgent:
                 logger.exception("heartbeat failed", extra={"node": self.name})
             await asyncio.sleep(self.lease_s / BEATS_PER_LEASE)
 
+    async def drain(self, hang_up: Callable[[], Awaitable[None]]) -> None:
+        """A node going down on purpose (SIGTERM): no new inspections come to it, its own are
+        hung up (their last segments chained) and then let go, so that the participants'
+        reconnects make another node take each over at once."""
+        await self._store.nodes.set_draining(self.name)
+        await hang_up()
+        released = await self._store.nodes.release(self.name, self._ms())
+        logger.info("node drained", extra={"node": self.name, "released": released})
+
     async def place(self, inspection_id: str) -> Placement | None:
         """Put a new inspection on the least-loaded live node (this one if none is alive)."""
         live = [n for n in await self._store.nodes.live(self._ms(-ALIVE_S)) if not n.draining]
@@ -150,7 +159,9 @@ class NodeAgent:
             "node": lost.node,
             "epoch": taken.epoch,
             "lost_epoch": lost.epoch,
-            "lease_until": utc_iso(lost.lease_until_ms / 1000),
+            # released: the node let go of it (drained); lapsed: it stopped renewing its lease
+            "how": "released" if lost.lease_until_ms == 0 else "lapsed",
+            "lease_until": utc_iso(lost.lease_until_ms / 1000) if lost.lease_until_ms else None,
             "taken_by": self.name,
             "last_segments": recorded,
         }

@@ -80,6 +80,14 @@ class Nodes(Repository):
     async def set_draining(self, name: str) -> None:
         await self._run("UPDATE nodes SET draining = 1 WHERE name = ?", (name,))
 
+    async def release(self, name: str, now_ms: int) -> int:
+        """Let go of every inspection the node still holds (a lease of 0: another node takes
+        each over at the next join, without waiting for it to lapse): how many."""
+        return await self._run(
+            "UPDATE placements SET lease_until_ms = 0 WHERE node = ? AND lease_until_ms > ?",
+            (name, now_ms),
+        )
+
     async def live(self, alive_since_ms: int) -> list[NodeRow]:
         """The live nodes, least loaded first (then by name)."""
         rows = await self._all(

@@ -163,6 +163,7 @@ async def test_three_nodes_behind_one_url_share_the_work_and_replace_a_killed_on
         body = loss["body"]
         assert (body["node"], body["lost_epoch"], body["epoch"]) == (lost, 1, 2)
         assert body["taken_by"] != lost
+        assert body["how"] == "lapsed"  # killed: nothing let go of it
         assert body["last_segments"], body  # what the lost node had chained
         after = [e for e in entries if e["kind"] == "segment" and e["seq"] > loss["seq"]]
         assert {e["body"]["track"] for e in after} >= {"applicant-video", "applicant-audio"}

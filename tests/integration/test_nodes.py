@@ -101,11 +101,13 @@ async def test_a_lapsed_lease_is_taken_over_at_the_next_epoch_and_the_loss_is_ch
 ) -> None:
     data = tmp_path / "data"
     async with running_server(data, node="n1", node_lease_s=LEASE_S) as n1:
-        async with running_server(data, node="n2", node_lease_s=LEASE_S):
+        async with running_server(data, node="n2", node_lease_s=LEASE_S) as n2:
             invites = [await new_inspection_on(n1) for _ in range(2)]
             [invite] = [i for i in invites if i["node"] == "n2"]
-        # n2 is gone (its heartbeats with it): once its lease lapses, n1 takes over.
-        await asyncio.sleep(LEASE_S + 0.5)
+            # n2 dies: its heartbeats stop, and once its lease lapses n1 takes over.
+            assert n2.services.nodes is not None
+            await n2.services.nodes.stop()
+            await asyncio.sleep(LEASE_S + 0.5)
         peer = await join(n1.ws_url, token=invite_token(invite))
         try:
             assert peer.welcome["type"] == "welcome", peer.welcome
@@ -116,6 +118,7 @@ async def test_a_lapsed_lease_is_taken_over_at_the_next_epoch_and_the_loss_is_ch
         assert lost.body["inspection_id"] == invite["inspection_id"]
         assert (lost.body["node"], lost.body["lost_epoch"], lost.body["epoch"]) == ("n2", 1, 2)
         assert lost.body["taken_by"] == "n1"
+        assert lost.body["how"] == "lapsed"
         assert lost.body["last_segments"] == {}  # nobody had published yet
         status, integrity = await n1.request(
             "GET", f"/api/cases/{invite['case_id']}/integrity", "auditor1"
@@ -128,7 +131,7 @@ async def test_a_lapsed_lease_is_taken_over_at_the_next_epoch_and_the_loss_is_ch
     assert "node losses  1:" in out, out
     assert (
         f"chain entry {lost.seq}: node n2 lost inspection {invite['inspection_id'][:8]}"
-        " (epoch 1 → 2, taken over by n1); the last segments it chained: none"
+        " (its lease lapsed; epoch 1 → 2, taken over by n1); the last segments it chained: none"
     ) in out, out
 
 
@@ -260,3 +263,29 @@ async def test_the_dashboard_on_any_node_lists_an_inspection_live_on_another(
         async with asyncio.timeout(10):
             while (await other.request("GET", "/api/dashboard", "inspector1"))[1]["live"]:
                 await asyncio.sleep(0.1)  # the applicant's leaving reaches the other node too
+
+
+async def test_a_node_shut_down_hands_its_inspections_over_at_once(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    async with running_server(data, node="n1", node_lease_s=60) as n1:
+        async with running_server(data, node="n2", node_lease_s=60) as n2:
+            invites = [await new_inspection_on(n1) for _ in range(2)]
+            [invite] = [i for i in invites if i["node"] == "n2"]
+            applicant = await join(n2.ws_url, token=invite_token(invite))
+            assert applicant.welcome["type"] == "welcome", applicant.welcome
+        # n2 is shut down (SIGTERM): it hangs up and lets go, so n1 takes over at once,
+        # long before n2's 60 s lease would have lapsed.
+        try:
+            async with asyncio.timeout(10):
+                while (await applicant.ws.receive()).type.name == "TEXT":
+                    pass  # what it was told before the hang-up
+        finally:
+            await applicant.close()
+        peer = await join(n1.ws_url, token=invite_token(invite))
+        try:
+            assert peer.welcome["type"] == "welcome", peer.welcome
+        finally:
+            await peer.close()
+        [lost] = of_kind(await chain(n1, invite["case_id"]), "node_lost")
+        assert (lost.body["node"], lost.body["epoch"], lost.body["how"]) == ("n2", 2, "released")
+        assert lost.body["lease_until"] is None
