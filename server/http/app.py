@@ -89,7 +89,7 @@ def open_services(settings: Settings, clock: Clock | None = None) -> Services:
             settings.data_dir / SPOOL_DIR / WITNESS_SPOOL_DIR,
             archive.signer.public_key_bytes,
         ),
-        challenges=Challenges(),
+        challenges=Challenges(store, clock.now),
     )
     if settings.node:
         services.nodes = NodeAgent(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -202,7 +203,7 @@ async def conclusion_challenge(
         raise BadRequest("a challenge is asked without 'draft' and 'passkey'")
     async with lock:
         _, conclusion, _ = await _drafted(services, user, inspection_id, request)
-    asked = await passkeys.assertion_request(services, user, conclusion.message(), conclusion)
+    asked = await passkeys.assertion_request(services, user, conclusion.message())
     return {**asked, "conclusion": conclusion.fields()}
 
 
@@ -224,8 +225,11 @@ async def _inspector_signature(
     pending, enrolment, assertion = await passkeys.take_signature(
         services, user, request.draft, request.passkey
     )
-    signed = pending.payload
-    if not isinstance(signed, Conclusion) or not request.states(signed):
+    try:
+        signed: Conclusion | None = Conclusion.from_body(json.loads(pending.message)["conclusion"])
+    except (ValueError, KeyError, TypeError):
+        signed = None
+    if signed is None or not request.states(signed):
         raise Conflict("the passkey signed another conclusion than this request states; sign again")
     return signed, InspectorSignature(enrolment, assertion)
 

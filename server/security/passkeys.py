@@ -16,7 +16,7 @@ import base64
 import ipaddress
 import json
 import secrets
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -58,6 +58,8 @@ from server.errors import BadRequest, Conflict, NotFound, PasskeyRefused
 from server.security.tokens import SessionToken
 from server.services import Services
 from server.store.models import Passkey
+from server.store.store import Store
+from server.store.users import StoredChallenge
 
 CHALLENGE_TTL_S = 300
 TIMEOUT_MS = 120_000
@@ -109,45 +111,40 @@ class Pending:
     purpose: str
     challenge: bytes
     message: bytes  # what the challenge is the SHA-256 of (b"" for a registration)
-    payload: Any
-    expires_at: float
 
 
 class Challenges:
-    """Outstanding challenges of this process, each used once, by its user, within its time."""
+    """Outstanding challenges, each used once, by its user, within its time. They are kept in
+    the database: with several nodes, the browser's answer may reach another node than the one
+    that asked."""
 
-    def __init__(self) -> None:
-        self._pending: dict[str, Pending] = {}
+    def __init__(self, store: Store, wall: Callable[[], float]) -> None:
+        self._store = store
+        self._wall = wall
 
-    def issue(
-        self, username: str, purpose: str, challenge: bytes, message: bytes, payload: Any
-    ) -> str:
-        now = time.monotonic()
-        self._pending = {k: p for k, p in self._pending.items() if p.expires_at > now}
-        mine = sorted((p.expires_at, k) for k, p in self._pending.items() if p.username == username)
-        for _, key in mine[: max(0, len(mine) - MAX_PENDING_PER_USER + 1)]:
-            del self._pending[key]
+    def _ms(self, offset_s: float = 0.0) -> int:
+        return int((self._wall() + offset_s) * 1000)
+
+    async def issue(self, username: str, purpose: str, challenge: bytes, message: bytes) -> str:
         token = secrets.token_urlsafe(18)
-        self._pending[token] = Pending(
-            username, purpose, challenge, message, payload, now + CHALLENGE_TTL_S
+        await self._store.users.add_challenge(
+            token,
+            StoredChallenge(username, purpose, challenge, message),
+            self._ms(CHALLENGE_TTL_S),
+            self._ms(),
+            MAX_PENDING_PER_USER,
         )
         return token
 
-    def take(self, token: Any, username: str, purpose: str) -> Pending:
+    async def take(self, token: Any, username: str, purpose: str) -> Pending:
         if not isinstance(token, str) or not token:
             raise BadRequest("field 'draft' must name the challenge the passkey answered")
-        pending = self._pending.get(token)
-        if (
-            pending is None
-            or pending.username != username
-            or pending.purpose != purpose
-            or pending.expires_at <= time.monotonic()
-        ):
+        stored = await self._store.users.take_challenge(token, self._ms())
+        if stored is None or (stored.username, stored.purpose) != (username, purpose):
             raise Conflict(
                 "this passkey challenge is unknown, used or expired (five minutes); ask again",
             )
-        del self._pending[token]
-        return pending
+        return Pending(stored.username, stored.purpose, stored.challenge, stored.message)
 
 
 async def status(services: Services, user: SessionToken) -> dict[str, Any]:
@@ -215,7 +212,7 @@ async def registration_options(services: Services, user: SessionToken) -> dict[s
         ],
         supported_pub_key_algs=[COSEAlgorithmIdentifier.ECDSA_SHA_256],
     )
-    token = services.challenges.issue(user.username, "register", options.challenge, b"", None)
+    token = await services.challenges.issue(user.username, "register", options.challenge, b"")
     return {"token": token, "options": _json(options_to_json(options))}
 
 
@@ -261,7 +258,7 @@ async def register(services: Services, user: SessionToken, body: dict[str, Any])
         body.get("credential"), "credential", ("clientDataJSON", "attestationObject")
     )
     party = _party(services)
-    pending = services.challenges.take(body.get("token"), user.username, "register")
+    pending = await services.challenges.take(body.get("token"), user.username, "register")
     try:
         verified = verify_registration_response(
             credential=credential,
@@ -321,16 +318,16 @@ def enrolment_of(passkey: Passkey, username: str) -> PasskeyEnrolment:
 
 
 async def assertion_request(
-    services: Services, user: SessionToken, message: bytes, payload: Any
+    services: Services, user: SessionToken, message: bytes
 ) -> dict[str, Any]:
     """Ask the user's passkeys to sign ``message`` (under the challenge SHA-256(message)): the
-    request options, and the token that names it with ``payload`` until it is answered."""
+    request options, and the token that names it until it is answered."""
     party = _party(services)
     passkeys = await services.store.users.passkeys_of(user.user_id)
     if not passkeys:
         raise Conflict("you have no passkey: register one on the dashboard (工作台)")
     challenge = challenge_of(message)
-    token = services.challenges.issue(user.username, "sign", challenge, message, payload)
+    token = await services.challenges.issue(user.username, "sign", challenge, message)
     return {
         "draft": token,
         "options": {
@@ -350,7 +347,7 @@ async def take_signature(
     credential = _browser_answer(
         answer, "passkey", ("clientDataJSON", "authenticatorData", "signature")
     )
-    pending = services.challenges.take(token, user.username, "sign")
+    pending = await services.challenges.take(token, user.username, "sign")
     party = _party(services)
     passkey = await services.store.users.passkey(credential["id"])
     if passkey is None or passkey.user_id != user.user_id:

@@ -451,6 +451,32 @@ LATER_MIGRATIONS: tuple[Migration, ...] = (
         sqlite="ALTER TABLE placements ADD COLUMN connected INTEGER NOT NULL DEFAULT 0",
         postgresql="ALTER TABLE placements ADD COLUMN connected INTEGER NOT NULL DEFAULT 0",
     ),
+    # Issue 11: passkey challenges waiting for the browser's answer, which may reach another
+    # node than the one that asked.
+    Migration(
+        sqlite="""
+        CREATE TABLE passkey_challenges (
+            token TEXT PRIMARY KEY,
+            username TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            challenge BLOB NOT NULL,
+            message BLOB NOT NULL,
+            expires_ms INTEGER NOT NULL
+        );
+        CREATE INDEX passkey_challenges_user ON passkey_challenges(username, expires_ms)
+        """,
+        postgresql="""
+        CREATE TABLE passkey_challenges (
+            token TEXT PRIMARY KEY,
+            username TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            challenge BYTEA NOT NULL,
+            message BYTEA NOT NULL,
+            expires_ms BIGINT NOT NULL
+        );
+        CREATE INDEX passkey_challenges_user ON passkey_challenges(username, expires_ms)
+        """,
+    ),
     # Issue 11: failed sign-ins and short codes, shared by every process on the database
     # (server/store/attempts.py; the key is a keyed hash, never the name or address typed).
     Migration(

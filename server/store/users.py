@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from server.store.backend import Row, Tx
 from server.store.models import Passkey, User
@@ -129,11 +130,69 @@ class Users(Repository):
         )
         return [_passkey(row) for row in rows]
 
+    async def add_challenge(
+        self,
+        token: str,
+        challenge: StoredChallenge,
+        expires_ms: int,
+        now_ms: int,
+        keep_per_user: int,
+    ) -> None:
+        """A challenge waiting for its answer; the expired ones go, and the user's oldest
+        beyond ``keep_per_user``."""
+
+        def add(tx: Tx) -> None:
+            tx.run("DELETE FROM passkey_challenges WHERE expires_ms <= ?", (now_ms,))
+            kept = tx.all(
+                "SELECT token FROM passkey_challenges WHERE username = ?"
+                " ORDER BY expires_ms DESC, token",
+                (challenge.username,),
+            )
+            for row in kept[keep_per_user - 1 :]:
+                tx.run("DELETE FROM passkey_challenges WHERE token = ?", (row["token"],))
+            tx.run(
+                "INSERT INTO passkey_challenges (token, username, purpose, challenge, message,"
+                " expires_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    token,
+                    challenge.username,
+                    challenge.purpose,
+                    challenge.challenge,
+                    challenge.message,
+                    expires_ms,
+                ),
+            )
+
+        await self._db.write(add)
+
+    async def take_challenge(self, token: str, now_ms: int) -> StoredChallenge | None:
+        """The challenge, removed (each is answered once); None if unknown or expired."""
+        row = await self._db.write(
+            lambda tx: tx.one(
+                "DELETE FROM passkey_challenges WHERE token = ? RETURNING username, purpose,"
+                " challenge, message, expires_ms",
+                (token,),
+            )
+        )
+        if row is None or int(row["expires_ms"]) <= now_ms:
+            return None
+        return StoredChallenge(
+            row["username"], row["purpose"], bytes(row["challenge"]), bytes(row["message"])
+        )
+
     async def passkey_used(self, credential_id: str, sign_count: int, now: str) -> None:
         await self._run(
             "UPDATE passkeys SET sign_count = ?, last_used_at = ? WHERE credential_id = ?",
             (sign_count, now, credential_id),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChallenge:
+    username: str
+    purpose: str
+    challenge: bytes
+    message: bytes
 
 
 def _passkey(row: Row) -> Passkey:

@@ -17,7 +17,7 @@ from client.endpoints import applicant_endpoint
 from client.signalling import connect
 from recorder.chain import ChainEntry
 from recorder.errors import ChainMoved
-from server.errors import Fenced
+from server.errors import Conflict, Fenced
 from tests.conftest import LiveServer, running_server
 from tests.integration.evidence_helpers import chain
 from tests.integration.peers import invite_token, join
@@ -289,3 +289,19 @@ async def test_a_node_shut_down_hands_its_inspections_over_at_once(tmp_path: Pat
         [lost] = of_kind(await chain(n1, invite["case_id"]), "node_lost")
         assert (lost.body["node"], lost.body["epoch"], lost.body["how"]) == ("n2", 2, "released")
         assert lost.body["lease_until"] is None
+
+
+async def test_a_passkey_challenge_asked_on_one_node_is_answered_on_another_once(
+    tmp_path: Path,
+) -> None:
+    async with nodes(tmp_path / "data", "n1", "n2") as node:
+        asked = node["n1"].services.challenges
+        answered = node["n2"].services.challenges
+        token = await asked.issue("inspector1", "sign", b"c" * 32, b'{"conclusion":{}}')
+        pending = await answered.take(token, "inspector1", "sign")
+        assert (pending.challenge, pending.message) == (b"c" * 32, b'{"conclusion":{}}')
+        with pytest.raises(Conflict, match="unknown, used or expired"):
+            await asked.take(token, "inspector1", "sign")  # used once, wherever
+        other = await asked.issue("inspector1", "sign", b"d" * 32, b"")
+        with pytest.raises(Conflict, match="unknown, used or expired"):
+            await answered.take(other, "inspector2", "sign")  # not the user's own
