@@ -753,6 +753,14 @@ class Archive:
 
         return await asyncio.to_thread(self._read_spooled_or_stored, key)
 
+    def open_new_case(self, case_id: str) -> None:
+        """A case the caller has just made (its ID new to the database): it starts empty here,
+        without listing the store, so that a case can be opened while the object store is
+        unreachable. Should the store hold objects of that ID after all (an insider's, or a
+        database lost without reindexing), the first upload meets them and the case is flagged
+        (``spool/conflicts/``), never overwritten."""
+        self._cases.setdefault(case_id, CaseState())
+
     async def segments_recorded(self, case_id: str, inspection_id: str) -> dict[str, int]:
         """The seq of the last segment chained per track of the inspection, by any process
         sharing this archive (caught up first)."""

@@ -160,6 +160,7 @@ async def create_case(services: Services, user: SessionToken, body: dict[str, An
             field=field,
         )
     await services.store.cases.add(case, [inspector.id for inspector in staff])
+    services.archive.open_new_case(case.case_id)  # no need to list the store: it is new
     await services.archive.append(
         case.case_id,
         "case_created",

@@ -109,3 +109,24 @@ async def test_twenty_second_storage_outage_loses_no_segment(
 
 def _epoch(utc: str) -> float:
     return datetime.fromisoformat(utc.replace("Z", "+00:00")).timestamp()
+
+
+async def test_a_case_is_opened_while_the_store_is_down_and_stored_once_it_is_back(
+    s3_server: S3Server, gate: TcpGate, tmp_path: Path
+) -> None:
+    bucket = new_bucket()
+    storage = s3_server.storage(bucket)
+    async with running_server(tmp_path / "data", s3_server.url(bucket, port=gate.port)) as server:
+        gate.close()  # the object store unreachable
+        case = await server.new_case()
+        status, invite = await server.request(
+            "POST", f"/api/cases/{case['case_id']}/inspections", "inspector1"
+        )
+        assert status == 201, invite
+        gate.open()
+        chain_prefix = f"cases/{case['case_id']}/chain/"
+        await wait_for(lambda: len(storage.list(chain_prefix)) >= 3, 60, "the case's entries")
+        report = await asyncio.to_thread(
+            verify_case, storage, case["case_id"], require_signed_tail=False
+        )
+        assert report.chain_entries >= 3
