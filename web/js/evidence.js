@@ -113,6 +113,8 @@ export class EvidencePanels {
       this.#snapStatus(t('evidence.snapshot_failed', { reason: reasonOf(err) }), 'failed');
     }
     this.renderSnapshots();
+    // The checklist offers the snapshots as photos to pick: it may have come back first.
+    if (this.checklist) this.renderChecklist();
   }
 
   renderSnapshots() {
