@@ -64,15 +64,18 @@ class Nodes(Repository):
         )
 
     async def heartbeat(self, name: str, now_ms: int, lease_until_ms: int) -> int:
-        """The node is alive, and renews the lease of every active inspection it holds: how
-        many it holds."""
+        """The node is alive, and renews the lease of every active inspection it still holds:
+        how many."""
 
         def beat(tx: Tx) -> int:
             tx.run("UPDATE nodes SET heartbeat_ms = ? WHERE name = ?", (now_ms, name))
+            # A lease that lapsed while the node stalled is renewed too, as long as no other
+            # node took the inspection over (then the placement names that node); one the node
+            # let go of (0) is not.
             return tx.run(
                 f"UPDATE placements SET lease_until_ms = ? WHERE node = ?"  # noqa: S608
-                f" AND lease_until_ms > ? AND inspection_id IN ({_ACTIVE})",
-                (lease_until_ms, name, now_ms),
+                f" AND lease_until_ms > 0 AND inspection_id IN ({_ACTIVE})",
+                (lease_until_ms, name),
             )
 
         return await self._db.write(beat)
