@@ -16,6 +16,7 @@ import aiohttp
 from aiohttp import web
 
 from recorder import layout
+from server.clock import millis
 from server.services import Services
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ async def to_holder(
     ):
         return None
     placement = await services.store.nodes.placement(inspection_id)
-    now_ms = int(services.clock.now() * 1000)
+    now_ms = millis(services.clock.now())
     if (
         placement is None
         or placement.node == nodes.name

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from recorder.archive import Archive
-from server.clock import utc_iso
+from server.clock import millis, utc_iso
 from server.errors import Fenced
 from server.store.nodes import Placement
 from server.store.store import Store
@@ -79,7 +79,7 @@ class NodeAgent:
         self.lease_s = lease_s
 
     def _ms(self, offset_s: float = 0.0) -> int:
-        return int((self._wall() + offset_s) * 1000)
+        return millis(self._wall() + offset_s)
 
     async def start(self) -> None:
         await self._store.nodes.register(

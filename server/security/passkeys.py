@@ -53,7 +53,7 @@ from recorder.passkey import (
     from_b64url,
     key_fingerprint,
 )
-from server.clock import utc_iso
+from server.clock import millis, utc_iso
 from server.errors import BadRequest, Conflict, NotFound, PasskeyRefused
 from server.security.tokens import SessionToken
 from server.services import Services
@@ -123,7 +123,7 @@ class Challenges:
         self._wall = wall
 
     def _ms(self, offset_s: float = 0.0) -> int:
-        return int((self._wall() + offset_s) * 1000)
+        return millis(self._wall() + offset_s)
 
     async def issue(self, username: str, purpose: str, challenge: bytes, message: bytes) -> str:
         token = secrets.token_urlsafe(18)

@@ -9,7 +9,7 @@ from server.store.backend import Row, Tx
 from server.store.cases import add_case
 from server.store.evidence import COLUMNS, insert
 from server.store.models import Case
-from server.store.repository import Repository
+from server.store.repository import Repository, marks
 
 EVIDENCE_TABLES = (  # children first, for the foreign keys
     "annotations",
@@ -96,13 +96,27 @@ class CaseRows:
     case: Row | None = None
     inspectors: list[Row] = field(default_factory=list)  # case_inspectors, as assigned
     inspections: list[InspectionRows] = field(default_factory=list)
-    names: dict[int, str] = field(default_factory=dict)  # every user id, by name (read only)
+    names: dict[int, str] = field(default_factory=dict)  # the cited users by id (read only)
 
     def name(self, user_id: int | None) -> str:
         """The user's name ("" for none, ``#id`` for an id no user has)."""
         if user_id is None:
             return ""
         return self.names.get(user_id, f"#{user_id}")
+
+
+_USER_COLUMNS = ("created_by", "assigned_by", "user_id", "taken_by", "marked_by", "issued_by")
+
+
+def _user_ids(rows: CaseRows) -> set[int]:
+    every = [row for row in (rows.case, *rows.inspectors) if row is not None]
+    for inspection in rows.inspections:
+        every.append(inspection.inspection)
+        for _, children in inspection.children():
+            every.extend(children)
+    return {
+        row[column] for row in every for column in _USER_COLUMNS if isinstance(row.get(column), int)
+    }
 
 
 def _read(tx: Tx, case_id: str) -> CaseRows:
@@ -143,7 +157,10 @@ def _read(tx: Tx, case_id: str) -> CaseRows:
                 ),
             )
         )
-    rows.names = {int(r["id"]): r["username"] for r in tx.all("SELECT id, username FROM users")}
+    cited = sorted(_user_ids(rows))
+    if cited:  # the names of the users the rows cite, not of every user
+        named = tx.all(f"SELECT id, username FROM users WHERE id IN ({marks(cited)})", cited)  # noqa: S608
+        rows.names = {int(r["id"]): r["username"] for r in named}
     return rows
 
 

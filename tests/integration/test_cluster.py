@@ -25,6 +25,7 @@ from client.endpoints import applicant_endpoint
 from client.exceptions import ClientError
 from client.signalling import connect
 from recorder.clock import utc_iso
+from server.cli.cluster.process import free_port
 from tests.conftest import ApiClient
 from tests.integration.recorded_case import REPO
 
@@ -94,12 +95,6 @@ async def wait_for_kind(cluster: Cluster, inspection_id: str, kind: str) -> None
     async with asyncio.timeout(60):
         while not any(e["kind"] == kind for e in await entries_of(cluster, inspection_id)):
             await asyncio.sleep(0.5)
-
-
-def free_port() -> int:
-    from server.cli.cluster.process import free_port as pick
-
-    return pick()
 
 
 def alive(pid: int) -> bool:
