@@ -44,9 +44,11 @@ from recorder.head_ledger import HeadLedger, HeadRecord, ledger_mac_key
 from recorder.key_history import KEY_KINDS, KeyHistory
 from recorder.manifest import Manifest, SegmentRecord, sign_checkpoint, verify_checkpoint
 from recorder.recording import FinishedSegment
-from recorder.signing import Signer
+from recorder.shared_chain import Sequenced, SharedChain, entry_mac, mac_holds
+from recorder.signing import Signer, fingerprint_of
 from recorder.storage import LocalStorage, Storage, move_durably, write_durably
 from recorder.tail import (
+    DATABASE_SOURCE,
     FLAG_KINDS,
     LEDGER_SOURCE,
     TailFinding,
@@ -88,6 +90,11 @@ class CaseState:
     # the chain entries written under it.
     lock_fd: int | None = None
     written: list[str] = field(default_factory=list)
+    # While this process holds the case in the database (``shared_chain``).
+    holding: bool = False
+    # Every entry of the case was sequenced through the database, which so knows each
+    # checkpoint signed: none needs looking for in storage.
+    all_sequenced: bool = False
     # The seq of the last entry of each kind per inspection: what ``append(follows=…)`` checks.
     last_of: dict[tuple[str, str], int] = field(default_factory=dict)
 
@@ -148,6 +155,7 @@ class Archive:
         checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
         key_history: KeyHistory | None = None,
         ledger_dir: Path | None = None,
+        shared_chain: SharedChain | None = None,
     ) -> None:
         self.storage = storage
         self.spool_root = spool_root
@@ -171,7 +179,10 @@ class Archive:
         # Asked before each entry is written, holding the case: raises to refuse it (a node
         # that lost the inspection the entry is about, server/live/nodes.py).
         self.fence: Fence | None = None
-        self.ledger = HeadLedger(ledger_dir or spool_root, ledger_mac_key(signer))
+        self._mac_key = ledger_mac_key(signer)
+        self.ledger = HeadLedger(ledger_dir or spool_root, self._mac_key)
+        # With PostgreSQL, where every process appends in turn (recorder/shared_chain.py).
+        self.shared_chain = shared_chain
         self._spool = LocalStorage(spool_root / "objects")
         # What processes sharing a data directory share: the server's spool directory (the
         # ledger's), its case locks, and the chain entries it spooled but has not uploaded yet.
@@ -334,14 +345,107 @@ class Archive:
     async def _state(self, case_id: str) -> CaseState:
         state = self._cases.get(case_id)
         if state is None:
-            # Loaded holding the case's lock, so no other process is half-way through an append.
-            fd = await self._locks.acquire(case_id)
-            try:
-                state = await asyncio.to_thread(self._load_state, case_id)
-            finally:
-                self._locks.release(fd)
+            if self.shared_chain is not None:
+                sequenced = await self.shared_chain.load(case_id)
+                if sequenced.entries:
+                    state = await asyncio.to_thread(self._load_sequenced, case_id, sequenced)
+            if state is None:
+                # Loaded holding the case's lock, so no other process is half-way through an
+                # append.
+                fd = await self._locks.acquire(case_id)
+                try:
+                    state = await asyncio.to_thread(self._load_state, case_id)
+                finally:
+                    self._locks.release(fd)
             state = self._cases.setdefault(case_id, state)
         return state
+
+    def _load_sequenced(self, case_id: str, sequenced: Sequenced) -> CaseState:
+        """The case as the database sequenced it (blocking only for a case whose first entries
+        were chained before it was sequenced there: those are read from the archive)."""
+        state = CaseState()
+        first = sequenced.entries[0].seq
+        prefix: list[ChainEntry] = []
+        if first > 0:
+            prefix = [self._read_entry(key) for key in self._chain_keys(case_id)[:first]]
+            good = consistent_prefix(prefix, case_id)
+            for entry in prefix[:good]:
+                state.take(entry)
+                if entry.kind not in UNSIGNED_TAIL_KINDS:
+                    state.signable_seq = entry.seq
+            state.head = prefix[good - 1] if good else None
+        else:
+            state.all_sequenced = True
+        checkpoint = None
+        if not all(mac_holds(self._mac_key, case_id, row) for row in sequenced.entries):
+            # Rows MACed under a key rotated away since (or not by Takan): what a checkpoint
+            # signed by a key of the history covers is vouched for all the same.
+            rows = [ChainEntry.from_json(json.loads(row.data)) for row in sequenced.entries]
+            checkpoint = self._trusted_checkpoint(
+                case_id, prefix + rows, self._keys_under(layout.checkpoint_prefix(case_id))
+            )
+        self._take_sequenced(case_id, state, sequenced, checkpoint)
+        return state
+
+    def _take_sequenced(
+        self,
+        case_id: str,
+        state: CaseState,
+        sequenced: Sequenced,
+        checkpoint: TrustedHead | None = None,
+    ) -> None:
+        """Build on what the database sequenced above ``state.head``. An entry whose MAC does
+        not hold (nobody with the signing key wrote it), that ``checkpoint`` does not cover, or
+        that does not link is a foreign tail: the head still moves to the database's, which is
+        the only one a next entry can follow, and the next entry flags what is above the last
+        one vouched for."""
+        state.checkpointed_seq = max(state.checkpointed_seq, sequenced.signed_seq)
+        entries: list[ChainEntry] = []
+        # A Takan writer flags what it did not write before it builds on it, so the last row
+        # with a MAC vouches for every linked row below it, as the head ledger does.
+        vouched = 0
+        by_checkpoint = 0
+        for position, row in enumerate(sequenced.entries):
+            try:
+                entry = ChainEntry.from_json(json.loads(row.data))
+            except (ValueError, KeyError, TypeError) as exc:
+                logger.error(
+                    "unreadable sequenced chain entry",
+                    extra={"case_id": case_id, "seq": row.seq, "error": str(exc)},
+                )
+                break
+            if entry.seq == row.seq and mac_holds(self._mac_key, case_id, row):
+                vouched = position + 1
+            elif checkpoint is not None and row.seq <= checkpoint.seq:
+                vouched = by_checkpoint = position + 1
+            entries.append(entry)
+        vouched = min(vouched, consistent_prefix(entries, case_id, after=state.head))
+        for entry in entries[:vouched]:
+            state.take(entry)
+            if entry.kind not in UNSIGNED_TAIL_KINDS:
+                state.signable_seq = entry.seq
+        last_vouched = entries[vouched - 1] if vouched else state.head
+        if entries:
+            state.head = entries[-1]
+        if vouched < len(entries) and state.unflagged is None:
+            source = (
+                checkpoint.source
+                if checkpoint is not None and vouched == by_checkpoint
+                else DATABASE_SOURCE
+            )
+            trusted = (
+                TrustedHead(last_vouched.seq, last_vouched.hash, source)
+                if last_vouched is not None
+                else None
+            )
+            state.unflagged = TailFinding(
+                "foreign_tail", entries[vouched].seq, entries[-1].seq, trusted
+            )
+            logger.error(
+                "sequenced chain entries no Takan process wrote: %s",
+                state.unflagged.describe(),
+                extra={"case_id": case_id, "seq": state.unflagged.first_seq},
+            )
 
     def _keys_under(self, prefix: str) -> list[str]:
         """The JSON objects directly under ``prefix``, stored or still spooled (here or by the
@@ -478,8 +582,12 @@ class Archive:
     async def _exclusive(self, case_id: str, state: CaseState) -> AsyncIterator[None]:
         """Hold the case's chain against other processes (docs/archive.md, One writer at a
         time), having first caught up with what they appended. Re-entrant under ``state.lock``."""
-        if state.lock_fd is not None:
+        if state.lock_fd is not None or state.holding:
             yield
+            return
+        if self.shared_chain is not None:
+            async with self._held(case_id, state):
+                yield
             return
         fd = await self._locks.acquire(case_id)
         state.lock_fd = fd
@@ -494,6 +602,21 @@ class Archive:
             finally:
                 state.lock_fd = None
                 self._locks.release(fd)
+
+    @contextlib.asynccontextmanager
+    async def _held(self, case_id: str, state: CaseState) -> AsyncIterator[None]:
+        """Hold the case in the database, having read what other processes sequenced since."""
+        assert self.shared_chain is not None  # noqa: S101 - the caller checked
+        after = state.head.seq if state.head is not None else -1
+        sequenced = await self.shared_chain.hold(case_id, after)
+        state.holding = True
+        try:
+            self._take_sequenced(case_id, state, sequenced)
+            yield
+        finally:
+            state.holding = False
+            state.written = []
+            await self.shared_chain.let_go(case_id)
 
     def _publish(self, keys: list[str]) -> None:
         """Store the entries this process wrote under the lock before it lets the lock go: the
@@ -607,8 +730,14 @@ class Archive:
         entry = next_entry(state.head, case_id, kind, at, CLOCK_SOURCE, body)
         key = layout.chain_entry_key(case_id, entry.seq)
         data = canonical_json(entry.to_json())
-        record = HeadRecord(case_id, entry.seq, entry.hash, entry.prev)
-        await self.run_blocking(self._write_entry_files, record, self._spool_path(key), data)
+        if self.shared_chain is not None:
+            # Sequenced first: the database's copy is the commit point, the spool's follows.
+            mac = entry_mac(self._mac_key, case_id, entry.seq, data)
+            await self.shared_chain.commit(case_id, entry, data, mac)
+            await self.run_blocking(write_durably, self._spool_path(key), data)
+        else:
+            record = HeadRecord(case_id, entry.seq, entry.hash, entry.prev)
+            await self.run_blocking(self._write_entry_files, record, self._spool_path(key), data)
         state.written.append(key)
         state.head = entry
         state.note(entry)
@@ -759,7 +888,7 @@ class Archive:
         unreachable. Should the store hold objects of that ID after all (an insider's, or a
         database lost without reindexing), the first upload meets them and the case is flagged
         (``spool/conflicts/``), never overwritten."""
-        self._cases.setdefault(case_id, CaseState())
+        self._cases.setdefault(case_id, CaseState(all_sequenced=self.shared_chain is not None))
 
     async def segments_recorded(self, case_id: str, inspection_id: str) -> dict[str, int]:
         """The seq of the last segment chained per track of the inspection, by any process
@@ -802,10 +931,12 @@ class Archive:
             await self._record_signing_key(case_id, state)
             head = state.head or head
             key = layout.checkpoint_key(case_id, head.seq)
-            if await self.run_blocking(self._entry_written, key):
+            if not state.all_sequenced and await self.run_blocking(self._entry_written, key):
                 # Another process signed this head already: its checkpoint stands.
                 state.checkpointed_seq = head.seq
                 return
+            if self.shared_chain is not None:
+                await self.shared_chain.signed(case_id, head.seq)
             at = utc_iso(self._wall())
             signed = sign_checkpoint(self.signer, case_id, head.seq, head.hash, at)
             data = canonical_json(signed)
@@ -834,6 +965,8 @@ class Archive:
         async with state.lock:
             await self._checkpoint_locked(case_id, state)
             await self.drain()
+            if self.shared_chain is not None:
+                return await self._settled_sequenced(case_id, state)
             keys = await asyncio.to_thread(self.storage.list, prefix)
             if await asyncio.to_thread(self._adopt_foreign_entries, case_id, state, keys):
                 await self._checkpoint_locked(case_id, state)  # chains the flag, then signs
@@ -841,7 +974,109 @@ class Archive:
                 keys = await asyncio.to_thread(self.storage.list, prefix)
             return keys
 
-    def _adopt_foreign_entries(self, case_id: str, state: CaseState, keys: list[str]) -> bool:
+    async def _settled_sequenced(self, case_id: str, state: CaseState) -> list[str]:
+        """``settled_keys`` for a case other processes may append to: holding it in the
+        database, sign what they appended since, store what is sequenced but not stored (this
+        process's last entries, and those of a writer that died before its uploads), then
+        list. What the other writers' spools still hold is not listed until they drain."""
+        async with self._exclusive(case_id, state):
+            keys: list[str] = []
+            for _ in range(2):
+                await self._checkpoint_locked(case_id, state)
+                keys = await self._write_out(case_id, own_spool=True)
+                head = state.head
+                found = await asyncio.to_thread(
+                    self._adopt_foreign_entries, case_id, state, keys, DATABASE_SOURCE
+                )
+                if not found:
+                    break
+                await self._sequence_found(case_id, state, head)
+            return keys
+
+    async def _sequence_found(
+        self, case_id: str, state: CaseState, after: ChainEntry | None
+    ) -> None:
+        """Sequence in the database the entries found in storage above ``after`` that no
+        process sequenced (someone wrote them into the archive directly), so that the entry
+        flagging them, the next, follows the database's head."""
+        assert self.shared_chain is not None  # noqa: S101 - the caller checked
+        assert state.head is not None  # noqa: S101 - it found entries above ``after``
+        first = after.seq + 1 if after is not None else 0
+        try:
+            for seq in range(first, state.head.seq + 1):
+                data = await self.run_blocking(
+                    self.storage.get, layout.chain_entry_key(case_id, seq)
+                )
+                found = ChainEntry.from_json(json.loads(data))
+                await self.shared_chain.adopt(case_id, found, data)
+        except BaseException:
+            state.head, state.unflagged = after, None  # found again at the next settle
+            raise
+
+    async def write_out(self, case_id: str) -> list[str]:
+        """Store every chain entry the database holds for the case and storage does not (a
+        writer that died between sequencing an entry and storing it); the stored keys."""
+        return await self._write_out(case_id, own_spool=False)
+
+    async def _write_out(self, case_id: str, *, own_spool: bool) -> list[str]:
+        assert self.shared_chain is not None  # noqa: S101 - the caller checked
+        sequenced = await self.shared_chain.load(case_id)
+        return await self.run_blocking(self._store_sequenced, case_id, sequenced, own_spool)
+
+    def _store_sequenced(self, case_id: str, sequenced: Sequenced, own_spool: bool) -> list[str]:
+        prefix = layout.case_prefix(case_id)
+        stored = set(self.storage.list(prefix))
+        if own_spool:
+            for key in sorted(
+                self._spool.list(prefix), key=lambda k: ("/chain/" in k or "/checkpoints/" in k, k)
+            ):
+                if key not in stored:
+                    with contextlib.suppress(ObjectNotFound):  # the uploader was first
+                        data = self._spool.get(key)
+                        self.storage.put(key, data, hashlib.sha256(data).hexdigest())
+        for row in sequenced.entries:
+            key = layout.chain_entry_key(case_id, row.seq)
+            if key in stored:
+                continue
+            # Stored even when no Takan process wrote it: the entries after it link to it, and
+            # the first of them chained by a Takan process flags it (``_take_sequenced``).
+            self.storage.put(key, row.data, hashlib.sha256(row.data).hexdigest())
+            if mac_holds(self._mac_key, case_id, row):
+                logger.info("chain entry written out", extra={"case_id": case_id, "key": key})
+            else:
+                logger.error(
+                    "chain entry no Takan process wrote, written out as sequenced",
+                    extra={"case_id": case_id, "key": key},
+                )
+        self._store_recorded_public_keys(case_id, sequenced, stored)
+        return self.storage.list(prefix)
+
+    def _store_recorded_public_keys(
+        self, case_id: str, sequenced: Sequenced, stored: set[str]
+    ) -> None:
+        """The public key objects the case's key entries name that the writer which chained
+        them did not store: every node has the same keys, so any can write them, byte for byte
+        (an entry's sha256 names the exact bytes)."""
+        known = {fingerprint_of(key): key for key in self.key_history.public_keys}
+        for row in sequenced.entries:
+            if not mac_holds(self._mac_key, case_id, row):
+                continue
+            entry = ChainEntry.from_json(json.loads(row.data))
+            key = entry.body.get("key")
+            public_key = known.get(str(entry.body.get("fingerprint")))
+            if (
+                entry.kind in KEY_KINDS
+                and isinstance(key, str)
+                and key not in stored
+                and public_key is not None
+                and hashlib.sha256(public_key).hexdigest() == entry.body.get("sha256")
+            ):
+                self.storage.put(key, public_key, entry.body["sha256"])
+                logger.info("public key written out", extra={"case_id": case_id, "key": key})
+
+    def _adopt_foreign_entries(
+        self, case_id: str, state: CaseState, keys: list[str], source: str = LEDGER_SOURCE
+    ) -> bool:
         """Entries that appeared in storage above this process's head while it held the case:
         someone else wrote them. If they continue the chain, the next entry links to them and
         flags them (True); if not, nothing can build on them, and the case is flagged."""
@@ -860,7 +1095,7 @@ class Archive:
             logger.error(
                 "unreadable foreign chain entries", extra={"case_id": case_id, "error": exc}
             )
-        trusted = TrustedHead(head.seq, head.hash, LEDGER_SOURCE)
+        trusted = TrustedHead(head.seq, head.hash, source)
         finding = TailFinding("foreign_tail", head.seq + 1, top, trusted)
         logger.error(
             "chain entries appeared that this server did not write: %s",

@@ -72,3 +72,8 @@ class ChainMoved(Exception):
 
 class SigningKeyError(Exception):
     """The signing key file is unusable: unsafe permissions, wrong type, unreadable."""
+
+
+class ChainRefused(Exception):
+    """The database would not sequence an entry: the writer's hold on the case lapsed, another
+    writer's entry is the head now, or another node holds the entry's inspection."""

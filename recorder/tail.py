@@ -19,6 +19,7 @@ from recorder.head_ledger import HeadRecord
 
 FLAG_KINDS = ("foreign_tail", "chain_cut")
 LEDGER_SOURCE = "this server's head ledger"
+DATABASE_SOURCE = "the database's chain log"
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from recorder.errors import ChainRefused
+
 # A further field of an error's JSON answer: a number, a word, or a list of records.
 Detail = int | str | list[dict[str, int | str]]
 
@@ -50,7 +52,7 @@ class Conflict(TakanError):
     status = 409
 
 
-class Fenced(TakanError):
+class Fenced(TakanError, ChainRefused):
     """A write for an inspection this node no longer holds: another node took it over (a
     higher epoch) while this one was stalled."""
 

@@ -2,7 +2,9 @@
 
 The export is itself evidence: it is chained in the case as ``exported`` (by ``cli``) and signed
 with the server's key before the package is written, so the package holds its own export event.
-Like every writer of a chain, it must not run while a server is writing the same case.
+Beside a running server it takes its turn like any writer: through the data directory's lock
+and head ledger, or, for a server on PostgreSQL (which notes its database in its spool, or
+``--database``), through the database (``server/store/chain_log.py``).
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from typing import TYPE_CHECKING, TextIO
 
 from recorder import layout
 from recorder.clock import utc_iso
-from recorder.errors import SigningKeyError, StorageError
+from recorder.errors import ChainRefused, SigningKeyError, StorageError
 from recorder.export import ExportError, PackageAssets, write_package
 from recorder.storage import Storage
 from server.cli.verify import DEFAULT_DATA, add_archive_options, open_archive
 from server.settings import SIGNING_KEY_FILE, SPOOL_DIR
+from server.store.backend import StoreUnavailable
+from server.store.chain_log import recorded_chain_database
+from server.store.store import check_database_url
 
 if TYPE_CHECKING:
     from recorder.key_history import KeyHistory
@@ -41,7 +46,7 @@ def add_export_parser(
         help="write a case's evidence package (zip) for offline verification",
         description="Chain an 'exported' event, sign the chain head, and write every object of"
         " the case with an offline replay page, a README and the public key into one zip."
-        " Do not run it on a case a running server is recording.",
+        " Safe beside a running server: it appends in turn.",
     )
     parser.add_argument("case_id", metavar="CASE_ID")
     add_archive_options(parser)
@@ -49,6 +54,12 @@ def add_export_parser(
         "--signing-key",
         type=Path,
         help=f"the server's Ed25519 key file (default: DATA/{SIGNING_KEY_FILE})",
+    )
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="the PostgreSQL database the server sequences its chains in (default: the one a"
+        " server on DATA noted in its spool, if any)",
     )
     parser.add_argument("-o", "--output", type=Path, required=True, help="the zip to write")
     parser.add_argument("--web", type=Path, default=DEFAULT_WEB, help=argparse.SUPPRESS)
@@ -66,10 +77,17 @@ async def _chain_export(
     history: KeyHistory,
     case_id: str,
     ledger_dir: Path | None,
+    database: str | None,
 ) -> list[str]:
     from recorder.archive import Archive
+    from server.store.chain_log import DatabaseChain, writer_name
+    from server.store.store import open_store
 
-    archive = Archive(storage, spool, signer, key_history=history, ledger_dir=ledger_dir)
+    store = open_store(database, spool) if database else None
+    shared = DatabaseChain(store.db, writer_name("export")) if store else None
+    archive = Archive(
+        storage, spool, signer, key_history=history, ledger_dir=ledger_dir, shared_chain=shared
+    )
     await archive.start()
     try:
         await archive.open_case(case_id)
@@ -83,6 +101,8 @@ async def _chain_export(
             return await archive.settled_keys(case_id)
     finally:
         await archive.stop()
+        if store is not None:
+            store.close()
 
 
 def _write(
@@ -125,6 +145,9 @@ def run_export(
         ledger = data / SPOOL_DIR
         ledger_dir = ledger if args.storage is None and ledger.is_dir() else None
         assets = PackageAssets.from_web_dir(args.web)
+        database = args.database or recorded_chain_database(ledger)
+        if database:
+            check_database_url(database)
     except (ValueError, SigningKeyError, ExportError) as exc:
         print(f"takan export: {exc}", file=sys.stderr)
         return 2
@@ -137,10 +160,13 @@ def run_export(
             return 1
         with tempfile.TemporaryDirectory(prefix="takan-export-") as spool:
             keys = asyncio.run(
-                _chain_export(storage, Path(spool), signer, history, case_id, ledger_dir)
+                _chain_export(storage, Path(spool), signer, history, case_id, ledger_dir, database)
             )
         objects = _write(args.output, storage, case_id, keys, assets, signer)
-    except (StorageError, ExportError, ExportRefused, OSError, TimeoutError) as exc:
+    except (StorageError, StoreUnavailable) as exc:
+        print(f"takan export: {exc}", file=sys.stderr)
+        return 1
+    except (ChainRefused, ExportError, ExportRefused, OSError, TimeoutError) as exc:
         print(f"takan export: {exc or type(exc).__name__}", file=sys.stderr)
         return 1
     print(f"exported case {case_id}: {objects} objects to {args.output}", file=out)

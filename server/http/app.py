@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
@@ -31,6 +32,7 @@ from server.security.secrets_store import load_or_create_secret
 from server.security.tokens import TokenSigner
 from server.services import SERVICES, Services
 from server.settings import ARCHIVE_DIR, SIGNING_KEY_FILE, SPOOL_DIR, WITNESS_SPOOL_DIR, Settings
+from server.store.chain_log import DatabaseChain, FenceScope, record_chain_database, writer_name
 from server.store.store import open_store
 
 logger = logging.getLogger(__name__)
@@ -91,6 +93,14 @@ def open_services(settings: Settings, clock: Clock | None = None) -> Services:
         ),
         challenges=Challenges(store, clock.now),
     )
+    if store.engine == "postgresql":
+        archive.shared_chain = DatabaseChain(
+            store.db,
+            writer_name(settings.node or "serve"),
+            settings.node,
+            fence_scope=_live_epoch(services) if settings.node else None,
+        )
+        record_chain_database(settings.data_dir / SPOOL_DIR, settings.database)
     if settings.node:
         services.nodes = NodeAgent(
             settings.node,
@@ -114,6 +124,19 @@ def open_services(settings: Settings, clock: Clock | None = None) -> Services:
             retry,
         )
     return services
+
+
+def _live_epoch(services: Services) -> FenceScope:
+    """The inspection an entry is about and the epoch this node runs it live at, if it does."""
+
+    def scope(body: dict[str, Any]) -> tuple[str, int] | None:
+        inspection_id = body.get("inspection_id")
+        if not isinstance(inspection_id, str):
+            return None
+        epoch = services.live.epoch_of(inspection_id)
+        return (inspection_id, epoch) if epoch else None
+
+    return scope
 
 
 def archive_storage(settings: Settings) -> Storage:

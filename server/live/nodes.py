@@ -76,6 +76,7 @@ class NodeAgent:
         self._wall = wall
         self._is_live_here = is_live_here
         self._beating: asyncio.Task[None] | None = None
+        self._writing_out: set[asyncio.Task[None]] = set()
         self.lease_s = lease_s
 
     def _ms(self, offset_s: float = 0.0) -> int:
@@ -94,6 +95,9 @@ class NodeAgent:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._beating
             self._beating = None
+        for task in list(self._writing_out):
+            task.cancel()
+        await asyncio.gather(*self._writing_out, return_exceptions=True)
 
     async def _beat_forever(self) -> None:
         while True:
@@ -166,6 +170,12 @@ class NodeAgent:
             "last_segments": recorded,
         }
         entry = await self._archive.append(case_id, "node_lost", body)
+        if self._archive.shared_chain is not None:
+            # What the lost node sequenced but did not store goes up from the database now;
+            # its spool's objects follow when it restarts.
+            task = asyncio.create_task(self._write_out(case_id), name=f"write out {case_id}")
+            self._writing_out.add(task)
+            task.add_done_callback(self._writing_out.discard)
         logger.warning(
             "inspection taken over from a lost node",
             extra={
@@ -175,6 +185,12 @@ class NodeAgent:
                 "seq": entry.seq,
             },
         )
+
+    async def _write_out(self, case_id: str) -> None:
+        try:
+            await self._archive.write_out(case_id)
+        except Exception:  # storage down: the exporter's write-out tries again
+            logger.exception("writing out a lost node's entries failed", extra={"case_id": case_id})
 
     async def report_connected(self, inspection_id: str, connected: int) -> None:
         """How many are connected here to an inspection this node holds (for the dashboards

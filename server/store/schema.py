@@ -501,6 +501,47 @@ LATER_MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX failed_attempts_age ON failed_attempts(scope, at);
         """,
     ),
+    # Issue 11: chains sequenced through the database (server/store/chain_log.py), so that
+    # nodes on different machines append to one case in turn: the head each case has reached,
+    # who holds it for the next append and until when, and every entry as it was chained.
+    Migration(
+        sqlite="""
+        CREATE TABLE chain_heads (
+            case_id TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL,
+            hash TEXT NOT NULL,
+            signed_seq INTEGER NOT NULL DEFAULT -1,
+            holder TEXT,
+            held_until_ms INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE chain_entries (
+            case_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            data BLOB NOT NULL,
+            mac TEXT NOT NULL,
+            writer TEXT NOT NULL,
+            PRIMARY KEY (case_id, seq)
+        )
+        """,
+        postgresql="""
+        CREATE TABLE chain_heads (
+            case_id TEXT PRIMARY KEY,
+            seq BIGINT NOT NULL,
+            hash TEXT NOT NULL,
+            signed_seq BIGINT NOT NULL DEFAULT -1,
+            holder TEXT,
+            held_until_ms BIGINT NOT NULL DEFAULT 0
+        );
+        CREATE TABLE chain_entries (
+            case_id TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            data BYTEA NOT NULL,
+            mac TEXT NOT NULL,
+            writer TEXT NOT NULL,
+            PRIMARY KEY (case_id, seq)
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS) + len(LATER_MIGRATIONS)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from client.signalling import connect
 from recorder.chain import ChainEntry
 from recorder.errors import ChainMoved
 from server.errors import Conflict, Fenced
-from tests.conftest import LiveServer, running_server
+from server.settings import SIGNING_KEY_FILE
+from tests.conftest import LiveServer, current_database, running_server
 from tests.integration.evidence_helpers import chain
 from tests.integration.peers import invite_token, join
 from tests.integration.recorded_case import takan
@@ -26,14 +28,27 @@ from tests.integration.recorded_case import takan
 LEASE_S = 1.5  # the tests' nodes: a hold lapses 1.5 s after the holder's last heartbeat
 
 
+SHARED_SECRETS = ("token-secret.key", SIGNING_KEY_FILE)  # what every node must have alike
+
+
 @contextlib.asynccontextmanager
 async def nodes(data: Path, *names: str) -> AsyncIterator[dict[str, LiveServer]]:
-    """Nodes on one data directory (the archive's spool and, for SQLite, the database)."""
+    """Nodes as on machines of their own: on PostgreSQL each has its own data directory and
+    they share the database, the archive (``--storage``) and the secrets every node must have
+    alike. SQLite's database is a file in the data directory, so there they share that."""
     async with contextlib.AsyncExitStack() as stack:
-        started = {}
+        started: dict[str, LiveServer] = {}
         for name in names:
+            node_dir, storage = data, ""
+            if current_database():
+                node_dir, storage = data / name, (data / "archive").as_uri()
+                if started:
+                    node_dir.mkdir(parents=True, mode=0o700)
+                    first = next(iter(started.values())).data_dir
+                    for secret in SHARED_SECRETS:
+                        shutil.copy2(first / secret, node_dir / secret)
             started[name] = await stack.enter_async_context(
-                running_server(data, node=name, node_lease_s=LEASE_S)
+                running_server(node_dir, storage, node=name, node_lease_s=LEASE_S)
             )
         yield started
 
@@ -155,6 +170,10 @@ async def test_a_node_that_lost_an_inspection_writes_nothing_more_for_it(
                 taken = await placement(taker, invite["inspection_id"])
                 assert taken == (taker.services.nodes.name, 2)
                 # The stalled node wakes up and writes for the inspection it still runs.
+                if current_database():
+                    # Sequenced through the database, the commit itself checks the placement:
+                    # refused even by a node whose own check (the archive's fence) is gone.
+                    holder.services.archive.fence = None
                 with pytest.raises(Fenced, match="no longer writes for it"):
                     await holder.services.archive.append(
                         invite["case_id"],
@@ -163,7 +182,9 @@ async def test_a_node_that_lost_an_inspection_writes_nothing_more_for_it(
                     )
             finally:
                 await second.close()
-            assert "write refused: this node lost the inspection" in caplog.text
+            assert (
+                "chain write refused" if current_database() else "write refused: this node lost"
+            ) in caplog.text
             kinds = [entry.kind for entry in await chain(taker, invite["case_id"])]
             assert "node_lost" in kinds
             assert "location_denied" not in kinds

@@ -13,7 +13,8 @@ from recorder.canonical import parse_json
 from recorder.chain import ChainEntry
 from recorder.storage import LocalStorage
 from recorder.verify import verify_case
-from tests.conftest import running_server
+from server.store.store import open_store
+from tests.conftest import current_database, running_server
 from tests.integration.evidence_helpers import chain
 from tests.integration.recorded_case import record_inspection, takan
 from tests.integration.test_export import download_export
@@ -60,14 +61,24 @@ WRITER = textwrap.dedent(
     from recorder.archive import Archive
     from recorder.signing import Signer
     from recorder.storage import LocalStorage
+    from server.store.chain_log import DatabaseChain, writer_name
+    from server.store.store import open_store
 
-    async def main(data: Path, name: str, count: int, case: str) -> None:
-        spool = data / "spool" if name == "server" else data / f"spool-{name}"
+    async def main(data: Path, name: str, count: int, case: str, database: str) -> None:
+        # On SQLite the writers share the data directory (its lock and head ledger); on
+        # PostgreSQL each has a directory of its own, as on machines of their own, and they
+        # share only the database, the signing key and the archive.
+        store = open_store(database, data) if database else None
+        if store is not None:
+            spool = data / f"node-{name}" / "spool"
+        else:
+            spool = data / "spool" if name == "server" else data / f"spool-{name}"
         archive = Archive(
             LocalStorage(data / "archive"),
             spool,
             Signer.load_or_create(data / "signing.key"),
-            ledger_dir=data / "spool",
+            ledger_dir=None if store else data / "spool",
+            shared_chain=DatabaseChain(store.db, writer_name(name)) if store else None,
         )
         await archive.start()
         try:
@@ -77,9 +88,12 @@ WRITER = textwrap.dedent(
             await archive.drain()
         finally:
             await archive.stop()
+            if store is not None:
+                store.close()
 
     case = sys.argv[4] if len(sys.argv) > 4 else "race"
-    asyncio.run(main(Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), case))
+    database = sys.argv[5] if len(sys.argv) > 5 else ""
+    asyncio.run(main(Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), case, database))
     """
 )
 
@@ -98,6 +112,8 @@ async def test_four_processes_appending_at_once_make_one_linear_chain(tmp_path: 
             str(data),
             name,
             str(count),
+            "race",
+            current_database(),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
@@ -117,7 +133,23 @@ async def test_four_processes_appending_at_once_make_one_linear_chain(tmp_path: 
     ]
     written = {(e.body["writer"], e.body["n"]) for e in entries if "writer" in e.body}
     assert written == {(name, n) for name in writers for n in range(count)}
-    assert not any(data.glob("spool*/conflicts")), "a writer took a seq another had taken"
+    assert not any(data.rglob("conflicts")), "a writer took a seq another had taken"
     assert "foreign_tail" not in {e.kind for e in entries}
     for _, err in results:
         assert not err, err.decode()  # not one error logged
+    if current_database():
+        # Each seq was taken in the database, by the writer whose entry the archive holds.
+        store = open_store(current_database(), data)
+        try:
+            rows = await store.db.read(
+                lambda tx: tx.all(
+                    "SELECT seq, data FROM chain_entries WHERE case_id = ? ORDER BY seq",
+                    ("race",),
+                )
+            )
+        finally:
+            store.close()
+        assert [r["seq"] for r in rows] == [e.seq for e in entries]
+        assert [bytes(r["data"]) for r in rows] == [
+            storage.get(key) for key in storage.list("cases/race/chain/")
+        ]

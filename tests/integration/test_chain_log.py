@@ -1,0 +1,206 @@
+"""Chains sequenced through PostgreSQL, by writers that share no disk (nodes on machines of their
+own): what one sequenced and died before storing, another stores; a row nobody with the signing
+key wrote is flagged by the next entry; a writer whose turn lapsed is refused; and a case opens
+after a restart while the object store is down."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from recorder import layout
+from recorder.archive import Archive
+from recorder.canonical import canonical_json, parse_json
+from recorder.chain import ChainEntry, next_entry
+from recorder.clock import CLOCK_SOURCE
+from recorder.errors import ChainRefused
+from recorder.minio_storage import MinioStorage
+from recorder.signing import Signer
+from recorder.storage import LocalStorage, Storage
+from recorder.tail import DATABASE_SOURCE
+from recorder.verify import verify_case
+from server.store.chain_log import DatabaseChain, url_without_password, writer_name
+from server.store.store import Store, open_store
+from tests.s3server import free_port
+
+if TYPE_CHECKING:
+    from server.cli.cluster.postgres import PostgresCluster
+
+pytestmark = pytest.mark.single_engine  # PostgreSQL only: SQLite's writers share one disk
+
+
+@pytest.fixture
+def database(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    name = f"chain_{uuid.uuid4().hex[:12]}"
+    url = postgres_cluster.create_database(name)
+    open_store(url, Path()).close()  # migrated
+    try:
+        yield url
+    finally:
+        postgres_cluster.drop_database(name)
+
+
+@contextlib.asynccontextmanager
+async def writer(
+    root: Path,
+    name: str,
+    database: str,
+    storage: Storage,
+    signer: Signer,
+    *,
+    hold_s: float = 5.0,
+    started: bool = True,
+) -> AsyncIterator[Archive]:
+    """A writer on a machine of its own: its own spool, the shared database and archive."""
+    store: Store = open_store(database, root)
+    archive = Archive(
+        storage,
+        root / name / "spool",
+        signer,
+        shared_chain=DatabaseChain(store.db, writer_name(name), hold_s=hold_s),
+    )
+    try:
+        if started:
+            await archive.start()
+        yield archive
+    finally:
+        if started:
+            await archive.stop()
+        store.close()
+
+
+def stored_chain(storage: Storage, case_id: str) -> list[ChainEntry]:
+    keys = storage.list(layout.chain_prefix(case_id))
+    return [ChainEntry.from_json(parse_json(storage.get(key))) for key in keys]
+
+
+async def test_entries_a_writer_sequenced_and_never_stored_are_written_out_by_another(
+    tmp_path: Path, database: str
+) -> None:
+    storage = LocalStorage(tmp_path / "archive")
+    signer = Signer.generate()
+    # The first writer dies (its machine with it) after sequencing three entries, before its
+    # uploader stored them: only the database has them.
+    async with writer(tmp_path, "lost", database, storage, signer, started=False) as lost:
+        for n in range(3):
+            await lost.append("c1", "note", {"text": f"before the loss {n}"})
+    shutil.rmtree(tmp_path / "lost")
+    assert storage.list(layout.chain_prefix("c1")) == []
+    async with writer(tmp_path, "other", database, storage, signer) as other:
+        await other.append("c1", "note", {"text": "after the loss"})
+        keys = await other.settled_keys("c1")
+    entries = stored_chain(storage, "c1")
+    assert [e.body["text"] for e in entries if e.kind == "note"] == [
+        "before the loss 0",
+        "before the loss 1",
+        "before the loss 2",
+        "after the loss",
+    ]
+    assert layout.checkpoint_key("c1", entries[-1].seq) in keys
+    report = verify_case(storage, "c1")
+    assert report.chain_entries == len(entries)
+
+
+async def forge_next(store: Store, case_id: str, kind: str, body: dict[str, Any]) -> int:
+    """What someone with the database but not the signing key can do: sequence a well-formed
+    entry that links to the head, with a MAC they cannot compute."""
+    forger = DatabaseChain(store.db, "forger")
+    held = await forger.hold(case_id, -1)
+    head = ChainEntry.from_json(parse_json(held.entries[-1].data))
+    entry = next_entry(head, case_id, kind, head.at, CLOCK_SOURCE, body)
+    await forger.commit(case_id, entry, canonical_json(entry.to_json()), "0" * 64)
+    await forger.let_go(case_id)
+    return entry.seq
+
+
+async def test_an_entry_sequenced_without_the_signing_key_is_flagged_by_the_next_one(
+    tmp_path: Path, database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = LocalStorage(tmp_path / "archive")
+    signer = Signer.generate()
+    async with writer(tmp_path, "node", database, storage, signer) as node:
+        await node.append("c1", "note", {"text": "genuine"})
+        store = open_store(database, tmp_path)
+        try:
+            forged = await forge_next(store, "c1", "chat", {"text": "现场合格", "by": "forger"})
+        finally:
+            store.close()
+        await node.append("c1", "note", {"text": "after"})
+        await node.settled_keys("c1")
+    entries = stored_chain(storage, "c1")
+    assert [e.seq for e in entries] == list(range(len(entries)))
+    [flag] = [e for e in entries if e.kind == "foreign_tail"]
+    assert flag.seq == forged + 1
+    assert (flag.body["first_seq"], flag.body["last_seq"]) == (forged, forged)
+    assert (flag.body["trusted_seq"], flag.body["vouched_by"]) == (forged - 1, DATABASE_SOURCE)
+    assert entries[flag.seq + 1].body["text"] == "after"
+    assert "sequenced chain entries no Takan process wrote" in caplog.text
+
+
+async def test_a_writer_whose_turn_lapsed_is_refused_and_leaves_nothing(
+    tmp_path: Path, database: str
+) -> None:
+    storage = LocalStorage(tmp_path / "archive")
+    signer = Signer.generate()
+    async with (
+        writer(tmp_path, "slow", database, storage, signer, hold_s=0.3) as slow,
+        writer(tmp_path, "fast", database, storage, signer) as fast,
+    ):
+        await slow.append("c1", "note", {"text": "first"})
+
+        async def stall(case_id: str, kind: str, body: dict[str, Any]) -> None:
+            if body.get("text") == "too late":
+                # Stalled past its hold, holding the case: the other writer takes a turn.
+                await asyncio.sleep(0.6)
+                await fast.append("c1", "note", {"text": "taken over"})
+
+        slow.fence = stall
+        with pytest.raises(ChainRefused, match="hold lapsed"):
+            await slow.append("c1", "note", {"text": "too late"})
+        await slow.append("c1", "note", {"text": "in turn"})  # its next turn catches up
+        await slow.settled_keys("c1")
+    texts = [e.body["text"] for e in stored_chain(storage, "c1") if e.kind == "note"]
+    assert texts == ["first", "taken over", "in turn"]
+    spooled = [path.read_bytes() for path in (tmp_path / "slow").rglob("*.json")]
+    assert not [data for data in spooled if b"too late" in data]
+    verify_case(storage, "c1")
+
+
+async def test_a_case_opens_after_a_restart_while_the_object_store_is_down(
+    tmp_path: Path, database: str
+) -> None:
+    signer = Signer.generate()
+    local = LocalStorage(tmp_path / "archive")
+    async with writer(tmp_path, "node", database, local, signer) as node:
+        await node.append("c1", "note", {"text": "before the restart"})
+    # Restarted with the archive on an S3 endpoint nothing answers on: the head comes from
+    # the database, the entry waits in the spool.
+    down = MinioStorage(f"127.0.0.1:{free_port()}", "k", "s", "takan", secure=False)
+    async with writer(tmp_path, "node", database, down, signer) as node:
+        async with asyncio.timeout(10):
+            await node.append("c1", "note", {"text": "while S3 is down"})
+        spooled = [
+            ChainEntry.from_json(parse_json(node._spool.get(key)))
+            for key in await asyncio.to_thread(node.spooled_keys)
+            if "/chain/" in key
+        ]
+    [entry] = [e for e in spooled if e.body.get("text") == "while S3 is down"]
+    head = stored_chain(local, "c1")[-1]
+    assert (entry.seq, entry.prev) == (head.seq + 1, head.hash)
+
+
+def test_the_database_noted_in_the_spool_carries_no_password() -> None:
+    assert (
+        url_without_password("postgresql://takan:s3cret@db.example:5432/takan")
+        == "postgresql://takan@db.example:5432/takan"
+    )
+    assert url_without_password("postgresql:///takan?host=/run/pg") == (
+        "postgresql:///takan?host=/run/pg"
+    )
