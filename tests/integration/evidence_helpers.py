@@ -10,7 +10,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from recorder import layout
+from recorder.canonical import parse_json
 from recorder.chain import ChainEntry
+from recorder.storage import Storage
 from server.live.media.snapshot import is_flowing
 from tests.conftest import ApiClient, LiveServer
 from tests.soft_authenticator import SoftAuthenticator
@@ -65,6 +68,12 @@ async def chain(server: LiveServer, case_id: str) -> list[ChainEntry]:
     total, entries = await server.services.archive.chain_page(case_id, 0, 100_000)
     assert total == len(entries)
     return entries
+
+
+def stored_entries_of(storage: Storage, case_id: str) -> list[ChainEntry]:
+    """The case's chain entries as the archive holds them, in order."""
+    keys = storage.list(layout.chain_prefix(case_id))
+    return [ChainEntry.from_json(parse_json(storage.get(key))) for key in keys]
 
 
 async def kinds(server: LiveServer, case_id: str) -> list[str]:

@@ -28,6 +28,7 @@ from recorder.tail import DATABASE_SOURCE
 from recorder.verify import verify_case
 from server.store.chain_log import DatabaseChain, url_without_password, writer_name
 from server.store.store import Store, open_store
+from tests.integration.evidence_helpers import stored_entries_of
 from tests.s3server import free_port
 
 if TYPE_CHECKING:
@@ -76,11 +77,6 @@ async def writer(
         store.close()
 
 
-def stored_chain(storage: Storage, case_id: str) -> list[ChainEntry]:
-    keys = storage.list(layout.chain_prefix(case_id))
-    return [ChainEntry.from_json(parse_json(storage.get(key))) for key in keys]
-
-
 async def test_entries_a_writer_sequenced_and_never_stored_are_written_out_by_another(
     tmp_path: Path, database: str
 ) -> None:
@@ -96,7 +92,7 @@ async def test_entries_a_writer_sequenced_and_never_stored_are_written_out_by_an
     async with writer(tmp_path, "other", database, storage, signer) as other:
         await other.append("c1", "note", {"text": "after the loss"})
         keys = await other.settled_keys("c1")
-    entries = stored_chain(storage, "c1")
+    entries = stored_entries_of(storage, "c1")
     assert [e.body["text"] for e in entries if e.kind == "note"] == [
         "before the loss 0",
         "before the loss 1",
@@ -134,7 +130,7 @@ async def test_an_entry_sequenced_without_the_signing_key_is_flagged_by_the_next
             store.close()
         await node.append("c1", "note", {"text": "after"})
         await node.settled_keys("c1")
-    entries = stored_chain(storage, "c1")
+    entries = stored_entries_of(storage, "c1")
     assert [e.seq for e in entries] == list(range(len(entries)))
     [flag] = [e for e in entries if e.kind == "foreign_tail"]
     assert flag.seq == forged + 1
@@ -166,7 +162,7 @@ async def test_a_writer_whose_turn_lapsed_is_refused_and_leaves_nothing(
             await slow.append("c1", "note", {"text": "too late"})
         await slow.append("c1", "note", {"text": "in turn"})  # its next turn catches up
         await slow.settled_keys("c1")
-    texts = [e.body["text"] for e in stored_chain(storage, "c1") if e.kind == "note"]
+    texts = [e.body["text"] for e in stored_entries_of(storage, "c1") if e.kind == "note"]
     assert texts == ["first", "taken over", "in turn"]
     spooled = [path.read_bytes() for path in (tmp_path / "slow").rglob("*.json")]
     assert not [data for data in spooled if b"too late" in data]
@@ -192,7 +188,7 @@ async def test_a_case_opens_after_a_restart_while_the_object_store_is_down(
             if "/chain/" in key
         ]
     [entry] = [e for e in spooled if e.body.get("text") == "while S3 is down"]
-    head = stored_chain(local, "c1")[-1]
+    head = stored_entries_of(local, "c1")[-1]
     assert (entry.seq, entry.prev) == (head.seq + 1, head.hash)
 
 

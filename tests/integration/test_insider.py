@@ -19,6 +19,7 @@ from recorder.storage import LocalStorage
 from recorder.tail import LEDGER_SOURCE
 from recorder.verify import verify_case
 from tests.conftest import LiveServer, running_server
+from tests.integration.evidence_helpers import stored_entries_of
 from tests.integration.real_archive import RealArchive, RealCase
 from tests.integration.recorded_case import record_inspection, takan
 
@@ -313,11 +314,6 @@ async def test_a_forged_tail_under_a_dropped_key_s_checkpoint_is_not_trusted_by_
         assert (status, body["error"]) == (409, "case_flagged"), body
     flags = [e for e in stored_entries_of(storage, case.case_id) if e.kind == "foreign_tail"]
     assert [(f.body["first_seq"], f.body["trusted_seq"]) for f in flags] == [(seq, seq - 1)]
-
-
-def stored_entries_of(storage: LocalStorage, case_id: str) -> list[ChainEntry]:
-    keys = storage.list(layout.chain_prefix(case_id))
-    return [ChainEntry.from_json(parse_json(storage.get(key))) for key in keys]
 
 
 async def test_a_cut_of_only_the_last_entry_looks_like_the_entry_a_crash_lost_in_flight(
