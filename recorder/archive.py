@@ -45,7 +45,7 @@ from recorder.key_history import KEY_KINDS, KeyHistory
 from recorder.manifest import Manifest, SegmentRecord, sign_checkpoint, verify_checkpoint
 from recorder.recording import FinishedSegment
 from recorder.shared_chain import Sequenced, SharedChain, entry_mac, mac_holds
-from recorder.signing import Signer, fingerprint_of
+from recorder.signing import Signer
 from recorder.storage import LocalStorage, Storage, move_durably, write_durably
 from recorder.tail import (
     DATABASE_SOURCE,
@@ -976,14 +976,15 @@ class Archive:
 
     async def _settled_sequenced(self, case_id: str, state: CaseState) -> list[str]:
         """``settled_keys`` for a case other processes may append to: holding it in the
-        database, sign what they appended since, store what is sequenced but not stored (this
-        process's last entries, and those of a writer that died before its uploads), then
+        database, sign what they appended since, wait for this process's uploads, store what is
+        sequenced but not stored (the entries of a writer that died before its uploads), then
         list. What the other writers' spools still hold is not listed until they drain."""
         async with self._exclusive(case_id, state):
             keys: list[str] = []
             for _ in range(2):
                 await self._checkpoint_locked(case_id, state)
-                keys = await self._write_out(case_id, own_spool=True)
+                await self.drain()
+                keys = await self.write_out(case_id)
                 head = state.head
                 found = await asyncio.to_thread(
                     self._adopt_foreign_entries, case_id, state, keys, DATABASE_SOURCE
@@ -1015,25 +1016,18 @@ class Archive:
 
     async def write_out(self, case_id: str) -> list[str]:
         """Store every chain entry the database holds for the case and storage does not (a
-        writer that died between sequencing an entry and storing it); the stored keys."""
-        return await self._write_out(case_id, own_spool=False)
-
-    async def _write_out(self, case_id: str, *, own_spool: bool) -> list[str]:
+        writer that died between sequencing an entry and storing it), and the public keys its
+        vouched key entries name; the stored keys."""
         assert self.shared_chain is not None  # noqa: S101 - the caller checked
+        state = await self._state(case_id)
         sequenced = await self.shared_chain.load(case_id)
-        return await self.run_blocking(self._store_sequenced, case_id, sequenced, own_spool)
+        return await self.run_blocking(self._store_sequenced, case_id, sequenced, set(state.keys))
 
-    def _store_sequenced(self, case_id: str, sequenced: Sequenced, own_spool: bool) -> list[str]:
+    def _store_sequenced(
+        self, case_id: str, sequenced: Sequenced, fingerprints: set[str]
+    ) -> list[str]:
         prefix = layout.case_prefix(case_id)
         stored = set(self.storage.list(prefix))
-        if own_spool:
-            for key in sorted(
-                self._spool.list(prefix), key=lambda k: ("/chain/" in k or "/checkpoints/" in k, k)
-            ):
-                if key not in stored:
-                    with contextlib.suppress(ObjectNotFound):  # the uploader was first
-                        data = self._spool.get(key)
-                        self.storage.put(key, data, hashlib.sha256(data).hexdigest())
         for row in sequenced.entries:
             key = layout.chain_entry_key(case_id, row.seq)
             if key in stored:
@@ -1048,31 +1042,19 @@ class Archive:
                     "chain entry no Takan process wrote, written out as sequenced",
                     extra={"case_id": case_id, "key": key},
                 )
-        self._store_recorded_public_keys(case_id, sequenced, stored)
-        return self.storage.list(prefix)
-
-    def _store_recorded_public_keys(
-        self, case_id: str, sequenced: Sequenced, stored: set[str]
-    ) -> None:
-        """The public key objects the case's key entries name that the writer which chained
-        them did not store: every node has the same keys, so any can write them, byte for byte
-        (an entry's sha256 names the exact bytes)."""
-        known = {fingerprint_of(key): key for key in self.key_history.public_keys}
-        for row in sequenced.entries:
-            if not mac_holds(self._mac_key, case_id, row):
-                continue
-            entry = ChainEntry.from_json(json.loads(row.data))
-            key = entry.body.get("key")
-            public_key = known.get(str(entry.body.get("fingerprint")))
-            if (
-                entry.kind in KEY_KINDS
-                and isinstance(key, str)
-                and key not in stored
-                and public_key is not None
-                and hashlib.sha256(public_key).hexdigest() == entry.body.get("sha256")
-            ):
-                self.storage.put(key, public_key, entry.body["sha256"])
+        # The public key objects the case's vouched key entries name, should their writer not
+        # have stored them: every node has the same key history, and a key's object name is its
+        # fingerprint, the SHA-256 of its bytes.
+        history = dict(
+            zip(self.key_history.fingerprints, self.key_history.public_keys, strict=True)
+        )
+        for fingerprint in fingerprints & history.keys():
+            key = layout.public_key_key(case_id, fingerprint)
+            if key not in stored:
+                public_key = history[fingerprint]
+                self.storage.put(key, public_key, hashlib.sha256(public_key).hexdigest())
                 logger.info("public key written out", extra={"case_id": case_id, "key": key})
+        return self.storage.list(prefix)
 
     def _adopt_foreign_entries(
         self, case_id: str, state: CaseState, keys: list[str], source: str = LEDGER_SOURCE
