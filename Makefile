@@ -18,14 +18,14 @@ setup: $(STAMP)
 
 # Debian packages: Chromium for the browser tests; Pango and a CJK font for the PDF reports
 # (WeasyPrint); poppler-utils (pdftotext) for the report tests; PostgreSQL and nginx for the
-# local cluster (server/cli/cluster/: throwaway instances of their own, never the services).
-# Installed only when missing.
+# local cluster (server/cli/cluster/: throwaway instances of their own, never the services);
+# coturn for the TURN test (tests/turn_server.py). Installed only when missing.
 DEBIAN_DEPS := chromium libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk poppler-utils \
-  postgresql nginx
+  postgresql nginx coturn
 # Services the packages start on install (Debian's own 15/main cluster on :5432, nginx's default
-# site on :80): stopped and disabled again when this recipe installed them. A container whose
-# policy-rc.d forbids starts (exit 101) starts none.
-DEBIAN_SERVICES := postgresql nginx
+# site on :80, coturn on :3478): stopped and disabled again when this recipe installed them. A
+# container whose policy-rc.d forbids starts (exit 101) starts none.
+DEBIAN_SERVICES := postgresql nginx coturn
 
 system-deps:
 	@missing="$$(for p in $(DEBIAN_DEPS); do \

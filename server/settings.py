@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from server.consent_notice import DEFAULT_NOTICE, ConsentNotice
+from server.ice_servers import IceServerSpec
 
 if TYPE_CHECKING:
     from recorder.minio_storage import S3Credentials
@@ -34,7 +35,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str = ""
-    ice_servers: tuple[str, ...] = ()
+    ice_servers: tuple[IceServerSpec, ...] = ()  # parsed by server.ice_servers
     invite_ttl_s: int = 2 * 3600
     session_ttl_s: int = 12 * 3600
     # Failed sign-ins: per account from one address, and (looser) per address whatever the
@@ -111,9 +112,6 @@ class Settings:
             raise ValueError("--tsa-cert needs --tsa")
         if self.tsa_retry_max_s <= 0:
             raise ValueError("the TSA retry delay must be positive")
-        for url in self.ice_servers:
-            if not url.startswith(("stun:", "turn:", "turns:")):
-                raise ValueError(f"ICE server URL must start with stun:, turn: or turns:: {url}")
         for url in self.witnesses:
             if not url.startswith(("http://", "https://")) or len(url) > 2000:
                 raise ValueError(f"witness URL must be http:// or https://: {url}")

@@ -27,6 +27,7 @@ from server.cli.reindex import add_reindex_parser, run_reindex
 from server.cli.users import DEFAULT_DATA, add_user_parser, create_demo_users, run_user
 from server.cli.verify import add_verify_parser, run_verify
 from server.consent_notice import DEFAULT_NOTICE, ConsentNotice, NoticeError
+from server.ice_servers import parse_ice_server
 from server.settings import DEFAULT_REPORT_TIMEZONE, PASSKEY_MODES, Settings, check_timezone
 from server.store.backend import StoreUnavailable
 from server.store.store import check_database_url
@@ -234,7 +235,7 @@ def serve(args: argparse.Namespace, credentials: S3Credentials | None) -> int:
             host=args.host,
             port=args.port,
             public_url=args.public_url,
-            ice_servers=tuple(args.ice_server),
+            ice_servers=tuple(parse_ice_server(url) for url in args.ice_server),
             invite_ttl_s=args.invite_ttl,
             database=check_database_url(args.database),
             node=args.node,

@@ -294,7 +294,11 @@ async def get_keys(request: web.Request) -> web.Response:
 async def get_config(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     return web.json_response(
-        {"ice_servers": [{"urls": url} for url in services.settings.ice_servers]}
+        {
+            "ice_servers": [
+                server.to_json(with_credentials=False) for server in services.settings.ice_servers
+            ]
+        }
     )
 
 

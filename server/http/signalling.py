@@ -223,7 +223,10 @@ class SignallingConnection:
                     "inspectors": await store.cases.inspector_names(inspection.case_id),
                 },
                 **notice,
-                "ice_servers": [{"urls": url} for url in self.services.settings.ice_servers],
+                "ice_servers": [
+                    server.to_json(with_credentials=True)
+                    for server in self.services.settings.ice_servers
+                ],
                 "participants": live.presence(),
                 "media": live.media_json(),
             }

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import (
     AudioStreamTrack,
     MediaStreamError,
@@ -61,8 +61,8 @@ class TestPeer:
 
         self._tasks.append(asyncio.create_task(read()))
 
-    async def connect_media(self, role: str) -> None:
-        pc = self.pc = RTCPeerConnection()
+    async def connect_media(self, role: str, configuration: RTCConfiguration | None = None) -> None:
+        pc = self.pc = RTCPeerConnection(configuration)
         if role == "applicant":
             pc.addTransceiver(VideoStreamTrack(), direction="sendonly")
         else:

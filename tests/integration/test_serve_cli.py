@@ -205,6 +205,20 @@ async def test_a_bad_public_url_is_refused_before_anything_is_made(
     assert not data.exists()
 
 
+@pytest.mark.single_engine
+async def test_a_turn_url_without_a_password_is_refused_before_anything_is_made(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    code, out, err = await takan(
+        "serve", "--data", str(data), "--port", str(free_port()),
+        "--ice-server", "turn:takan@turn.example.test:3478",
+    )  # fmt: skip
+    assert code == 2, out + err
+    assert "TURN credentials must be USER:PASSWORD@host: turn:…@turn.example.test:3478" in err
+    assert not data.exists()
+
+
 async def test_passkeys_required_on_an_ip_address_is_refused_before_anything_is_made(
     tmp_path: Path,
 ) -> None:

@@ -18,6 +18,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
+from server.ice_servers import IceServerSpec
 from server.live.media import passthrough
 from server.live.media.relay import InspectionRelay, RelayedTrack, TrackRelay
 
@@ -95,8 +96,13 @@ class PeerSession:
         await self.pc.close()
 
 
-def _configuration(ice_servers: tuple[str, ...]) -> RTCConfiguration:
-    return RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in ice_servers])
+def _configuration(ice_servers: tuple[IceServerSpec, ...]) -> RTCConfiguration:
+    return RTCConfiguration(
+        iceServers=[
+            RTCIceServer(urls=server.url, username=server.username, credential=server.credential)
+            for server in ice_servers
+        ]
+    )
 
 
 async def answer_offer(
@@ -104,7 +110,7 @@ async def answer_offer(
     offer_sdp: str,
     relay: InspectionRelay,
     consumer: str,
-    ice_servers: tuple[str, ...],
+    ice_servers: tuple[IceServerSpec, ...],
     start_bitrate_kbps: int,
 ) -> tuple[PeerSession, str]:
     """Answer ``offer_sdp`` for an applicant (publishes video+audio, hears the inspector) or an
