@@ -11,13 +11,16 @@ class IntegrityError(Exception):
     """The archive is not what was recorded.
 
     ``where`` names the place exactly: an object key (``cases/c1/chain/000000000003.json``) or a
-    chain position (``chain entry 3``). ``reason`` says what is wrong there.
+    chain position (``chain entry 3``). ``reason`` says what is wrong there. ``missing``: when
+    what failed is an object the chain records and the archive lacks, every such object as
+    (key, chain entry) — the first is ``where`` — so an operator sees all a spool still holds.
     """
 
-    def __init__(self, where: str, reason: str) -> None:
+    def __init__(self, where: str, reason: str, missing: tuple[tuple[str, int], ...] = ()) -> None:
         super().__init__(where, reason)
         self.where = where
         self.reason = reason
+        self.missing = missing
 
     def __str__(self) -> str:
         return f"{self.where}: {self.reason}"

@@ -866,11 +866,16 @@ class _Verifier:
         digests = {key: future.result() for key, future in self._digests.items()}
         read = self._map(lambda ref: self._digest(ref.key, ref.size), later)
         digests.update(zip([r.key for r in later], read, strict=True))
+        missing = tuple(
+            (ref.key, ref.seq)
+            for ref in references
+            if digests.get(ref.key) is None or isinstance(digests.get(ref.key), ObjectNotFound)
+        )
         for ref in references:
             by = f"recorded by chain entry {ref.seq}"
             result = digests.get(ref.key)
             if result is None or isinstance(result, ObjectNotFound):
-                raise IntegrityError(ref.key, f"missing ({by})")
+                raise IntegrityError(ref.key, f"missing ({by})", missing)
             if isinstance(result, Exception):
                 raise IntegrityError(ref.key, f"unreadable: {result}")
             sha256, size = result

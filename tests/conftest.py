@@ -205,6 +205,19 @@ def postgres_template(postgres_cluster: PostgresCluster) -> str:
     return TEMPLATE_DATABASE
 
 
+@pytest.fixture
+def own_postgres_database(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    """A migrated PostgreSQL database of the test's own, for the tests about writers on
+    machines of their own (PostgreSQL only: SQLite's writers share one disk)."""
+    name = f"own_{uuid.uuid4().hex[:12]}"
+    url = postgres_cluster.create_database(name)
+    open_store(url, Path()).close()  # migrated
+    try:
+        yield url
+    finally:
+        postgres_cluster.drop_database(name)
+
+
 @pytest.fixture(autouse=True)
 def database_engine(request: pytest.FixtureRequest) -> Iterator[str]:
     engine: str = getattr(request, "param", "sqlite")

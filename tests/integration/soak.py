@@ -41,7 +41,7 @@ from recorder.storage import LocalStorage
 from server.http.app import create_app
 from server.settings import ARCHIVE_DIR, SPOOL_DIR, Settings
 from tests.conftest import ApiClient, LiveServer, add_users, running_server
-from tests.fault.test_kill9 import ServerProcess
+from tests.fault.server_process import ServerProcess
 from tests.integration.evidence_helpers import mark_open_items
 from tests.integration.peers import TestPeer, publishing_applicant, watching_inspector
 from tests.integration.recorded_case import takan

@@ -8,8 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,20 +31,14 @@ from tests.integration.evidence_helpers import stored_entries_of
 from tests.s3server import free_port
 
 if TYPE_CHECKING:
-    from server.cli.cluster.postgres import PostgresCluster
+    pass
 
 pytestmark = pytest.mark.single_engine  # PostgreSQL only: SQLite's writers share one disk
 
 
 @pytest.fixture
-def database(postgres_cluster: PostgresCluster) -> Iterator[str]:
-    name = f"chain_{uuid.uuid4().hex[:12]}"
-    url = postgres_cluster.create_database(name)
-    open_store(url, Path()).close()  # migrated
-    try:
-        yield url
-    finally:
-        postgres_cluster.drop_database(name)
+def database(own_postgres_database: str) -> str:
+    return own_postgres_database
 
 
 @contextlib.asynccontextmanager
