@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from recorder.key_files import HISTORY_FILE
 from server.consent_notice import DEFAULT_NOTICE, ConsentNotice
 from server.ice_servers import IceServerSpec
 
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 ARCHIVE_DIR = "archive"
 SPOOL_DIR = "spool"
 SIGNING_KEY_FILE = "signing.key"
+TOKEN_SECRET_FILE = "token-secret.key"  # noqa: S105 (a file name, not a secret)
+# What every node of a cluster must have alike in its data directory (docs/deploy.md).
+SHARED_SECRET_FILES = (TOKEN_SECRET_FILE, SIGNING_KEY_FILE, HISTORY_FILE)
 RECEIPTS_DIR = "receipts"
 WITNESS_SPOOL_DIR = "witness"  # under SPOOL_DIR
 PASSKEY_MODES = ("optional", "required", "off")

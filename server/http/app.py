@@ -31,7 +31,14 @@ from server.security.ratelimit import AttemptGuard, AttemptLimit
 from server.security.secrets_store import load_or_create_secret
 from server.security.tokens import TokenSigner
 from server.services import SERVICES, Services
-from server.settings import ARCHIVE_DIR, SIGNING_KEY_FILE, SPOOL_DIR, WITNESS_SPOOL_DIR, Settings
+from server.settings import (
+    ARCHIVE_DIR,
+    SIGNING_KEY_FILE,
+    SPOOL_DIR,
+    TOKEN_SECRET_FILE,
+    WITNESS_SPOOL_DIR,
+    Settings,
+)
 from server.store.chain_log import DatabaseChain, FenceScope, record_chain_database, writer_name
 from server.store.store import open_store
 
@@ -42,7 +49,7 @@ def open_services(settings: Settings, clock: Clock | None = None) -> Services:
     """Open the data dir (creating it, its database and its secret on first use)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.data_dir.chmod(0o700)
-    secret = load_or_create_secret(settings.data_dir / "token-secret.key")
+    secret = load_or_create_secret(settings.data_dir / TOKEN_SECRET_FILE)
     clock = clock or SystemClock()
     signer, key_history = load_signing_key(settings.data_dir / SIGNING_KEY_FILE)
     archive = Archive(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from server.settings import SIGNING_KEY_FILE
+from server.settings import SHARED_SECRET_FILES
 from tests.conftest import add_users, new_bucket, start_s3_server
 from tests.fault.server_process import ServerProcess
 from tests.integration.recorded_case import REPO, run
@@ -27,7 +27,6 @@ from tests.s3server import S3Server, TcpGate, free_port
 pytestmark = pytest.mark.single_engine  # PostgreSQL only: SQLite's nodes share one disk
 
 CASE = "NODE-RESTART"
-SHARED_SECRETS = ("token-secret.key", SIGNING_KEY_FILE)
 
 
 @pytest.fixture
@@ -82,7 +81,7 @@ async def test_a_killed_nodes_spool_is_named_missing_then_uploaded_when_it_resta
         first.data_dir.mkdir()
         await first.start()
         second.data_dir.mkdir(mode=0o700)
-        for secret in SHARED_SECRETS:
+        for secret in SHARED_SECRET_FILES:
             shutil.copy2(first.data_dir / secret, second.data_dir / secret)
         status, login = await first.call(
             "POST", "/api/login",

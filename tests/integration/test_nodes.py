@@ -19,16 +19,13 @@ from client.signalling import connect
 from recorder.chain import ChainEntry
 from recorder.errors import ChainMoved
 from server.errors import Conflict, Fenced
-from server.settings import SIGNING_KEY_FILE
+from server.settings import SHARED_SECRET_FILES
 from tests.conftest import LiveServer, current_database, running_server
 from tests.integration.evidence_helpers import chain
 from tests.integration.peers import invite_token, join
 from tests.integration.recorded_case import takan
 
 LEASE_S = 1.5  # the tests' nodes: a hold lapses 1.5 s after the holder's last heartbeat
-
-
-SHARED_SECRETS = ("token-secret.key", SIGNING_KEY_FILE)  # what every node must have alike
 
 
 @contextlib.asynccontextmanager
@@ -45,7 +42,7 @@ async def nodes(data: Path, *names: str) -> AsyncIterator[dict[str, LiveServer]]
                 if started:
                     node_dir.mkdir(parents=True, mode=0o700)
                     first = next(iter(started.values())).data_dir
-                    for secret in SHARED_SECRETS:
+                    for secret in SHARED_SECRET_FILES:
                         shutil.copy2(first / secret, node_dir / secret)
             started[name] = await stack.enter_async_context(
                 running_server(node_dir, storage, node=name, node_lease_s=LEASE_S)

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import aiohttp
 
+from server.settings import TOKEN_SECRET_FILE
 from server.store.attempts import PRUNE_BATCH
 from tests.conftest import LiveServer, current_database, running_server, user_password
 from tests.integration.test_attempt_limits import enter_code, sign_in
 from tests.integration.test_rest_api import assert_error
-
-TOKEN_SECRET = "token-secret.key"
 
 
 @contextlib.asynccontextmanager
@@ -33,7 +32,7 @@ async def two_servers(tmp_path: Path) -> AsyncIterator[tuple[LiveServer, LiveSer
         if current_database():
             second_dir = tmp_path / "node2"
             second_dir.mkdir(mode=0o700)
-            shutil.copy2(first_dir / TOKEN_SECRET, second_dir / TOKEN_SECRET)
+            shutil.copy2(first_dir / TOKEN_SECRET_FILE, second_dir / TOKEN_SECRET_FILE)
         async with running_server(second_dir) as second:
             yield first, second
 
