@@ -78,8 +78,12 @@ test: setup system-deps localstack lint
 unit: setup
 	$(BIN)/pytest tests/unit
 
-bench: setup
-	$(BIN)/python tests/bench/bench_live.py
+# The benchmarks behind the performance targets (README, Tests and benchmarks); the others run
+# one by one.
+BENCHES := bench_live bench_join bench_720p bench_recorder bench_verify
+
+bench: setup system-deps
+	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python tests/bench/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(LOCALSTACK_VENV) .mypy_cache .ruff_cache .pytest_cache
