@@ -530,9 +530,12 @@ class Archive:
                 if public is None:
                     continue
                 checkpoint = verify_checkpoint(public, document, key)
-            except (StorageError, IntegrityError, ValueError, KeyError, TypeError) as exc:
+            except (ObjectNotFound, IntegrityError, ValueError, KeyError, TypeError) as exc:
                 logger.warning("a checkpoint vouches for nothing", extra={"key": key, "error": exc})
                 continue
+            # Any other StorageError (the store unreachable) propagates: the case is not loaded
+            # and the next request tries again, where vouching for nothing would have the next
+            # entry flag genuine rows as foreign, for good.
             if (checkpoint.case_id, checkpoint.head) == (case_id, entries[seq].hash):
                 return TrustedHead(seq, checkpoint.head, key)
         return None

@@ -18,8 +18,9 @@ from recorder import layout
 from recorder.archive import Archive
 from recorder.canonical import canonical_json, parse_json
 from recorder.chain import ChainEntry, next_entry
-from recorder.clock import CLOCK_SOURCE
-from recorder.errors import ChainRefused
+from recorder.clock import CLOCK_SOURCE, utc_iso
+from recorder.errors import ChainRefused, StorageError
+from recorder.key_history import KeyHistory
 from recorder.minio_storage import MinioStorage
 from recorder.signing import Signer
 from recorder.storage import LocalStorage, Storage
@@ -51,6 +52,7 @@ async def writer(
     *,
     hold_s: float = 5.0,
     started: bool = True,
+    key_history: KeyHistory | None = None,
 ) -> AsyncIterator[Archive]:
     """A writer on a machine of its own: its own spool, the shared database and archive."""
     store: Store = open_store(database, root)
@@ -59,6 +61,7 @@ async def writer(
         root / name / "spool",
         signer,
         shared_chain=DatabaseChain(store.db, writer_name(name), hold_s=hold_s),
+        key_history=key_history,
     )
     try:
         if started:
@@ -183,6 +186,51 @@ async def test_a_case_opens_after_a_restart_while_the_object_store_is_down(
     [entry] = [e for e in spooled if e.body.get("text") == "while S3 is down"]
     head = stored_entries_of(local, "c1")[-1]
     assert (entry.seq, entry.prev) == (head.seq + 1, head.hash)
+
+
+class BlippingStorage(LocalStorage):
+    """The archive, with the store out of reach for the next ``blips`` checkpoint reads."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.blips = 0
+
+    def get(self, key: str) -> bytes:
+        if "/checkpoints/" in key and self.blips > 0:
+            self.blips -= 1
+            raise StorageError(f"connection refused reading {key}")
+        return super().get(key)
+
+
+async def test_after_a_key_rotation_a_checkpoint_vouches_for_the_old_rows_even_past_a_blip(
+    tmp_path: Path, database: str
+) -> None:
+    old = Signer.generate()
+    storage = BlippingStorage(tmp_path / "archive")
+    async with writer(tmp_path, "node", database, storage, old) as node:
+        await node.append("c1", "note", {"text": "under the old key"})
+        await node.checkpoint("c1")
+        await node.drain()
+    new = Signer.generate()
+    history = KeyHistory.starting_with(old.public_key_bytes).rotated(old, new, utc_iso(0))
+    # Restarted with the new key, the old rows' MACs no longer hold: the checkpoint the old
+    # key signed vouches for them. The store out of reach while it is read must refuse the
+    # append, never flag the genuine rows as foreign (a flag is chained for good).
+    storage.blips = 10
+    async with writer(tmp_path, "node", database, storage, new, key_history=history) as node:
+        with pytest.raises(StorageError):
+            await node.append("c1", "note", {"text": "while the store blips"})
+        storage.blips = 0
+        await node.append("c1", "note", {"text": "under the new key"})
+        assert node.flag_of("c1") is None
+        await node.settled_keys("c1")
+    entries = stored_entries_of(storage, "c1")
+    assert not [e for e in entries if e.kind == "foreign_tail"], [e.kind for e in entries]
+    assert [e.body.get("text") for e in entries if e.kind == "note"] == [
+        "under the old key",
+        "under the new key",
+    ]
+    verify_case(storage, "c1")
 
 
 def test_the_database_noted_in_the_spool_carries_no_password() -> None:
