@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Error as PlaywrightError
 
 from tests.conftest import ApiClient
 from tests.e2e.helpers import TIMEOUT_MS, record_console
@@ -45,8 +46,15 @@ class ChromiumApplicant:
     left: bool = False
 
     async def chat(self, text: str) -> None:
-        await self.page.fill("#chat-input", text)
-        await self.page.click("#chat-send")
+        try:
+            await self.page.fill("#chat-input", text)
+            await self.page.click("#chat-send")
+        except PlaywrightError as exc:
+            # The page closed by the inspection's own end while a chat was being typed: the
+            # soak expects a dropped connection then (``act``), as from a Python applicant.
+            if self.left:
+                raise ConnectionError(f"the applicant's page was closed: {exc.message}") from exc
+            raise
 
     async def leave(self) -> None:
         """Close the phone's page, as a user closing the tab."""
