@@ -280,7 +280,7 @@ def s3_server(
     try:
         yield server
     finally:
-        server.stop()
+        server.discard()
 
 
 def new_bucket() -> str:

@@ -171,6 +171,10 @@ class S3Server:
         if process is not None:
             end_process(process, how, STOP_TIMEOUT_S)
 
+    def discard(self) -> None:
+        """End a server whose data nobody reads again (a test's or the session's own)."""
+        self.stop()
+
     def restart(self) -> None:
         """Stop and start again: same ports, same data dir."""
         self.stop()

@@ -31,7 +31,7 @@ def wrong_code(right: str) -> str:
 
 
 async def test_a_code_typed_as_people_write_it_stays_as_typed_and_opens_the_inspection(
-    phone: Page, live_server: LiveServer
+    live_server: LiveServer, phone: Page
 ) -> None:
     invite = await live_server.new_inspection("inspector1")
     code = invite["short_code"]
@@ -45,7 +45,7 @@ async def test_a_code_typed_as_people_write_it_stays_as_typed_and_opens_the_insp
 
 
 async def test_a_pasted_code_with_a_chinese_dash_is_not_cut(
-    phone: Page, live_server: LiveServer
+    live_server: LiveServer, phone: Page
 ) -> None:
     invite = await live_server.new_inspection("inspector1")
     code = invite["short_code"]
@@ -58,7 +58,7 @@ async def test_a_pasted_code_with_a_chinese_dash_is_not_cut(
 
 
 async def test_a_wrong_code_says_how_many_attempts_are_left_in_both_languages(
-    phone: Page, live_server: LiveServer
+    live_server: LiveServer, phone: Page
 ) -> None:
     invite = await live_server.new_inspection("inspector1")
     await phone.goto(f"{live_server.base_url}/j")
@@ -79,7 +79,7 @@ async def test_a_wrong_code_says_how_many_attempts_are_left_in_both_languages(
 
 
 async def test_the_last_wrong_code_locks_the_page_saying_for_how_many_seconds(
-    phone: Page, live_server: LiveServer
+    live_server: LiveServer, phone: Page
 ) -> None:
     invite = await live_server.new_inspection("inspector1")
     wrong = wrong_code(invite["short_code"])

@@ -35,7 +35,7 @@ def seaweed(tmp_path: Path) -> Iterator[S3Server]:
     try:
         yield server
     finally:
-        server.stop()
+        server.discard()
 
 
 def node(root: Path, name: str, database: str, storage: str) -> ServerProcess:
@@ -103,7 +103,7 @@ async def test_a_killed_nodes_spool_is_named_missing_then_uploaded_when_it_resta
         link = invite["applicant_url"].replace(first.base_url, second.base_url)
         publisher = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "client", "publish", link, "--source", "testsrc",
-            "--seconds", "25", "--json",
+            "--seconds", "18", "--json",
             cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         # The archive out of the first node's reach: what it records stays in its spool.
