@@ -866,15 +866,15 @@ class _Verifier:
         digests = {key: future.result() for key, future in self._digests.items()}
         read = self._map(lambda ref: self._digest(ref.key, ref.size), later)
         digests.update(zip([r.key for r in later], read, strict=True))
-        missing = tuple(
-            (ref.key, ref.seq)
-            for ref in references
-            if digests.get(ref.key) is None or isinstance(digests.get(ref.key), ObjectNotFound)
-        )
-        for ref in references:
+
+        def absent(key: str) -> bool:
+            return isinstance(digests.get(key, ObjectNotFound(key)), ObjectNotFound)
+
+        for position, ref in enumerate(references):
             by = f"recorded by chain entry {ref.seq}"
             result = digests.get(ref.key)
             if result is None or isinstance(result, ObjectNotFound):
+                missing = tuple((r.key, r.seq) for r in references[position:] if absent(r.key))
                 raise IntegrityError(ref.key, f"missing ({by})", missing)
             if isinstance(result, Exception):
                 raise IntegrityError(ref.key, f"unreadable: {result}")

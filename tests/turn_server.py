@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.s3server import free_port
+from aioice import stun
 
-STUN_MAGIC = 0x2112A442
+from tests.s3server import free_port
 
 
 def turnserver_missing() -> str | None:
@@ -28,16 +28,18 @@ def turnserver_missing() -> str | None:
 
 
 def _answers_stun(port: int) -> bool:
-    request = (0x0001).to_bytes(2, "big") + bytes(2) + STUN_MAGIC.to_bytes(4, "big")
-    request += secrets.token_bytes(12)
+    request = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.settimeout(0.2)
-        probe.sendto(request, ("127.0.0.1", port))
+        probe.sendto(bytes(request), ("127.0.0.1", port))
         try:
-            answer = probe.recv(2048)
-        except OSError:
+            answer = stun.parse_message(probe.recv(2048))
+        except (OSError, ValueError):
             return False
-    return answer[:2] == (0x0101).to_bytes(2, "big") and answer[8:20] == request[8:20]
+    return (
+        answer.message_class == stun.Class.RESPONSE
+        and answer.transaction_id == request.transaction_id
+    )
 
 
 @dataclass

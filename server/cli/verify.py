@@ -181,7 +181,7 @@ def run_verify(
             )
         except IntegrityError as exc:
             print(f"FAILED: {exc.where}: {exc.reason}", file=out)
-            print(_format_missing(exc.missing), end="", file=out)
+            print(_format_missing(exc.missing, of_archive=case_id is not None), end="", file=out)
             return 1
         except StorageError as exc:
             print(f"FAILED: {storage.describe()}: {exc}", file=out)
@@ -190,14 +190,15 @@ def run_verify(
     return 0
 
 
-def _format_missing(missing: tuple[tuple[str, int], ...]) -> str:
-    """Every recorded object the archive lacks: a node's spool may still hold them (a node that
-    was down uploads them when it starts again)."""
+def _format_missing(missing: tuple[tuple[str, int], ...], *, of_archive: bool) -> str:
+    """Every recorded object the target lacks; of an archive (not an export), a node's spool
+    may still hold them (a node that was down uploads them when it starts again)."""
     if not missing:
         return ""
     lines = [f"  {len(missing)} recorded objects are not in the archive (yet):"]
     lines += [f"    {key} (chain entry {seq})" for key, seq in missing]
-    lines.append("  a node's spool uploads what it holds once the archive is reachable from it")
+    if of_archive:
+        lines.append("  a node's spool uploads what it holds once the archive is reachable from it")
     return "\n".join(lines) + "\n"
 
 
